@@ -1,0 +1,59 @@
+# One-command set-up and test on a fresh Debian machine (root, Python 3.11).
+# `make test` installs whatever is missing (system packages, the .venv with onm and its dev
+# extras), then runs ruff, mypy --strict and pytest. Installed pieces are remembered by stamp
+# files, so a second run starts testing within seconds.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMPS := .make-stamps
+
+# Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
+APT_PACKAGES := iproute2
+
+.PHONY: all install test lint typecheck unit bench demo clean
+
+all: test
+
+$(STAMPS)/apt: Makefile
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMPS)/venv: pyproject.toml | $(BIN)/python
+	@mkdir -p $(STAMPS)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMPS)/apt $(STAMPS)/venv
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install
+	$(BIN)/mypy --strict src
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python tests/bench/bench_siit.py
+
+demo: install
+	@echo "The demo arrives with the agent (issue 4): nothing to run yet."
+
+clean:
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,51 @@
+"""The one error tree of onm.
+
+Every error a caller can act on derives from `OnmError` and carries the HTTP status a server
+should answer with. Per-packet outcomes are never exceptions: they are values (see
+`onm.packet.drop.DropReason`).
+
+    OnmError (500)
+     +-- InvalidInputError (400)   the caller gave a value that is out of range or malformed
+     |    +-- AddressingError      ... in a substrate address, prefix or location
+     +-- NotFoundError (404)
+     +-- ConflictError (409)
+"""
+
+from __future__ import annotations
+
+
+class OnmError(Exception):
+    """Root of every error onm raises on purpose."""
+
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(OnmError, ValueError):
+    """A value given by the caller is invalid; `field` names it."""
+
+    http_status = 400
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AddressingError(InvalidInputError):
+    """A substrate address, host prefix or location does not fit the address layout."""
+
+
+class NotFoundError(OnmError, LookupError):
+    """The object named does not exist (or is not visible to the caller)."""
+
+    http_status = 404
+
+
+class ConflictError(OnmError):
+    """The request contradicts existing state (duplicate name, address in use, ...)."""
+
+    http_status = 409

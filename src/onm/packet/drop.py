@@ -1,0 +1,55 @@
+"""Why a packet was dropped: one enum used by every layer, the metrics and the eBPF code.
+
+The numeric values are part of the datapath contract (they index counters in userspace and in
+BPF maps), so a value is never reused or renumbered; new reasons are appended.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class DropReason(enum.IntEnum):
+    """A named reason for not forwarding a packet."""
+
+    # Ethernet / ARP
+    ETHERNET_TRUNCATED = 1
+    ETHERTYPE_UNSUPPORTED = 2
+    ARP_MALFORMED = 3
+    ARP_UNSUPPORTED = 4
+    # IPv4 (RFC 791)
+    IPV4_TRUNCATED = 10
+    IPV4_BAD_VERSION = 11
+    IPV4_BAD_HEADER_LENGTH = 12
+    IPV4_BAD_TOTAL_LENGTH = 13
+    IPV4_BAD_CHECKSUM = 14
+    IPV4_BAD_OPTIONS = 15
+    IPV4_SOURCE_ROUTE = 16
+    IPV4_BAD_FRAGMENT = 17
+    # IPv6 (RFC 8200)
+    IPV6_TRUNCATED = 20
+    IPV6_BAD_VERSION = 21
+    IPV6_BAD_PAYLOAD_LENGTH = 22
+    IPV6_BAD_EXTENSION_HEADER = 23
+    IPV6_ROUTING_HEADER = 24
+    IPV6_BAD_FRAGMENT = 25
+    # Transport and ICMP
+    L4_TRUNCATED = 30
+    ICMP_TRUNCATED = 31
+    ICMP_BAD_CHECKSUM = 32
+    ICMP_UNTRANSLATABLE = 33
+    ICMP_ERROR_NESTED = 34
+    ICMP_FRAGMENTED = 35
+    UDP_ZERO_CHECKSUM = 36
+    # Translation (RFC 7915)
+    ADDRESS_UNMAPPABLE = 40
+    TTL_EXPIRED = 41
+    PACKET_TOO_BIG = 42
+    PROTOCOL_UNTRANSLATABLE = 43
+    # Encapsulation (RFC 2473)
+    ENCAP_BAD_INNER = 50
+
+    @property
+    def label(self) -> str:
+        """The metric label: lower case, stable."""
+        return self.name.lower()
