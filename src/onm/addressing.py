@@ -11,7 +11,7 @@ decoding, range checks and the per-packet fast path (`embed_ipv4`, `split_addres
     +----------+---+------+------+------+------+------+---+---+------------+------------+
     |  org id  |ver|locale| area | rack | node | slot |U/L|I/G| network id |    IPv4    |
     +----------+---+------+------+------+------+------+---+---+------------+------------+
-    '------------ HostPrefix: the host's /64 -----------'----- interface identifier -----'
+    '--------- host /64 (HostPrefix) ----------'--------- interface identifier ---------'
 
 U/L set means "deliver to the node in `slot`" (routers, phantom routers); I/G set means a group
 (broadcast or multicast) address. Every 128-bit value decodes; only the types and ranges of the
@@ -78,11 +78,9 @@ _HOST_LIMIT: Final = (1 << PREFIX_BITS) - 1
 
 # Fast-path constants, derived from LAYOUT (never written out a second time).
 _SLOT_SHIFT: Final = LAYOUT["slot"].shift
-_SLOT_LIMIT: Final = LAYOUT["slot"].limit
 _UL_SHIFT: Final = LAYOUT["deliver_to_slot"].shift
 _IG_SHIFT: Final = LAYOUT["group"].shift
 _NETWORK_ID_SHIFT: Final = LAYOUT["network_id"].shift
-_NETWORK_ID_LIMIT: Final = LAYOUT["network_id"].limit
 _IPV4_SHIFT: Final = LAYOUT["ipv4"].shift
 
 
@@ -159,11 +157,9 @@ class HostPrefix:
     def value(self) -> int:
         """The upper 64 bits of every address in this /64, as an int."""
         loc = self.location
-        fields = (self.org_id, self.version, loc.locale, loc.area, loc.rack, loc.node)
-        packed = 0
-        for name, field_value in zip(_PREFIX_FIELDS, fields, strict=True):
-            packed |= field_value << LAYOUT[name].shift
-        return packed >> PREFIX_BITS
+        values = (self.org_id, self.version, loc.locale, loc.area, loc.rack, loc.node)
+        fields = zip(_PREFIX_FIELDS, values, strict=True)
+        return sum(value << LAYOUT[name].shift for name, value in fields) >> PREFIX_BITS
 
     @property
     def network(self) -> ipaddress.IPv6Network:
@@ -269,14 +265,8 @@ class SubstrateAddress:
         _check_bool("group", self.group)
 
     def _as_int(self) -> int:
-        return _embed(
-            self.host.value,
-            self.network_id,
-            int(self.ipv4),
-            self.slot,
-            self.deliver_to_slot,
-            self.group,
-        )
+        flags = (self.slot, self.deliver_to_slot, self.group)
+        return _embed(self.host.value, self.network_id, int(self.ipv4), *flags)
 
     def encode(self) -> ipaddress.IPv6Address:
         """The address as an `IPv6Address`."""
@@ -327,15 +317,14 @@ def embed_ipv4(
     else:
         _check_int("host", host, _HOST_LIMIT)
         host_value = host
-    _check_int("network_id", network_id, _NETWORK_ID_LIMIT)
+    _check_field("network_id", network_id)
     if len(ipv4) != 4:
         raise AddressingError("ipv4", f"must be 4 bytes, got {len(ipv4)}")
-    _check_int("slot", slot, _SLOT_LIMIT)
+    _check_field("slot", slot)
     _check_bool("deliver_to_slot", deliver_to_slot)
     _check_bool("group", group)
-    value = _embed(
-        host_value, network_id, int.from_bytes(ipv4, "big"), slot, deliver_to_slot, group
-    )
+    ipv4_value = int.from_bytes(ipv4, "big")
+    value = _embed(host_value, network_id, ipv4_value, slot, deliver_to_slot, group)
     return value.to_bytes(ADDRESS_BYTES, "big")
 
 
