@@ -14,6 +14,7 @@ BROADCAST = b"\xff" * 6
 
 _HEADER = struct.Struct("!6s6sH")
 _TAG = struct.Struct("!HH")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class EtherType(enum.IntEnum):
@@ -72,9 +73,7 @@ def format_mac(mac: bytes) -> str:
 def parse_mac(text: str) -> bytes:
     """Inverse of `format_mac`; accepts `:` or `-` separators. Raises ValueError when malformed."""
     parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(len(p) in (1, 2) for p in parts):
+    # Checked by hand: int(p, 16) alone would also take "+1", " 1" and non-ASCII digits.
+    if len(parts) != 6 or not all(len(p) in (1, 2) and set(p) <= _HEX_DIGITS for p in parts):
         raise ValueError(f"not a MAC address: {text!r}")
-    try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError(f"not a MAC address: {text!r}") from None
+    return bytes(int(p, 16) for p in parts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from onm.errors import InvalidInputError
 from onm.packet.checksum import internet_checksum
 from onm.packet.drop import DropReason
 
@@ -57,8 +58,14 @@ class IPv4Packet:
     payload: bytes
 
 
-def parse(data: bytes, verify_checksum: bool = True) -> IPv4Packet | DropReason:
-    """Parse a datagram; bytes after Total Length (Ethernet padding) are discarded."""
+def parse(
+    data: bytes, verify_checksum: bool = True, allow_truncated: bool = False
+) -> IPv4Packet | DropReason:
+    """Parse a datagram; bytes after Total Length (Ethernet padding) are discarded.
+
+    `allow_truncated` accepts a datagram shorter than its Total Length, as quoted inside ICMP
+    errors (RFC 792); the payload is then what is there.
+    """
     if len(data) < MIN_HEADER_LENGTH:
         return DropReason.IPV4_TRUNCATED
     vihl, tos, total, ident, frag, ttl, proto, csum, src, dst = _HEADER.unpack_from(data)
@@ -71,8 +78,11 @@ def parse(data: bytes, verify_checksum: bool = True) -> IPv4Packet | DropReason:
         return DropReason.IPV4_TRUNCATED
     if total < hlen:
         return DropReason.IPV4_BAD_TOTAL_LENGTH
+    end = total
     if total > len(data):
-        return DropReason.IPV4_TRUNCATED
+        if not allow_truncated:
+            return DropReason.IPV4_TRUNCATED
+        end = len(data)
     if verify_checksum and internet_checksum(data[:hlen]) != 0:
         return DropReason.IPV4_BAD_CHECKSUM
     header = IPv4Header(
@@ -89,18 +99,22 @@ def parse(data: bytes, verify_checksum: bool = True) -> IPv4Packet | DropReason:
         total,
         csum,
     )
-    return IPv4Packet(header, data[hlen:total])
+    return IPv4Packet(header, data[hlen:end])
 
 
 def build_header(header: IPv4Header, payload_length: int) -> bytes:
     """The header bytes for a payload of `payload_length`, with Total Length and checksum set.
 
-    Options are padded with End of Option List to a 4-octet boundary (RFC 791 section 3.1).
+    Options are padded with End of Option List to a 4-octet boundary (RFC 791 section 3.1);
+    more than 40 octets of options raise `InvalidInputError` (a `ValueError`).
     """
     options = header.options
     if len(options) % 4:
         options += bytes(4 - len(options) % 4)
     hlen = MIN_HEADER_LENGTH + len(options)
+    if hlen > MAX_HEADER_LENGTH:
+        # IHL is 4 bits: a longer header would silently turn into another version number.
+        raise InvalidInputError("options", f"{len(header.options)} octets, at most 40 fit")
     frag = (
         (FLAG_DF if header.dont_fragment else 0)
         | (FLAG_MF if header.more_fragments else 0)

@@ -77,24 +77,47 @@ class UpperLayer:
     segments_left_at: int | None = None
 
 
-def parse(data: bytes) -> IPv6Packet | DropReason:
-    """Parse a datagram; bytes after Payload Length are discarded."""
+def parse(data: bytes, allow_truncated: bool = False) -> IPv6Packet | DropReason:
+    """Parse a datagram; bytes after Payload Length are discarded.
+
+    `allow_truncated` accepts a datagram shorter than its Payload Length, as quoted inside
+    ICMPv6 errors (RFC 4443 section 2.4 (c)); the payload is then what is there.
+    """
     if len(data) < HEADER_LENGTH:
         return DropReason.IPV6_TRUNCATED
     vtf, plen, nh, hlim, src, dst = _HEADER.unpack_from(data)
     if vtf >> 28 != 6:
         return DropReason.IPV6_BAD_VERSION
-    if HEADER_LENGTH + plen > len(data):
+    if HEADER_LENGTH + plen > len(data) and not allow_truncated:
         return DropReason.IPV6_TRUNCATED
     header = IPv6Header(src, dst, nh, hlim, (vtf >> 20) & 0xFF, vtf & 0xFFFFF, plen)
     return IPv6Packet(header, data[HEADER_LENGTH : HEADER_LENGTH + plen])
 
 
+def pack_header(
+    traffic_class: int,
+    flow_label: int,
+    payload_length: int,
+    next_header: int,
+    hop_limit: int,
+    src: bytes,
+    dst: bytes,
+) -> bytes:
+    """The fixed header from its fields: the per-packet path that builds no dataclass."""
+    vtf = (6 << 28) | ((traffic_class & 0xFF) << 20) | (flow_label & 0xFFFFF)
+    return _HEADER.pack(vtf, payload_length, next_header, hop_limit, src, dst)
+
+
 def build_header(header: IPv6Header, payload_length: int) -> bytes:
     """The fixed header for a payload of `payload_length` (Payload Length recomputed)."""
-    vtf = (6 << 28) | ((header.traffic_class & 0xFF) << 20) | (header.flow_label & 0xFFFFF)
-    return _HEADER.pack(
-        vtf, payload_length, header.next_header, header.hop_limit, header.src, header.dst
+    return pack_header(
+        header.traffic_class,
+        header.flow_label,
+        payload_length,
+        header.next_header,
+        header.hop_limit,
+        header.src,
+        header.dst,
     )
 
 
