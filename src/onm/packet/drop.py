@@ -49,6 +49,7 @@ class DropReason(enum.IntEnum):
     PROTOCOL_UNTRANSLATABLE = 43
     # Encapsulation (RFC 2473)
     ENCAP_BAD_INNER = 50
+    ENCAP_ADDRESS_MISMATCH = 51
 
     @property
     def label(self) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from onm.errors import InvalidInputError
-from onm.packet.checksum import internet_checksum
+from onm.packet.checksum import adjust, internet_checksum
 from onm.packet.drop import DropReason
 
 MIN_HEADER_LENGTH = 20
@@ -172,3 +172,62 @@ def has_unexpired_source_route(options: bytes) -> bool | DropReason:
                 return True
         i += length
     return False
+
+
+def copied_options(options: bytes) -> bytes:
+    """The options every fragment repeats: those with the copied flag (RFC 791 section 3.1)."""
+    out = bytearray()
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == OPTION_EOL:
+            break
+        if kind == OPTION_NOP:
+            i += 1
+            continue
+        length = options[i + 1] if i + 1 < len(options) else 0
+        if length < 2:
+            break
+        if kind & 0x80:
+            out += options[i : i + length]
+        i += length
+    return bytes(out)
+
+
+def fragment(header: IPv4Header, payload: bytes, mtu: int) -> tuple[bytes, ...]:
+    """Datagrams of at most `mtu` octets carrying `payload` (RFC 791 section 3.2, "Fragmentation").
+
+    `header` may itself describe a fragment (its offset and MF are honoured); the caller has
+    checked that DF is clear. Only copied options are repeated after the first fragment.
+    """
+    later_options = copied_options(header.options)
+    out = []
+    start = 0
+    offset = header.fragment_offset
+    while True:
+        options = header.options if start == 0 else later_options
+        hlen = MIN_HEADER_LENGTH + len(options) + (-len(options) % 4)
+        room = mtu - hlen
+        step = len(payload) - start if len(payload) - start <= room else room & ~7
+        if step <= 0:
+            step = 8  # an MTU below the header size cannot be honoured; make progress anyway
+        last = start + step >= len(payload)
+        piece = replace(
+            header,
+            options=options,
+            dont_fragment=False,
+            more_fragments=header.more_fragments or not last,
+            fragment_offset=offset + start // 8,
+        )
+        out.append(build(piece, payload[start : start + step]))
+        if last:
+            return tuple(out)
+        start += step
+
+
+def decrement_ttl(datagram: bytes) -> bytes:
+    """`datagram` with its TTL one less and the header checksum updated (RFC 1624 section 4)."""
+    ttl, protocol = datagram[8], datagram[9]
+    old = int.from_bytes(datagram[10:12], "big")
+    new = adjust(old, ttl << 8 | protocol, (ttl - 1) << 8 | protocol)
+    return datagram[:8] + bytes((ttl - 1, protocol)) + new.to_bytes(2, "big") + datagram[12:]
