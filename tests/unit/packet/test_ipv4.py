@@ -8,6 +8,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.all import Raw, raw
 from scapy.layers.inet import IP, IPOption_LSRR, IPOption_NOP, IPOption_RR, IPOption_SSRR
 
 from onm.packet import ipv4
@@ -424,3 +425,75 @@ def test_allow_truncated_still_validates() -> None:
     assert ipv4.parse(total_below_ihl, allow_truncated=True) == DropReason.IPV4_BAD_TOTAL_LENGTH
     bad_checksum = _patch(VALID, 8, b"\x3f", fix_checksum=False)[:26]
     assert ipv4.parse(bad_checksum, allow_truncated=True) == DropReason.IPV4_BAD_CHECKSUM
+
+
+# --- fragment, copied_options, decrement_ttl --------------------------------------------------
+
+
+SRC = bytes((192, 0, 2, 1))
+DST = bytes((198, 51, 100, 2))
+
+
+def _reassemble_from(pieces: tuple[bytes, ...], base: int) -> tuple[bytes, list[ipv4.IPv4Header]]:
+    data = b""
+    headers = []
+    for piece in pieces:
+        parsed = ipv4.parse(piece)
+        assert isinstance(parsed, ipv4.IPv4Packet)
+        assert parsed.header.fragment_offset * 8 == base + len(data)
+        data += parsed.payload
+        headers.append(parsed.header)
+    return data, headers
+
+
+@pytest.mark.parametrize("mtu", [68, 576, 1280, 1500])
+def test_fragment_splits_on_8_octet_boundaries_and_reassembles(mtu: int) -> None:
+    # RFC 791 section 3.2: every fragment but the last carries a multiple of 8 octets, MF set.
+    header = ipv4.IPv4Header(SRC, DST, 17, identification=4242)
+    payload = bytes(range(256)) * 12
+    pieces = ipv4.fragment(header, payload, mtu)
+    assert all(len(p) <= mtu for p in pieces)
+    data, headers = _reassemble_from(pieces, 0)
+    assert data == payload
+    assert [h.more_fragments for h in headers] == [True] * (len(pieces) - 1) + [False]
+    assert {h.identification for h in headers} == {4242}
+    assert not any(h.dont_fragment for h in headers)
+
+
+def test_fragment_of_a_fragment_keeps_offset_and_more_fragments() -> None:
+    header = ipv4.IPv4Header(SRC, DST, 6, more_fragments=True, fragment_offset=100)
+    pieces = ipv4.fragment(header, bytes(3000), 1500)
+    _, headers = _reassemble_from(pieces, 800)
+    assert headers[0].fragment_offset == 100
+    assert all(h.more_fragments for h in headers)  # the original was not the last fragment
+
+
+def test_fragment_repeats_only_copied_options() -> None:
+    # RFC 791 section 3.1: LSRR (131) has the copied flag, Record Route (7) does not.
+    lsrr = bytes([131, 7, 4]) + bytes(4)
+    record_route = bytes([7, 7, 4]) + bytes(4)
+    header = ipv4.IPv4Header(SRC, DST, 17, options=record_route + lsrr + bytes(2))
+    pieces = ipv4.fragment(header, bytes(2000), 1000)
+    first = ipv4.parse(pieces[0])
+    later = ipv4.parse(pieces[1])
+    assert isinstance(first, ipv4.IPv4Packet) and isinstance(later, ipv4.IPv4Packet)
+    assert first.header.options.startswith(record_route + lsrr)
+    assert later.header.options == lsrr + bytes(1)  # padded to 4 octets
+    assert ipv4.copied_options(header.options) == lsrr
+
+
+def test_copied_options_stops_at_malformed_length() -> None:
+    assert ipv4.copied_options(bytes([1, 131, 0, 9])) == b""
+    assert ipv4.copied_options(bytes([131])) == b""
+
+
+def test_decrement_ttl_updates_checksum_incrementally() -> None:
+    # RFC 1624 section 4 uses exactly this case; scapy recomputes the checksum independently.
+    original = raw(IP(src="192.0.2.1", dst="198.51.100.2", ttl=64) / Raw(b"x"))
+    lowered = ipv4.decrement_ttl(original)
+    assert lowered[8] == 63
+    check = IP(lowered)
+    claimed = check.chksum
+    del check.chksum
+    assert IP(raw(check)).chksum == claimed
+    assert lowered[12:] == original[12:]
