@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMPS := .make-stamps
 
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := iproute2
+APT_PACKAGES := iproute2 postgresql
 
 .PHONY: all install test lint typecheck unit bench demo clean
 

@@ -7,8 +7,10 @@ should answer with. Per-packet outcomes are never exceptions: they are values (s
     OnmError (500)
      +-- InvalidInputError (400)   the caller gave a value that is out of range or malformed
      |    +-- AddressingError      ... in a substrate address, prefix or location
-     +-- NotFoundError (404)
-     +-- ConflictError (409)
+     +-- UnauthorizedError (401)  no valid credentials
+     +-- ForbiddenError (403)     valid credentials, not allowed to do that
+     +-- NotFoundError (404)      no such object, or not visible to the caller
+     +-- ConflictError (409)      contradicts existing state (duplicate name, address in use)
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ class AddressingError(InvalidInputError):
     """A substrate address, host prefix or location does not fit the address layout."""
 
 
+class UnauthorizedError(OnmError):
+    """No credentials, or credentials that match nothing."""
+
+    http_status = 401
+
+
+class ForbiddenError(OnmError):
+    """The caller is known but may not do this."""
+
+    http_status = 403
+
+
 class NotFoundError(OnmError, LookupError):
     """The object named does not exist (or is not visible to the caller)."""
 
@@ -49,3 +63,8 @@ class ConflictError(OnmError):
     """The request contradicts existing state (duplicate name, address in use, ...)."""
 
     http_status = 409
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

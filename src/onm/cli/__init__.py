@@ -1,0 +1,1 @@
+"""The `onm` command line: typer commands over a typed API client."""

@@ -1,0 +1,1 @@
+"""The system manager: intent, authorization, address resolution and per-host compilation."""

@@ -1,0 +1,273 @@
+"""The FastAPI application: authentication, one transaction per request, the routes.
+
+Every route under /v1 needs `Authorization: Bearer <token>`; the use cases decide what the
+principal may do. Routes are thin: parse, call one use case inside one transaction, convert.
+The OpenAPI document is served at /openapi.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, FastAPI, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from onm import __version__
+from onm.addressing import Location
+from onm.manager import (
+    compiler,
+    events,
+    hosts,
+    networks,
+    nodes,
+    resolution,
+    tenants,
+    tokens,
+)
+from onm.manager.api import errors
+from onm.manager.api import schemas as s
+from onm.manager.api.limits import BodyLimit
+from onm.manager.store import Store, Tx
+from onm.model import Host, Principal, PrincipalKind
+
+T = TypeVar("T")
+NOBODY = Principal(PrincipalKind.TENANT, name="anonymous")
+ERRORS = {code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413)}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Context:
+    store: Store
+    clock: Callable[[], dt.datetime] = utcnow
+    silence: dt.timedelta = field(default=dt.timedelta(seconds=60))
+    poll_interval: float = 0.2
+
+    def write(self, token: str, work: Callable[[Tx], T]) -> T:
+        with self.store.write(NOBODY, self.clock()) as tx:
+            tx.actor = tokens.authenticate(tx, token)
+            return work(tx)
+
+    def read(self, token: str, work: Callable[[Tx], T]) -> T:
+        with self.store.read(NOBODY, self.clock()) as tx:
+            tx.actor = tokens.authenticate(tx, token)
+            return work(tx)
+
+
+_bearer = HTTPBearer(auto_error=False, description="An admin, tenant or host token")
+
+
+def _token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    return "" if credentials is None else credentials.credentials
+
+
+Token = Annotated[str, Depends(_token)]
+
+
+def create_app(context: Context) -> FastAPI:
+    app = FastAPI(
+        title="onm manager",
+        version=__version__,
+        description="Tenants, networks, hosts, nodes and address resolution for onm.",
+        responses=ERRORS,  # type: ignore[arg-type]
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimit)
+    c = context
+
+    # --- tenants -----------------------------------------------------------------------------
+    @app.post("/v1/tenants", status_code=201, response_model=s.TenantCreated, tags=["tenants"])
+    def create_tenant(body: s.TenantCreate, token: Token) -> s.TenantCreated:
+        tenant, secret = c.write(token, lambda tx: tenants.create(tx, body.name))
+        return s.TenantCreated(tenant=s.TenantOut.of(tenant), token=secret)
+
+    @app.get("/v1/tenants", response_model=list[s.TenantOut], tags=["tenants"])
+    def list_tenants(token: Token) -> list[s.TenantOut]:
+        return [s.TenantOut.of(t) for t in c.read(token, tenants.list_all)]
+
+    @app.get("/v1/tenants/{ref}", response_model=s.TenantOut, tags=["tenants"])
+    def get_tenant(ref: str, token: Token) -> s.TenantOut:
+        return s.TenantOut.of(c.read(token, lambda tx: tenants.get(tx, ref)))
+
+    @app.delete("/v1/tenants/{ref}", status_code=204, tags=["tenants"])
+    def delete_tenant(ref: str, token: Token) -> Response:
+        c.write(token, lambda tx: tenants.delete_tenant(tx, ref))
+        return Response(status_code=204)
+
+    # --- networks ----------------------------------------------------------------------------
+    @app.post("/v1/networks", status_code=201, response_model=s.NetworkOut, tags=["networks"])
+    def create_network(body: s.NetworkCreate, token: Token) -> s.NetworkOut:
+        network = c.write(
+            token,
+            lambda tx: networks.create(tx, body.tenant, body.name, body.cidrs, body.encoding),
+        )
+        return s.NetworkOut.of(network)
+
+    @app.get("/v1/networks", response_model=list[s.NetworkOut], tags=["networks"])
+    def list_networks(token: Token, tenant: str | None = None) -> list[s.NetworkOut]:
+        return [s.NetworkOut.of(n) for n in c.read(token, lambda tx: networks.list_all(tx, tenant))]
+
+    @app.get("/v1/networks/{ref:path}", response_model=s.NetworkOut, tags=["networks"])
+    def get_network(ref: str, token: Token) -> s.NetworkOut:
+        return s.NetworkOut.of(c.read(token, lambda tx: networks.get(tx, ref)))
+
+    @app.delete("/v1/networks/{ref:path}", status_code=204, tags=["networks"])
+    def delete_network(ref: str, token: Token) -> Response:
+        c.write(token, lambda tx: networks.delete_network(tx, ref))
+        return Response(status_code=204)
+
+    # --- hosts -------------------------------------------------------------------------------
+    @app.post("/v1/hosts", status_code=201, response_model=s.HostCreated, tags=["hosts"])
+    def create_host(body: s.HostCreate, token: Token) -> s.HostCreated:
+        def work(tx: Tx) -> tuple[Host, str]:
+            loc = body.location
+            location = None if loc is None else Location(loc.locale, loc.area, loc.rack, loc.node)
+            return hosts.create(tx, body.name, body.prefix, location)
+
+        host, secret = c.write(token, work)
+        return s.HostCreated(host=s.HostOut.of(host), token=secret)
+
+    @app.get("/v1/hosts", response_model=list[s.HostOut], tags=["hosts"])
+    def list_hosts(token: Token) -> list[s.HostOut]:
+        return [s.HostOut.of(h) for h in c.read(token, hosts.list_all)]
+
+    @app.get("/v1/hosts/{ref}", response_model=s.HostOut, tags=["hosts"])
+    def get_host(ref: str, token: Token) -> s.HostOut:
+        return s.HostOut.of(c.read(token, lambda tx: hosts.get(tx, ref)))
+
+    @app.delete("/v1/hosts/{ref}", status_code=204, tags=["hosts"])
+    def delete_host(ref: str, token: Token) -> Response:
+        c.write(token, lambda tx: hosts.delete_host(tx, ref))
+        return Response(status_code=204)
+
+    @app.get(
+        "/v1/hosts/{ref}/snapshot",
+        response_model=s.SnapshotOut,
+        responses={204: {"description": "nothing changed after `after` within `wait` seconds"}},
+        tags=["agents"],
+    )
+    async def host_snapshot(
+        ref: str,
+        token: Token,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    ) -> s.SnapshotOut | Response:
+        """The host's compiled state; with `after`, a long poll until it changes past `after`."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while after is not None:
+            desired = await run_in_threadpool(
+                c.read, token, lambda tx: compiler.desired_revision(tx, ref)
+            )
+            if desired > after:
+                break
+            if asyncio.get_running_loop().time() >= deadline:
+                return Response(status_code=204)
+            await asyncio.sleep(c.poll_interval)
+        snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
+        return s.SnapshotOut.of(snapshot)
+
+    @app.post("/v1/hosts/{ref}/report", response_model=s.HostStatusOut, tags=["agents"])
+    def report(ref: str, body: s.ReportIn, token: Token) -> s.HostStatusOut:
+        status = c.write(token, lambda tx: hosts.report(tx, ref, body.applied_revision))
+        return s.HostStatusOut.of(status, c.clock(), c.silence)
+
+    # --- nodes -------------------------------------------------------------------------------
+    @app.post("/v1/nodes", status_code=201, response_model=s.NodeOut, tags=["nodes"])
+    def create_node(body: s.NodeCreate, token: Token) -> s.NodeOut:
+        node = c.write(
+            token,
+            lambda tx: nodes.create(
+                tx, body.name, body.network, body.host, body.ip, body.interface
+            ),
+        )
+        return s.NodeOut.of(node)
+
+    @app.get("/v1/nodes", response_model=list[s.NodeOut], tags=["nodes"])
+    def list_nodes(
+        token: Token, network: str | None = None, host: str | None = None
+    ) -> list[s.NodeOut]:
+        found = c.read(token, lambda tx: nodes.list_all(tx, network, host))
+        return [s.NodeOut.of(n) for n in found]
+
+    @app.get("/v1/nodes/{ref:path}", response_model=s.NodeOut, tags=["nodes"])
+    def get_node(ref: str, token: Token, network: str | None = None) -> s.NodeOut:
+        return s.NodeOut.of(c.read(token, lambda tx: nodes.get(tx, ref, network)))
+
+    @app.delete("/v1/nodes/{ref:path}", status_code=204, tags=["nodes"])
+    def delete_node(ref: str, token: Token, network: str | None = None) -> Response:
+        c.write(token, lambda tx: nodes.delete_node(tx, ref, network))
+        return Response(status_code=204)
+
+    # --- resolution --------------------------------------------------------------------------
+    @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])
+    def resolve(body: s.ResolveRequest, token: Token) -> s.ResolutionOut:
+        answer = c.write(
+            token, lambda tx: resolution.resolve(tx, body.network, body.requester, body.ip)
+        )
+        return s.ResolutionOut.of(answer)
+
+    @app.post("/v1/verify", response_model=s.VerdictOut, tags=["resolution"])
+    def verify(body: s.VerifyRequest, token: Token) -> s.VerdictOut:
+        verdict = c.read(
+            token,
+            lambda tx: resolution.verify(tx, body.network, body.ip, body.substrate_source),
+        )
+        return s.VerdictOut.of(verdict)
+
+    # --- status and events -------------------------------------------------------------------
+    @app.get("/v1/status", response_model=s.StatusOut, tags=["status"])
+    def status(token: Token) -> s.StatusOut:
+        def work(tx: Tx) -> s.StatusOut:
+            now = tx.now
+            rows = [s.HostStatusOut.of(h, now, c.silence) for h in hosts.statuses(tx)]
+            return s.StatusOut(revision=tx.current_revision(), hosts=rows)
+
+        return c.read(token, work)
+
+    @app.get("/v1/events", response_model=list[s.EventOut], tags=["events"])
+    def list_events(
+        token: Token,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=events.MAX_PAGE)] = 100,
+    ) -> list[s.EventOut]:
+        if after is None:
+            found = c.read(token, lambda tx: events.latest(tx, limit))
+        else:
+            found = c.read(token, lambda tx: events.list_since(tx, after, limit))
+        return [s.EventOut.of(e) for e in found]
+
+    @app.get("/v1/events/stream", tags=["events"], response_class=StreamingResponse)
+    async def stream_events(
+        token: Token, after: Annotated[int, Query(ge=0)] = 0
+    ) -> StreamingResponse:
+        """Server-sent events: every visible event after `after`, as it happens."""
+        # Authenticate before answering 200, so a bad token gets its 401.
+        await run_in_threadpool(c.read, token, lambda tx: events.list_since(tx, after, 1))
+
+        async def feed() -> AsyncIterator[bytes]:
+            last = after
+            while True:
+                batch = await run_in_threadpool(
+                    c.read, token, lambda tx, since=last: events.list_since(tx, since, 100)
+                )
+                for event in batch:
+                    last = event.seq
+                    data = json.dumps(s.EventOut.of(event).model_dump(mode="json"))
+                    yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+                if not batch:
+                    yield b": keep-alive\n\n"
+                    await asyncio.sleep(max(c.poll_interval, 0.5))
+
+        return StreamingResponse(feed(), media_type="text/event-stream")
+
+    return app

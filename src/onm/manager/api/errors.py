@@ -1,0 +1,67 @@
+"""How errors become HTTP answers: one JSON shape, the status from the error tree, no traces."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from onm.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OnmError,
+    UnauthorizedError,
+)
+
+log = logging.getLogger("onm.manager.api")
+
+# Error class -> the stable `code` clients can branch on.
+CODES: dict[type[OnmError], str] = {
+    InvalidInputError: "invalid_input",
+    UnauthorizedError: "unauthorized",
+    ForbiddenError: "forbidden",
+    NotFoundError: "not_found",
+    ConflictError: "conflict",
+}
+
+
+def body(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    content = {"error": {"status": status, "code": code, "message": message, "field": field}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _code(error: OnmError) -> str:
+    for cls in type(error).__mro__:
+        if cls in CODES:
+            return CODES[cls]
+    return "error"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(OnmError)
+    async def onm_error(_request: Request, error: OnmError) -> JSONResponse:
+        field = getattr(error, "field", None)
+        return body(error.http_status, _code(error), error.message, field)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(location) or None
+        message = str(first.get("msg", "invalid request"))
+        return body(400, "invalid_input", f"{field}: {message}" if field else message, field)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
+        return body(error.status_code, "http_error", str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return body(500, "internal", "internal error (see the manager's log)")

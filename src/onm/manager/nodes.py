@@ -1,0 +1,208 @@
+"""Computing nodes: one virtual IP in one network, attached on one host.
+
+The manager allocates what must be unique: the virtual MAC (locally administered, RFC 7042
+section 2.1), the slot in the host's /64 (6 bits, FIG. 2D) and, unless given, the host-side
+interface name. Inside one network a virtual IP belongs to one node; pools share one through a
+separate object (a later issue).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from onm.errors import ConflictError, InvalidInputError, NotFoundError
+from onm.manager import access, hosts, networks, tables, validate
+from onm.manager.store import Tx
+from onm.model import HostId, Network, NetworkId, Node, NodeId
+from onm.model.ids import new_id
+
+MAX_SLOT = 63  # slot 0 stays free for the host's own use (its agent)
+MAC_BASE = 0x02_00_00_00_00_00  # locally administered, unicast (RFC 7042 section 2.1)
+
+
+def from_row(row: tables.Row) -> Node:
+    return Node(
+        NodeId(row.id),
+        row.name,
+        NetworkId(row.network_id),
+        HostId(row.host_id),
+        ipaddress.IPv4Address(row.ip),
+        row.mac,
+        row.slot,
+        row.interface,
+        row.created_at,
+    )
+
+
+def format_mac(value: int) -> str:
+    return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
+
+
+def _allocate_mac(tx: Tx) -> str:
+    meta = tables.meta
+    counter = tx.connection.execute(
+        update(meta)
+        .where(meta.c.key == "mac")
+        .values(value=meta.c.value + 1)
+        .returning(meta.c.value)
+    ).scalar_one_or_none()
+    if counter is None:
+        counter = 1
+        tx.connection.execute(insert(meta).values(key="mac", value=counter))
+    return format_mac(MAC_BASE + int(counter))
+
+
+def _allocate_slot(tx: Tx, host_id: str, host_name: str) -> int:
+    used = {
+        slot
+        for (slot,) in tx.connection.execute(
+            select(tables.nodes.c.slot).where(tables.nodes.c.host_id == host_id)
+        )
+    }
+    for slot in range(1, MAX_SLOT + 1):
+        if slot not in used:
+            return slot
+    raise ConflictError("host", f"host {host_name!r} has no free slot ({MAX_SLOT} in use)")
+
+
+def _check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
+    cidr = next((c for c in network.cidrs if ip in c), None)
+    if cidr is None:
+        cidrs = ", ".join(str(c) for c in network.cidrs)
+        raise InvalidInputError("ip", f"{ip} is not inside network {network.name!r} ({cidrs})")
+    if ip in (cidr.network_address, cidr.broadcast_address):
+        raise InvalidInputError("ip", f"{ip} is the network or broadcast address of {cidr}")
+    if ip == network.gateway:
+        raise InvalidInputError("ip", f"{ip} is network {network.name!r}'s gateway address")
+
+
+def create(
+    tx: Tx, name: str, network_ref: str, host_ref: str, ip: str, interface: str | None = None
+) -> Node:
+    access.require_not_host(tx.actor, "create nodes")
+    validate.name("name", name)
+    address = validate.ipv4("ip", ip)
+    if interface is not None:
+        validate.interface("interface", interface)
+    network = networks.get(tx, network_ref)
+    host = hosts.get(tx, host_ref)
+    _check_ip(network, address)
+    n = tables.nodes
+    clash = tx.connection.execute(
+        select(n.c.name, n.c.ip).where(
+            n.c.network_id == network.id, (n.c.name == name) | (n.c.ip == str(address))
+        )
+    ).first()
+    if clash is not None:
+        if clash.name == name:
+            raise ConflictError("name", f"network {network.name!r} has a node named {name!r}")
+        raise ConflictError("ip", f"{address} belongs to node {clash.name!r}")
+    node_id = NodeId(new_id("node"))
+    slot = _allocate_slot(tx, host.id, host.name)
+    chosen_interface = interface or f"onm{node_id[4:14]}"
+    node = Node(
+        node_id,
+        name,
+        network.id,
+        host.id,
+        address,
+        _allocate_mac(tx),
+        slot,
+        chosen_interface,
+        tx.now,
+    )
+    try:
+        with tx.connection.begin_nested():
+            tx.connection.execute(
+                insert(n).values(
+                    id=node.id,
+                    name=name,
+                    network_id=network.id,
+                    host_id=host.id,
+                    ip=str(address),
+                    mac=node.mac,
+                    slot=slot,
+                    interface=chosen_interface,
+                    created_at=tx.now,
+                )
+            )
+    except IntegrityError:
+        raise ConflictError(
+            "interface", f"host {host.name!r} already has an interface {chosen_interface!r}"
+        ) from None
+    affected = networks.hosts_of(tx, network.id) | {host.id}
+    tx.record(
+        "node.created",
+        node.id,
+        network.tenant_id,
+        {"name": name, "network": network.name, "host": host.name, "ip": str(address)},
+        affected,
+    )
+    return node
+
+
+def get(tx: Tx, ref: str, network_ref: str | None = None) -> Node:
+    """A node by id, or by name within `network_ref` (or unambiguous among visible nodes)."""
+    n, net = tables.nodes, tables.networks
+    query = select(n).select_from(n.join(net, n.c.network_id == net.c.id))
+    if "/" in ref and network_ref is None:
+        network_ref, _, ref = ref.rpartition("/")
+    if network_ref is not None:
+        network_id = networks.get(tx, network_ref).id
+        query = query.where(n.c.network_id == network_id, (n.c.id == ref) | (n.c.name == ref))
+    else:
+        query = query.where((n.c.id == ref) | (n.c.name == ref))
+    scope = access.tenant_scope(tx.actor)
+    if scope is not None:
+        query = query.where(net.c.tenant_id == scope)
+    if tx.actor.host_id is not None:
+        query = query.where(n.c.host_id == tx.actor.host_id)
+    rows = tx.connection.execute(query).all()
+    if not rows:
+        raise NotFoundError(f"no node {ref!r}")
+    if len(rows) > 1:
+        raise InvalidInputError(
+            "node", f"{ref!r} names nodes of several networks: give the network"
+        )
+    return from_row(rows[0])
+
+
+def list_all(tx: Tx, network_ref: str | None = None, host_ref: str | None = None) -> list[Node]:
+    n, net = tables.nodes, tables.networks
+    query = select(n).select_from(n.join(net, n.c.network_id == net.c.id)).order_by(n.c.name)
+    if network_ref is not None:
+        query = query.where(n.c.network_id == networks.get(tx, network_ref).id)
+    if host_ref is not None:
+        query = query.where(n.c.host_id == hosts.get(tx, host_ref).id)
+    scope = access.tenant_scope(tx.actor)
+    if scope is not None:
+        query = query.where(net.c.tenant_id == scope)
+    if tx.actor.host_id is not None:
+        query = query.where(n.c.host_id == tx.actor.host_id)
+    return [from_row(row) for row in tx.connection.execute(query)]
+
+
+def delete_node(tx: Tx, ref: str, network_ref: str | None = None) -> Node:
+    access.require_not_host(tx.actor, "delete nodes")
+    node = get(tx, ref, network_ref)
+    network = networks.get(tx, node.network_id)
+    g = tables.grants
+    holders = {
+        h for (h,) in tx.connection.execute(select(g.c.host_id).where(g.c.target_id == node.id))
+    }
+    affected = networks.hosts_of(tx, node.network_id) | holders
+    tx.connection.execute(
+        delete(g).where((g.c.target_id == node.id) | (g.c.requester_id == node.id))
+    )
+    tx.connection.execute(delete(tables.nodes).where(tables.nodes.c.id == node.id))
+    tx.record(
+        "node.deleted",
+        node.id,
+        network.tenant_id,
+        {"name": node.name, "network": network.name, "ip": str(node.ip)},
+        affected,
+    )
+    return node

@@ -1,0 +1,158 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations under `migrations/` create it.
+
+Timestamps are stored as timezone-aware UTC. Every write happens inside one transaction per
+request (`store.Store.transaction`), which also bumps the global revision when it changes
+anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Row as _Row
+from sqlalchemy.types import TypeDecorator
+
+Row = _Row[Any]
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone: store naive UTC there)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+NAME = 63  # names are DNS-label sized
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+networks = Table(
+    "networks",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("tenant_id", String(16), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("vni", Integer, nullable=False, unique=True),
+    Column("encoding", String(8), nullable=False),
+    Column("cidrs", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_networks_tenant_name"),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("prefix", String(48), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("desired_revision", BigInteger, nullable=False, default=0),
+    Column("applied_revision", BigInteger, nullable=False, default=0),
+    Column("last_report_at", UtcDateTime(), nullable=True),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("network_id", String(16), ForeignKey("networks.id"), nullable=False),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
+    Column("ip", String(15), nullable=False),
+    Column("mac", String(17), nullable=False, unique=True),
+    Column("slot", Integer, nullable=False),
+    Column("interface", String(15), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("network_id", "name", name="uq_nodes_network_name"),
+    UniqueConstraint("network_id", "ip", name="uq_nodes_network_ip"),
+    UniqueConstraint("host_id", "slot", name="uq_nodes_host_slot"),
+    UniqueConstraint("host_id", "interface", name="uq_nodes_host_interface"),
+)
+
+# What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can
+# tell them when it changes). One row per (requesting node, target IP).
+grants = Table(
+    "grants",
+    metadata,
+    Column("requester_id", String(16), ForeignKey("nodes.id"), primary_key=True),
+    Column("target_ip", String(15), primary_key=True),
+    Column("network_id", String(16), ForeignKey("networks.id"), nullable=False),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
+    Column("target_id", String(16), ForeignKey("nodes.id"), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_grants_target", "target_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("tenant_id", String(16), ForeignKey("tenants.id"), nullable=True),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("revision", BigInteger, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("object_id", String(16), nullable=False),
+    Column("tenant_id", String(16), nullable=True),
+    Column("data", JSON, nullable=False),
+    Index("ix_events_tenant", "tenant_id", "seq"),
+)

@@ -1,0 +1,69 @@
+"""Checks on what users type: names, CIDRs, addresses, interface names.
+
+Each check returns the parsed value or raises `InvalidInputError` naming the field, so every
+invalid request gets a 400 that says which field is wrong and why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from onm.errors import InvalidInputError
+
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # Linux IFNAMSIZ - 1, no '/' or spaces
+MAX_CIDRS = 32
+MAX_PREFIX = 30  # a network needs a gateway and at least one node address
+
+
+def name(field: str, value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise InvalidInputError(
+            field,
+            f"{value!r} is not a valid name: 1-63 lower-case letters, digits or '-', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
+def cidrs(field: str, values: list[str]) -> tuple[ipaddress.IPv4Network, ...]:
+    if not values:
+        raise InvalidInputError(field, "at least one CIDR is required")
+    if len(values) > MAX_CIDRS:
+        raise InvalidInputError(field, f"at most {MAX_CIDRS} CIDRs, got {len(values)}")
+    parsed: list[ipaddress.IPv4Network] = []
+    for value in values:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise InvalidInputError(field, f"{value!r} is not an IPv4 CIDR: {exc}") from None
+        if network.prefixlen > MAX_PREFIX:
+            raise InvalidInputError(field, f"{value} is too small: /{MAX_PREFIX} at most")
+        for other in parsed:
+            if network.overlaps(other):
+                raise InvalidInputError(field, f"{value} overlaps {other}")
+        parsed.append(network)
+    return tuple(parsed)
+
+
+def ipv4(field: str, value: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        raise InvalidInputError(field, f"{value!r} is not an IPv4 address") from None
+
+
+def interface(field: str, value: str) -> str:
+    if not _INTERFACE.fullmatch(value) or value in (".", ".."):
+        raise InvalidInputError(
+            field, f"{value!r} is not an interface name: 1-15 of letters, digits, '_', '.', '-'"
+        )
+    return value
+
+
+def ipv6(field: str, value: str) -> ipaddress.IPv6Address:
+    try:
+        return ipaddress.IPv6Address(value)
+    except ValueError:
+        raise InvalidInputError(field, f"{value!r} is not an IPv6 address") from None

@@ -1,0 +1,33 @@
+"""A host of the substrate: it owns one /64 and runs one agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from onm.addressing import HostPrefix
+from onm.model.ids import HostId
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    id: HostId
+    name: str
+    prefix: HostPrefix
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    """How far a host's agent has caught up with what it should have applied."""
+
+    host: Host
+    desired_revision: int
+    """The revision of the last change that altered this host's snapshot."""
+    applied_revision: int
+    """The revision the agent last reported as applied (0: never)."""
+    last_report_at: dt.datetime | None
+
+    @property
+    def lagging(self) -> bool:
+        return self.applied_revision < self.desired_revision

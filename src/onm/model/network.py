@@ -1,0 +1,37 @@
+"""A virtual IPv4 network of one tenant, with its 24-bit network id (seed FIG. 2D)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import ipaddress
+from dataclasses import dataclass
+
+from onm.model.ids import NetworkId, TenantId
+
+
+class Encoding(enum.StrEnum):
+    """How the network's packets cross the substrate (DESIGN.md section 3)."""
+
+    SIIT = "siit"  # re-headering, RFC 7915
+    ENCAP = "encap"  # IPv4-in-IPv6, RFC 2473
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    id: NetworkId
+    tenant_id: TenantId
+    name: str
+    vni: int
+    """The 24-bit virtual network id embedded in substrate addresses."""
+    cidrs: tuple[ipaddress.IPv4Network, ...]
+    encoding: Encoding
+    created_at: dt.datetime
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        """The address the agent answers for as the network's router: the first usable one."""
+        return next(iter(self.cidrs[0].hosts()), self.cidrs[0].network_address)
+
+    def contains(self, ip: ipaddress.IPv4Address) -> bool:
+        return any(ip in cidr for cidr in self.cidrs)
