@@ -1,0 +1,96 @@
+"""Run a real `onm manager serve` process for tests: free port, own state dir, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ManagerProcess:
+    url: str
+    admin_token: str
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_manager(
+    state_dir: Path, db: str | None = None, port: int | None = None
+) -> ManagerProcess:
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = state_dir.parent / f"{state_dir.name}-manager.log"
+    command = [
+        sys.executable,
+        "-m",
+        "onm.cli",
+        "manager",
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--state-dir",
+        str(state_dir),
+    ]
+    if db:
+        command += ["--db", db]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"manager exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"manager did not start: {log.read_text()}")
+    token = (state_dir / "admin.token").read_text().strip()
+    return ManagerProcess(url, token, state_dir, process, log)
+
+
+@contextmanager
+def running_manager(state_dir: Path, db: str | None = None) -> Iterator[ManagerProcess]:
+    manager = start_manager(state_dir, db)
+    try:
+        yield manager
+    finally:
+        manager.stop()
