@@ -47,7 +47,8 @@ class Rfc6052Mapper:
                 "prefix",
                 f"RFC 6052 allows /32, /40, /48, /56, /64 or /96, got /{network.prefixlen}",
             )
-        if network.prefixlen < 96 and network.network_address.packed[8] != 0:
+        if network.network_address.packed[8] != 0:
+            # Only a /96 can get here with it set: shorter prefixes end before octet 8.
             raise InvalidInputError("prefix", "bits 64..71 (the u octet) must be zero")
         self._prefix = network
         self._length = network.prefixlen // 8

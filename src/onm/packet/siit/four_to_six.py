@@ -25,6 +25,7 @@ from onm.packet.siit.transport import CHECKSUM_AT, move_checksum, retype_icmp
 
 DEFAULT_CONFIG = SiitConfig()
 IGMP = 2  # IANA protocol number; RFC 7915 section 4.2: IGMP SHOULD be silently dropped.
+MAX_DATAGRAM = 0xFFFF  # RFC 791 section 3.1: Total Length is 16 bits, fragments included.
 
 _FRAGMENT = struct.Struct("!BxHI")
 
@@ -38,6 +39,10 @@ def translate_4to6(
         return Drop(parsed)
     h = parsed.header
     payload = parsed.payload
+    if h.fragment_offset * 8 + h.total_length > MAX_DATAGRAM:
+        # A fragment that ends past the largest datagram belongs to none (and its pieces'
+        # offsets would not fit the Fragment Header).
+        return Drop(DropReason.IPV4_BAD_FRAGMENT)
     original = packet[: h.total_length]
     is_icmp_error = (
         h.protocol == IpProtocol.ICMP
@@ -220,10 +225,14 @@ def _icmp_4to6(
         return DropReason.ICMP_UNTRANSLATABLE
     room = IPV6_ERROR_LIMIT - HEADER_LENGTH - icmpv6.HEADER_LENGTH
     if extension and mapping.type in icmp_map.LENGTH_ATTRIBUTE_V6:
-        inner += bytes(-len(inner) % 8)
-        if len(inner) + len(extension) <= room:
-            rest = bytes((len(inner) // 8,)) + rest[1:]
-            inner += extension
+        # RFC 4884 section 4: zero padded to 64 bits and to at least 128 octets (receivers
+        # ignore the extension after a shorter original datagram).
+        padded = inner.ljust(
+            max(icmp_map.RFC4884_MIN_ORIGINAL, len(inner) + -len(inner) % 8), b"\0"
+        )
+        if len(padded) + len(extension) <= room:
+            rest = bytes((len(padded) // 8,)) + rest[1:]
+            inner = padded + extension
     body = inner[:room]
     return icmpv6.build(icmpv6.IcmpV6Message(mapping.type, mapping.code, rest, body), src6, dst6)
 
@@ -240,7 +249,9 @@ def _rest_4to6(
             mtu = icmp_map.plateau_mtu(total)
         else:
             mtu = advertised + 20
-        return icmpv6.mtu_rest(min(mtu, config.ipv6_mtu, config.ipv4_mtu + 20))
+        # RFC 7915 section 5, first bullet: never below the IPv6 minimum MTU.
+        mtu = min(mtu, config.ipv6_mtu, config.ipv4_mtu + 20)
+        return icmpv6.mtu_rest(max(mtu, icmpv6.MIN_MTU))
     if mapping.rest is Rest.POINTER:
         pointer = icmp_map.POINTER_4TO6.get(rest[0])
         return None if pointer is None else icmpv6.pointer_rest(pointer)

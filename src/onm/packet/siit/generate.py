@@ -18,6 +18,7 @@ from onm.packet.siit.result import Drop, IcmpError, SiitConfig
 IPV4_ERROR_LIMIT = 576  # RFC 1812 section 4.3.2.3
 IPV6_ERROR_LIMIT = 1280  # RFC 4443 section 2.4 (c)
 ERROR_HOP_LIMIT = 64
+_UNSPECIFIED_OR_LOOPBACK_V6 = (bytes(16), bytes(15) + b"\x01")
 
 
 def is_unicast_v4(address: bytes) -> bool:
@@ -27,8 +28,8 @@ def is_unicast_v4(address: bytes) -> bool:
 
 
 def is_unicast_v6(address: bytes) -> bool:
-    """Not the unspecified address and not multicast (RFC 4291 section 2.4)."""
-    return address[0] != 0xFF and address != bytes(16)
+    """Not the unspecified address, loopback or multicast (RFC 4291 sections 2.4, 2.5.3)."""
+    return address[0] != 0xFF and address not in _UNSPECIFIED_OR_LOOPBACK_V6
 
 
 def icmpv4_error(

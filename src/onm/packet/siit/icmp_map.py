@@ -146,6 +146,9 @@ MTU_PLATEAUS: Final[tuple[int, ...]] = (
     68,
 )
 
+RFC4884_MIN_ORIGINAL: Final = 128
+"""RFC 4884 section 4.1: with extensions, the original datagram field is at least 128 octets."""
+
 # RFC 4884 section 4/5: where the "length of original datagram" lives. ICMPv4 counts 32-bit
 # words in octet 1 of the rest field; ICMPv6 counts 64-bit words in octet 0.
 LENGTH_ATTRIBUTE_V4: Final[frozenset[int]] = frozenset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from onm.errors import InvalidInputError
 from onm.packet.drop import DropReason
 
 
@@ -36,6 +37,23 @@ class SiitConfig:
     """Address the translator sends its own ICMPv6 errors from; None: it sends none."""
     icmp_error_pool_v4: bytes | None = None
     """RFC 6791: IPv4 source for translated ICMPv6 errors whose IPv6 source cannot be mapped."""
+
+    def __post_init__(self) -> None:
+        # RFC 8200 section 5 (IPv6 links carry 1280 octets) and RFC 791 (IPv4: 68).
+        for name, value, least in (
+            ("lowest_ipv6_mtu", self.lowest_ipv6_mtu, 1280),
+            ("ipv6_mtu", self.ipv6_mtu, 1280),
+            ("ipv4_mtu", self.ipv4_mtu, 68),
+        ):
+            if not least <= value <= 65535:
+                raise InvalidInputError(name, f"must be {least}..65535, got {value}")
+        for name, address, length in (
+            ("icmp_source_v4", self.icmp_source_v4, 4),
+            ("icmp_source_v6", self.icmp_source_v6, 16),
+            ("icmp_error_pool_v4", self.icmp_error_pool_v4, 4),
+        ):
+            if address is not None and len(address) != length:
+                raise InvalidInputError(name, f"must be {length} packed octets")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,21 @@ from onm.packet.siit.transport import CHECKSUM_AT, move_checksum, retype_icmp
 
 DEFAULT_CONFIG = SiitConfig()
 DF_THRESHOLD = 1260  # RFC 7915 5.1: larger unfragmented results get DF set
+MAX_DATA = 0xFFFF - ipv4.MIN_HEADER_LENGTH  # the most an IPv4 datagram (or its reassembly) holds
+
+# RFC 7915 5.1.1: after a Fragment Header these (AH included, ESP not) mean "SHOULD be dropped".
+_EXTENSION_HEADERS = frozenset(
+    {
+        IpProtocol.HOPOPTS,
+        IpProtocol.ROUTING,
+        IpProtocol.FRAGMENT,
+        IpProtocol.DSTOPTS,
+        IpProtocol.AH,
+        IpProtocol.MOBILITY,
+        IpProtocol.HIP,
+        IpProtocol.SHIM6,
+    }
+)
 
 
 def translate_6to4(
@@ -45,6 +60,12 @@ def translate_6to4(
         return Drop(upper)
     fragment = upper.fragment
     payload = parsed.payload[upper.offset :]
+    if fragment is not None:
+        if fragment.next_header in _EXTENSION_HEADERS:
+            return Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
+        if fragment.offset * 8 + len(payload) > MAX_DATA:
+            # RFC 8200 4.5: past 65535 octets; the IPv4 13-bit offset would wrap besides.
+            return Drop(DropReason.IPV6_BAD_FRAGMENT)
     original = packet[: ipv6.HEADER_LENGTH + h.payload_length]
     first = fragment is None or fragment.offset == 0
     is_icmp_error = (
@@ -69,11 +90,16 @@ def translate_6to4(
         hop_limit -= 1
 
     dst4 = mapper.destination_6to4(h.dst)
+    if dst4 is None:
+        return Drop(DropReason.ADDRESS_UNMAPPABLE)
     src4 = mapper.source_6to4(h.src)
     if src4 is None and is_icmp_error:
         src4 = config.icmp_error_pool_v4  # RFC 6791
-    if src4 is None or dst4 is None:
-        return Drop(DropReason.ADDRESS_UNMAPPABLE)
+    if src4 is None:
+        # RFC 7915 5.1 Source Address: SHOULD answer "source address failed ingress/egress
+        # policy"; `icmpv6_error` keeps illegal sources (::1, multicast...) silent.
+        policy = (icmpv6.IcmpV6Type.DEST_UNREACHABLE, icmpv6.Unreachable.SOURCE_POLICY, bytes(4))
+        return error(policy, DropReason.ADDRESS_UNMAPPABLE)
 
     fragmented = fragment is not None and (fragment.more or fragment.offset != 0)
     protocol = upper.protocol
@@ -119,30 +145,7 @@ def translate_6to4(
         mtu = config.ipv4_mtu + ipv6.HEADER_LENGTH - ipv4.MIN_HEADER_LENGTH
         too_big = (icmpv6.IcmpV6Type.PACKET_TOO_BIG, 0, icmpv6.mtu_rest(max(mtu, icmpv6.MIN_MTU)))
         return error(too_big, DropReason.PACKET_TOO_BIG)
-    return Translated(_fragments(header, payload, config.ipv4_mtu))
-
-
-def _fragments(header: ipv4.IPv4Header, payload: bytes, mtu: int) -> tuple[bytes, ...]:
-    """IPv4 fragments (RFC 791 section 3.2) of a datagram whose DF is clear."""
-    step = (mtu - ipv4.MIN_HEADER_LENGTH) & ~7
-    base = header.fragment_offset
-    out = []
-    for start in range(0, len(payload), step):
-        chunk = payload[start : start + step]
-        last = start + step >= len(payload)
-        piece = ipv4.IPv4Header(
-            header.src,
-            header.dst,
-            header.protocol,
-            header.ttl,
-            header.tos,
-            header.identification,
-            False,
-            header.more_fragments or not last,
-            base + start // 8,
-        )
-        out.append(ipv4.build(piece, chunk))
-    return tuple(out)
+    return Translated(ipv4.fragment(header, payload, config.ipv4_mtu))
 
 
 def _icmp_6to4(
@@ -171,7 +174,10 @@ def _icmp_6to4(
     if rest is None:
         return DropReason.ICMP_UNTRANSLATABLE
     if extension and mapping.type in icmp_map.LENGTH_ATTRIBUTE_V4:
-        inner += bytes(-len(inner) % 4)
+        # RFC 4884 4.1: zero-padded to a 32-bit boundary and to at least 128 octets; its
+        # length in words must fit the 8-bit attribute, so a longer quote is cut.
+        inner = inner[: 0xFF * 4]
+        inner += bytes(max(icmp_map.RFC4884_MIN_ORIGINAL - len(inner), -len(inner) % 4))
         rest = rest[:1] + bytes((len(inner) // 4,)) + rest[2:]
         inner += extension
     return icmpv4.build(icmpv4.IcmpV4Message(mapping.type, mapping.code, rest, inner))
@@ -209,6 +215,8 @@ def _inner_6to4(data: bytes, mapper: AddressMapper) -> bytes | DropReason:
         return DropReason.ADDRESS_UNMAPPABLE
     payload = parsed.payload[upper.offset :]
     length = h.payload_length - upper.offset
+    if length > MAX_DATA:
+        return DropReason.IPV6_BAD_PAYLOAD_LENGTH  # no IPv4 Total Length says that much
     fragment = upper.fragment
     first = fragment is None or fragment.offset == 0
     protocol = upper.protocol
@@ -231,7 +239,7 @@ def _inner_6to4(data: bytes, mapper: AddressMapper) -> bytes | DropReason:
         h.hop_limit,
         h.traffic_class,
         fragment.identification & 0xFFFF if fragment else 0,
-        fragment is None,
+        fragment is None and ipv4.MIN_HEADER_LENGTH + length > DF_THRESHOLD,  # as in 5.1
         fragment.more if fragment else False,
         fragment.offset if fragment else 0,
     )
