@@ -11,7 +11,7 @@ STAMPS := .make-stamps
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := iproute2 postgresql
 
-.PHONY: all install test lint typecheck unit bench demo clean
+.PHONY: all install test lint typecheck unit bench bench-manager demo clean
 
 all: test
 
@@ -51,6 +51,9 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python tests/bench/bench_siit.py
+
+bench-manager: install
+	$(BIN)/python tests/bench/bench_resolve.py
 
 demo: install
 	@echo "The demo arrives with the agent (issue 4): nothing to run yet."

@@ -11,6 +11,7 @@ should answer with. Per-packet outcomes are never exceptions: they are values (s
      +-- ForbiddenError (403)     valid credentials, not allowed to do that
      +-- NotFoundError (404)      no such object, or not visible to the caller
      +-- ConflictError (409)      contradicts existing state (duplicate name, address in use)
+     +-- UnavailableError (503)   a service onm needs (the manager) cannot be reached
 """
 
 from __future__ import annotations
@@ -68,3 +69,9 @@ class ConflictError(OnmError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class UnavailableError(OnmError):
+    """A service onm needs (the manager, for a client or an agent) is unreachable or silent."""
+
+    http_status = 503

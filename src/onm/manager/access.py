@@ -22,6 +22,11 @@ def require_not_host(actor: Principal, action: str) -> None:
         raise ForbiddenError(f"a host token may not {action}")
 
 
+def require_not_tenant(actor: Principal, action: str) -> None:
+    if actor.kind is PrincipalKind.TENANT:
+        raise ForbiddenError(f"a tenant token may not {action}")
+
+
 def tenant_scope(actor: Principal) -> TenantId | None:
     """The only tenant the caller may see (None: every tenant)."""
     return actor.tenant_id if actor.kind is PrincipalKind.TENANT else None

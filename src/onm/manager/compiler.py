@@ -10,12 +10,14 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from onm.addressing import HostPrefix
-from onm.manager import hosts, networks, nodes, resolution, tables
+from onm.manager import access, hosts, networks, nodes, resolution, tables
 from onm.manager.store import Tx
 from onm.model.snapshot import HostSnapshot, LocalNode, Resident
 
 
 def snapshot(tx: Tx, host_ref: str) -> HostSnapshot:
+    """What `host_ref`'s agent needs; for admins and that host only (it holds every tenant's)."""
+    access.require_not_tenant(tx.actor, "read host snapshots")
     host = hosts.get(tx, host_ref)
     n, h, net = tables.nodes, tables.hosts, tables.networks
     local = [
@@ -56,6 +58,7 @@ def snapshot(tx: Tx, host_ref: str) -> HostSnapshot:
 
 def desired_revision(tx: Tx, host_ref: str) -> int:
     """The revision of the last change to this host's snapshot (cheap: for long polls)."""
+    access.require_not_tenant(tx.actor, "read host snapshots")
     host = hosts.get(tx, host_ref)
     value = tx.connection.execute(
         select(tables.hosts.c.desired_revision).where(tables.hosts.c.id == host.id)

@@ -109,9 +109,8 @@ def statuses(tx: Tx) -> list[HostStatus]:
 
 def report(tx: Tx, ref: str, applied_revision: int) -> HostStatus:
     """An agent says which revision it has applied (and that it is alive)."""
+    access.require_not_tenant(tx.actor, "report for hosts")
     row = _row(tx, ref)
-    if tx.actor.kind is PrincipalKind.TENANT:
-        raise NotFoundError(f"no host {ref!r}")
     current = tx.current_revision()
     if applied_revision < 0 or applied_revision > current:
         raise InvalidInputError(

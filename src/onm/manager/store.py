@@ -2,15 +2,20 @@
 
 SQLite (the default) runs in WAL mode with synchronous=FULL, so an acknowledged write survives a
 kill -9; write transactions start with BEGIN IMMEDIATE so two writers queue instead of failing
-half-way. A `postgresql://` URL selects PostgreSQL, which lets several managers share one
-deployment: the revision counter row is the serialisation point between them.
+half-way. An in-memory SQLite database (`sqlite://`) is one connection shared by every thread,
+so its transactions take turns behind a lock. A `postgresql://` URL selects PostgreSQL, which lets
+several managers share one deployment: the revision counter row is the serialisation point
+between them. Every PostgreSQL write transaction locks that row first (SELECT ... FOR UPDATE), so
+writers queue there as they do on SQLite, and allocations that read before they write (slots,
+network ids, the MAC counter) never race a concurrent transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,13 @@ from onm.model import Principal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "onm_write"
+_REVISION_ROW = select(tables.meta.c.value).where(tables.meta.c.key == "revision")
+
+
+def is_memory(url: str) -> bool:
+    """Whether `url` names an in-memory SQLite database (one connection, lost at exit)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def engine_for(url: str) -> Engine:
@@ -34,7 +46,7 @@ def engine_for(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    memory = parsed.database in (None, "", ":memory:")
+    memory = is_memory(url)
     engine = create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -127,25 +139,33 @@ class Store:
         self.url = url
         self.engine = engine_for(url)
         self._writer = self.engine.execution_options(**{_WRITE: True})
+        # BEGIN IMMEDIATE makes SQLite's writers queue; PostgreSQL's queue on the revision row.
+        self._lock_revision = self.engine.dialect.name != "sqlite"
+        # The one shared connection of an in-memory database cannot hold two transactions.
+        self._turn: AbstractContextManager[object] = (
+            threading.RLock() if is_memory(url) else nullcontext()
+        )
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self._writer.begin() as connection:
+        with self._turn, self._writer.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     @contextmanager
     def write(self, actor: Principal, now: dt.datetime) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._writer.begin() as connection:
+        with self._turn, self._writer.begin() as connection:
+            if self._lock_revision:
+                connection.execute(_REVISION_ROW.with_for_update())
             yield Tx(connection, actor, now)
 
     @contextmanager
     def read(self, actor: Principal, now: dt.datetime) -> Iterator[Tx]:
         """A read-only transaction (nothing it does is committed)."""
-        with self.engine.connect() as connection, connection.begin() as transaction:
+        with self._turn, self.engine.connect() as connection, connection.begin() as transaction:
             yield Tx(connection, actor, now)
             transaction.rollback()
 

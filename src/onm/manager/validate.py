@@ -10,8 +10,11 @@ import ipaddress
 import re
 
 from onm.errors import InvalidInputError
+from onm.model.ids import ID_HEX_DIGITS, PREFIXES
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# Objects are looked up by id or name in one query, so no name may look like an id.
+_ID = re.compile(rf"({'|'.join(PREFIXES.values())})-[0-9a-f]{{{ID_HEX_DIGITS}}}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # Linux IFNAMSIZ - 1, no '/' or spaces
 MAX_CIDRS = 32
 MAX_PREFIX = 30  # a network needs a gateway and at least one node address
@@ -24,6 +27,8 @@ def name(field: str, value: str) -> str:
             f"{value!r} is not a valid name: 1-63 lower-case letters, digits or '-', "
             "starting and ending with a letter or digit",
         )
+    if _ID.fullmatch(value):
+        raise InvalidInputError(field, f"{value!r} is shaped like an object id: choose another")
     return value
 
 

@@ -14,8 +14,10 @@ EventSeq = NewType("EventSeq", int)
 
 # The prefix of each kind's ids; a reader of a log knows what an id names.
 PREFIXES = {"tenant": "ten", "network": "net", "host": "hst", "node": "nod", "token": "tok"}
+ID_HEX_DIGITS = 12
+"""48 random bits after the prefix: collisions are not a practical concern."""
 
 
 def new_id(kind: str) -> str:
-    """A fresh random id of `kind` (48 random bits: collisions are not a practical concern)."""
-    return f"{PREFIXES[kind]}-{secrets.token_hex(6)}"
+    """A fresh random id of `kind`, e.g. `net-3f9a0c1d2e4b`."""
+    return f"{PREFIXES[kind]}-{secrets.token_hex(ID_HEX_DIGITS // 2)}"

@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, FastAPI, Query, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
+from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
 from onm.manager import (
     compiler,
     events,
@@ -68,10 +69,20 @@ _bearer = HTTPBearer(auto_error=False, description="An admin, tenant or host tok
 
 
 def _token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    return "" if credentials is None else credentials.credentials
+    """The bearer token; a request without one is refused before its body is even validated."""
+    if credentials is None or not credentials.credentials:
+        raise UnauthorizedError("a bearer token is required")
+    return credentials.credentials
 
 
 Token = Annotated[str, Depends(_token)]
+
+
+def _no_nul(request: Request) -> None:
+    """Path and query values follow the rule body text does (`schemas.NO_NUL`)."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if s.NUL in value:
+            raise InvalidInputError(name, s.NO_NUL)
 
 
 def create_app(context: Context) -> FastAPI:
@@ -80,6 +91,7 @@ def create_app(context: Context) -> FastAPI:
         version=__version__,
         description="Tenants, networks, hosts, nodes and address resolution for onm.",
         responses=ERRORS,  # type: ignore[arg-type]
+        dependencies=[Depends(_no_nul)],
     )
     errors.install(app)
     app.add_middleware(BodyLimit)
@@ -131,7 +143,12 @@ def create_app(context: Context) -> FastAPI:
     def create_host(body: s.HostCreate, token: Token) -> s.HostCreated:
         def work(tx: Tx) -> tuple[Host, str]:
             loc = body.location
-            location = None if loc is None else Location(loc.locale, loc.area, loc.rack, loc.node)
+            try:
+                location = (
+                    None if loc is None else Location(loc.locale, loc.area, loc.rack, loc.node)
+                )
+            except AddressingError as error:  # name the field as the body spells it
+                raise InvalidInputError(f"location.{error.field}", error.reason) from None
             return hosts.create(tx, body.name, body.prefix, location)
 
         host, secret = c.write(token, work)
@@ -159,7 +176,7 @@ def create_app(context: Context) -> FastAPI:
     async def host_snapshot(
         ref: str,
         token: Token,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=s.MAX_INT64)] = None,
         wait: Annotated[float, Query(ge=0, le=60)] = 0,
     ) -> s.SnapshotOut | Response:
         """The host's compiled state; with `after`, a long poll until it changes past `after`."""
@@ -237,7 +254,7 @@ def create_app(context: Context) -> FastAPI:
     @app.get("/v1/events", response_model=list[s.EventOut], tags=["events"])
     def list_events(
         token: Token,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=s.MAX_INT64)] = None,
         limit: Annotated[int, Query(ge=1, le=events.MAX_PAGE)] = 100,
     ) -> list[s.EventOut]:
         if after is None:
@@ -248,7 +265,7 @@ def create_app(context: Context) -> FastAPI:
 
     @app.get("/v1/events/stream", tags=["events"], response_class=StreamingResponse)
     async def stream_events(
-        token: Token, after: Annotated[int, Query(ge=0)] = 0
+        token: Token, after: Annotated[int, Query(ge=0, le=s.MAX_INT64)] = 0
     ) -> StreamingResponse:
         """Server-sent events: every visible event after `after`, as it happens."""
         # Authenticate before answering 200, so a bad token gets its 401.

@@ -52,8 +52,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
-        location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(location) or None
+        loc = tuple(first.get("loc", ()))
+        if first.get("type") == "json_invalid":  # loc is ("body", character position)
+            reason = first.get("ctx", {}).get("error", "malformed")
+            message = f"not valid JSON ({reason}) at character {loc[-1]}"
+            return body(400, "invalid_input", f"body: {message}", "body")
+        location = [str(p) for p in loc if p not in ("body", "query", "path")]
+        # An error about the body as a whole (missing, not an object) names the body.
+        field = ".".join(location) or ("body" if loc[:1] == ("body",) else None)
         message = str(first.get("msg", "invalid request"))
         return body(400, "invalid_input", f"{field}: {message}" if field else message, field)
 

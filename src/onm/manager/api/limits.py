@@ -9,11 +9,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 64 * 1024
 
 
-class BodyTooLargeError(Exception):
-    pass
-
-
 class BodyLimit:
+    """Answer 413 to a body over `limit` bytes, announced (Content-Length) or streamed (chunked).
+
+    A streamed body is cut at the chunk that crosses the limit: the 413 goes out at once, the
+    route sees the client disconnect, and whatever it answers to that is dropped.
+    """
+
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
         self.limit = limit
@@ -28,27 +30,31 @@ class BodyLimit:
                 return
         seen = 0
         started = False
+        refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLargeError
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited, tracking_send)
-        except BodyTooLargeError:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         payload = json.dumps(

@@ -9,15 +9,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from onm.manager.resolution import Verdict
 from onm.model import Event, Host, HostStatus, Network, Node, Resolution, Tenant
 from onm.model.snapshot import HostSnapshot
 
-Name = Annotated[str, Field(min_length=1, max_length=63)]
-Ref = Annotated[str, Field(min_length=1, max_length=200)]
-Short = Annotated[str, Field(min_length=1, max_length=64)]
+NUL = "\x00"
+NO_NUL = "must not contain a NUL character"
+
+
+def _no_nul(value: str) -> str:
+    """No onm name, reference or address holds a NUL, and PostgreSQL text cannot: refuse it."""
+    if NUL in value:
+        raise ValueError(NO_NUL)
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(_no_nul)]
+Ref = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+Short = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
+MAX_INT64 = (1 << 63) - 1
+"""The largest revision or event number the database's BIGINT columns can hold."""
 
 
 class Request(BaseModel):

@@ -1,0 +1,411 @@
+"""The authorization matrix: every route, every kind of caller, the exact status each gets.
+
+The world (`support.manager_world.World`):
+
+    tenant a   network na 10.0.0.0/24   a1 10.0.0.11 on host x, a2 10.0.0.12 on host y
+               network empty            (no nodes)
+    tenant b   network nb 10.0.0.0/24   b1 10.0.0.11 on host y     (same CIDR, same IP as a1)
+    tenant spare, host z                (empty: deletable)
+
+Rules (DESIGN.md section 6, onm.manager.access):
+- no token or an unknown token: 401, on every route;
+- admin: everything (409 where children exist);
+- tenant: only its own tenant's objects; another tenant's answer 404, exactly as if absent;
+  kinds of action no tenant may take (tenants, hosts, status, host snapshots, reports): 403;
+- host: only what its agent needs: its own host, snapshot and reports, its nodes, and
+  resolution and verification in networks it runs nodes of, on behalf of nodes it runs;
+  another host's objects answer 404; kinds of action no host may take: 403.
+
+Each row runs on a fresh copy of the world, so rows that change something do not see each other.
+`{name}` in a path stands for that object's id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from onm.manager.api.app import Context, create_app
+from onm.manager.store import Store
+from support.manager_world import (
+    Clock,
+    World,
+    bearer,
+    build_world,
+    clone,
+    first_streamed_chunk,
+    prefix_at,
+)
+
+Body = dict[str, Any] | None
+Row = tuple[str, str, Body, str, int]
+
+NEW_TENANT = {"name": "new"}
+NEW_NET_IN_A = {"tenant": "a", "name": "new", "cidrs": ["10.0.0.0/24"]}
+NEW_NET_OWN = {"name": "new", "cidrs": ["10.0.0.0/24"]}
+NEW_HOST = {"name": "new", "prefix": prefix_at(9)}
+NODE_IN_NA = {"name": "new", "network": "a/na", "host": "x", "ip": "10.0.0.50"}
+NODE_IN_NB = {"name": "new", "network": "b/nb", "host": "x", "ip": "10.0.0.50"}
+REPORT = {"applied_revision": 1}
+A1_ASKS = {"network": "a/na", "requester": "a1", "ip": "10.0.0.12"}
+A2_ASKS = {"network": "a/na", "requester": "a2", "ip": "10.0.0.11"}
+B1_ASKS = {"network": "b/nb", "requester": "b1", "ip": "10.0.0.11"}
+VERIFY_NA = {"network": "a/na", "ip": "10.0.0.11", "substrate_source": "fd00::1"}
+VERIFY_NB = {"network": "b/nb", "ip": "10.0.0.11", "substrate_source": "fd00::1"}
+LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
+
+# fmt: off
+MATRIX: list[Row] = [
+    # --- tenants: admins only create and delete; a tenant reads itself; hosts nothing ----------
+    ("POST",   "/v1/tenants",             NEW_TENANT,   "admin",    201),
+    ("POST",   "/v1/tenants",             NEW_TENANT,   "tenant_a", 403),
+    ("POST",   "/v1/tenants",             NEW_TENANT,   "tenant_b", 403),
+    ("POST",   "/v1/tenants",             NEW_TENANT,   "host_x",   403),
+    ("POST",   "/v1/tenants",             NEW_TENANT,   "host_y",   403),
+    ("GET",    "/v1/tenants",             None,         "admin",    200),
+    ("GET",    "/v1/tenants",             None,         "tenant_a", 200),
+    ("GET",    "/v1/tenants",             None,         "tenant_b", 200),
+    ("GET",    "/v1/tenants",             None,         "host_x",   403),
+    ("GET",    "/v1/tenants",             None,         "host_y",   403),
+    ("GET",    "/v1/tenants/a",           None,         "admin",    200),
+    ("GET",    "/v1/tenants/a",           None,         "tenant_a", 200),
+    ("GET",    "/v1/tenants/a",           None,         "tenant_b", 404),
+    ("GET",    "/v1/tenants/{a}",         None,         "tenant_a", 200),
+    ("GET",    "/v1/tenants/{a}",         None,         "tenant_b", 404),
+    ("GET",    "/v1/tenants/a",           None,         "host_x",   403),
+    ("GET",    "/v1/tenants/a",           None,         "host_y",   403),
+    ("GET",    "/v1/tenants/nobody",      None,         "admin",    404),
+    ("GET",    "/v1/tenants/nobody",      None,         "tenant_a", 404),
+    ("DELETE", "/v1/tenants/spare",       None,         "admin",    204),
+    ("DELETE", "/v1/tenants/a",           None,         "admin",    409),
+    ("DELETE", "/v1/tenants/spare",       None,         "tenant_a", 403),
+    ("DELETE", "/v1/tenants/a",           None,         "tenant_a", 403),
+    ("DELETE", "/v1/tenants/spare",       None,         "tenant_b", 403),
+    ("DELETE", "/v1/tenants/spare",       None,         "host_x",   403),
+    ("DELETE", "/v1/tenants/spare",       None,         "host_y",   403),
+    # --- networks: a tenant's own; hosts see those they run nodes of, list none ---------------
+    ("POST",   "/v1/networks",            NEW_NET_IN_A, "admin",    201),
+    ("POST",   "/v1/networks",            NEW_NET_IN_A, "tenant_a", 201),
+    ("POST",   "/v1/networks",            NEW_NET_IN_A, "tenant_b", 404),
+    ("POST",   "/v1/networks",            NEW_NET_IN_A, "host_x",   403),
+    ("POST",   "/v1/networks",            NEW_NET_IN_A, "host_y",   403),
+    ("POST",   "/v1/networks",            NEW_NET_OWN,  "admin",    400),  # which tenant?
+    ("POST",   "/v1/networks",            NEW_NET_OWN,  "tenant_a", 201),
+    ("POST",   "/v1/networks",            NEW_NET_OWN,  "tenant_b", 201),
+    ("GET",    "/v1/networks",            None,         "admin",    200),
+    ("GET",    "/v1/networks",            None,         "tenant_a", 200),
+    ("GET",    "/v1/networks",            None,         "tenant_b", 200),
+    ("GET",    "/v1/networks",            None,         "host_x",   403),
+    ("GET",    "/v1/networks",            None,         "host_y",   403),
+    ("GET",    "/v1/networks?tenant=a",   None,         "admin",    200),
+    ("GET",    "/v1/networks?tenant=a",   None,         "tenant_a", 200),
+    ("GET",    "/v1/networks?tenant=a",   None,         "tenant_b", 404),
+    ("GET",    "/v1/networks/a/na",       None,         "admin",    200),
+    ("GET",    "/v1/networks/a/na",       None,         "tenant_a", 200),
+    ("GET",    "/v1/networks/a/na",       None,         "tenant_b", 404),
+    ("GET",    "/v1/networks/a/na",       None,         "host_x",   200),
+    ("GET",    "/v1/networks/a/na",       None,         "host_y",   200),
+    ("GET",    "/v1/networks/{na}",       None,         "tenant_a", 200),
+    ("GET",    "/v1/networks/{na}",       None,         "tenant_b", 404),
+    ("GET",    "/v1/networks/b/nb",       None,         "admin",    200),
+    ("GET",    "/v1/networks/b/nb",       None,         "tenant_a", 404),
+    ("GET",    "/v1/networks/b/nb",       None,         "tenant_b", 200),
+    ("GET",    "/v1/networks/b/nb",       None,         "host_x",   404),
+    ("GET",    "/v1/networks/{nb}",       None,         "host_x",   404),
+    ("GET",    "/v1/networks/b/nb",       None,         "host_y",   200),
+    ("GET",    "/v1/networks/a/empty",    None,         "host_x",   404),
+    ("DELETE", "/v1/networks/a/empty",    None,         "admin",    204),
+    ("DELETE", "/v1/networks/a/empty",    None,         "tenant_a", 204),
+    ("DELETE", "/v1/networks/a/empty",    None,         "tenant_b", 404),
+    ("DELETE", "/v1/networks/{empty}",    None,         "tenant_b", 404),
+    ("DELETE", "/v1/networks/a/empty",    None,         "host_x",   403),
+    ("DELETE", "/v1/networks/a/empty",    None,         "host_y",   403),
+    ("DELETE", "/v1/networks/a/na",       None,         "admin",    409),
+    ("DELETE", "/v1/networks/a/na",       None,         "tenant_a", 409),
+    ("DELETE", "/v1/networks/b/nb",       None,         "tenant_a", 404),
+    # --- hosts: admins manage them; tenants read them; a host sees itself ---------------------
+    ("POST",   "/v1/hosts",               NEW_HOST,     "admin",    201),
+    ("POST",   "/v1/hosts",               NEW_HOST,     "tenant_a", 403),
+    ("POST",   "/v1/hosts",               NEW_HOST,     "tenant_b", 403),
+    ("POST",   "/v1/hosts",               NEW_HOST,     "host_x",   403),
+    ("POST",   "/v1/hosts",               NEW_HOST,     "host_y",   403),
+    ("GET",    "/v1/hosts",               None,         "admin",    200),
+    ("GET",    "/v1/hosts",               None,         "tenant_a", 200),
+    ("GET",    "/v1/hosts",               None,         "tenant_b", 200),
+    ("GET",    "/v1/hosts",               None,         "host_x",   200),
+    ("GET",    "/v1/hosts",               None,         "host_y",   200),
+    ("GET",    "/v1/hosts/x",             None,         "admin",    200),
+    ("GET",    "/v1/hosts/x",             None,         "tenant_a", 200),
+    ("GET",    "/v1/hosts/x",             None,         "tenant_b", 200),
+    ("GET",    "/v1/hosts/x",             None,         "host_x",   200),
+    ("GET",    "/v1/hosts/x",             None,         "host_y",   404),
+    ("GET",    "/v1/hosts/{x}",           None,         "host_x",   200),
+    ("GET",    "/v1/hosts/{x}",           None,         "host_y",   404),
+    ("DELETE", "/v1/hosts/z",             None,         "admin",    204),
+    ("DELETE", "/v1/hosts/x",             None,         "admin",    409),
+    ("DELETE", "/v1/hosts/z",             None,         "tenant_a", 403),
+    ("DELETE", "/v1/hosts/z",             None,         "tenant_b", 403),
+    ("DELETE", "/v1/hosts/z",             None,         "host_x",   403),
+    ("DELETE", "/v1/hosts/x",             None,         "host_x",   403),
+    ("DELETE", "/v1/hosts/z",             None,         "host_y",   403),
+    # --- what agents use: a host's own snapshot and reports; never a tenant's business --------
+    ("GET",    "/v1/hosts/x/snapshot",    None,         "admin",    200),
+    ("GET",    "/v1/hosts/x/snapshot",    None,         "tenant_a", 403),
+    ("GET",    "/v1/hosts/x/snapshot",    None,         "tenant_b", 403),
+    ("GET",    "/v1/hosts/x/snapshot",    None,         "host_x",   200),
+    ("GET",    "/v1/hosts/x/snapshot",    None,         "host_y",   404),
+    ("GET",    "/v1/hosts/{x}/snapshot",  None,         "host_y",   404),
+    ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "admin",    204),
+    ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "tenant_a", 403),
+    ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "host_x",   204),
+    ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "host_y",   404),
+    ("POST",   "/v1/hosts/x/report",      REPORT,       "admin",    200),
+    ("POST",   "/v1/hosts/x/report",      REPORT,       "tenant_a", 403),
+    ("POST",   "/v1/hosts/x/report",      REPORT,       "tenant_b", 403),
+    ("POST",   "/v1/hosts/x/report",      REPORT,       "host_x",   200),
+    ("POST",   "/v1/hosts/x/report",      REPORT,       "host_y",   404),
+    ("POST",   "/v1/hosts/y/report",      REPORT,       "host_x",   404),
+    ("POST",   "/v1/hosts/y/report",      REPORT,       "host_y",   200),
+    # --- nodes: tenants in their own networks (on any host); hosts read the nodes they run ----
+    ("POST",   "/v1/nodes",               NODE_IN_NA,   "admin",    201),
+    ("POST",   "/v1/nodes",               NODE_IN_NA,   "tenant_a", 201),
+    ("POST",   "/v1/nodes",               NODE_IN_NA,   "tenant_b", 404),
+    ("POST",   "/v1/nodes",               NODE_IN_NB,   "tenant_a", 404),
+    ("POST",   "/v1/nodes",               NODE_IN_NB,   "tenant_b", 201),
+    ("POST",   "/v1/nodes",               NODE_IN_NA,   "host_x",   403),
+    ("POST",   "/v1/nodes",               NODE_IN_NA,   "host_y",   403),
+    ("GET",    "/v1/nodes",               None,         "admin",    200),
+    ("GET",    "/v1/nodes",               None,         "tenant_a", 200),
+    ("GET",    "/v1/nodes",               None,         "tenant_b", 200),
+    ("GET",    "/v1/nodes",               None,         "host_x",   200),
+    ("GET",    "/v1/nodes",               None,         "host_y",   200),
+    ("GET",    "/v1/nodes?network=a/na",  None,         "tenant_a", 200),
+    ("GET",    "/v1/nodes?network=a/na",  None,         "tenant_b", 404),
+    ("GET",    "/v1/nodes?network=a/na",  None,         "host_x",   200),
+    ("GET",    "/v1/nodes?network=b/nb",  None,         "host_x",   404),
+    ("GET",    "/v1/nodes?network=b/nb",  None,         "host_y",   200),
+    ("GET",    "/v1/nodes?host=y",        None,         "admin",    200),
+    ("GET",    "/v1/nodes?host=y",        None,         "tenant_a", 200),
+    ("GET",    "/v1/nodes?host=y",        None,         "host_x",   404),
+    ("GET",    "/v1/nodes?host=y",        None,         "host_y",   200),
+    ("GET",    "/v1/nodes/a/na/a1",       None,         "admin",    200),
+    ("GET",    "/v1/nodes/a/na/a1",       None,         "tenant_a", 200),
+    ("GET",    "/v1/nodes/a/na/a1",       None,         "tenant_b", 404),
+    ("GET",    "/v1/nodes/a/na/a1",       None,         "host_x",   200),
+    ("GET",    "/v1/nodes/a/na/a1",       None,         "host_y",   404),
+    ("GET",    "/v1/nodes/{a2}",          None,         "tenant_a", 200),
+    ("GET",    "/v1/nodes/{a2}",          None,         "tenant_b", 404),
+    ("GET",    "/v1/nodes/{a2}",          None,         "host_x",   404),
+    ("GET",    "/v1/nodes/{a2}",          None,         "host_y",   200),
+    ("GET",    "/v1/nodes/b/nb/b1",       None,         "tenant_a", 404),
+    ("GET",    "/v1/nodes/b/nb/b1",       None,         "host_y",   200),
+    ("DELETE", "/v1/nodes/a/na/a1",       None,         "admin",    204),
+    ("DELETE", "/v1/nodes/a/na/a1",       None,         "tenant_a", 204),
+    ("DELETE", "/v1/nodes/a/na/a1",       None,         "tenant_b", 404),
+    ("DELETE", "/v1/nodes/{a1}",          None,         "tenant_b", 404),
+    ("DELETE", "/v1/nodes/a/na/a1",       None,         "host_x",   403),
+    ("DELETE", "/v1/nodes/a/na/a1",       None,         "host_y",   403),
+    # --- resolution: on behalf of a node the caller runs (admins and owners: inspection) ------
+    ("POST",   "/v1/resolve",             A1_ASKS,      "admin",    200),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_a", 200),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_b", 404),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "host_x",   200),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "host_y",   404),  # y does not run a1
+    ("POST",   "/v1/resolve",             A2_ASKS,      "host_x",   404),
+    ("POST",   "/v1/resolve",             A2_ASKS,      "host_y",   200),
+    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_a", 404),
+    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_b", 200),
+    ("POST",   "/v1/resolve",             B1_ASKS,      "host_x",   404),  # x has nothing in nb
+    ("POST",   "/v1/resolve",             B1_ASKS,      "host_y",   200),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "admin",    200),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_a", 200),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_b", 404),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "host_x",   200),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "host_y",   200),
+    ("POST",   "/v1/verify",              VERIFY_NB,    "tenant_a", 404),
+    ("POST",   "/v1/verify",              VERIFY_NB,    "host_x",   404),
+    ("POST",   "/v1/verify",              VERIFY_NB,    "host_y",   200),
+    # --- status is the operator's; events by visibility, none for hosts -----------------------
+    ("GET",    "/v1/status",              None,         "admin",    200),
+    ("GET",    "/v1/status",              None,         "tenant_a", 403),
+    ("GET",    "/v1/status",              None,         "tenant_b", 403),
+    ("GET",    "/v1/status",              None,         "host_x",   403),
+    ("GET",    "/v1/status",              None,         "host_y",   403),
+    ("GET",    "/v1/events",              None,         "admin",    200),
+    ("GET",    "/v1/events",              None,         "tenant_a", 200),
+    ("GET",    "/v1/events",              None,         "tenant_b", 200),
+    ("GET",    "/v1/events",              None,         "host_x",   403),
+    ("GET",    "/v1/events",              None,         "host_y",   403),
+    ("GET",    "/v1/events/stream",       None,         "admin",    200),
+    ("GET",    "/v1/events/stream",       None,         "tenant_a", 200),
+    ("GET",    "/v1/events/stream",       None,         "tenant_b", 200),
+    ("GET",    "/v1/events/stream",       None,         "host_x",   403),
+    ("GET",    "/v1/events/stream",       None,         "host_y",   403),
+]
+# fmt: on
+
+# Whoever has no token, or one the manager never issued, gets 401 on every request above.
+STRANGERS = ("none", "garbage")
+
+
+def distinct_requests(rows: list[Row]) -> list[tuple[str, str, Body]]:
+    seen: dict[str, tuple[str, str, Body]] = {}
+    for method, path, body, _, _ in rows:
+        seen.setdefault(f"{method} {path} {body!r}", (method, path, body))
+    return list(seen.values())
+
+
+ANONYMOUS: list[Row] = [
+    (method, path, body, stranger, 401)
+    for method, path, body in distinct_requests(MATRIX)
+    for stranger in STRANGERS
+]
+PRINCIPALS = ("admin", "tenant_a", "tenant_b", "host_x", "host_y", *STRANGERS)
+
+
+def row_id(row: Row) -> str:
+    method, path, body, who, status = row
+    what = "" if body is None else f" {body.get('name') or body.get('requester') or ''}"
+    return f"{who} {method} {path}{what} -> {status}"
+
+
+@pytest.fixture(scope="module")
+def template() -> Iterator[tuple[Store, World]]:
+    store = Store("sqlite://")
+    store.migrate()
+    world = build_world(store)
+    yield store, world
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[Context, TestClient]]:
+    """One app for the module; each row points its context at a fresh copy of the world."""
+    context = Context(Store("sqlite://"), clock=Clock(), poll_interval=0.02)
+    with TestClient(create_app(context), raise_server_exceptions=False) as client:
+        yield context, client
+
+
+@pytest.fixture
+def call(template: tuple[Store, World], shared: tuple[Context, TestClient]) -> Iterator[Any]:
+    """`call(method, path, body, who)`: the response, on a fresh copy of the world."""
+    source, world = template
+    context, client = shared
+    ids = {
+        name: getattr(world, name).id
+        for name in ("a", "b", "x", "y", "z", "na", "nb", "empty", "a1", "a2", "b1")
+    }
+    headers = {
+        **{who: bearer(token) for who, token in world.tokens.items()},
+        "none": {},
+        "garbage": bearer("onm_admin_" + "x" * 43),
+    }
+    context.store.dispose()
+    context.store = clone(source)
+    context.clock = Clock()
+
+    def request(method: str, path: str, body: Body, who: str) -> tuple[int, str]:
+        target = path.format(**ids)
+        if target.startswith("/v1/events/stream") and who not in STRANGERS:
+            app = client.app
+            assert isinstance(app, FastAPI)
+            status, chunk = first_streamed_chunk(app, target, world.tokens[who])
+            return status, chunk.decode()
+        response = client.request(method, target, json=body, headers=headers[who])
+        return response.status_code, response.text
+
+    yield request
+
+
+@pytest.mark.parametrize("row", MATRIX + ANONYMOUS, ids=row_id)
+def test_matrix(call: Any, row: Row) -> None:
+    method, path, body, who, expected = row
+    status, text = call(method, path, body, who)
+    assert status == expected, text
+    if status >= 400:
+        assert '"error"' in text and "Traceback" not in text
+
+
+def test_matrix_covers_every_route_for_every_principal() -> None:
+    app = create_app(Context(Store("sqlite://")))
+    routes = [route for route in app.routes if isinstance(route, APIRoute)]
+    missing = []
+    for route in routes:
+        for method in route.methods or ():
+            for who in PRINCIPALS:
+                if not any(
+                    m == method and w == who and route.path_regex.match(p.partition("?")[0])
+                    for m, p, _, w, _ in MATRIX + ANONYMOUS
+                ):
+                    missing.append(f"{who} {method} {route.path}")
+    assert missing == []
+
+
+def test_matrix_has_both_outcomes_for_every_principal() -> None:
+    for who in ("tenant_a", "tenant_b", "host_x", "host_y"):
+        statuses = {status for _, _, _, w, status in MATRIX if w == who}
+        assert statuses >= {200, 403, 404}, who
+    assert {status for *_, w, status in MATRIX if w == "admin"} >= {200, 201, 204, 400, 404, 409}
+
+
+# --- what each caller's lists contain ---------------------------------------------------------
+
+
+def names(call: Any, path: str, who: str) -> list[str]:
+    status, text = call("GET", path, None, who)
+    assert status == 200, text
+    return sorted(item["name"] for item in json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "expected"),
+    [
+        ("admin", "/v1/tenants", ["a", "b", "spare"]),
+        ("tenant_a", "/v1/tenants", ["a"]),
+        ("tenant_b", "/v1/tenants", ["b"]),
+        ("admin", "/v1/networks", ["empty", "na", "nb"]),
+        ("tenant_a", "/v1/networks", ["empty", "na"]),
+        ("tenant_b", "/v1/networks", ["nb"]),
+        ("admin", "/v1/nodes", ["a1", "a2", "b1"]),
+        ("tenant_a", "/v1/nodes", ["a1", "a2"]),
+        ("tenant_b", "/v1/nodes", ["b1"]),
+        ("tenant_a", "/v1/nodes?host=y", ["a2"]),
+        ("tenant_b", "/v1/nodes?host=x", []),
+        ("host_x", "/v1/nodes", ["a1"]),
+        ("host_y", "/v1/nodes", ["a2", "b1"]),
+        ("host_y", "/v1/nodes?network=a/na", ["a2"]),
+        ("admin", "/v1/hosts", ["x", "y", "z"]),
+        ("tenant_a", "/v1/hosts", ["x", "y", "z"]),
+        ("host_x", "/v1/hosts", ["x"]),
+        ("host_y", "/v1/hosts", ["y"]),
+    ],
+)
+def test_lists_show_only_what_the_caller_may_see(
+    call: Any, who: str, path: str, expected: list[str]
+) -> None:
+    assert names(call, path, who) == expected
+
+
+@pytest.mark.parametrize("who", ["tenant_a", "tenant_b"])
+def test_tenant_events_are_its_own(call: Any, template: tuple[Store, World], who: str) -> None:
+    _, world = template
+    tenant = world.a if who == "tenant_a" else world.b
+    status, text = call("GET", "/v1/events?after=0&limit=1000", None, who)
+    assert status == 200
+    found = json.loads(text)
+    assert found, "the world's creation is visible to its tenants"
+    assert {e["tenant_id"] for e in found} == {tenant.id}
+
+
+def test_resolution_by_host_is_remembered_only_for_that_host(call: Any) -> None:
+    assert call("POST", "/v1/resolve", A1_ASKS, "host_x")[0] == 200
+    x = json.loads(call("GET", "/v1/hosts/x/snapshot", None, "host_x")[1])
+    y = json.loads(call("GET", "/v1/hosts/y/snapshot", None, "host_y")[1])
+    assert [g["target_ip"] for g in x["grants"]] == ["10.0.0.12"]
+    assert y["grants"] == []

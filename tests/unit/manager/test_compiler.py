@@ -1,0 +1,158 @@
+"""onm.manager.compiler: per-host snapshots, and which hosts each change marks as needing one.
+
+Like OVN's northbound-to-southbound step, tested with no agent at all: intent goes in through
+the use cases, snapshots come out as data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+import pytest
+
+from onm.addressing import embed_ipv4
+from onm.errors import ForbiddenError, NotFoundError
+from onm.manager import compiler, hosts, networks, nodes, resolution, tenants
+from onm.manager.resolution import RESOLUTION_TTL
+from onm.manager.store import Tx
+from onm.model import Host, Network, Node, Tenant
+from onm.model.snapshot import LocalNode, Resident
+from support.manager_world import Actor, Clock, World, prefix_at
+
+AsTenant = Callable[[Tenant], Actor]
+AsHost = Callable[[Host], Actor]
+
+
+def where(host: Host, network: Network, node: Node) -> ipaddress.IPv6Address:
+    return ipaddress.IPv6Address(
+        embed_ipv4(host.prefix.value, network.vni, node.ip.packed, node.slot)
+    )
+
+
+def resident(host: Host, network: Network, node: Node) -> Resident:
+    return Resident(network.id, node.ip, where(host, network, node))
+
+
+def test_snapshot_of_a_host_with_one_network(world: World, admin: Actor) -> None:
+    snap = admin.read(lambda tx: compiler.snapshot(tx, "x"))
+    assert snap.revision == admin.read(Tx.current_revision)
+    assert snap.host == world.x
+    assert snap.networks == (world.na,)
+    assert snap.nodes == (LocalNode(world.a1, where(world.x, world.na, world.a1)),)
+    # Every node of na, wherever it runs; nothing of nb although b1 shares a1's IP.
+    assert set(snap.residents) == {
+        resident(world.x, world.na, world.a1),
+        resident(world.y, world.na, world.a2),
+    }
+    assert snap.grants == ()
+
+
+def test_snapshot_of_a_host_with_two_tenants(world: World, admin: Actor) -> None:
+    snap = admin.read(lambda tx: compiler.snapshot(tx, "y"))
+    assert set(snap.networks) == {world.na, world.nb}
+    assert set(snap.nodes) == {
+        LocalNode(world.a2, where(world.y, world.na, world.a2)),
+        LocalNode(world.b1, where(world.y, world.nb, world.b1)),
+    }
+    assert set(snap.residents) == {
+        resident(world.x, world.na, world.a1),
+        resident(world.y, world.na, world.a2),
+        resident(world.y, world.nb, world.b1),
+    }
+
+
+def test_snapshot_of_an_idle_host_is_empty(world: World, admin: Actor) -> None:
+    snap = admin.read(lambda tx: compiler.snapshot(tx, "z"))
+    assert (snap.host, snap.networks, snap.nodes, snap.residents, snap.grants) == (
+        world.z,
+        (),
+        (),
+        (),
+        (),
+    )
+
+
+def test_snapshot_is_deterministic(world: World, admin: Actor) -> None:
+    first = admin.read(lambda tx: compiler.snapshot(tx, "y"))
+    assert admin.read(lambda tx: compiler.snapshot(tx, world.y.id)) == first
+
+
+def test_grants_appear_in_the_asking_host_snapshot_until_they_expire(
+    world: World, admin: Actor, as_host: AsHost, clock: Clock
+) -> None:
+    answer = as_host(world.x)(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12"))
+    assert admin.read(lambda tx: compiler.snapshot(tx, "x")).grants == (answer,)
+    assert admin.read(lambda tx: compiler.snapshot(tx, "y")).grants == ()
+    clock.advance(RESOLUTION_TTL)
+    assert admin.read(lambda tx: compiler.snapshot(tx, "x")).grants == ()
+
+
+def test_who_may_read_a_snapshot(
+    world: World, admin: Actor, as_host: AsHost, as_tenant: AsTenant
+) -> None:
+    assert as_host(world.x).read(lambda tx: compiler.snapshot(tx, "x")).host == world.x
+    with pytest.raises(NotFoundError):
+        as_host(world.x).read(lambda tx: compiler.snapshot(tx, "y"))
+    with pytest.raises(NotFoundError):
+        as_host(world.x).read(lambda tx: compiler.desired_revision(tx, "y"))
+    # A snapshot holds every tenant's nodes on the host: no tenant may read one (regression).
+    with pytest.raises(ForbiddenError):
+        as_tenant(world.a).read(lambda tx: compiler.snapshot(tx, "x"))
+    with pytest.raises(ForbiddenError):
+        as_tenant(world.a).read(lambda tx: compiler.desired_revision(tx, "x"))
+    with pytest.raises(NotFoundError):
+        admin.read(lambda tx: compiler.snapshot(tx, "nobody"))
+
+
+def desired(admin: Actor) -> dict[str, int]:
+    return {s.host.name: s.desired_revision for s in admin.read(hosts.statuses)}
+
+
+def add(name: str, network: str, host: str, ip: str) -> Callable[[Tx], object]:
+    return lambda tx: nodes.create(tx, name, network, host, ip)
+
+
+def drop(name: str, network: str) -> Callable[[Tx], object]:
+    return lambda tx: nodes.delete_node(tx, name, network)
+
+
+def two_networks(tx: Tx) -> None:
+    networks.create(tx, "t", "n", ["10.0.0.0/24"])
+    networks.create(tx, "t", "m", ["10.0.0.0/24"])
+
+
+# Each change, then every host's desired revision. A host is marked when it is created, and on
+# every node change in a network it has nodes in (or had, for a delete); tenant and network
+# changes mark nobody. Each row is one transaction, so the revision is the row number.
+DESIRED: list[tuple[str, Callable[[Tx], object], dict[str, int]]] = [
+    ("1 host x", lambda tx: hosts.create(tx, "x", prefix_at(1)), {"x": 1}),
+    ("2 host y", lambda tx: hosts.create(tx, "y", prefix_at(2)), {"x": 1, "y": 2}),
+    ("3 host z", lambda tx: hosts.create(tx, "z", prefix_at(3)), {"x": 1, "y": 2, "z": 3}),
+    ("4 tenant", lambda tx: tenants.create(tx, "t"), {"x": 1, "y": 2, "z": 3}),
+    ("5 networks n, m", two_networks, {"x": 1, "y": 2, "z": 3}),
+    ("6 n1 on x", add("n1", "n", "x", "10.0.0.2"), {"x": 6, "y": 2, "z": 3}),
+    ("7 n2 on y", add("n2", "n", "y", "10.0.0.3"), {"x": 7, "y": 7, "z": 3}),
+    ("8 m1 on y", add("m1", "m", "y", "10.0.0.2"), {"x": 7, "y": 8, "z": 3}),
+    ("9 m2 on z", add("m2", "m", "z", "10.0.0.3"), {"x": 7, "y": 9, "z": 9}),
+    ("10 n1 deleted", drop("n1", "n"), {"x": 10, "y": 10, "z": 9}),
+    ("11 n2 deleted", drop("n2", "n"), {"x": 10, "y": 11, "z": 9}),
+    ("12 n deleted", lambda tx: networks.delete_network(tx, "t/n"), {"x": 10, "y": 11, "z": 9}),
+]
+
+
+def test_desired_revision_marks_exactly_the_hosts_a_change_alters(admin: Actor) -> None:
+    for label, change, expected in DESIRED:
+        admin(change)
+        assert desired(admin) == expected, label
+        for name, revision in expected.items():
+            assert admin.read(lambda tx, n=name: compiler.desired_revision(tx, n)) == revision
+
+
+def test_snapshot_revision_is_the_global_one(world: World, admin: Actor) -> None:
+    """An untouched host's snapshot still says which revision it was read at."""
+    admin(lambda tx: tenants.create(tx, "later"))
+    current = admin.read(Tx.current_revision)
+    snap = admin.read(lambda tx: compiler.snapshot(tx, "z"))
+    assert snap.revision == current
+    assert admin.read(lambda tx: compiler.desired_revision(tx, "z")) < current

@@ -1,0 +1,232 @@
+"""onm.manager.resolution: authorized address resolution, grants, and the receiving side's check.
+
+The world (see `support.manager_world.World`): network na (tenant a) with a1 on host x and a2 on
+host y; network nb (tenant b) on the same CIDR with b1 on y, at a1's IP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable
+
+import pytest
+
+from onm.addressing import embed_ipv4
+from onm.errors import InvalidInputError, NotFoundError
+from onm.manager import nodes, resolution
+from onm.manager.resolution import RESOLUTION_TTL
+from onm.manager.store import Tx
+from onm.model import Host, Network, Node, Resolution, Tenant
+from support.manager_world import NOW, Actor, Clock, World
+
+AsTenant = Callable[[Tenant], Actor]
+AsHost = Callable[[Host], Actor]
+
+
+def where(host: Host, network: Network, node: Node) -> ipaddress.IPv6Address:
+    """The substrate address of `node`, computed by the addressing module itself."""
+    return ipaddress.IPv6Address(
+        embed_ipv4(host.prefix.value, network.vni, node.ip.packed, node.slot)
+    )
+
+
+def resolve(actor: Actor, network: str, requester: str, ip: str) -> Resolution:
+    return actor(lambda tx: resolution.resolve(tx, network, requester, ip))
+
+
+def grants(actor: Actor, host: Host) -> list[Resolution]:
+    return actor.read(lambda tx: resolution.grants_for_host(tx, host.id))
+
+
+def test_host_resolves_for_a_node_it_runs(world: World, as_host: AsHost) -> None:
+    answer = resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    assert answer == Resolution(
+        network_id=world.na.id,
+        requester_id=world.a1.id,
+        target_ip=ipaddress.IPv4Address("10.0.0.12"),
+        target_id=world.a2.id,
+        substrate_address=where(world.y, world.na, world.a2),
+        mac=world.a2.mac,
+        expires_at=NOW + RESOLUTION_TTL,
+    )
+
+
+def test_substrate_address_helper_agrees_with_addressing(world: World) -> None:
+    for host, network, node in (
+        (world.x, world.na, world.a1),
+        (world.y, world.na, world.a2),
+        (world.y, world.nb, world.b1),
+    ):
+        assert resolution.substrate_address(host.prefix, network, node) == where(
+            host, network, node
+        )
+
+
+def test_same_ip_resolves_per_network(world: World, admin: Actor) -> None:
+    """a1 and b1 share 10.0.0.11: the network decides which one answers."""
+    in_a = resolve(admin, "a/na", "a2", "10.0.0.11")
+    in_b = resolve(admin, "b/nb", "b1", "10.0.0.11")
+    assert (in_a.target_id, in_b.target_id) == (world.a1.id, world.b1.id)
+    assert in_a.substrate_address == where(world.x, world.na, world.a1)
+    assert in_b.substrate_address == where(world.y, world.nb, world.b1)
+    assert in_a.substrate_address != in_b.substrate_address
+
+
+def test_requester_may_be_named_by_id(world: World, as_host: AsHost) -> None:
+    answer = resolve(as_host(world.x), world.na.id, world.a1.id, "10.0.0.12")
+    assert answer.target_id == world.a2.id
+
+
+def test_expiry_follows_the_clock(world: World, as_host: AsHost, clock: Clock) -> None:
+    clock.advance(dt.timedelta(hours=1))
+    answer = resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    assert answer.expires_at == NOW + dt.timedelta(hours=1) + RESOLUTION_TTL
+
+
+def test_admin_and_owning_tenant_may_inspect(
+    world: World, admin: Actor, as_tenant: AsTenant
+) -> None:
+    by_host = where(world.y, world.na, world.a2)
+    assert resolve(admin, "a/na", "a1", "10.0.0.12").substrate_address == by_host
+    assert resolve(as_tenant(world.a), "na", "a1", "10.0.0.12").substrate_address == by_host
+
+
+@pytest.mark.parametrize(
+    ("who", "network", "requester", "ip"),
+    [
+        # The requester is not in that network (b1 is in nb).
+        ("admin", "a/na", "b1", "10.0.0.12"),
+        ("admin", "a/na", "nobody", "10.0.0.12"),
+        # Host y does not run a1; host x has no node in nb at all.
+        ("host_y", "a/na", "a1", "10.0.0.12"),
+        ("host_x", "b/nb", "b1", "10.0.0.11"),
+        ("host_z", "a/na", "a1", "10.0.0.12"),
+        # Another tenant's network is as good as absent.
+        ("tenant_b", "a/na", "a1", "10.0.0.12"),
+        # Nobody has the IP (or it is the gateway's, which no node has).
+        ("host_x", "a/na", "a1", "10.0.0.99"),
+        ("host_x", "a/na", "a1", "10.0.0.1"),
+        ("host_x", "a/na", "a1", "192.168.0.1"),
+        ("admin", "a/nothing", "a1", "10.0.0.12"),
+    ],
+)
+def test_refusals_are_not_found(
+    world: World,
+    admin: Actor,
+    as_tenant: AsTenant,
+    as_host: AsHost,
+    who: str,
+    network: str,
+    requester: str,
+    ip: str,
+) -> None:
+    actors = {
+        "admin": admin,
+        "tenant_b": as_tenant(world.b),
+        "host_x": as_host(world.x),
+        "host_y": as_host(world.y),
+        "host_z": as_host(world.z),
+    }
+    with pytest.raises(NotFoundError):
+        resolve(actors[who], network, requester, ip)
+    assert all(grants(admin, host) == [] for host in (world.x, world.y, world.z))
+
+
+@pytest.mark.parametrize("ip", ["10.0.0", "10.0.0.300", "::1", "", "a1"])
+def test_bad_ip_names_the_field(world: World, as_host: AsHost, ip: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        resolve(as_host(world.x), "a/na", "a1", ip)
+    assert caught.value.field == "ip"
+
+
+def test_grants_only_when_a_host_asks(
+    world: World, admin: Actor, as_tenant: AsTenant, as_host: AsHost
+) -> None:
+    resolve(admin, "a/na", "a1", "10.0.0.12")
+    resolve(as_tenant(world.a), "na", "a2", "10.0.0.11")
+    assert grants(admin, world.x) == grants(admin, world.y) == []
+    answer = resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    assert grants(admin, world.x) == [answer]
+    assert grants(admin, world.y) == []
+
+
+def test_grant_is_refreshed_not_duplicated(
+    world: World, admin: Actor, as_host: AsHost, clock: Clock
+) -> None:
+    resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    clock.advance(RESOLUTION_TTL / 2)
+    again = resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    assert grants(admin, world.x) == [again]
+    assert again.expires_at == NOW + RESOLUTION_TTL / 2 + RESOLUTION_TTL
+
+
+def test_grants_expire(world: World, admin: Actor, as_host: AsHost, clock: Clock) -> None:
+    resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    clock.advance(RESOLUTION_TTL - dt.timedelta(seconds=1))
+    assert len(grants(admin, world.x)) == 1
+    clock.advance(dt.timedelta(seconds=1))
+    assert grants(admin, world.x) == []
+
+
+def test_grants_do_not_change_the_revision(world: World, admin: Actor, as_host: AsHost) -> None:
+    before = admin.read(Tx.current_revision)
+    resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    assert admin.read(Tx.current_revision) == before
+
+
+def test_grants_go_with_the_target(world: World, admin: Actor, as_host: AsHost) -> None:
+    resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
+    resolve(as_host(world.y), "a/na", "a2", "10.0.0.11")
+    admin(lambda tx: nodes.delete_node(tx, "a/na/a2"))
+    assert grants(admin, world.x) == []  # a2 was the target
+    assert grants(admin, world.y) == []  # a2 was the requester
+
+
+def verify(actor: Actor, network: str, ip: str, source: str) -> resolution.Verdict:
+    return actor.read(lambda tx: resolution.verify(tx, network, ip, source))
+
+
+def test_verify_true_where_the_node_lives(world: World, as_host: AsHost) -> None:
+    source = where(world.x, world.na, world.a1)
+    verdict = verify(as_host(world.y), "a/na", "10.0.0.11", str(source))
+    assert verdict == resolution.Verdict(True, "ok", source)
+
+
+def test_verify_false_from_elsewhere(world: World, as_host: AsHost) -> None:
+    # b1's address claims a1's IP in na: right IP, wrong network id and host.
+    claimed = where(world.y, world.nb, world.b1)
+    verdict = verify(as_host(world.y), "a/na", "10.0.0.11", str(claimed))
+    assert not verdict.valid
+    assert verdict.expected == where(world.x, world.na, world.a1)
+    assert str(claimed) in verdict.reason and str(verdict.expected) in verdict.reason
+
+
+def test_verify_false_for_an_ip_nobody_has(world: World, admin: Actor) -> None:
+    verdict = verify(admin, "a/na", "10.0.0.99", "fd00::1")
+    assert not verdict.valid
+    assert verdict.expected is None
+    assert "no node has 10.0.0.99" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("ip", "source", "field"),
+    [("10.0.0.300", "fd00::1", "ip"), ("10.0.0.11", "10.0.0.1", "substrate_source")],
+)
+def test_verify_bad_input_names_the_field(
+    world: World, admin: Actor, ip: str, source: str, field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        verify(admin, "a/na", ip, source)
+    assert caught.value.field == field
+
+
+def test_verify_only_in_networks_the_caller_sees(
+    world: World, as_host: AsHost, as_tenant: AsTenant
+) -> None:
+    source = str(where(world.x, world.na, world.a1))
+    with pytest.raises(NotFoundError):
+        verify(as_host(world.z), "a/na", "10.0.0.11", source)
+    with pytest.raises(NotFoundError):
+        verify(as_tenant(world.b), "a/na", "10.0.0.11", source)
+    assert verify(as_tenant(world.a), "na", "10.0.0.11", source).valid
