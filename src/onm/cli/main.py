@@ -1,4 +1,8 @@
-"""The `onm` command: one sub-command per noun of the system."""
+"""The `onm` command: one sub-command per noun of the system, over the typed API client.
+
+API commands take --url, --token and --json before or after the sub-command (see
+`onm.cli.options`); errors are one `error: ...` line on stderr and exit 1.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,33 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="onm: overlay network manager")
+from onm.cli import host, network, node, observe, tenant
+from onm.cli.options import Globals, Json, OnmGroup, Token, Url
+
+app = typer.Typer(
+    cls=OnmGroup,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold tokens
+)
+
+
+@app.callback()
+def main(ctx: typer.Context, url: Url = None, token: Token = None, json: Json = False) -> None:
+    """onm, the overlay network manager: tenant IPv4 networks over an IPv6 substrate."""
+    ctx.obj = Globals(url, token, json)
+
+
+OBJECTS, WATCH, SERVICES = "Objects", "Control plane", "Services"
+app.add_typer(tenant.app, name="tenant", rich_help_panel=OBJECTS)
+app.add_typer(network.app, name="network", rich_help_panel=OBJECTS)
+app.add_typer(host.app, name="host", rich_help_panel=OBJECTS)
+app.add_typer(node.app, name="node", rich_help_panel=OBJECTS)
+app.command("resolve", rich_help_panel=WATCH)(observe.resolve)
+app.command("status", rich_help_panel=WATCH)(observe.status)
+app.command("events", rich_help_panel=WATCH)(observe.events)
+
 manager_app = typer.Typer(no_args_is_help=True, help="Run the system manager.")
-app.add_typer(manager_app, name="manager")
+app.add_typer(manager_app, name="manager", rich_help_panel=SERVICES)
 
 
 @manager_app.command("serve")
