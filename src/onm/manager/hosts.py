@@ -132,7 +132,7 @@ def delete_host(tx: Tx, ref: str) -> Host:
     ).first()
     if has_nodes:
         raise ConflictError("host", f"host {host.name!r} still runs nodes")
-    tokens.revoke_for(tx, host_id=host.id)
+    tokens.revoke_host(tx, host.id)
     tx.connection.execute(delete(tables.grants).where(tables.grants.c.host_id == host.id))
     tx.connection.execute(delete(tables.hosts).where(tables.hosts.c.id == host.id))
     tx.record("host.deleted", host.id, None, {"name": host.name})

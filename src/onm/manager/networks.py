@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
@@ -34,12 +34,15 @@ def from_row(row: tables.Row) -> Network:
 
 
 def _allocate_vni(tx: Tx) -> int:
-    """The next free network id: above the highest, or the lowest gap once the top is used."""
-    n = tables.networks
-    highest = tx.connection.execute(select(func.max(n.c.vni))).scalar_one_or_none() or 0
-    if highest < MAX_VNI:
-        return int(highest) + 1
-    used = {v for (v,) in tx.connection.execute(select(n.c.vni))}
+    """A network id never used before, while there are some; then the lowest free one.
+
+    Not reusing ids keeps a deleted network's substrate addresses, which other hosts may still
+    hold in their caches, from ever reaching another tenant's new network.
+    """
+    fresh = tx.next_value("vni")
+    if fresh <= MAX_VNI:
+        return fresh
+    used = {v for (v,) in tx.connection.execute(select(tables.networks.c.vni))}
     for vni in range(1, MAX_VNI + 1):
         if vni not in used:
             return vni

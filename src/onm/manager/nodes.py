@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
@@ -42,17 +42,7 @@ def format_mac(value: int) -> str:
 
 
 def _allocate_mac(tx: Tx) -> str:
-    meta = tables.meta
-    counter = tx.connection.execute(
-        update(meta)
-        .where(meta.c.key == "mac")
-        .values(value=meta.c.value + 1)
-        .returning(meta.c.value)
-    ).scalar_one_or_none()
-    if counter is None:
-        counter = 1
-        tx.connection.execute(insert(meta).values(key="mac", value=counter))
-    return format_mac(MAC_BASE + int(counter))
+    return format_mac(MAC_BASE + tx.next_value("mac"))
 
 
 def _allocate_slot(tx: Tx, host_id: str, host_name: str) -> int:
@@ -75,7 +65,7 @@ def _check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
         raise InvalidInputError("ip", f"{ip} is not inside network {network.name!r} ({cidrs})")
     if ip in (cidr.network_address, cidr.broadcast_address):
         raise InvalidInputError("ip", f"{ip} is the network or broadcast address of {cidr}")
-    if ip == network.gateway:
+    if ip in network.gateways:
         raise InvalidInputError("ip", f"{ip} is network {network.name!r}'s gateway address")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,31 @@ def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> tuple[Node, 
 
 
 def resolve(tx: Tx, network_ref: str, requester_ref: str, target_ip: str) -> Resolution:
+    """Answer a resolution and, when an agent asked, remember that its host was told."""
+    answer, requester, standing = _answer(tx, network_ref, requester_ref, target_ip)
+    if tx.actor.host_id is not None and standing is None:
+        _remember(tx, requester, answer)
+    return standing or answer
+
+
+def resolve_from_grant(
+    tx: Tx, network_ref: str, requester_ref: str, target_ip: str
+) -> Resolution | None:
+    """The answer when the host already holds a grant for it that is not half-expired.
+
+    Read-only: agents re-asking within their grant's lifetime are served without a write
+    transaction. None means `resolve` must run (and write) instead.
+    """
+    answer, _requester, standing = _answer(tx, network_ref, requester_ref, target_ip)
+    if tx.actor.host_id is None:
+        return answer
+    return standing
+
+
+def _answer(
+    tx: Tx, network_ref: str, requester_ref: str, target_ip: str
+) -> tuple[Resolution, Node, Resolution | None]:
+    """The fresh answer, the requester, and the standing grant's answer if still good to reuse."""
     ip = validate.ipv4("ip", target_ip)
     network = networks.get(tx, network_ref)
     requester = nodes.get(tx, requester_ref, network.id)
@@ -55,9 +80,20 @@ def resolve(tx: Tx, network_ref: str, requester_ref: str, target_ip: str) -> Res
         target.mac,
         tx.now + RESOLUTION_TTL,
     )
-    if tx.actor.host_id is not None:  # an agent was told: remember it (admins only look)
-        _remember(tx, requester, answer)
-    return answer
+    g = tables.grants
+    grant = tx.connection.execute(
+        select(g.c.target_id, g.c.expires_at).where(
+            g.c.requester_id == requester.id, g.c.target_ip == str(ip)
+        )
+    ).first()
+    standing = None
+    if (
+        grant is not None
+        and grant.target_id == target.id
+        and grant.expires_at > tx.now + RESOLUTION_TTL / 2
+    ):
+        standing = replace(answer, expires_at=grant.expires_at)
+    return answer, requester, standing
 
 
 def _remember(tx: Tx, requester: Node, answer: Resolution) -> None:

@@ -64,7 +64,7 @@ def delete_tenant(tx: Tx, ref: str) -> Tenant:
     ).first()
     if has_networks:
         raise ConflictError("tenant", f"tenant {tenant.name!r} still has networks")
-    tokens.revoke_for(tx, tenant_id=tenant.id)
+    tokens.revoke_tenant(tx, tenant.id)
     tx.connection.execute(delete(tables.tenants).where(tables.tenants.c.id == tenant.id))
     tx.record("tenant.deleted", tenant.id, tenant.id, {"name": tenant.name})
     return tenant

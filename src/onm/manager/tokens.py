@@ -42,10 +42,14 @@ def issue(
     return token
 
 
-def revoke_for(tx: Tx, tenant_id: str | None = None, host_id: str | None = None) -> None:
-    """Delete every token of a tenant or host (before the tenant or host is deleted)."""
-    column = tables.tokens.c.tenant_id if tenant_id else tables.tokens.c.host_id
-    tx.connection.execute(delete(tables.tokens).where(column == (tenant_id or host_id)))
+def revoke_tenant(tx: Tx, tenant_id: str) -> None:
+    """Delete every token of a tenant (before the tenant is deleted)."""
+    tx.connection.execute(delete(tables.tokens).where(tables.tokens.c.tenant_id == tenant_id))
+
+
+def revoke_host(tx: Tx, host_id: str) -> None:
+    """Delete every token of a host (before the host is deleted)."""
+    tx.connection.execute(delete(tables.tokens).where(tables.tokens.c.host_id == host_id))
 
 
 def authenticate(tx: Tx, token: str) -> Principal:

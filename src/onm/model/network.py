@@ -29,9 +29,18 @@ class Network:
     created_at: dt.datetime
 
     @property
+    def gateways(self) -> tuple[ipaddress.IPv4Address, ...]:
+        """The router address of each CIDR, which the agent answers for: its first usable one."""
+        return tuple(cidr.network_address + 1 for cidr in self.cidrs)
+
+    @property
     def gateway(self) -> ipaddress.IPv4Address:
-        """The address the agent answers for as the network's router: the first usable one."""
-        return next(iter(self.cidrs[0].hosts()), self.cidrs[0].network_address)
+        """The first CIDR's router address."""
+        return self.gateways[0]
+
+    def gateway_for(self, ip: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+        """The router address of the CIDR holding `ip` (None: not in this network)."""
+        return next((cidr.network_address + 1 for cidr in self.cidrs if ip in cidr), None)
 
     def contains(self, ip: ipaddress.IPv4Address) -> bool:
         return any(ip in cidr for cidr in self.cidrs)

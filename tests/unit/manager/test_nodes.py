@@ -161,8 +161,11 @@ def test_unusable_ip_names_the_field(admin: Actor, ip: str, reason: str) -> None
 
 
 @pytest.mark.usefixtures("setup")
-def test_only_the_first_cidr_has_the_gateway(admin: Actor) -> None:
-    assert make(admin, "n", "10.1.0.1").ip == ipaddress.IPv4Address("10.1.0.1")
+def test_every_cidr_keeps_its_gateway(admin: Actor) -> None:
+    # Each CIDR's first address is the router nodes of that CIDR use: never a node's.
+    with pytest.raises(InvalidInputError) as caught:
+        make(admin, "n", "10.1.0.1")
+    assert caught.value.field == "ip"
     assert make(admin, "m", "10.1.0.254").ip == ipaddress.IPv4Address("10.1.0.254")
 
 

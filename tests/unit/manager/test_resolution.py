@@ -230,3 +230,37 @@ def test_verify_only_in_networks_the_caller_sees(
     with pytest.raises(NotFoundError):
         verify(as_tenant(world.b), "a/na", "10.0.0.11", source)
     assert verify(as_tenant(world.a), "na", "10.0.0.11", source).valid
+
+
+def _from_grant(actor: Actor, ip: str = "10.0.0.12") -> Resolution | None:
+    return actor.read(lambda tx: resolution.resolve_from_grant(tx, "a/na", "a1", ip))
+
+
+def test_standing_grant_answers_without_a_write(
+    world: World, as_host: AsHost, clock: Clock
+) -> None:
+    host = as_host(world.x)
+    assert _from_grant(host) is None  # nothing granted yet: the caller must write
+    first = resolve(host, "a/na", "a1", "10.0.0.12")
+    clock.advance(RESOLUTION_TTL / 4)
+    again = _from_grant(host)
+    assert again == first  # same answer, same expiry: the manager's record stays exact
+    assert resolve(host, "a/na", "a1", "10.0.0.12") == first
+
+
+def test_half_expired_grant_is_renewed_by_a_write(
+    world: World, as_host: AsHost, clock: Clock
+) -> None:
+    host = as_host(world.x)
+    resolve(host, "a/na", "a1", "10.0.0.12")
+    clock.advance(RESOLUTION_TTL / 2 + dt.timedelta(seconds=1))
+    assert _from_grant(host) is None
+    renewed = resolve(host, "a/na", "a1", "10.0.0.12")
+    assert renewed.expires_at == clock() + RESOLUTION_TTL
+    assert [g.expires_at for g in grants(host, world.x)] == [renewed.expires_at]
+
+
+def test_inspection_never_needs_a_write(world: World, admin: Actor) -> None:
+    answer = _from_grant(admin)
+    assert answer is not None and answer.target_id == world.a2.id
+    assert grants(admin, world.x) == []

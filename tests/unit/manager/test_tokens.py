@@ -93,17 +93,17 @@ def test_a_token_differing_by_one_character_is_unknown(admin: Actor) -> None:
         admin.read(lambda tx: tokens.authenticate(tx, flipped))
 
 
-def test_revoke_for_touches_only_its_owner(admin: Actor) -> None:
+def test_revoke_touches_only_its_owner(admin: Actor) -> None:
     a, a_token = admin(lambda tx: tenants.create(tx, "a"))
     _, b_token = admin(lambda tx: tenants.create(tx, "b"))
     second_a = admin(lambda tx: tokens.issue(tx, PrincipalKind.TENANT, tenant_id=a.id))
     h, h_token = admin(lambda tx: hosts.create(tx, "h", prefix_at(1)))
-    admin(lambda tx: tokens.revoke_for(tx, tenant_id=a.id))
+    admin(lambda tx: tokens.revoke_tenant(tx, a.id))
     for gone in (a_token, second_a):
         with pytest.raises(UnauthorizedError):
             admin.read(lambda tx, t=gone: tokens.authenticate(tx, t))
     assert admin.read(lambda tx: tokens.authenticate(tx, b_token)).name == "tenant:b"
-    admin(lambda tx: tokens.revoke_for(tx, host_id=h.id))
+    admin(lambda tx: tokens.revoke_host(tx, h.id))
     with pytest.raises(UnauthorizedError):
         admin.read(lambda tx: tokens.authenticate(tx, h_token))
     assert admin.read(lambda tx: tokens.authenticate(tx, b_token)).name == "tenant:b"

@@ -228,9 +228,11 @@ def create_app(context: Context) -> FastAPI:
     # --- resolution --------------------------------------------------------------------------
     @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])
     def resolve(body: s.ResolveRequest, token: Token) -> s.ResolutionOut:
-        answer = c.write(
-            token, lambda tx: resolution.resolve(tx, body.network, body.requester, body.ip)
-        )
+        """Where `ip` lives for `requester`; agents re-asking within a grant need no write."""
+        args = (body.network, body.requester, body.ip)
+        answer = c.read(token, lambda tx: resolution.resolve_from_grant(tx, *args))
+        if answer is None:
+            answer = c.write(token, lambda tx: resolution.resolve(tx, *args))
         return s.ResolutionOut.of(answer)
 
     @app.post("/v1/verify", response_model=s.VerdictOut, tags=["resolution"])

@@ -71,6 +71,7 @@ class NetworkOut(BaseModel):
     cidrs: list[str]
     encoding: str
     gateway: str
+    gateways: list[str]
     created_at: dt.datetime
 
     @classmethod
@@ -83,6 +84,7 @@ class NetworkOut(BaseModel):
             cidrs=[str(c) for c in network.cidrs],
             encoding=network.encoding.value,
             gateway=str(network.gateway),
+            gateways=[str(g) for g in network.gateways],
             created_at=network.created_at,
         )
 

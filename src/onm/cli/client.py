@@ -1,0 +1,395 @@
+"""A typed client of the manager's REST API, used by the `onm` command and by the agents.
+
+One method per route. Answers are the API's own response models (`onm.manager.api.schemas`) and
+request bodies are built from its request models, so no JSON shape is written twice. Every
+failure is raised from the `onm.errors` tree, ready to print:
+
+    OnmError                      any other answer (its `http_status` is the answer's status)
+     +-- InvalidInputError (400)  `field` names the bad value, as the manager said
+     +-- UnauthorizedError (401)  no token, or a token the manager does not know
+     +-- ForbiddenError (403)
+     +-- NotFoundError (404)
+     +-- ConflictError (409)
+     +-- UnavailableError (503)   the manager is unreachable, timed out or cut the stream
+
+The URL and token are the caller's; `Client.from_env` fills in what the caller leaves out from
+ONM_URL, ONM_TOKEN and ONM_TOKEN_FILE. A token written `@PATH` is read from the file PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from onm.addressing import Location
+from onm.cli.sse import SseDecoder
+from onm.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OnmError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from onm.manager.api import schemas as s
+
+DEFAULT_URL = "http://127.0.0.1:7700"
+TIMEOUT = 10.0
+"""Seconds to connect, and to wait for an answer (long polls add their own wait)."""
+STREAM_IDLE = 30.0
+"""Seconds of silence after which an event stream counts as dead (keep-alives come every ~0.5 s)."""
+
+M = TypeVar("M", bound=BaseModel)
+
+# The manager's error status -> the error raised here; derived from the tree, not retyped.
+_FIELD_ERRORS: dict[int, Callable[[str, str], OnmError]] = {
+    cls.http_status: cls for cls in (InvalidInputError, ConflictError)
+}
+_MESSAGE_ERRORS: dict[int, Callable[[str], OnmError]] = {
+    cls.http_status: cls for cls in (UnauthorizedError, ForbiddenError, NotFoundError)
+}
+
+
+def read_token(value: str) -> str:
+    """A token as given (`--token`, ONM_TOKEN): itself, or the content of PATH for `@PATH`."""
+    return read_token_file(Path(value[1:])) if value.startswith("@") else value.strip()
+
+
+def read_token_file(path: Path) -> str:
+    try:
+        token = path.expanduser().read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInputError("token", f"cannot read token file {path}: {reason}") from None
+    if not token:
+        raise InvalidInputError("token", f"token file {path} is empty")
+    return token
+
+
+def token_from(given: str | None, env: Mapping[str, str]) -> str:
+    """The token to use: `given`, else ONM_TOKEN, else ONM_TOKEN_FILE's content, else none ("")."""
+    if given:
+        return read_token(given)
+    if env.get("ONM_TOKEN"):
+        return read_token(env["ONM_TOKEN"])
+    if env.get("ONM_TOKEN_FILE"):
+        return read_token_file(Path(env["ONM_TOKEN_FILE"]))
+    return ""
+
+
+@contextmanager
+def _checked_request() -> Iterator[None]:
+    """Request bodies are validated here by the API's own models, with the manager's wording."""
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "request"
+        raise InvalidInputError(field, first["msg"]) from None
+
+
+class Client:
+    """A session with one manager; close it (or use it as a context manager) when done."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str = "",
+        *,
+        timeout: float = TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise InvalidInputError("url", f"{url!r} is not an http:// or https:// URL")
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            raise InvalidInputError("token", "contains characters no onm token has")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    @classmethod
+    def from_env(cls, url: str | None = None, token: str | None = None) -> Client:
+        """A client for `url` and `token`, or ONM_URL (default DEFAULT_URL) and ONM_TOKEN(_FILE)."""
+        env = os.environ
+        return cls(url or env.get("ONM_URL") or DEFAULT_URL, token_from(token, env))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- tenants -----------------------------------------------------------------------------
+    def create_tenant(self, name: str) -> s.TenantCreated:
+        """A new tenant and its token (the only time the token is shown)."""
+        with _checked_request():
+            body = s.TenantCreate(name=name)
+        return self._parse(s.TenantCreated, self._send("POST", "/v1/tenants", body=body))
+
+    def list_tenants(self) -> list[s.TenantOut]:
+        return self._parse_list(s.TenantOut, self._send("GET", "/v1/tenants"))
+
+    def get_tenant(self, ref: str) -> s.TenantOut:
+        return self._parse(s.TenantOut, self._send("GET", _path("/v1/tenants", ref)))
+
+    def delete_tenant(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/tenants", ref))
+
+    # --- networks ----------------------------------------------------------------------------
+    def create_network(
+        self, name: str, cidrs: list[str], tenant: str | None = None, encoding: str = "siit"
+    ) -> s.NetworkOut:
+        with _checked_request():
+            body = s.NetworkCreate(name=name, tenant=tenant, cidrs=cidrs, encoding=encoding)
+        return self._parse(s.NetworkOut, self._send("POST", "/v1/networks", body=body))
+
+    def list_networks(self, tenant: str | None = None) -> list[s.NetworkOut]:
+        response = self._send("GET", "/v1/networks", params={"tenant": tenant})
+        return self._parse_list(s.NetworkOut, response)
+
+    def get_network(self, ref: str) -> s.NetworkOut:
+        """By id, by name, or as `tenant/name`."""
+        return self._parse(s.NetworkOut, self._send("GET", _path("/v1/networks", ref, "/")))
+
+    def delete_network(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/networks", ref, "/"))
+
+    # --- hosts -------------------------------------------------------------------------------
+    def create_host(
+        self, name: str, prefix: str | None = None, location: Location | None = None
+    ) -> s.HostCreated:
+        """A new host, by /64 prefix or location (or both, if they agree), and its agent's token."""
+        with _checked_request():
+            where = None
+            if location is not None:
+                where = s.LocationIn(
+                    locale=location.locale,
+                    area=location.area,
+                    rack=location.rack,
+                    node=location.node,
+                )
+            body = s.HostCreate(name=name, prefix=prefix, location=where)
+        return self._parse(s.HostCreated, self._send("POST", "/v1/hosts", body=body))
+
+    def list_hosts(self) -> list[s.HostOut]:
+        return self._parse_list(s.HostOut, self._send("GET", "/v1/hosts"))
+
+    def get_host(self, ref: str) -> s.HostOut:
+        return self._parse(s.HostOut, self._send("GET", _path("/v1/hosts", ref)))
+
+    def delete_host(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/hosts", ref))
+
+    def snapshot(
+        self, host: str, after: int | None = None, wait: float = 0
+    ) -> s.SnapshotOut | None:
+        """The host's compiled state; with `after`, wait up to `wait` s for a newer revision.
+
+        None means nothing changed past `after` within `wait` seconds (the manager answered 204).
+        """
+        params = {"after": after, "wait": wait if after is not None else None}
+        path = _path("/v1/hosts", host) + "/snapshot"
+        response = self._send("GET", path, params=params, timeout=self.timeout + wait)
+        if response.status_code == 204:
+            return None
+        return self._parse(s.SnapshotOut, response)
+
+    def report(self, host: str, applied_revision: int) -> s.HostStatusOut:
+        """Tell the manager which revision the host's agent has applied."""
+        with _checked_request():
+            body = s.ReportIn(applied_revision=applied_revision)
+        path = _path("/v1/hosts", host) + "/report"
+        return self._parse(s.HostStatusOut, self._send("POST", path, body=body))
+
+    # --- nodes -------------------------------------------------------------------------------
+    def create_node(
+        self, name: str, network: str, host: str, ip: str, interface: str | None = None
+    ) -> s.NodeOut:
+        with _checked_request():
+            body = s.NodeCreate(name=name, network=network, host=host, ip=ip, interface=interface)
+        return self._parse(s.NodeOut, self._send("POST", "/v1/nodes", body=body))
+
+    def list_nodes(self, network: str | None = None, host: str | None = None) -> list[s.NodeOut]:
+        response = self._send("GET", "/v1/nodes", params={"network": network, "host": host})
+        return self._parse_list(s.NodeOut, response)
+
+    def get_node(self, ref: str, network: str | None = None) -> s.NodeOut:
+        """By id, by name (in `network`, or unambiguous), or as `network/name`."""
+        path = _path("/v1/nodes", ref, "/")
+        return self._parse(s.NodeOut, self._send("GET", path, params={"network": network}))
+
+    def delete_node(self, ref: str, network: str | None = None) -> None:
+        self._send("DELETE", _path("/v1/nodes", ref, "/"), params={"network": network})
+
+    # --- resolution --------------------------------------------------------------------------
+    def resolve(self, network: str, requester: str, ip: str) -> s.ResolutionOut:
+        """Where `ip` lives, asked on behalf of the node `requester` (what an agent does on ARP)."""
+        with _checked_request():
+            body = s.ResolveRequest(network=network, requester=requester, ip=ip)
+        return self._parse(s.ResolutionOut, self._send("POST", "/v1/resolve", body=body))
+
+    def verify(self, network: str, ip: str, substrate_source: str) -> s.VerdictOut:
+        """Does (network, ip) really live at `substrate_source`? (a receiving agent's check)"""
+        with _checked_request():
+            body = s.VerifyRequest(network=network, ip=ip, substrate_source=substrate_source)
+        return self._parse(s.VerdictOut, self._send("POST", "/v1/verify", body=body))
+
+    # --- status and events -------------------------------------------------------------------
+    def status(self) -> s.StatusOut:
+        return self._parse(s.StatusOut, self._send("GET", "/v1/status"))
+
+    def events(self, after: int | None = None, limit: int = 100) -> list[s.EventOut]:
+        """Events after `after` (oldest first), or the latest `limit` when `after` is None."""
+        response = self._send("GET", "/v1/events", params={"after": after, "limit": limit})
+        return self._parse_list(s.EventOut, response)
+
+    def stream_events(self, after: int = 0) -> Generator[s.EventOut, None, None]:
+        """Every visible event after `after`, as it happens; runs until the caller stops.
+
+        The manager never ends the stream: a stream that ends, or stays silent for STREAM_IDLE
+        seconds, raises `UnavailableError`. Resume with the `seq` of the last event received.
+        """
+        timeout = httpx.Timeout(self.timeout, read=STREAM_IDLE)
+        request = self._http.build_request(
+            "GET", "/v1/events/stream", params={"after": after}, timeout=timeout
+        )
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        try:
+            if response.is_error:
+                response.read()
+                raise self._error(request, response)
+            decoder = SseDecoder()
+            for line in response.iter_lines():
+                event = decoder.feed(line)
+                if event is not None:
+                    yield self._validate(s.EventOut, event.data)
+        except httpx.ReadTimeout:
+            raise UnavailableError(
+                f"the event stream from the manager at {self.url} was silent for {STREAM_IDLE:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise UnavailableError(
+                f"the manager at {self.url} cut the event stream ({reason})"
+            ) from None
+        finally:
+            response.close()
+        raise UnavailableError(f"the manager at {self.url} closed the event stream")
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | float | None] | None = None,
+        body: BaseModel | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        content = None if body is None else body.model_dump(mode="json", exclude_none=True)
+        request = self._http.build_request(
+            method, path, params=query, json=content, timeout=timeout or self.timeout
+        )
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        if response.is_error:
+            raise self._error(request, response)
+        return response
+
+    def _unavailable(self, exc: httpx.TransportError) -> UnavailableError:
+        if isinstance(exc, httpx.TimeoutException):
+            return UnavailableError(f"the manager at {self.url} did not answer in time ({exc})")
+        reason = str(exc) or type(exc).__name__
+        return UnavailableError(f"the manager at {self.url} is unreachable ({reason})")
+
+    def _error(self, request: httpx.Request, response: httpx.Response) -> OnmError:
+        """The manager's `{"error": {...}}` answer as the matching error of the tree."""
+        try:
+            error = s.ErrorOut.model_validate_json(response.content).error
+        except ValidationError:
+            return self._unexpected(request, response)
+        if error.status in _FIELD_ERRORS:
+            field = error.field or "request"
+            reason = error.message.removeprefix(f"{field}: ")
+            return _FIELD_ERRORS[error.status](field, reason)
+        message = error.message
+        if error.code == "http_error":  # not one of the manager's own errors: say what was asked
+            message = f"{message} ({request.method} {request.url.path})"
+        found = _MESSAGE_ERRORS.get(error.status, OnmError)(message)
+        found.http_status = error.status
+        return found
+
+    def _unexpected(self, request: httpx.Request, response: httpx.Response) -> OnmError:
+        error = OnmError(
+            f"unexpected answer from {self.url} to {request.method} {request.url.path}: "
+            f"HTTP {response.status_code} {response.reason_phrase} (is it an onm manager?)"
+        )
+        error.http_status = response.status_code if response.is_error else 502
+        return error
+
+    def _parse(self, model: type[M], response: httpx.Response) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError:
+            raise self._unexpected(response.request, response) from None
+
+    def _parse_list(self, model: type[M], response: httpx.Response) -> list[M]:
+        try:
+            items = json.loads(response.content)
+            if not isinstance(items, list):
+                raise ValueError("not a list")
+            return [model.model_validate(item) for item in items]
+        except ValueError:  # JSON or validation error
+            raise self._unexpected(response.request, response) from None
+
+    def _validate(self, model: type[M], data: str) -> M:
+        try:
+            return model.model_validate_json(data)
+        except ValidationError:
+            raise OnmError(f"unexpected event from {self.url}: {data[:200]!r}") from None
+
+
+def _path(collection: str, ref: str, safe: str = "") -> str:
+    """`collection/ref`, with `ref` quoted (keeping `/` for the routes that take `a/b` refs)."""
+    if not ref:
+        raise InvalidInputError("ref", "an id or a name is required")
+    return f"{collection}/{quote(ref, safe=safe)}"
+
+
+def dump(value: BaseModel | Sequence[BaseModel]) -> Any:
+    """An answer back as the JSON data the manager sent (for `--json` and logs)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return [item.model_dump(mode="json") for item in value]

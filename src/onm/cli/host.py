@@ -1,0 +1,115 @@
+"""`onm host`: the machines that run agents, each owning a /64 of the substrate (admin token)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from onm.addressing import Location
+from onm.cli import output as out
+from onm.cli.options import Json, Token, Url, session
+from onm.manager.api.schemas import HostOut
+
+app = typer.Typer(no_args_is_help=True, help="Hosts: machines running an agent.")
+
+Ref = Annotated[str, typer.Argument(help="Host name or id.", show_default=False)]
+LOCATION = "Location (instead of --prefix)"
+
+
+def location(host: HostOut) -> str:
+    loc = host.location
+    return f"{loc.locale}/{loc.area}/{loc.rack}/{loc.node}"
+
+
+def fields(host: HostOut) -> list[tuple[str, object]]:
+    return [
+        ("name", host.name),
+        ("id", host.id),
+        ("prefix", host.prefix),
+        ("location", f"{location(host)} (locale/area/rack/node)"),
+        ("created", out.when(host.created_at)),
+    ]
+
+
+def _location(
+    locale: int | None, area: int | None, rack: int | None, node: int | None
+) -> Location | None:
+    parts = (locale, area, rack, node)
+    if all(p is None for p in parts):
+        return None
+    if locale is None or area is None or rack is None or node is None:
+        raise typer.BadParameter(
+            "give all four of --locale, --area, --rack and --node, or none of them",
+            param_hint="'--locale/--area/--rack/--node'",
+        )
+    return Location(locale, area, rack, node)
+
+
+def _part(help_text: str) -> Any:
+    return typer.Option(help=help_text, rich_help_panel=LOCATION, show_default=False)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Host name.", show_default=False)],
+    prefix: Annotated[
+        str | None, typer.Option(help="The host's /64, e.g. fd00:0:102:304::/64.")
+    ] = None,
+    locale: Annotated[int | None, _part("Locale, 0..63.")] = None,
+    area: Annotated[int | None, _part("Area in the locale, 0..255.")] = None,
+    rack: Annotated[int | None, _part("Rack in the area, 0..255.")] = None,
+    node: Annotated[int | None, _part("Host in the rack, 0..255.")] = None,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Create a host by /64 prefix or location, and print its agent's token (shown once)."""
+    where = _location(locale, area, rack, node)
+    s = session(ctx, url, token, json)
+    created = s.client.create_host(name, prefix, where)
+    if s.json:
+        out.print_json(created)
+        return
+    out.print_line(f"created host {created.host.name} ({created.host.id}): {created.host.prefix}")
+    out.print_line(f"token: {created.token}")
+    out.print_line("the token is shown only this once: give it to the host's agent now")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, url: Url = None, token: Token = None, json: Json = False) -> None:
+    """List the hosts."""
+    s = session(ctx, url, token, json)
+    found = s.client.list_hosts()
+    if s.json:
+        out.print_json(found)
+        return
+    grid = out.table("NAME", "PREFIX", "LOCATION", "ID")
+    for host in found:
+        out.add_row(grid, [host.name, host.prefix, location(host), host.id])
+    out.print_table(grid, "no hosts")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Show one host."""
+    s = session(ctx, url, token, json)
+    host = s.client.get_host(ref)
+    if s.json:
+        out.print_json(host)
+        return
+    out.print_fields(fields(host))
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Delete a host that runs no nodes, and revoke its token (prints nothing with --json)."""
+    s = session(ctx, url, token, json)
+    s.client.delete_host(ref)
+    if not s.json:
+        out.print_line(f"deleted host {ref}")

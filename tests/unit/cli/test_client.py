@@ -1,0 +1,339 @@
+"""Tests for onm.cli.client: the typed API client, against a real manager process.
+
+Answers that a manager never gives (HTML from a proxy, a stream that ends, a timeout) come from
+httpx's mock transport instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onm.addressing import HostPrefix, Location
+from onm.cli.client import DEFAULT_URL, Client, dump
+from onm.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OnmError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from onm.manager.api import schemas as s
+from support.manager import ManagerProcess, free_port, running_manager
+
+SEQ = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(SEQ)}"
+
+
+def new_location() -> Location:
+    return Location(locale=1, area=0, rack=0, node=next(SEQ))
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagerProcess]:
+    with running_manager(tmp_path_factory.mktemp("client") / "m") as process:
+        yield process
+
+
+@pytest.fixture
+def admin(manager: ManagerProcess) -> Iterator[Client]:
+    with Client(manager.url, manager.admin_token) as client:
+        yield client
+
+
+def mocked(handler: httpx.MockTransport) -> Client:
+    return Client("http://manager.test", "onm_admin_x", transport=handler)
+
+
+# --- configuration ---------------------------------------------------------------------------
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("ONM_URL", "ONM_TOKEN", "ONM_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_from_env_defaults_to_the_local_manager_and_no_token(clean_env: pytest.MonkeyPatch) -> None:
+    client = Client.from_env()
+    assert (client.url, client.token) == (DEFAULT_URL, "")
+
+
+def test_from_env_prefers_arguments_then_onm_token_then_the_token_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    clean_env.setenv("ONM_URL", "http://env:1")
+    clean_env.setenv("ONM_TOKEN_FILE", str(token_file))
+    assert Client.from_env().token == "from-file"
+    clean_env.setenv("ONM_TOKEN", "from-env")
+    assert (Client.from_env().url, Client.from_env().token) == ("http://env:1", "from-env")
+    given = Client.from_env("http://given:2/", "given")
+    assert (given.url, given.token) == ("http://given:2", "given")
+
+
+def test_a_token_written_at_path_is_read_from_that_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "admin.token"
+    token_file.write_text("  onm_admin_abc \n")
+    assert Client.from_env(token=f"@{token_file}").token == "onm_admin_abc"
+    clean_env.setenv("ONM_TOKEN", f"@{token_file}")
+    assert Client.from_env().token == "onm_admin_abc"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "No such file or directory"), ("\n", "is empty")],
+)
+def test_an_unusable_token_file_is_an_invalid_input(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, content: str | None, reason: str
+) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    with pytest.raises(InvalidInputError, match=reason) as raised:
+        Client.from_env(token=f"@{token_file}")
+    assert raised.value.field == "token"
+    assert str(token_file) in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "field"),
+    [("localhost:7700", "", "url"), ("ftp://h/", "", "url"), (DEFAULT_URL, "a b", "token")],
+)
+def test_a_bad_url_or_token_is_refused_before_any_request(url: str, token: str, field: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        Client(url, token)
+    assert raised.value.field == field
+
+
+# --- the manager's routes --------------------------------------------------------------------
+def test_tenants_networks_hosts_and_nodes_round_trip(admin: Client) -> None:
+    created = admin.create_tenant(unique("t"))
+    tenant = created.tenant
+    assert created.token.startswith("onm_tenant_")
+    assert admin.get_tenant(tenant.name) == tenant
+    assert tenant in admin.list_tenants()
+
+    network = admin.create_network(unique("n"), ["10.9.0.0/24"], tenant.name, "encap")
+    assert (network.encoding, network.cidrs, network.tenant_id) == (
+        "encap",
+        ["10.9.0.0/24"],
+        tenant.id,
+    )
+    for ref in (network.id, network.name, f"{tenant.name}/{network.name}"):
+        assert admin.get_network(ref) == network
+    assert admin.list_networks(tenant.name) == [network]
+
+    location = new_location()
+    host = admin.create_host(unique("h"), location=location).host
+    assert host.prefix == str(HostPrefix(location))
+    assert admin.get_host(host.name) == host
+
+    node = admin.create_node("a", f"{tenant.name}/{network.name}", host.name, "10.9.0.10")
+    for ref, in_network in [
+        (node.id, None),
+        ("a", network.id),
+        (f"{network.name}/a", None),
+        (f"{tenant.name}/{network.name}/a", None),
+    ]:
+        assert admin.get_node(ref, in_network) == node
+    assert admin.list_nodes(network=network.id) == [node]
+    assert admin.list_nodes(host=host.name) == [node]
+
+    admin.delete_node(node.id)
+    admin.delete_network(f"{tenant.name}/{network.name}")
+    admin.delete_host(host.name)
+    admin.delete_tenant(tenant.id)
+    with pytest.raises(NotFoundError, match="no tenant"):
+        admin.get_tenant(tenant.id)
+
+
+def test_dump_gives_back_the_json_the_manager_sent(manager: ManagerProcess, admin: Client) -> None:
+    admin.create_tenant(unique("t"))
+    raw = httpx.get(
+        f"{manager.url}/v1/tenants",
+        headers={"Authorization": f"Bearer {manager.admin_token}"},
+    ).json()
+    assert dump(admin.list_tenants()) == raw
+    assert dump(admin.get_tenant(raw[0]["id"])) == raw[0]
+
+
+def test_the_manager_s_errors_become_the_error_tree(manager: ManagerProcess, admin: Client) -> None:
+    tenant = admin.create_tenant(unique("t"))
+    with pytest.raises(InvalidInputError) as invalid:
+        admin.create_network("n", ["10.0.0.0/33"], tenant.tenant.name)
+    assert invalid.value.field == "cidrs"
+    assert invalid.value.message.startswith("cidrs: '10.0.0.0/33' is not an IPv4 CIDR")
+    with pytest.raises(ConflictError) as conflict:
+        admin.create_tenant(tenant.tenant.name)
+    assert (conflict.value.field, conflict.value.http_status) == ("name", 409)
+    with pytest.raises(NotFoundError, match="no network 'nope'"):
+        admin.get_network("nope")
+    with Client(manager.url, tenant.token) as as_tenant, pytest.raises(ForbiddenError):
+        as_tenant.create_host(unique("h"), location=new_location())
+    with Client(manager.url, "onm_admin_wrong") as wrong, pytest.raises(UnauthorizedError):
+        wrong.list_tenants()
+    with Client(manager.url) as nobody, pytest.raises(UnauthorizedError, match="required"):
+        nobody.list_tenants()
+
+
+def test_requests_are_checked_with_the_api_s_own_models(admin: Client) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        admin.create_tenant("x" * 64)
+    assert raised.value.field == "name"
+    assert raised.value.message.startswith("name: String should have at most 63 characters")
+    with pytest.raises(InvalidInputError, match="limit"):
+        admin.events(limit=0)
+    with pytest.raises(InvalidInputError, match="an id or a name is required"):
+        admin.get_host("")
+
+
+def test_an_unreachable_manager_is_unavailable_and_named() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with Client(url, "t") as client, pytest.raises(UnavailableError) as raised:
+        client.status()
+    assert raised.value.message.startswith(f"the manager at {url} is unreachable")
+
+
+def test_the_agent_s_side_snapshot_long_poll_report_resolve_verify(
+    manager: ManagerProcess, admin: Client
+) -> None:
+    tenant = admin.create_tenant(unique("t")).tenant
+    network = admin.create_network(unique("n"), ["10.8.0.0/24"], tenant.name)
+    one = admin.create_host(unique("h"), location=new_location())
+    two = admin.create_host(unique("h"), location=new_location())
+    a = admin.create_node("a", network.id, one.host.name, "10.8.0.10")
+    b = admin.create_node("b", network.id, two.host.name, "10.8.0.11")
+
+    with Client(manager.url, one.token) as agent:
+        snapshot = agent.snapshot(one.host.name)
+        assert snapshot is not None
+        assert [n.node for n in snapshot.nodes] == [a]
+        assert agent.snapshot(one.host.name, after=snapshot.revision, wait=0) is None
+
+        answer = agent.resolve(network.id, "a", "10.8.0.11")
+        assert (answer.target_id, answer.mac) == (b.id, b.mac)
+        assert agent.verify(network.id, "10.8.0.11", answer.substrate_address).valid
+        wrong = agent.verify(network.id, "10.8.0.11", "fd00::1")
+        assert (wrong.valid, wrong.expected) == (False, answer.substrate_address)
+
+        status = agent.report(one.host.name, snapshot.revision)
+        assert (status.host, status.applied_revision) == (one.host.name, snapshot.revision)
+
+        # A long poll returns as soon as something changes for the host.
+        later = threading.Timer(
+            0.3, admin.create_node, ("c", network.id, one.host.name, "10.8.0.12")
+        )
+        started = time.monotonic()
+        later.start()
+        try:
+            newer = agent.snapshot(one.host.name, after=snapshot.revision, wait=20)
+        finally:
+            later.join()
+        assert newer is not None and newer.revision > snapshot.revision
+        assert time.monotonic() - started < 10
+        assert {n.node.name for n in newer.nodes} == {"a", "c"}
+
+        with pytest.raises(ForbiddenError):
+            agent.events()
+
+
+def test_events_pages_and_the_live_stream(manager: ManagerProcess, admin: Client) -> None:
+    first = admin.create_tenant(unique("t")).tenant
+    latest = admin.events(limit=1)
+    assert [(e.kind, e.object_id) for e in latest] == [("tenant.created", first.id)]
+    seq = latest[0].seq
+    assert admin.events(after=seq - 1, limit=5) == latest
+
+    second = admin.create_tenant(unique("t")).tenant
+    stream = admin.stream_events(after=seq)
+    try:
+        event = next(stream)
+        assert (event.seq, event.kind, event.object_id) == (seq + 1, "tenant.created", second.id)
+        threading.Timer(0.2, admin.create_tenant, (unique("t"),)).start()
+        assert next(stream).seq == seq + 2
+    finally:
+        stream.close()
+
+    with Client(manager.url, "onm_admin_wrong") as wrong, pytest.raises(UnauthorizedError):
+        next(wrong.stream_events())
+
+
+# --- answers only a broken or foreign server gives ---------------------------------------------
+EVENT = s.EventOut.model_validate(
+    {
+        "seq": 1,
+        "revision": 1,
+        "at": "2030-01-01T00:00:00Z",
+        "actor": "admin",
+        "kind": "tenant.created",
+        "object_id": "ten-1",
+        "tenant_id": "ten-1",
+        "data": {"name": "x"},
+    }
+)
+
+
+def test_a_stream_that_ends_is_unavailable_after_its_events() -> None:
+    body = f": hi\n\nid: 1\nevent: tenant.created\ndata: {json.dumps(dump(EVENT))}\n\n"
+    client = mocked(httpx.MockTransport(lambda request: httpx.Response(200, text=body)))
+    stream = client.stream_events()
+    assert next(stream) == EVENT
+    with pytest.raises(UnavailableError, match="closed the event stream"):
+        next(stream)
+
+
+@pytest.mark.parametrize(
+    ("response", "status", "message"),
+    [
+        (httpx.Response(502, text="<html>bad gateway</html>"), 502, "unexpected answer"),
+        (httpx.Response(200, text="<html>hello</html>"), 502, "is it an onm manager"),
+        (httpx.Response(200, json={"revision": "x"}), 502, "unexpected answer"),
+        (
+            httpx.Response(
+                500,
+                json={"error": {"status": 500, "code": "internal", "message": "internal error"}},
+            ),
+            500,
+            "internal error",
+        ),
+        (
+            httpx.Response(
+                405,
+                json={"error": {"status": 405, "code": "http_error", "message": "Not Allowed"}},
+            ),
+            405,
+            "Not Allowed (GET /v1/status)",
+        ),
+    ],
+)
+def test_answers_that_are_not_the_api_s_are_plain_onm_errors(
+    response: httpx.Response, status: int, message: str
+) -> None:
+    client = mocked(httpx.MockTransport(lambda request: response))
+    with pytest.raises(OnmError, match=message.replace("(", r"\(").replace(")", r"\)")) as raised:
+        client.status()
+    assert type(raised.value) is OnmError
+    assert raised.value.http_status == status
+
+
+def test_a_manager_that_does_not_answer_in_time_is_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(UnavailableError, match="did not answer in time"):
+        mocked(httpx.MockTransport(handler)).list_hosts()
