@@ -64,4 +64,12 @@ def serve(db: str | None, listen: str, state_dir: Path) -> None:
             flush=True,
         )
     app = create_app(Context(store))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Event streams never end by themselves: give them a few seconds at shutdown, then close.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )

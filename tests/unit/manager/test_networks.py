@@ -64,6 +64,13 @@ def test_vni_allocated_uniquely_and_increasing(admin: Actor, a: Tenant, b: Tenan
     assert [n.vni for n in made] == [1, 2, 3, 4]
 
 
+def test_deleted_networks_vni_is_not_reused(admin: Actor, a: Tenant) -> None:
+    # Hosts may still cache substrate addresses of the deleted network: a new one must differ.
+    first = create(admin, "a", "n0", "10.0.0.0/24")
+    admin(lambda tx: networks.delete_network(tx, "n0"))
+    assert create(admin, "a", "n1", "10.0.0.0/24").vni == first.vni + 1
+
+
 def test_vni_fills_the_lowest_gap_once_the_top_is_used(
     admin: Actor, a: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
-from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
+from onm.errors import AddressingError, InvalidInputError, OnmError, UnauthorizedError
 from onm.manager import (
     compiler,
     events,
@@ -276,9 +276,14 @@ def create_app(context: Context) -> FastAPI:
         async def feed() -> AsyncIterator[bytes]:
             last = after
             while True:
-                batch = await run_in_threadpool(
-                    c.read, token, lambda tx, since=last: events.list_since(tx, since, 100)
-                )
+                try:
+                    batch = await run_in_threadpool(
+                        c.read, token, lambda tx, since=last: events.list_since(tx, since, 100)
+                    )
+                except OnmError as error:  # e.g. the token was revoked while following
+                    data = json.dumps({"status": error.http_status, "message": error.message})
+                    yield f"event: error\ndata: {data}\n\n".encode()
+                    return
                 for event in batch:
                     last = event.seq
                     data = json.dumps(s.EventOut.of(event).model_dump(mode="json"))

@@ -7,13 +7,15 @@ so that no request can make the manager do unbounded work.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from onm.manager.resolution import Verdict
 from onm.model import Event, Host, HostStatus, Network, Node, Resolution, Tenant
 from onm.model.snapshot import HostSnapshot
+
+if TYPE_CHECKING:  # at run time this would pull the database layer into the CLI
+    from onm.manager.resolution import Verdict
 
 NUL = "\x00"
 NO_NUL = "must not contain a NUL character"
