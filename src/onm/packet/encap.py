@@ -36,12 +36,7 @@ def encapsulate(
         return Drop(parsed)
     h = parsed.header
     original = packet[: h.total_length]
-    is_icmp_error = (
-        h.protocol == IpProtocol.ICMP
-        and h.fragment_offset == 0
-        and bool(parsed.payload)
-        and parsed.payload[0] in icmpv4.ERROR_TYPES
-    )
+    is_icmp_error = icmpv4.carries_error(h.protocol, h.fragment_offset, parsed.payload)
     if config.decrement_ttl:
         if h.ttl <= 1:
             expired = (icmpv4.IcmpV4Type.TIME_EXCEEDED, icmpv4.TimeExceeded.TTL, bytes(4))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from onm.packet.checksum import internet_checksum
 from onm.packet.drop import DropReason
+from onm.packet.ipproto import IpProtocol
 
 HEADER_LENGTH = 8
 
@@ -116,3 +117,14 @@ def mtu_rest(mtu: int) -> bytes:
 def pointer_rest(pointer: int) -> bytes:
     """Parameter Problem: pointer in the first octet (RFC 792)."""
     return bytes((pointer, 0, 0, 0))
+
+
+def carries_error(protocol: int, fragment_offset: int, payload: bytes) -> bool:
+    """Whether an IPv4 datagram's payload starts an ICMP error (never answered with another,
+    RFC 1122 section 3.2.2)."""
+    return (
+        protocol == IpProtocol.ICMP
+        and fragment_offset == 0
+        and bool(payload)
+        and payload[0] in ERROR_TYPES
+    )

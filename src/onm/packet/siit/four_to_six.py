@@ -44,12 +44,7 @@ def translate_4to6(
         # offsets would not fit the Fragment Header).
         return Drop(DropReason.IPV4_BAD_FRAGMENT)
     original = packet[: h.total_length]
-    is_icmp_error = (
-        h.protocol == IpProtocol.ICMP
-        and h.fragment_offset == 0
-        and bool(payload)
-        and payload[0] in icmpv4.ERROR_TYPES
-    )
+    is_icmp_error = icmpv4.carries_error(h.protocol, h.fragment_offset, payload)
 
     # RFC 7915 4.1: an unexpired source route MUST cause a drop; SHOULD answer 3/5.
     if h.options:
@@ -213,9 +208,7 @@ def _icmp_4to6(
     # RFC 4884: a non-zero length attribute (32-bit words) separates the quoted datagram from
     # extensions, which travel on as opaque octets.
     words = message.rest[1] if message.type in icmp_map.LENGTH_ATTRIBUTE_V4 else 0
-    quoted, extension = (
-        (message.body[: words * 4], message.body[words * 4 :]) if words else (message.body, b"")
-    )
+    quoted, extension = icmp_map.split_extension(message.body, words, 4)
     inner = _inner_4to6(quoted, mapper)
     if isinstance(inner, DropReason):
         return inner

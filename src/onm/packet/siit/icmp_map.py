@@ -165,3 +165,11 @@ def plateau_mtu(total_length: int) -> int:
         if plateau < total_length:
             return max(plateau, 1280)
     return 1280
+
+
+def split_extension(body: bytes, words: int, unit: int) -> tuple[bytes, bytes]:
+    """RFC 4884: the quoted datagram and the extension after it, from a length attribute in
+    `unit`-octet words (zero: no extension, all of `body` is the quote)."""
+    if not words:
+        return body, b""
+    return body[: words * unit], body[words * unit :]

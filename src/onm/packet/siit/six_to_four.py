@@ -164,9 +164,7 @@ def _icmp_6to4(
 
     # RFC 4884: a non-zero length attribute (64-bit words) separates quoted datagram and extension.
     words = message.rest[0] if message.type in icmp_map.LENGTH_ATTRIBUTE_V6 else 0
-    quoted, extension = (
-        (message.body[: words * 8], message.body[words * 8 :]) if words else (message.body, b"")
-    )
+    quoted, extension = icmp_map.split_extension(message.body, words, 8)
     inner = _inner_6to4(quoted, mapper)
     if isinstance(inner, DropReason):
         return inner
