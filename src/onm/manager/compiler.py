@@ -42,7 +42,7 @@ def snapshot(tx: Tx, host_ref: str) -> HostSnapshot:
         address = resolution.substrate_address(
             HostPrefix.from_network(row.host_prefix), nets[node.network_id], node
         )
-        residents.append(Resident(node.network_id, node.ip, address))
+        residents.append(Resident(node.network_id, node.ip, address, node.mac))
     return HostSnapshot(
         revision=tx.current_revision(),
         host=host,

@@ -22,6 +22,8 @@ class Resident:
     network_id: str
     ip: ipaddress.IPv4Address
     substrate_address: ipaddress.IPv6Address
+    mac: str
+    """Its virtual MAC: the source MAC its packets carry when delivered to a node."""
 
 
 @dataclass(frozen=True, slots=True)

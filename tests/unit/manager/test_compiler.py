@@ -31,7 +31,7 @@ def where(host: Host, network: Network, node: Node) -> ipaddress.IPv6Address:
 
 
 def resident(host: Host, network: Network, node: Node) -> Resident:
-    return Resident(network.id, node.ip, where(host, network, node))
+    return Resident(network.id, node.ip, where(host, network, node), node.mac)
 
 
 def test_snapshot_of_a_host_with_one_network(world: World, admin: Actor) -> None:

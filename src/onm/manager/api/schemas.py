@@ -253,6 +253,7 @@ class ResidentOut(BaseModel):
     network_id: str
     ip: str
     substrate_address: str
+    mac: str
 
 
 class SnapshotOut(BaseModel):
@@ -278,6 +279,7 @@ class SnapshotOut(BaseModel):
                     network_id=r.network_id,
                     ip=str(r.ip),
                     substrate_address=str(r.substrate_address),
+                    mac=r.mac,
                 )
                 for r in s.residents
             ],
