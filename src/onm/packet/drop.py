@@ -50,6 +50,20 @@ class DropReason(enum.IntEnum):
     # Encapsulation (RFC 2473)
     ENCAP_BAD_INNER = 50
     ENCAP_ADDRESS_MISMATCH = 51
+    # Agent: frames from nodes (seed 0: the communication manager checks what its nodes send)
+    UNKNOWN_PORT = 60
+    SPOOFED_SOURCE_MAC = 61
+    SPOOFED_SOURCE_IP = 62
+    ARP_SPOOFED = 63
+    NO_MAPPING = 64
+    DESTINATION_MISMATCH = 65
+    NO_ROUTE = 66
+    # Agent: packets from the substrate (verified against where nodes really live)
+    NOT_LOCAL_DESTINATION = 70
+    SPOOFED_SUBSTRATE_SOURCE = 71
+    NETWORK_MISMATCH = 72
+    # Agent: datapath
+    TRANSMIT_FAILED = 80
 
     @property
     def label(self) -> str:

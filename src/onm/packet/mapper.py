@@ -105,3 +105,38 @@ class SubstrateMapper:
         return address[12:]
 
     destination_6to4 = source_6to4
+
+
+class PairMapper:
+    """The mapping for one packet between two known endpoints (the agent's per-packet mapper).
+
+    The agent already knows both ends of every packet it translates: the local node and the
+    target it resolved. Either address may appear as source or destination (replies and the
+    packets quoted in ICMP errors travel the other way); anything else is unmappable.
+    """
+
+    __slots__ = ("local4", "local6", "remote4", "remote6")
+
+    def __init__(self, local4: bytes, local6: bytes, remote4: bytes, remote6: bytes) -> None:
+        self.local4 = local4
+        self.local6 = local6
+        self.remote4 = remote4
+        self.remote6 = remote6
+
+    def source_4to6(self, address: bytes) -> bytes | None:
+        if address == self.local4:
+            return self.local6
+        if address == self.remote4:
+            return self.remote6
+        return None
+
+    destination_4to6 = source_4to6
+
+    def source_6to4(self, address: bytes) -> bytes | None:
+        if address == self.local6:
+            return self.local4
+        if address == self.remote6:
+            return self.remote4
+        return None
+
+    destination_6to4 = source_6to4

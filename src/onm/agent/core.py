@@ -1,0 +1,351 @@
+"""The agent's decision logic, sans-IO: (frame or event, now) -> actions (seed 0, FIG. 2B/4).
+
+Theory of operation:
+- A snapshot from the manager becomes `Tables` (ports, residents). Until one is applied, the
+  agent knows no port, so it forwards nothing: isolation and anti-spoofing come first.
+- A frame from a node must carry that node's own MAC (and, for IPv4 and ARP, its own IP).
+- ARP from a node never leaves the host. The agent answers for the network's gateway addresses
+  with the network's router MAC, and for other addresses of the node's network with the virtual
+  MAC the manager resolved (asking it when the answer is not cached). Gratuitous ARP, probes,
+  replies and requests for addresses the node may not reach get no answer.
+- An IPv4 frame goes where its destination MAC was resolved to: delivered directly when the
+  target is local, else translated (SIIT or encapsulation, per network) onto the substrate.
+- A substrate packet is accepted only for a local node's substrate address, from the address
+  where (network id, source IPv4) really lives; it is translated back and delivered with the
+  sender's virtual MAC.
+- Resolutions are kept after their expiry while no fresher answer is available (static
+  stability: the manager may be away); a refresh is asked for once a quarter of the lifetime is
+  left.
+Every discarded packet is counted by its `DropReason`; nothing here raises on packet bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
+from onm.agent.counters import Counters
+from onm.agent.tables import EMPTY, Port, Tables, compile_tables
+from onm.model import Encoding, Resolution
+from onm.model.snapshot import HostSnapshot
+from onm.packet import arp, encap
+from onm.packet.drop import DropReason
+from onm.packet.ethernet import BROADCAST, EtherType
+from onm.packet.mapper import PairMapper
+from onm.packet.siit import Drop, IcmpError, Translated, translate_4to6, translate_6to4
+
+IPV4 = EtherType.IPV4.to_bytes(2, "big")
+ARP = EtherType.ARP.to_bytes(2, "big")
+REFRESH_BEFORE = dt.timedelta(seconds=75)  # a quarter of the manager's 300 s answers
+RETRY_AFTER = dt.timedelta(seconds=1)  # a pending resolution is asked again after this
+NEGATIVE_FOR = dt.timedelta(seconds=5)  # a refused address is not asked again for this long
+MAX_PENDING_ARP = 16  # requests kept per (port, address) while the manager answers
+
+
+@dataclass
+class Mapping:
+    """What one local node was told about one address of its network."""
+
+    mac: bytes
+    substrate: bytes
+    expires_at: dt.datetime
+
+
+@dataclass
+class Pending:
+    asked_at: dt.datetime
+    requests: list[arp.ArpPacket] = field(default_factory=list)
+
+
+class AgentCore:
+    def __init__(self, substrate_mtu: int) -> None:
+        self.substrate_mtu = substrate_mtu
+        self.tables: Tables = EMPTY
+        self.counters = Counters()
+        self._cache: dict[tuple[str, bytes], Mapping] = {}
+        self._by_mac: dict[tuple[str, bytes], bytes] = {}
+        self._pending: dict[tuple[str, bytes], Pending] = {}
+        self._refused: dict[tuple[str, bytes], dt.datetime] = {}
+        self._identification = 0
+
+    # --- control: snapshots and resolutions ----------------------------------------------------
+
+    def apply_snapshot(self, snapshot: HostSnapshot, now: dt.datetime) -> list[Action]:
+        """Install a snapshot's tables; keep what was resolved where it still holds."""
+        tables = compile_tables(snapshot, self.substrate_mtu)
+        for grant in snapshot.grants:
+            port = tables.by_node.get(grant.requester_id)
+            if port is not None:
+                self._learn(port, grant, keep_newer=True)
+        for key in list(self._cache):
+            interface, ip = key
+            port = tables.ports.get(interface)
+            resident = None if port is None else tables.residents.get((port.network.vni, ip))
+            if resident is None:
+                self._forget(key)
+            else:  # the node may have moved: follow it without the requester asking again
+                mapping = self._cache[key]
+                mapping.substrate = resident.substrate
+                if mapping.mac != resident.mac:
+                    mapping.mac = resident.mac
+                    self._by_mac[(interface, resident.mac)] = ip
+        for key in [k for k in self._by_mac if k[0] not in tables.ports]:
+            del self._by_mac[key]
+        self._pending = {k: v for k, v in self._pending.items() if k[0] in tables.ports}
+        self.tables = tables
+        return [Report(snapshot.revision)]
+
+    def resolved(
+        self, request: Resolve, answer: Resolution | None, now: dt.datetime
+    ) -> list[Action]:
+        """The manager's answer to a `Resolve` (None: refused). Answers the ARPs waiting on it."""
+        key = (request.interface, request.ip)
+        pending = self._pending.pop(key, None)
+        port = self.tables.ports.get(request.interface)
+        if port is None:
+            return []
+        if answer is None:
+            self.counters.events["resolutions_refused"] += 1
+            self._refused[key] = now + NEGATIVE_FOR
+            return []
+        self.counters.events["resolutions"] += 1
+        mapping = self._learn(port, answer, keep_newer=False)
+        if pending is None:
+            return []
+        return [self._arp_reply(port, req, mapping.mac) for req in pending.requests]
+
+    def resolve_failed(self, request: Resolve, now: dt.datetime) -> list[Action]:
+        """The manager could not be asked (unreachable): keep forwarding with what we have."""
+        self.counters.events["resolutions_failed"] += 1
+        pending = self._pending.get((request.interface, request.ip))
+        if pending is not None:
+            pending.asked_at = now - RETRY_AFTER  # the next ARP retransmission asks again
+        return []
+
+    def _learn(self, port: Port, answer: Resolution, keep_newer: bool) -> Mapping:
+        key = (port.interface, answer.target_ip.packed)
+        current = self._cache.get(key)
+        if keep_newer and current is not None and current.expires_at >= answer.expires_at:
+            return current
+        mac = bytes.fromhex(answer.mac.replace(":", ""))
+        mapping = Mapping(mac, answer.substrate_address.packed, answer.expires_at)
+        self._cache[key] = mapping
+        self._by_mac[(port.interface, mac)] = key[1]
+        return mapping
+
+    def _forget(self, key: tuple[str, bytes]) -> None:
+        mapping = self._cache.pop(key, None)
+        if mapping is not None:
+            self._by_mac.pop((key[0], mapping.mac), None)
+
+    # --- data: frames from nodes -----------------------------------------------------------------
+
+    def node_frame(self, interface: str, frame: bytes, now: dt.datetime) -> list[Action]:
+        counters = self.counters
+        counters.count("from_nodes", len(frame))
+        port = self.tables.ports.get(interface)
+        if port is None:
+            counters.drop(DropReason.UNKNOWN_PORT)
+            return []
+        if len(frame) < 14:
+            counters.drop(DropReason.ETHERNET_TRUNCATED)
+            return []
+        if frame[6:12] != port.mac:
+            counters.drop(DropReason.SPOOFED_SOURCE_MAC)
+            return []
+        ethertype = frame[12:14]
+        if ethertype == IPV4:
+            return self._node_ipv4(port, frame, now)
+        if ethertype == ARP:
+            return self._node_arp(port, frame, now)
+        counters.drop(DropReason.ETHERTYPE_UNSUPPORTED)
+        return []
+
+    def _node_ipv4(self, port: Port, frame: bytes, now: dt.datetime) -> list[Action]:
+        counters = self.counters
+        packet = frame[14:]
+        if len(packet) < 20:
+            counters.drop(DropReason.IPV4_TRUNCATED)
+            return []
+        if packet[12:16] != port.ip:
+            counters.drop(DropReason.SPOOFED_SOURCE_IP)
+            return []
+        target = packet[16:20]
+        network = port.network
+        dst_mac = frame[0:6]
+        if dst_mac != network.router_mac:
+            resolved_ip = self._by_mac.get((port.interface, dst_mac))
+            if resolved_ip is None:
+                return self._miss(port, target, now, DropReason.NO_MAPPING)
+            if resolved_ip != target:
+                counters.drop(DropReason.DESTINATION_MISMATCH)
+                return []
+        elif not network.contains(target) or target in network.gateways:
+            counters.drop(DropReason.NO_ROUTE)  # external routes arrive with edge pools
+            return []
+        key = (port.interface, target)
+        mapping = self._cache.get(key)
+        if mapping is None:
+            return self._miss(port, target, now, DropReason.NO_MAPPING)
+        actions: list[Action] = []
+        if mapping.expires_at - now < REFRESH_BEFORE:
+            actions.extend(self._ask(port, target, now))
+        local = self.tables.by_substrate.get(mapping.substrate)
+        if local is not None:
+            if local.network is not network:
+                counters.drop(DropReason.NETWORK_MISMATCH)
+                return actions
+            out = local.mac + port.mac + IPV4 + packet
+            counters.count("to_nodes", len(out))
+            actions.append(ToNode(local.interface, out))
+            return actions
+        mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
+        if network.encoding is Encoding.SIIT:
+            result = translate_4to6(packet, mapper, network.siit)
+        else:
+            result = encap.encapsulate(packet, mapper, network.siit)
+        return actions + self._emit(result, port, toward_node=False)
+
+    def _miss(
+        self, port: Port, target: bytes, now: dt.datetime, reason: DropReason
+    ) -> list[Action]:
+        """A packet to an address not resolved for this node: drop it, and ask in the background
+        so that the node's next packet (or its next ARP) finds an answer."""
+        self.counters.drop(reason)
+        self.counters.events["cache_misses"] += 1
+        if port.network.contains(target) and target != port.ip:
+            return self._ask(port, target, now)
+        return []
+
+    def _ask(self, port: Port, target: bytes, now: dt.datetime) -> list[Action]:
+        key = (port.interface, target)
+        refused_until = self._refused.get(key)
+        if refused_until is not None and refused_until > now:
+            return []
+        pending = self._pending.get(key)
+        if pending is not None and now - pending.asked_at < RETRY_AFTER:
+            return []
+        if pending is None:
+            self._pending[key] = Pending(now)
+        else:
+            pending.asked_at = now
+        return [Resolve(port.network.id, port.node_id, port.interface, target)]
+
+    def _node_arp(self, port: Port, frame: bytes, now: dt.datetime) -> list[Action]:
+        counters = self.counters
+        request = arp.parse(frame[14:])
+        if isinstance(request, DropReason):
+            counters.drop(request)
+            return []
+        if request.sender_mac != port.mac:
+            counters.drop(DropReason.ARP_SPOOFED)
+            return []
+        if request.is_probe:
+            counters.events["arp_probes"] += 1
+            return []
+        if request.sender_ip != port.ip:  # claiming someone else's address
+            counters.drop(DropReason.ARP_SPOOFED)
+            return []
+        if request.op != arp.ArpOp.REQUEST:
+            counters.events["arp_replies_ignored"] += 1
+            return []
+        if request.is_gratuitous:
+            counters.events["arp_gratuitous"] += 1
+            return []
+        target = request.target_ip
+        network = port.network
+        if target in network.gateways:
+            counters.events["arp_answers"] += 1
+            return [self._arp_reply(port, request, network.router_mac)]
+        if not network.contains(target):
+            counters.events["arp_not_allowed"] += 1
+            return []
+        key = (port.interface, target)
+        mapping = self._cache.get(key)
+        if mapping is not None:
+            counters.events["cache_hits"] += 1
+            reply: list[Action] = [self._arp_reply(port, request, mapping.mac)]
+            if mapping.expires_at - now < REFRESH_BEFORE:
+                reply.extend(self._ask(port, target, now))
+            return reply
+        counters.events["cache_misses"] += 1
+        asked = self._ask(port, target, now)
+        pending = self._pending.get(key)
+        if pending is not None and len(pending.requests) < MAX_PENDING_ARP:
+            pending.requests.append(request)
+        return asked
+
+    def _arp_reply(self, port: Port, request: arp.ArpPacket, mac: bytes) -> ToNode:
+        self.counters.events["arp_answers"] += 1
+        body = arp.build(arp.reply_to(request, mac))
+        frame = request.sender_mac + mac + ARP + body
+        self.counters.count("to_nodes", len(frame))
+        return ToNode(port.interface, frame)
+
+    # --- data: packets from the substrate --------------------------------------------------------
+
+    def substrate_packet(self, packet: bytes, now: dt.datetime) -> list[Action]:
+        counters = self.counters
+        counters.count("from_substrate", len(packet))
+        if len(packet) < 40:
+            counters.drop(DropReason.IPV6_TRUNCATED)
+            return []
+        port = self.tables.by_substrate.get(packet[24:40])
+        if port is None:
+            counters.drop(DropReason.NOT_LOCAL_DESTINATION)
+            return []
+        source = packet[8:24]
+        vni = int.from_bytes(source[9:12], "big")
+        network = port.network
+        if vni != network.vni:
+            counters.drop(DropReason.NETWORK_MISMATCH)
+            return []
+        sender_ip = source[12:16]
+        resident = self.tables.residents.get((vni, sender_ip))
+        if resident is None or resident.substrate != source:
+            counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
+            return []
+        mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
+        if network.encoding is Encoding.SIIT:
+            self._identification = (self._identification + 1) & 0xFFFF
+            result = translate_6to4(packet, mapper, network.siit, self._identification)
+        else:
+            inner = encap.decapsulate(packet, mapper)
+            if isinstance(inner, DropReason):
+                counters.drop(inner)
+                return []
+            result = Translated((inner,))
+        return self._emit(result, port, toward_node=True, sender_mac=resident.mac)
+
+    # --- results of translation ------------------------------------------------------------------
+
+    def _emit(
+        self,
+        result: Translated | Drop | IcmpError,
+        port: Port,
+        toward_node: bool,
+        sender_mac: bytes = BROADCAST,
+    ) -> list[Action]:
+        counters = self.counters
+        if isinstance(result, Drop):
+            counters.drop(result.reason)
+            return []
+        if isinstance(result, IcmpError):
+            counters.drop(result.reason)
+            if toward_node:  # an ICMPv6 error about the substrate packet: back to its sender
+                counters.count("to_substrate", len(result.packet))
+                return [ToSubstrate(result.packet)]
+            frame = port.mac + port.network.router_mac + IPV4 + result.packet
+            counters.count("to_nodes", len(frame))
+            return [ToNode(port.interface, frame)]
+        if toward_node:
+            out: list[Action] = []
+            for packet in result.packets:
+                frame = port.mac + sender_mac + IPV4 + packet
+                counters.count("to_nodes", len(frame))
+                out.append(ToNode(port.interface, frame))
+            return out
+        for packet in result.packets:
+            counters.count("to_substrate", len(packet))
+        return [ToSubstrate(packet) for packet in result.packets]

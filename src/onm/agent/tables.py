@@ -1,0 +1,136 @@
+"""Forwarding tables: what the agent's datapaths consult per packet, compiled from a snapshot.
+
+Plain data keyed by bytes, so the userspace datapath can look things up without building
+objects, and the eBPF datapath (a later issue) can load the same entries into maps. Compiling is
+pure: a `HostSnapshot` in, `Tables` out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from onm.model import Encoding
+from onm.model.snapshot import HostSnapshot
+from onm.packet.ethernet import parse_mac
+from onm.packet.siit import SiitConfig, UdpZeroChecksum
+
+SIIT_OVERHEAD = 20  # IPv6 header (40) minus IPv4 header (20), DESIGN.md section 3
+ENCAP_OVERHEAD = 40  # a whole IPv6 header in front of the IPv4 one
+ROUTER_MAC_PREFIX = b"\x0a\x00\x00"  # locally administered, unicast; then the 24-bit network id
+
+
+def router_mac(vni: int) -> bytes:
+    """The MAC the agent answers with for a network's gateway addresses (one per network)."""
+    return ROUTER_MAC_PREFIX + vni.to_bytes(3, "big")
+
+
+def node_mtu(substrate_mtu: int, encoding: Encoding) -> int:
+    return substrate_mtu - (SIIT_OVERHEAD if encoding is Encoding.SIIT else ENCAP_OVERHEAD)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkEntry:
+    id: str
+    vni: int
+    encoding: Encoding
+    cidrs: tuple[ipaddress.IPv4Network, ...]
+    gateways: frozenset[bytes]
+    router_mac: bytes
+    siit: SiitConfig
+
+    def contains(self, ip: bytes) -> bool:
+        address = ipaddress.IPv4Address(ip)
+        return any(address in cidr for cidr in self.cidrs)
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A local node's attachment: the host-side interface the agent owns for it."""
+
+    node_id: str
+    name: str
+    interface: str
+    mac: bytes
+    ip: bytes
+    substrate: bytes
+    network: NetworkEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """Where a node of one of our networks lives, and the MAC it is known by."""
+
+    substrate: bytes
+    mac: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    revision: int
+    ports: Mapping[str, Port]
+    """Local ports by host-side interface name."""
+    by_node: Mapping[str, Port]
+    by_substrate: Mapping[bytes, Port]
+    """Local ports by their substrate address (incoming packets' destination)."""
+    residents: Mapping[tuple[int, bytes], Resident]
+    """(network id, IPv4) -> where that node lives: the receive-side anti-spoofing check."""
+
+    @property
+    def interfaces(self) -> frozenset[str]:
+        return frozenset(self.ports)
+
+
+EMPTY = Tables(
+    0, MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({})
+)
+
+
+def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
+    networks: dict[str, NetworkEntry] = {}
+    for network in snapshot.networks:
+        overhead = SIIT_OVERHEAD if network.encoding is Encoding.SIIT else ENCAP_OVERHEAD
+        networks[network.id] = NetworkEntry(
+            id=network.id,
+            vni=network.vni,
+            encoding=network.encoding,
+            cidrs=network.cidrs,
+            gateways=frozenset(g.packed for g in network.gateways),
+            router_mac=router_mac(network.vni),
+            siit=SiitConfig(
+                lowest_ipv6_mtu=substrate_mtu,
+                ipv6_mtu=substrate_mtu,
+                ipv4_mtu=substrate_mtu - overhead,
+                decrement_ttl=False,  # one virtual network is one link: no router hop
+                udp_zero_checksum=UdpZeroChecksum.COMPUTE,
+                icmp_source_v4=network.gateway.packed,
+            ),
+        )
+    ports: dict[str, Port] = {}
+    for local in snapshot.nodes:
+        node = local.node
+        ports[node.interface] = Port(
+            node_id=node.id,
+            name=node.name,
+            interface=node.interface,
+            mac=parse_mac(node.mac),
+            ip=node.ip.packed,
+            substrate=local.substrate_address.packed,
+            network=networks[node.network_id],
+        )
+    residents = {
+        (networks[r.network_id].vni, r.ip.packed): Resident(
+            r.substrate_address.packed, parse_mac(r.mac)
+        )
+        for r in snapshot.residents
+        if r.network_id in networks
+    }
+    return Tables(
+        revision=snapshot.revision,
+        ports=MappingProxyType(ports),
+        by_node=MappingProxyType({p.node_id: p for p in ports.values()}),
+        by_substrate=MappingProxyType({p.substrate: p for p in ports.values()}),
+        residents=MappingProxyType(residents),
+    )
