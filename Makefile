@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMPS := .make-stamps
 
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := iproute2 postgresql
+APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl
 
 .PHONY: all install test lint typecheck unit bench bench-manager demo clean
 

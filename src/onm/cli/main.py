@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from onm.cli import host, network, node, observe, tenant
+from onm.cli import agent, host, lab, network, node, observe, tenant
 from onm.cli.options import Globals, Json, OnmGroup, Token, Url
 
 app = typer.Typer(
@@ -38,6 +38,8 @@ app.command("events", rich_help_panel=WATCH)(observe.events)
 
 manager_app = typer.Typer(no_args_is_help=True, help="Run the system manager.")
 app.add_typer(manager_app, name="manager", rich_help_panel=SERVICES)
+app.add_typer(lab.app, name="lab", rich_help_panel=SERVICES)
+app.add_typer(agent.app, name="agent", rich_help_panel=SERVICES)
 
 
 @manager_app.command("serve")

@@ -1,0 +1,203 @@
+"""The agent's connection to the manager: snapshots, reports and resolutions, off the datapath.
+
+Runs in threads and hands what it learns to the datapath loop as events through an `Inbox`
+(a queue plus a wake-up pipe the loop's selector watches). The manager may be away: the link
+retries with capped exponential back-off, keeps the last snapshot on disk so that a restarted
+agent forwards again before the manager is back, and never deletes anything until a full
+snapshot has arrived.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from onm.agent import wire
+from onm.agent.actions import Resolve
+from onm.cli.client import Client
+from onm.errors import OnmError, UnavailableError
+from onm.manager.api import schemas as s
+from onm.model import Resolution
+from onm.model.snapshot import HostSnapshot
+
+log = logging.getLogger("onm.agent.link")
+
+LONG_POLL = 25.0
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 15.0
+SNAPSHOT_FILE = "snapshot.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotArrived:
+    snapshot: HostSnapshot
+    from_cache: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    request: Resolve
+    answer: Resolution | None
+    """None: the manager refused (no such address, not allowed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveFailed:
+    request: Resolve
+    """The manager could not be asked."""
+
+
+Event = SnapshotArrived | Resolved | ResolveFailed
+
+
+class Inbox:
+    """Events for the datapath loop; `fileno()` becomes readable when there are some."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def fileno(self) -> int:
+        return self._read
+
+    def put(self, event: Event) -> None:
+        self._queue.put(event)
+        with contextlib.suppress(BlockingIOError):  # full of wake-ups already
+            os.write(self._write, b"!")
+
+    def drain(self) -> list[Event]:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+        events = []
+        while True:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                return events
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+class ManagerLink:
+    def __init__(
+        self,
+        client_factory: Callable[[], Client],
+        host: str,
+        inbox: Inbox,
+        state_dir: Path | None,
+    ) -> None:
+        self._client_factory = client_factory
+        self.host = host
+        self.inbox = inbox
+        self.state_dir = state_dir
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="onm-resolve")
+        self._thread = threading.Thread(target=self._follow, name="onm-snapshots", daemon=True)
+        self._local = threading.local()
+        self.connected = False
+        self.applied_revision = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._client_factory()
+            self._local.client = client
+        return client
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        revision: int | None = None
+        delay = BACKOFF_FIRST
+        cached = self._load_cached()
+        while not self._stop.is_set():
+            try:
+                wire_snapshot = self._client().snapshot(
+                    self.host, after=revision, wait=LONG_POLL if revision is not None else 0
+                )
+            except OnmError as error:
+                if self.connected or revision is None:
+                    log.warning("manager unreachable (%s); forwarding with what we have", error)
+                self.connected = False
+                if cached is not None and revision is None:
+                    self.inbox.put(SnapshotArrived(wire.snapshot(cached), from_cache=True))
+                    cached = None
+                self._stop.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, BACKOFF_MAX)
+                if isinstance(error, UnavailableError):
+                    revision = None  # resync in full once the manager is back
+                continue
+            if not self.connected:
+                log.info("connected to the manager")
+            self.connected = True
+            delay = BACKOFF_FIRST
+            if wire_snapshot is None:
+                continue
+            revision = wire_snapshot.revision
+            self._save(wire_snapshot)
+            self.inbox.put(SnapshotArrived(wire.snapshot(wire_snapshot), from_cache=False))
+
+    def _load_cached(self) -> s.SnapshotOut | None:
+        if self.state_dir is None:
+            return None
+        path = self.state_dir / SNAPSHOT_FILE
+        try:
+            return s.SnapshotOut.model_validate_json(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, snapshot: s.SnapshotOut) -> None:
+        if self.state_dir is None:
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.state_dir / (SNAPSHOT_FILE + ".tmp")
+        temporary.write_text(snapshot.model_dump_json())
+        os.replace(temporary, self.state_dir / SNAPSHOT_FILE)
+
+    # --- reports and resolutions -------------------------------------------------------------
+
+    def report(self, revision: int) -> None:
+        self.applied_revision = revision
+        self._pool.submit(self._report, revision)
+
+    def _report(self, revision: int) -> None:
+        try:
+            self._client().report(self.host, revision)
+        except OnmError as error:
+            log.info("could not report revision %d: %s", revision, error)
+
+    def resolve(self, request: Resolve) -> None:
+        self._pool.submit(self._resolve, request)
+
+    def _resolve(self, request: Resolve) -> None:
+        ip = ".".join(str(b) for b in request.ip)
+        try:
+            answer = self._client().resolve(request.network_id, request.requester_id, ip)
+        except UnavailableError:
+            self.inbox.put(ResolveFailed(request))
+            return
+        except OnmError as error:
+            log.info("resolution of %s refused: %s", ip, error)
+            self.inbox.put(Resolved(request, None))
+            return
+        self.inbox.put(Resolved(request, wire.resolution(answer)))

@@ -1,0 +1,102 @@
+"""Prometheus metrics of one agent, served on a local port (`--metrics HOST:PORT`).
+
+The datapath loop owns the counters; it publishes a copy every second (`Published`), and the
+collector reads only that copy, so the HTTP thread never iterates what the loop is changing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from onm.agent.counters import DIRECTIONS, Counters
+from onm.packet.drop import DropReason
+
+# Named core events exported as their own counters (the issue's list), the rest as `events`.
+NAMED_EVENTS = {
+    "arp_answers": "ARP requests answered for nodes",
+    "cache_hits": "ARP requests answered from the resolution cache",
+    "cache_misses": "lookups that had to ask the manager",
+}
+
+
+@dataclass
+class Published:
+    packets: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    drops: dict[DropReason, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+    ports: int = 0
+    applied_revision: int = 0
+    manager_connected: bool = False
+
+
+class Metrics(Collector):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current = Published()
+
+    def publish(self, counters: Counters, ports: int, revision: int, connected: bool) -> None:
+        copy = Published(
+            dict(counters.packets),
+            dict(counters.bytes),
+            dict(counters.drops),
+            dict(counters.events),
+            ports,
+            revision,
+            connected,
+        )
+        with self._lock:
+            self._current = copy
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        with self._lock:
+            p = self._current
+        packets = CounterMetricFamily(
+            "onm_agent_packets", "Packets by direction", labels=["direction"]
+        )
+        octets = CounterMetricFamily("onm_agent_bytes", "Bytes by direction", labels=["direction"])
+        for direction in DIRECTIONS:
+            packets.add_metric([direction], p.packets.get(direction, 0))
+            octets.add_metric([direction], p.bytes.get(direction, 0))
+        drops = CounterMetricFamily(
+            "onm_agent_drops", "Packets dropped by reason", labels=["reason"]
+        )
+        for reason in DropReason:
+            drops.add_metric([reason.label], p.drops.get(reason, 0))
+        resolutions = CounterMetricFamily(
+            "onm_agent_resolutions", "Answers from the manager by result", labels=["result"]
+        )
+        for result in ("resolutions", "resolutions_refused", "resolutions_failed"):
+            label = result.removeprefix("resolutions").lstrip("_") or "answered"
+            resolutions.add_metric([label], p.events.get(result, 0))
+        yield from (packets, octets, drops, resolutions)
+        for name, help_text in NAMED_EVENTS.items():
+            family = CounterMetricFamily(f"onm_agent_{name}", help_text)
+            family.add_metric([], p.events.get(name, 0))
+            yield family
+        other = CounterMetricFamily("onm_agent_events", "Other ARP happenings", labels=["event"])
+        for name, value in sorted(p.events.items()):
+            if name not in NAMED_EVENTS and not name.startswith("resolutions"):
+                other.add_metric([name], value)
+        yield other
+        yield GaugeMetricFamily("onm_agent_ports", "Node ports attached", value=p.ports)
+        yield GaugeMetricFamily(
+            "onm_agent_applied_revision", "Revision applied", value=p.applied_revision
+        )
+        yield GaugeMetricFamily(
+            "onm_agent_manager_connected",
+            "1 while the manager answers",
+            value=int(p.manager_connected),
+        )
+
+
+def serve(metrics: Metrics, host: str, port: int) -> None:
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    start_http_server(port, addr=host, registry=registry)

@@ -1,0 +1,81 @@
+"""`onm agent run`: wire the core, the manager link, the datapath and the metrics together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from onm.agent.core import AgentCore
+from onm.agent.datapath.userspace import UserspaceDatapath
+from onm.agent.io.interfaces import interface_info
+from onm.agent.link import Inbox, ManagerLink
+from onm.agent.metrics import Metrics, serve
+from onm.cli.client import Client, read_token_file
+from onm.errors import InvalidInputError
+from onm.manager.serve import parse_listen
+
+log = logging.getLogger("onm.agent")
+
+DATAPATHS = ("userspace",)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    manager: str
+    host: str
+    token_file: Path
+    substrate_if: str
+    datapath: str = "userspace"
+    netns: str | None = None
+    metrics: str | None = None
+    state_dir: Path | None = None
+
+
+def run(config: AgentConfig) -> None:
+    if config.datapath not in DATAPATHS:
+        raise InvalidInputError("datapath", f"{config.datapath!r} is not one of {DATAPATHS}")
+    token = read_token_file(config.token_file)
+    substrate = interface_info(config.substrate_if, netns=config.netns)
+    core = AgentCore(substrate.mtu)
+    inbox = Inbox()
+    link = ManagerLink(lambda: Client(config.manager, token), config.host, inbox, config.state_dir)
+    datapath = UserspaceDatapath(core, link, config.substrate_if, config.netns)
+    metrics = Metrics()
+    if config.metrics:
+        host, port = parse_listen(config.metrics)
+        serve(metrics, host, port)
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.wait(1.0):
+            metrics.publish(
+                core.counters, len(core.tables.ports), link.applied_revision, link.connected
+            )
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=publish, name="onm-metrics", daemon=True).start()
+    log.info(
+        "agent for host %s: substrate %s (mtu %d)%s, manager %s",
+        config.host,
+        config.substrate_if,
+        substrate.mtu,
+        f" in netns {config.netns}" if config.netns else "",
+        config.manager,
+    )
+    link.start()
+    started = time.monotonic()
+    try:
+        datapath.run(stop)
+    finally:
+        link.stop()
+        datapath.close()
+        log.info("stopped after %.0f s", time.monotonic() - started)

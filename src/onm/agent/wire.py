@@ -1,0 +1,84 @@
+"""The manager's JSON (API schemas) turned into the domain model the agent's core works on."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from onm.addressing import HostPrefix
+from onm.manager.api import schemas as s
+from onm.model import (
+    Encoding,
+    Host,
+    HostId,
+    Network,
+    NetworkId,
+    Node,
+    NodeId,
+    Resolution,
+    TenantId,
+)
+from onm.model.snapshot import HostSnapshot, LocalNode, Resident
+
+
+def network(n: s.NetworkOut) -> Network:
+    return Network(
+        NetworkId(n.id),
+        TenantId(n.tenant_id),
+        n.name,
+        n.vni,
+        tuple(ipaddress.IPv4Network(c) for c in n.cidrs),
+        Encoding(n.encoding),
+        n.created_at,
+    )
+
+
+def node(n: s.NodeOut) -> Node:
+    return Node(
+        NodeId(n.id),
+        n.name,
+        NetworkId(n.network_id),
+        HostId(n.host_id),
+        ipaddress.IPv4Address(n.ip),
+        n.mac,
+        n.slot,
+        n.interface,
+        n.created_at,
+    )
+
+
+def resolution(r: s.ResolutionOut) -> Resolution:
+    return Resolution(
+        NetworkId(r.network_id),
+        NodeId(r.requester_id),
+        ipaddress.IPv4Address(r.target_ip),
+        NodeId(r.target_id),
+        ipaddress.IPv6Address(r.substrate_address),
+        r.mac,
+        r.expires_at,
+    )
+
+
+def snapshot(snap: s.SnapshotOut) -> HostSnapshot:
+    return HostSnapshot(
+        revision=snap.revision,
+        host=Host(
+            HostId(snap.host.id),
+            snap.host.name,
+            HostPrefix.from_network(snap.host.prefix),
+            snap.host.created_at,
+        ),
+        networks=tuple(network(n) for n in snap.networks),
+        nodes=tuple(
+            LocalNode(node(n.node), ipaddress.IPv6Address(n.substrate_address)) for n in snap.nodes
+        ),
+        residents=tuple(
+            Resident(
+                r.network_id,
+                ipaddress.IPv4Address(r.ip),
+                ipaddress.IPv6Address(r.substrate_address),
+                r.mac,
+            )
+            for r in snap.residents
+        ),
+        grants=tuple(resolution(g) for g in snap.grants),
+    )

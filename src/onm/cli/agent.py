@@ -1,0 +1,44 @@
+"""`onm agent run`: the communication manager of one host."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Run the agent of one host.")
+
+
+@app.command("run")
+def run(
+    manager: Annotated[str, typer.Option(help="The manager's URL")],
+    host: Annotated[str, typer.Option(help="This host's name at the manager")],
+    token_file: Annotated[Path, typer.Option(help="File holding this host's token")],
+    substrate_if: Annotated[
+        str, typer.Option(help="The interface facing the IPv6 substrate")
+    ] = "eth0",
+    datapath: Annotated[str, typer.Option(help="userspace")] = "userspace",
+    netns: Annotated[
+        str | None, typer.Option(help="Network namespace holding the host's interfaces")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="HOST:PORT to serve Prometheus metrics on")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where the last snapshot is kept across restarts")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more")] = False,
+) -> None:
+    """Attach this host's nodes and carry their traffic over the substrate."""
+    from onm.agent.service import AgentConfig
+    from onm.agent.service import run as run_agent
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    run_agent(
+        AgentConfig(manager, host, token_file, substrate_if, datapath, netns, metrics, state_dir)
+    )

@@ -1,0 +1,198 @@
+"""What a lab is made of, as data: namespaces, links, addresses, routes (no I/O here).
+
+`build` turns a topology, the lab's name and what the manager allocated (host /64s, node MACs
+and host-side interface names, gateways) into a `Plan`; `onm.lab.netns` applies it. The shape:
+
+    onm-LAB-sub            bridge br0 (substrate MTU); one port hK per host, IPv6 off
+    onm-LAB-h-HOST         sub0 <-> hK on br0, fd00:ffff::K/64 (K = host index + 1), routes to
+                           every other host's /64 via its transit address; forwarding, RA and
+                           DAD off; the host's own /64 is on no interface (its agent owns it);
+                           one interface per node, named as the manager chose, no address
+    onm-LAB-n-NODE         eth0 <-> that interface: the node's virtual MAC and IP, MTU =
+                           substrate MTU - the encoding's overhead, default route via the
+                           network's gateway; IPv6 off (nodes are IPv4 only)
+
+Every namespace has `lo` up. Veth pairs are created with both ends already in their namespaces
+and named (one atomic `ip link add`), so nothing ever lives in the root namespace, not even for a
+moment, and no interface name is shared between namespaces.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from onm.lab.topology import TRANSIT, Topology
+from onm.model.network import Encoding
+from onm.packet import encap, ipv4, ipv6
+
+BRIDGE: Final = "br0"
+"""The substrate switch, in the substrate namespace."""
+SUBSTRATE_IF: Final = "sub0"
+"""Each host's interface on the substrate (the agent's `--substrate-if`)."""
+NODE_IF: Final = "eth0"
+"""Each node's interface."""
+
+# DESIGN.md section 3: the IPv6 header is 20 bytes longer than IPv4's (SIIT, RFC 7915), and
+# encapsulation adds a whole IPv6 header (RFC 2473).
+OVERHEAD: Final[Mapping[Encoding, int]] = {
+    Encoding.SIIT: ipv6.HEADER_LENGTH - ipv4.MIN_HEADER_LENGTH,
+    Encoding.ENCAP: encap.OVERHEAD,
+}
+
+
+class Role(enum.StrEnum):
+    """What a namespace stands for; the middle word of its name."""
+
+    SUBSTRATE = "sub"
+    HOST = "h"
+    NODE = "n"
+
+
+def namespace_name(lab: str, role: Role, owner: str = "") -> str:
+    """`onm-LAB-sub`, `onm-LAB-h-HOST` or `onm-LAB-n-NODE`."""
+    return f"onm-{lab}-{role.value}" if role is Role.SUBSTRATE else f"onm-{lab}-{role}-{owner}"
+
+
+def transit_address(index: int) -> ipaddress.IPv6Interface:
+    """Host number `index` (from 0)'s address on the transit link."""
+    return ipaddress.IPv6Interface((int(TRANSIT.network_address) + index + 1, TRANSIT.prefixlen))
+
+
+def _ipv6_sysctls(*settings: tuple[str, int]) -> tuple[tuple[str, int], ...]:
+    """Each IPv6 setting for `all` interfaces and as the `default` of interfaces made later."""
+    return tuple(
+        (f"net.ipv6.conf.{scope}.{key}", value)
+        for key, value in settings
+        for scope in ("all", "default")
+    )
+
+
+SYSCTLS: Final[Mapping[Role, tuple[tuple[str, int], ...]]] = {
+    Role.SUBSTRATE: _ipv6_sysctls(("disable_ipv6", 1)),
+    Role.HOST: _ipv6_sysctls(("forwarding", 0), ("accept_ra", 0), ("accept_dad", 0)),
+    Role.NODE: _ipv6_sysctls(("disable_ipv6", 1)),
+}
+"""Set right after a namespace is made, before any interface enters it."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAllocation:
+    """What the manager chose for one node."""
+
+    mac: str
+    """The node's virtual MAC, given to its eth0."""
+    interface: str
+    """The host-side interface name the agent expects."""
+    gateway: ipaddress.IPv4Address
+    """The gateway of the node's CIDR in its network."""
+
+
+@dataclass(frozen=True, slots=True)
+class Allocations:
+    """What the manager chose for the lab's objects, by name."""
+
+    host_prefixes: Mapping[str, ipaddress.IPv6Network]
+    nodes: Mapping[str, NodeAllocation]
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    role: Role
+    owner: str
+    """The host or node it stands for ("" for the substrate)."""
+    sysctls: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    namespace: str
+    name: str
+    mtu: int
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """One end of a veth pair, as it must end up."""
+
+    namespace: str
+    name: str
+    mtu: int
+    mac: str | None = None
+    """None: keep the random one the kernel chose."""
+    master: str | None = None
+    """The bridge to enslave it to, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Veth:
+    a: End
+    b: End
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    namespace: str
+    device: str
+    address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    namespace: str
+    destination: ipaddress.IPv4Network | ipaddress.IPv6Network
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything to create, in the order to create it."""
+
+    namespaces: tuple[Namespace, ...]
+    bridges: tuple[Bridge, ...]
+    veths: tuple[Veth, ...]
+    addresses: tuple[Address, ...]
+    routes: tuple[Route, ...]
+
+
+def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
+    """The plan for `topology` as lab `lab`, with the manager's `allocations`."""
+    mtu = topology.substrate.mtu
+    sub = namespace_name(lab, Role.SUBSTRATE)
+    namespaces = [Namespace(sub, Role.SUBSTRATE, "", SYSCTLS[Role.SUBSTRATE])]
+    bridges = (Bridge(sub, BRIDGE, mtu),)
+    veths: list[Veth] = []
+    addresses: list[Address] = []
+    routes: list[Route] = []
+
+    host_ns = {h.name: namespace_name(lab, Role.HOST, h.name) for h in topology.hosts}
+    for index, host in enumerate(topology.hosts):
+        ns = host_ns[host.name]
+        namespaces.append(Namespace(ns, Role.HOST, host.name, SYSCTLS[Role.HOST]))
+        port = End(sub, f"h{index + 1}", mtu, master=BRIDGE)
+        veths.append(Veth(End(ns, SUBSTRATE_IF, mtu), port))
+        addresses.append(Address(ns, SUBSTRATE_IF, transit_address(index)))
+        for other_index, other in enumerate(topology.hosts):
+            if other is not host:
+                prefix = allocations.host_prefixes[other.name]
+                via = transit_address(other_index).ip
+                routes.append(Route(ns, prefix, via, SUBSTRATE_IF))
+
+    for node in topology.nodes:
+        ns = namespace_name(lab, Role.NODE, node.name)
+        allocated = allocations.nodes[node.name]
+        network = topology.network(node.network)
+        cidr = next(c for c in network.cidrs if node.ip in c)
+        namespaces.append(Namespace(ns, Role.NODE, node.name, SYSCTLS[Role.NODE]))
+        eth0 = End(ns, NODE_IF, mtu - OVERHEAD[network.encoding], mac=allocated.mac)
+        veths.append(Veth(eth0, End(host_ns[node.host], allocated.interface, mtu)))
+        addresses.append(Address(ns, NODE_IF, ipaddress.IPv4Interface((node.ip, cidr.prefixlen))))
+        default = ipaddress.IPv4Network("0.0.0.0/0")
+        routes.append(Route(ns, default, allocated.gateway, NODE_IF))
+
+    return Plan(tuple(namespaces), bridges, tuple(veths), tuple(addresses), tuple(routes))

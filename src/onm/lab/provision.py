@@ -1,0 +1,133 @@
+"""Load a topology into the lab's manager: tenants, networks, hosts, nodes, through the client.
+
+Idempotent: every object is looked up by name first and reused when it is there and agrees with
+the file; one that disagrees is an error (the lab's manager holds only what its file says). Each
+host's agent token is written to `hosts/HOST.token` (and each tenant's to `tenants/T.token`),
+mode 0600, right after the manager hands it out: it is shown only once. A host found without
+its token file (a crash in between) is deleted and made again, which is possible because hosts
+are made before any node is placed on them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from onm.cli.client import Client
+from onm.errors import ConflictError
+from onm.lab.plan import Allocations, NodeAllocation
+from onm.lab.topology import NetworkSpec, NodeSpec, Topology
+from onm.manager.api.schemas import HostOut, NetworkOut, NodeOut
+
+Say = Callable[[str], None]
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write `secret` to a file only its owner can read (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    os.chmod(path, 0o600)
+
+
+def host_token_file(state_dir: Path, host: str) -> Path:
+    return state_dir / "hosts" / f"{host}.token"
+
+
+def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> Allocations:
+    """Make the manager hold the topology; what it allocated for the lab's hosts and nodes."""
+    tenants = {t.name: t for t in client.list_tenants()}
+    for spec in topology.tenants:
+        if spec.name not in tenants:
+            created = client.create_tenant(spec.name)
+            write_secret(state_dir / "tenants" / f"{spec.name}.token", created.token)
+            tenants[spec.name] = created.tenant
+            say(f"tenant {spec.name}")
+
+    existing_networks = {(n.tenant_id, n.name): n for n in client.list_networks()}
+    networks: dict[str, NetworkOut] = {}
+    for net in topology.networks:
+        tenant_id = tenants[net.tenant].id
+        found = existing_networks.get((tenant_id, net.name))
+        if found is None:
+            cidrs = [str(c) for c in net.cidrs]
+            found = client.create_network(net.name, cidrs, tenant_id, net.encoding.value)
+            say(f"network {net.name} ({', '.join(cidrs)}, {net.encoding.value})")
+        _check_network(net, found)
+        networks[net.name] = found
+
+    hosts = _hosts(client, topology, state_dir, say)
+
+    existing_nodes = {(n.network_id, n.name): n for n in client.list_nodes()}
+    nodes: dict[str, NodeAllocation] = {}
+    for node in topology.nodes:
+        network, host = networks[node.network], hosts[node.host]
+        made = existing_nodes.get((network.id, node.name))
+        if made is None:
+            made = client.create_node(node.name, network.id, host.id, str(node.ip))
+            say(f"node {node.name} ({node.ip} in {node.network} on {node.host})")
+        _check_node(node, made, host)
+        nodes[node.name] = NodeAllocation(made.mac, made.interface, _gateway(network, node))
+
+    prefixes = {name: ipaddress.IPv6Network(h.prefix) for name, h in hosts.items()}
+    return Allocations(prefixes, nodes)
+
+
+def _hosts(client: Client, topology: Topology, state_dir: Path, say: Say) -> dict[str, HostOut]:
+    existing = {h.name: h for h in client.list_hosts()}
+    hosts: dict[str, HostOut] = {}
+    for spec in topology.hosts:
+        token_file = host_token_file(state_dir, spec.name)
+        found = existing.get(spec.name)
+        if found is not None and not token_file.exists():
+            if client.list_nodes(host=found.id):
+                raise ConflictError(
+                    "host",
+                    f"host {spec.name} exists in the lab's manager but its token file "
+                    f"{token_file} is gone: `onm lab down`, then `onm lab up` again",
+                )
+            client.delete_host(found.id)
+            found = None
+        if found is None:
+            created = client.create_host(spec.name, prefix=str(spec.prefix))
+            write_secret(token_file, created.token)
+            found = created.host
+            say(f"host {spec.name} ({found.prefix})")
+        if ipaddress.IPv6Network(found.prefix) != spec.prefix.network:
+            raise ConflictError(
+                "host",
+                f"host {spec.name} has /64 {found.prefix} in the lab's manager, "
+                f"the file says {spec.prefix}",
+            )
+        hosts[spec.name] = found
+    return hosts
+
+
+def _check_network(spec: NetworkSpec, found: NetworkOut) -> None:
+    cidrs = [str(c) for c in spec.cidrs]
+    if found.cidrs != cidrs or found.encoding != spec.encoding.value:
+        raise ConflictError(
+            "network",
+            f"network {spec.name} is {', '.join(found.cidrs)} ({found.encoding}) in the lab's "
+            f"manager, the file says {', '.join(cidrs)} ({spec.encoding.value})",
+        )
+
+
+def _check_node(spec: NodeSpec, found: NodeOut, host: HostOut) -> None:
+    if found.ip != str(spec.ip) or found.host_id != host.id:
+        raise ConflictError(
+            "node",
+            f"node {spec.name} is {found.ip} on host {found.host_id} in the lab's manager, "
+            f"the file says {spec.ip} on {spec.host} ({host.id})",
+        )
+
+
+def _gateway(network: NetworkOut, node: NodeSpec) -> ipaddress.IPv4Address:
+    """The manager's gateway for the CIDR that holds the node's address."""
+    for cidr, gateway in zip(network.cidrs, network.gateways, strict=True):
+        if node.ip in ipaddress.IPv4Network(cidr):
+            return ipaddress.IPv4Address(gateway)
+    raise ConflictError("node", f"{node.ip} is in none of network {network.name}'s CIDRs")

@@ -1,0 +1,293 @@
+"""`onm lab up / down / status / exec`: one lab from a topology file, on this machine.
+
+`up` checks the file first (nothing is built from a file the loader refuses), then: claims the
+lab's name and state directory, starts (or finds running) the lab's manager, loads the topology
+into it (`onm.lab.provision`), builds the plan it yields (`onm.lab.plan`) out of namespaces
+(`onm.lab.netns`), and starts one agent per host. Each step is an "ensure", so `up` again
+changes nothing; and the record (`onm.lab.state`) names each namespace before it is made and
+each process as soon as it runs, so `down` — which needs nothing but the record — removes all
+of it after a crash at any point. A lab is refused if its file has changed since it went up
+(take it down first), and `up` never adopts a namespace it finds but did not record.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from onm.cli.client import Client, read_token_file
+from onm.errors import NotFoundError, OnmError
+from onm.lab import netns, processes, state
+from onm.lab.plan import SUBSTRATE_IF, Plan, Role, build, namespace_name
+from onm.lab.provision import host_token_file, provision
+from onm.lab.state import LabState, NamespaceRecord, ProcessRecord, process_key
+from onm.lab.topology import Topology, load
+
+Say = Callable[[str], None]
+
+MANAGER_START_TIMEOUT: Final = 30.0
+"""Seconds the manager gets to answer its first request."""
+AGENT_GRACE: Final = 1.0
+"""Seconds to watch new agents for an early exit (a bad flag, a missing token, ...)."""
+DATAPATH: Final = "userspace"
+
+
+class LabError(OnmError):
+    """The lab cannot be brought up or down as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpResult:
+    state: LabState
+    directory: Path
+    topology: Topology
+    exited: tuple[ProcessRecord, ...]
+    """Agents that exited within AGENT_GRACE of their start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: LabState
+    directory: Path
+    namespaces: tuple[tuple[NamespaceRecord, bool], ...]
+    """Each recorded namespace and whether it exists."""
+    processes: tuple[tuple[ProcessRecord, bool], ...]
+    """Each recorded process and whether it runs."""
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise LabError(f"onm lab {what} needs root: it makes and removes network namespaces")
+
+
+# --- up --------------------------------------------------------------------------------------
+def up(file: Path, name: str | None, state_dir: Path | None, agents: bool, say: Say) -> UpResult:
+    topology = load(file)
+    lab = state.lab_name(name if name is not None else state.name_from_file(file))
+    require_root("up")
+    directory, made = state.claim(lab, state_dir)
+    record = state.load(directory)
+    digest = topology.digest()
+    source = str(file.resolve())
+    if record is None:
+        record = LabState(lab, str(directory), source, digest, made)
+    elif record.topology_digest != digest:
+        raise LabError(
+            f"lab {lab} is up from another topology ({record.topology_file}): "
+            f"`onm lab down --name {lab}` first"
+        )
+    record = replace(record, topology_file=source, complete=False)
+    state.save(directory, record)
+
+    record, client = _ensure_manager(record, directory, say)
+    with client:
+        allocations = provision(client, topology, directory, say)
+    record = _realise(build(topology, lab, allocations), record, directory, say)
+    exited: tuple[ProcessRecord, ...] = ()
+    if agents:
+        record, exited = _ensure_agents(topology, record, directory, say)
+    record = replace(record, complete=True)
+    state.save(directory, record)
+    return UpResult(record, directory, topology, exited)
+
+
+def _ensure_manager(record: LabState, directory: Path, say: Say) -> tuple[LabState, Client]:
+    running = record.process(process_key("manager"))
+    if running is not None and processes.is_running(running) and _answers(record.manager_url):
+        say(f"manager {record.manager_url} (running, pid {running.pid})")
+    else:
+        if running is not None:
+            processes.stop(running)
+        port = _port_of(record.manager_url)
+        if port is None or not processes.port_free(port):
+            port = processes.free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [
+            *(sys.executable, "-m", "onm.cli", "manager", "serve"),
+            *("--state-dir", str(directory / "manager"), "--listen", f"127.0.0.1:{port}"),
+        ]
+        started = processes.start("manager", "", argv, directory / "manager.log")
+        token_file = directory / "manager" / "admin.token"
+        record = replace(
+            record.with_process(started), manager_url=url, admin_token_file=str(token_file)
+        )
+        state.save(directory, record)
+        _wait_ready(url, started)
+        say(f"manager {url} (pid {started.pid}, log {started.log})")
+    token = read_token_file(Path(record.admin_token_file))
+    return record, Client(record.manager_url, token)
+
+
+def _port_of(url: str) -> int | None:
+    return httpx.URL(url).port if url else None
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_ready(url: str, started: ProcessRecord) -> None:
+    deadline = time.monotonic() + MANAGER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if processes.exited(started, 0):
+            tail = processes.log_tail(started.log)
+            raise LabError(f"the manager exited at start (log {started.log}): {tail}")
+        if _answers(url):
+            return
+        time.sleep(0.1)
+    raise LabError(f"the manager did not answer at {url} in {MANAGER_START_TIMEOUT:g} s")
+
+
+def _realise(plan: Plan, record: LabState, directory: Path, say: Say) -> LabState:
+    """Apply the plan; each namespace is recorded before it is made."""
+    for ns in plan.namespaces:
+        entry = NamespaceRecord(ns.name, ns.role, ns.owner)
+        if entry not in record.namespaces:
+            if netns.netns_exists(ns.name):
+                raise LabError(
+                    f"namespace {ns.name} exists but lab {record.lab} did not make it: "
+                    "leaving it alone (remove it, or choose another --name)"
+                )
+            record = record.with_namespace(entry)
+            state.save(directory, record)
+        if netns.ensure_netns(ns.name):
+            say(f"namespace {ns.name}")
+        for key, value in ns.sysctls:
+            netns.set_sysctl(ns.name, key, value)
+        netns.set_up(ns.name, "lo")
+    for bridge in plan.bridges:
+        netns.ensure_bridge(bridge)
+    for veth in plan.veths:
+        netns.ensure_veth(veth)
+    for address in plan.addresses:
+        netns.ensure_address(address)
+    for route in plan.routes:
+        netns.ensure_route(route)
+    return record
+
+
+def agent_argv(
+    lab: str, host: str, url: str, directory: Path, metrics_port: int
+) -> tuple[str, ...]:
+    """The agent's command line (its flags are the agent's interface, fixed by issue #4)."""
+    return (
+        *(sys.executable, "-m", "onm.cli", "agent", "run"),
+        *("--manager", url, "--host", host),
+        *("--token-file", str(host_token_file(directory, host))),
+        *("--datapath", DATAPATH, "--substrate-if", SUBSTRATE_IF),
+        *("--netns", namespace_name(lab, Role.HOST, host)),
+        *("--metrics", f"127.0.0.1:{metrics_port}"),
+        *("--state-dir", str(directory / "agents" / host)),
+    )
+
+
+def _metrics_port(argv: Sequence[str]) -> int | None:
+    if "--metrics" in argv[:-1]:
+        _, _, port = argv[argv.index("--metrics") + 1].rpartition(":")
+        return int(port) if port.isdigit() else None
+    return None
+
+
+def _ensure_agents(
+    topology: Topology, record: LabState, directory: Path, say: Say
+) -> tuple[LabState, tuple[ProcessRecord, ...]]:
+    started: list[ProcessRecord] = []
+    for host in topology.hosts:
+        old = record.process(process_key("agent", host.name))
+        port = _metrics_port(old.argv) if old is not None else None
+        if old is not None and processes.is_running(old):
+            same = agent_argv(record.lab, host.name, record.manager_url, directory, port or 0)
+            if old.argv == same:
+                say(f"agent {host.name} (running, pid {old.pid})")
+                continue
+            processes.stop(old)  # it follows a manager that has moved
+        if port is None or not processes.port_free(port):
+            port = processes.free_port()
+        argv = agent_argv(record.lab, host.name, record.manager_url, directory, port)
+        (directory / "agents" / host.name).mkdir(parents=True, exist_ok=True, mode=0o700)
+        agent = processes.start("agent", host.name, argv, directory / "agents" / f"{host.name}.log")
+        record = record.with_process(agent)
+        state.save(directory, record)
+        started.append(agent)
+        say(f"agent {host.name} (pid {agent.pid}, log {agent.log})")
+    if started:
+        time.sleep(AGENT_GRACE)
+    exited = tuple(a for a in started if processes.exited(a, 0))
+    return record, exited
+
+
+# --- down, status, exec ----------------------------------------------------------------------
+def _find(name: str | None, state_dir: Path | None) -> tuple[LabState, Path] | None:
+    directory = state.locate(name, state_dir)
+    if directory is None:
+        return None
+    record = state.load(directory)
+    return None if record is None else (record, directory)
+
+
+def _require(name: str | None, state_dir: Path | None) -> tuple[LabState, Path]:
+    found = _find(name, state_dir)
+    if found is None:
+        which = f"no lab {name}" if name else "no lab"
+        where = f" with state directory {state_dir}" if state_dir else ""
+        raise NotFoundError(f"{which}{where} is up")
+    return found
+
+
+def down(name: str | None, state_dir: Path | None, say: Say) -> LabState | None:
+    """Stop the lab's processes, delete its namespaces and state; None if no such lab is up."""
+    require_root("down")
+    found = _find(name, state_dir)
+    if found is None:
+        return None
+    record, directory = found
+    # Agents first: their sockets live in the host namespaces.
+    for proc in sorted(record.processes, key=lambda p: p.role == "manager"):
+        if processes.stop(proc):
+            say(f"stopped {' '.join(filter(None, (proc.role, proc.owner)))} (pid {proc.pid})")
+        record = record.without_process(proc.key)
+        state.save(directory, record)
+    for ns in reversed(record.namespaces):
+        if netns.delete_netns(ns.name):
+            say(f"deleted namespace {ns.name}")
+    state.remove(record, directory)
+    return record
+
+
+def status(name: str | None, state_dir: Path | None) -> Status:
+    record, directory = _require(name, state_dir)
+    existing = netns.namespaces()
+    return Status(
+        record,
+        directory,
+        tuple((ns, ns.name in existing) for ns in record.namespaces),
+        tuple((p, processes.is_running(p)) for p in record.processes),
+    )
+
+
+def exec_argv(
+    name: str | None, state_dir: Path | None, target: str, host: bool, command: Sequence[str]
+) -> list[str]:
+    """`ip netns exec NAMESPACE COMMAND...` for the node (or host) `target`."""
+    record, _ = _require(name, state_dir)
+    role = Role.HOST if host else Role.NODE
+    namespace = record.namespace_of(role, target)
+    if namespace is None:
+        known = sorted(n.owner for n in record.namespaces if n.role is role)
+        kind = "host" if host else "node"
+        raise NotFoundError(
+            f"lab {record.lab} has no {kind} {target!r} (its {kind}s: {', '.join(known)})"
+        )
+    if not command:
+        raise LabError("give the command to run after --, e.g. `-- ip addr`")
+    return [netns.IP, "netns", "exec", namespace, *command]

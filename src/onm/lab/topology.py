@@ -1,0 +1,430 @@
+"""Lab topology files: the typed description of a lab, and the one strict loader for it.
+
+A topology file is YAML with five top-level keys: `substrate` (the IPv6 fabric joining the
+hosts), `hosts`, `tenants`, `networks` and `nodes`. The loader composes the YAML node graph
+(which keeps every value's line) and walks it against the tables below, so every error names
+the file, the line and the key path: `lab.yaml:7: nodes[1].ipp: unknown key`. Names, CIDRs and
+addresses are checked by the manager's own validators; references, duplicates and addresses
+outside their network are checked here, so an inconsistent file is rejected before anything is
+built. Plain scalars are read as the text they are written as (`name: on` is the name "on",
+not YAML 1.1's boolean). `onm lab check FILE` runs this loader and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+import yaml
+
+from onm.addressing import HostPrefix, Location
+from onm.errors import InvalidInputError
+from onm.manager import validate
+from onm.model.ids import NetworkId, TenantId
+from onm.model.network import Encoding, Network
+
+DEFAULT_MTU: Final = 1520
+"""The lab's substrate MTU unless the file says otherwise: nodes keep 1500 with SIIT."""
+MIN_MTU: Final = 1280
+"""IPv6's minimum link MTU (RFC 8200 section 5)."""
+MAX_MTU: Final = 9000
+TRANSIT: Final = ipaddress.IPv6Network("fd00:ffff::/64")
+"""The link joining the lab's hosts; host k (from 1) is `fd00:ffff::k`. No host /64 may be it."""
+MAX_NODES_PER_HOST: Final = 63
+"""Node slots 1..63 of a host's /64 (substrate address layout, FIG. 2D)."""
+
+# The keys each mapping may hold: key -> required. Anything else is an unknown key.
+_TOP: Final = {
+    "substrate": False,
+    "hosts": True,
+    "tenants": False,
+    "networks": False,
+    "nodes": False,
+}
+_SUBSTRATE: Final = {"mtu": False}
+_HOST: Final = {"name": True, "location": False, "prefix": False}
+_LOCATION: Final = {"locale": True, "area": True, "rack": True, "node": True}
+_TENANT: Final = {"name": True}
+_NETWORK: Final = {"name": True, "tenant": True, "cidr": False, "cidrs": False, "encoding": False}
+_NODE: Final = {"name": True, "network": True, "host": True, "ip": True}
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_PLAIN_TAGS: Final = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null")
+)
+
+
+class TopologyError(InvalidInputError):
+    """A topology file that cannot be built: where (`source:line`), which key, and why."""
+
+    def __init__(self, source: str, line: int, path: str, reason: str) -> None:
+        super().__init__(path or "file", reason)
+        self.source = source
+        self.line = line
+        self.path = path
+        self.message = (
+            f"{source}:{line}: {path}: {reason}" if path else f"{source}:{line}: {reason}"
+        )
+        self.args = (self.message,)
+
+
+@dataclass(frozen=True, slots=True)
+class Substrate:
+    """The IPv6 fabric joining the hosts."""
+
+    mtu: int = DEFAULT_MTU
+    """Link MTU of the fabric and of the hosts' node-facing interfaces."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    name: str
+    prefix: HostPrefix
+    """The host's /64, given as `prefix` or derived from `location`."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSpec:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    name: str
+    tenant: str
+    cidrs: tuple[ipaddress.IPv4Network, ...]
+    encoding: Encoding = Encoding.SIIT
+
+    def gateway_for(self, ip: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+        """The router address of the CIDR holding `ip`, by the model's own rule."""
+        model = Network(
+            NetworkId(""), TenantId(""), self.name, 0, self.cidrs, self.encoding, _EPOCH
+        )
+        return model.gateway_for(ip)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    name: str
+    network: str
+    host: str
+    ip: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """A whole lab; every reference in it resolves and every name is unique in its kind."""
+
+    substrate: Substrate
+    hosts: tuple[HostSpec, ...]
+    tenants: tuple[TenantSpec, ...] = ()
+    networks: tuple[NetworkSpec, ...] = ()
+    nodes: tuple[NodeSpec, ...] = ()
+
+    def host(self, name: str) -> HostSpec:
+        return next(h for h in self.hosts if h.name == name)
+
+    def network(self, name: str) -> NetworkSpec:
+        return next(n for n in self.networks if n.name == name)
+
+    def digest(self) -> str:
+        """A hash of what the file means (not how it is written): same lab, same digest."""
+        data = {
+            "substrate": asdict(self.substrate),
+            "hosts": [[h.name, str(h.prefix)] for h in self.hosts],
+            "tenants": [t.name for t in self.tenants],
+            "networks": [
+                [n.name, n.tenant, [str(c) for c in n.cidrs], n.encoding.value]
+                for n in self.networks
+            ],
+            "nodes": [[n.name, n.network, n.host, str(n.ip)] for n in self.nodes],
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def load(path: Path) -> Topology:
+    """Read and check the topology file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInputError("file", f"cannot read {path}: {reason}") from None
+    return loads(text, str(path))
+
+
+def loads(text: str, source: str = "<topology>") -> Topology:
+    """Check the topology in `text`; errors name `source` and the line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else 1
+            what = ", ".join(filter(None, (exc.context, exc.problem)))
+            raise TopologyError(source, line, "", f"invalid YAML: {what}") from None
+        except yaml.YAMLError as exc:
+            raise TopologyError(source, 1, "", f"invalid YAML: {exc}") from None
+        if root is None:
+            raise TopologyError(source, 1, "", "the file is empty")
+        return _Reader(source, loader).topology(root)
+    finally:
+        loader.dispose()
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class _Reader:
+    """Walks the composed YAML graph; every check raises a `TopologyError` at its node."""
+
+    def __init__(self, source: str, loader: yaml.SafeLoader) -> None:
+        self.source = source
+        self.loader = loader
+
+    def error(self, node: yaml.Node, path: str, reason: str) -> TopologyError:
+        return TopologyError(self.source, node.start_mark.line + 1, path, reason)
+
+    def plain(self, node: yaml.Node, path: str) -> None:
+        """Only YAML's own kinds of value: no `!tag` that asks for something else."""
+        if node.tag not in _PLAIN_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self.error(node, path, f"the tag {tag} is not allowed here")
+
+    # --- shapes ----------------------------------------------------------------------------
+    def mapping(self, node: yaml.Node, path: str, keys: Mapping[str, bool]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, path, "must be a mapping of keys to values")
+        self.plain(node, path)
+        found: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(key_node, path, "keys must be plain words")
+            key = str(key_node.value)
+            where = _join(path, key)
+            if key not in keys:
+                expected = ", ".join(keys)
+                raise self.error(key_node, where, f"unknown key (expected one of: {expected})")
+            if key in found:
+                raise self.error(key_node, where, "key given twice")
+            found[key] = value_node
+        for key, required in keys.items():
+            if required and key not in found:
+                raise self.error(node, _join(path, key), "required key is missing")
+        return found
+
+    def sequence(self, node: yaml.Node | None, path: str) -> list[yaml.Node]:
+        if node is None:
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, path, "must be a list")
+        self.plain(node, path)
+        return list(node.value)
+
+    def text(self, node: yaml.Node, path: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(node, path, "must be a single value, not a list or mapping")
+        self.plain(node, path)
+        value = str(node.value)
+        if node.tag == "tag:yaml.org,2002:null" or not value:
+            raise self.error(node, path, "must not be empty")
+        return value
+
+    def integer(self, node: yaml.Node, path: str, low: int, high: int) -> int:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
+            raise self.error(node, path, f"must be a whole number in {low}..{high}")
+        value = self.loader.construct_object(node)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise self.error(node, path, f"must be {low}..{high}, got {value}")
+        return value
+
+    def name(self, node: yaml.Node, path: str) -> str:
+        value = self.text(node, path)
+        try:
+            return validate.name(path, value)
+        except InvalidInputError as exc:
+            raise self.error(node, path, exc.reason) from None
+
+    def reference(self, node: yaml.Node, path: str, kind: str, known: Mapping[str, object]) -> str:
+        value = self.text(node, path)
+        if value not in known:
+            raise self.error(node, path, f"{kind} {value!r} is not defined")
+        return value
+
+    def unique(self, node: yaml.Node, path: str, kind: str, name: str, seen: set[str]) -> None:
+        if name in seen:
+            raise self.error(node, path, f"{kind} {name!r} is defined twice")
+        seen.add(name)
+
+    # --- the lab -----------------------------------------------------------------------------
+    def topology(self, root: yaml.Node) -> Topology:
+        top = self.mapping(root, "", _TOP)
+        substrate = self.substrate(top.get("substrate"))
+        hosts = self.hosts(self.sequence(top["hosts"], "hosts"), top["hosts"])
+        tenants = self.tenants(self.sequence(top.get("tenants"), "tenants"))
+        networks = self.networks(self.sequence(top.get("networks"), "networks"), tenants)
+        nodes = self.nodes(self.sequence(top.get("nodes"), "nodes"), networks, hosts)
+        return Topology(
+            substrate,
+            tuple(hosts.values()),
+            tuple(tenants.values()),
+            tuple(networks.values()),
+            tuple(nodes),
+        )
+
+    def substrate(self, node: yaml.Node | None) -> Substrate:
+        if node is None:
+            return Substrate()
+        keys = self.mapping(node, "substrate", _SUBSTRATE)
+        if "mtu" not in keys:
+            return Substrate()
+        return Substrate(self.integer(keys["mtu"], "substrate.mtu", MIN_MTU, MAX_MTU))
+
+    def hosts(self, items: list[yaml.Node], whole: yaml.Node) -> dict[str, HostSpec]:
+        if not items:
+            raise self.error(whole, "hosts", "a lab needs at least one host")
+        found: dict[str, HostSpec] = {}
+        owners: dict[HostPrefix, str] = {}
+        for i, item in enumerate(items):
+            path = f"hosts[{i}]"
+            keys = self.mapping(item, path, _HOST)
+            name = self.name(keys["name"], f"{path}.name")
+            self.unique(keys["name"], f"{path}.name", "host", name, set(found))
+            prefix = self.host_prefix(item, keys, path)
+            where = keys.get("prefix") or keys["location"]
+            if prefix in owners:
+                reason = f"host {name}'s /64 {prefix} is host {owners[prefix]}'s too"
+                raise self.error(where, path, reason)
+            if prefix.network.overlaps(TRANSIT):
+                raise self.error(where, path, f"{prefix} is the lab's transit network")
+            owners[prefix] = name
+            found[name] = HostSpec(name, prefix)
+        return found
+
+    def host_prefix(self, item: yaml.Node, keys: dict[str, yaml.Node], path: str) -> HostPrefix:
+        derived = given = None
+        if "location" in keys:
+            where = f"{path}.location"
+            parts = self.mapping(keys["location"], where, _LOCATION)
+            values = {key: self.integer(parts[key], f"{where}.{key}", 0, 255) for key in _LOCATION}
+            try:
+                derived = HostPrefix(Location(**values))
+            except InvalidInputError as exc:
+                raise self.error(parts[exc.field], f"{where}.{exc.field}", exc.reason) from None
+        if "prefix" in keys:
+            where = f"{path}.prefix"
+            try:
+                given = HostPrefix.from_network(self.text(keys["prefix"], where))
+            except InvalidInputError as exc:
+                raise self.error(keys["prefix"], where, exc.reason) from None
+            if derived is not None and given != derived:
+                reason = f"{given} does not match the location's prefix {derived}"
+                raise self.error(keys["prefix"], where, reason)
+        prefix = given or derived
+        if prefix is None:
+            raise self.error(item, path, "give the host a `location` or a `prefix`")
+        return prefix
+
+    def tenants(self, items: list[yaml.Node]) -> dict[str, TenantSpec]:
+        found: dict[str, TenantSpec] = {}
+        for i, item in enumerate(items):
+            path = f"tenants[{i}]"
+            keys = self.mapping(item, path, _TENANT)
+            name = self.name(keys["name"], f"{path}.name")
+            self.unique(keys["name"], f"{path}.name", "tenant", name, set(found))
+            found[name] = TenantSpec(name)
+        return found
+
+    def networks(
+        self, items: list[yaml.Node], tenants: Mapping[str, TenantSpec]
+    ) -> dict[str, NetworkSpec]:
+        found: dict[str, NetworkSpec] = {}
+        for i, item in enumerate(items):
+            path = f"networks[{i}]"
+            keys = self.mapping(item, path, _NETWORK)
+            name = self.name(keys["name"], f"{path}.name")
+            self.unique(keys["name"], f"{path}.name", "network", name, set(found))
+            tenant = self.reference(keys["tenant"], f"{path}.tenant", "tenant", tenants)
+            cidrs = self.cidrs(item, keys, path)
+            encoding = Encoding.SIIT
+            if "encoding" in keys:
+                where = f"{path}.encoding"
+                value = self.text(keys["encoding"], where)
+                if value not in {e.value for e in Encoding}:
+                    choices = " or ".join(e.value for e in Encoding)
+                    raise self.error(keys["encoding"], where, f"{value!r} is not {choices}")
+                encoding = Encoding(value)
+            found[name] = NetworkSpec(name, tenant, cidrs, encoding)
+        return found
+
+    def cidrs(
+        self, item: yaml.Node, keys: dict[str, yaml.Node], path: str
+    ) -> tuple[ipaddress.IPv4Network, ...]:
+        if "cidr" in keys and "cidrs" in keys:
+            raise self.error(keys["cidrs"], f"{path}.cidrs", "give `cidr` or `cidrs`, not both")
+        if "cidr" in keys:
+            where, node = f"{path}.cidr", keys["cidr"]
+            values = [self.text(node, where)]
+        elif "cidrs" in keys:
+            where, node = f"{path}.cidrs", keys["cidrs"]
+            values = [
+                self.text(value, f"{where}[{j}]")
+                for j, value in enumerate(self.sequence(node, where))
+            ]
+        else:
+            raise self.error(item, f"{path}.cidr", "required key is missing (or give `cidrs`)")
+        try:
+            return validate.cidrs(where, values)
+        except InvalidInputError as exc:
+            raise self.error(node, where, exc.reason) from None
+
+    def nodes(
+        self,
+        items: list[yaml.Node],
+        networks: Mapping[str, NetworkSpec],
+        hosts: Mapping[str, HostSpec],
+    ) -> list[NodeSpec]:
+        found: list[NodeSpec] = []
+        names: set[str] = set()
+        owners: dict[tuple[str, ipaddress.IPv4Address], str] = {}
+        per_host: dict[str, int] = {}
+        for i, item in enumerate(items):
+            path = f"nodes[{i}]"
+            keys = self.mapping(item, path, _NODE)
+            name = self.name(keys["name"], f"{path}.name")
+            self.unique(keys["name"], f"{path}.name", "node", name, names)
+            network = self.reference(keys["network"], f"{path}.network", "network", networks)
+            host = self.reference(keys["host"], f"{path}.host", "host", hosts)
+            per_host[host] = per_host.get(host, 0) + 1
+            if per_host[host] > MAX_NODES_PER_HOST:
+                reason = f"host {host!r} has room for {MAX_NODES_PER_HOST} nodes"
+                raise self.error(keys["host"], f"{path}.host", reason)
+            ip = self.node_ip(keys["ip"], f"{path}.ip", networks[network])
+            if (network, ip) in owners:
+                reason = f"{ip} is node {owners[network, ip]}'s address in network {network!r}"
+                raise self.error(keys["ip"], f"{path}.ip", reason)
+            owners[network, ip] = name
+            found.append(NodeSpec(name, network, host, ip))
+        return found
+
+    def node_ip(self, node: yaml.Node, path: str, network: NetworkSpec) -> ipaddress.IPv4Address:
+        try:
+            ip = validate.ipv4(path, self.text(node, path))
+        except InvalidInputError as exc:
+            raise self.error(node, path, exc.reason) from None
+        cidr = next((c for c in network.cidrs if ip in c), None)
+        if cidr is None:
+            cidrs = ", ".join(str(c) for c in network.cidrs)
+            raise self.error(node, path, f"{ip} is not inside network {network.name!r} ({cidrs})")
+        if ip in (cidr.network_address, cidr.broadcast_address):
+            raise self.error(node, path, f"{ip} is the network or broadcast address of {cidr}")
+        if ip == network.gateway_for(ip):
+            raise self.error(node, path, f"{ip} is the gateway address of network {network.name!r}")
+        return ip

@@ -1,0 +1,159 @@
+"""Tests for onm.lab.plan: the plan of the issue's two-host lab, as data, with no I/O.
+
+The manager's allocations are made up here (MACs, interface names) except the host /64s, which
+come from the address layout as the manager derives them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from onm.lab.plan import (
+    BRIDGE,
+    NODE_IF,
+    SUBSTRATE_IF,
+    Allocations,
+    End,
+    NodeAllocation,
+    Plan,
+    Role,
+    build,
+    namespace_name,
+    transit_address,
+)
+from onm.lab.topology import Topology, load
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+IFNAMSIZ = 16
+"""Linux interface names are at most IFNAMSIZ - 1 = 15 bytes."""
+
+
+def allocations(topology: Topology) -> Allocations:
+    nodes = {}
+    for i, node in enumerate(topology.nodes):
+        gateway = topology.network(node.network).gateway_for(node.ip)
+        assert gateway is not None
+        nodes[node.name] = NodeAllocation(f"02:00:00:00:00:{i + 1:02x}", f"onm{i:010x}", gateway)
+    prefixes = {h.name: h.prefix.network for h in topology.hosts}
+    return Allocations(prefixes, nodes)
+
+
+def plan_of(example: str, lab: str = "t1") -> tuple[Topology, Plan]:
+    topology = load(EXAMPLES / example)
+    return topology, build(topology, lab, allocations(topology))
+
+
+def ends(plan: Plan) -> dict[tuple[str, str], End]:
+    return {(e.namespace, e.name): e for v in plan.veths for e in (v.a, v.b)}
+
+
+def test_namespaces() -> None:
+    _, plan = plan_of("two-hosts.yaml")
+    assert [(n.name, n.role, n.owner) for n in plan.namespaces] == [
+        ("onm-t1-sub", Role.SUBSTRATE, ""),
+        ("onm-t1-h-r", Role.HOST, "r"),
+        ("onm-t1-h-s", Role.HOST, "s"),
+        ("onm-t1-n-a", Role.NODE, "a"),
+        ("onm-t1-n-g", Role.NODE, "g"),
+    ]
+    assert namespace_name("x", Role.NODE, "a") == "onm-x-n-a"
+
+
+def test_sysctls_keep_hosts_from_routing_and_nodes_ipv4_only() -> None:
+    _, plan = plan_of("two-hosts.yaml")
+    by_role = {n.role: dict(n.sysctls) for n in plan.namespaces}
+    host = by_role[Role.HOST]
+    for scope in ("all", "default"):
+        assert host[f"net.ipv6.conf.{scope}.forwarding"] == 0
+        assert host[f"net.ipv6.conf.{scope}.accept_ra"] == 0
+        assert host[f"net.ipv6.conf.{scope}.accept_dad"] == 0
+        assert by_role[Role.NODE][f"net.ipv6.conf.{scope}.disable_ipv6"] == 1
+        assert by_role[Role.SUBSTRATE][f"net.ipv6.conf.{scope}.disable_ipv6"] == 1
+
+
+def test_substrate_bridge_and_host_links() -> None:
+    _, plan = plan_of("two-hosts.yaml")
+    assert [(b.namespace, b.name, b.mtu) for b in plan.bridges] == [("onm-t1-sub", BRIDGE, 1520)]
+    found = ends(plan)
+    for k, host in enumerate("rs", start=1):
+        sub0 = found[f"onm-t1-h-{host}", SUBSTRATE_IF]
+        port = found["onm-t1-sub", f"h{k}"]
+        assert (sub0.mtu, sub0.mac, sub0.master) == (1520, None, None)
+        assert (port.mtu, port.master) == (1520, BRIDGE)
+        pair = next(v for v in plan.veths if sub0 in (v.a, v.b))
+        assert port in (pair.a, pair.b)
+
+
+def test_transit_addresses_and_routes_between_hosts() -> None:
+    topology, plan = plan_of("two-hosts.yaml")
+    addresses = {(a.namespace, a.device): str(a.address) for a in plan.addresses}
+    assert addresses["onm-t1-h-r", SUBSTRATE_IF] == "fd00:ffff::1/64"
+    assert addresses["onm-t1-h-s", SUBSTRATE_IF] == "fd00:ffff::2/64"
+    assert transit_address(0) == ipaddress.IPv6Interface("fd00:ffff::1/64")
+    host_routes = [
+        (r.namespace, str(r.destination), str(r.via), r.device)
+        for r in plan.routes
+        if r.namespace.startswith("onm-t1-h-")
+    ]
+    assert host_routes == [
+        ("onm-t1-h-r", "fd00:0:101:201::/64", "fd00:ffff::2", SUBSTRATE_IF),
+        ("onm-t1-h-s", "fd00:0:101:101::/64", "fd00:ffff::1", SUBSTRATE_IF),
+    ]
+    # A host's own /64 is on none of its interfaces: its agent owns it.
+    for host in topology.hosts:
+        mine = str(host.prefix.network)
+        ns = f"onm-t1-h-{host.name}"
+        assert not any(
+            a.namespace == ns and a.address in host.prefix.network
+            for a in plan.addresses
+            if a.address.version == 6
+        ), mine
+
+
+def test_nodes() -> None:
+    topology, plan = plan_of("two-hosts.yaml")
+    alloc = allocations(topology)
+    found = ends(plan)
+    addresses = {(a.namespace, a.device): str(a.address) for a in plan.addresses}
+    routes = {(r.namespace, str(r.destination)): (str(r.via), r.device) for r in plan.routes}
+    for node, ip, host in (("a", "10.0.0.2", "r"), ("g", "10.0.0.3", "s")):
+        ns = f"onm-t1-n-{node}"
+        eth0 = found[ns, NODE_IF]
+        assert (eth0.mtu, eth0.mac, eth0.master) == (1500, alloc.nodes[node].mac, None)
+        outside = found[f"onm-t1-h-{host}", alloc.nodes[node].interface]
+        assert (outside.mtu, outside.mac, outside.master) == (1520, None, None)
+        pair = next(v for v in plan.veths if eth0 in (v.a, v.b))
+        assert outside in (pair.a, pair.b)
+        assert addresses[ns, NODE_IF] == f"{ip}/24"
+        assert routes[ns, "0.0.0.0/0"] == ("10.0.0.1", NODE_IF)
+        # The host side carries no address.
+        assert (f"onm-t1-h-{host}", alloc.nodes[node].interface) not in addresses
+
+
+def test_encapsulation_leaves_nodes_40_bytes_less() -> None:
+    _, plan = plan_of("two-tenants.yaml")
+    found = ends(plan)
+    assert found["onm-t1-n-za", NODE_IF].mtu == 1500  # siit: 1520 - 20
+    assert found["onm-t1-n-ya", NODE_IF].mtu == 1480  # encap: 1520 - 40
+
+
+def test_interface_names_fit_and_do_not_clash() -> None:
+    for example in ("two-hosts.yaml", "two-tenants.yaml", "fig2a.yaml"):
+        _, plan = plan_of(example, lab="a-rather-long-lab-name-of-forty-chars-xx")
+        names = [(e.namespace, e.name) for v in plan.veths for e in (v.a, v.b)]
+        names += [(b.namespace, b.name) for b in plan.bridges]
+        assert all(0 < len(name.encode()) < IFNAMSIZ for _, name in names), names
+        assert len(set(names)) == len(names)
+        assert len({n.name for n in plan.namespaces}) == len(plan.namespaces)
+
+
+def test_multi_cidr_network_uses_the_nodes_cidr() -> None:
+    topology, plan = plan_of("fig2a.yaml")
+    addresses = {(a.namespace, a.device): str(a.address) for a in plan.addresses}
+    assert addresses["onm-t1-n-b", NODE_IF] == "10.0.5.1/16"
+    routes = {(r.namespace, str(r.destination)): str(r.via) for r in plan.routes}
+    assert routes["onm-t1-n-b", "0.0.0.0/0"] == "10.0.0.1"
+    # Four hosts: each routes to the three others.
+    assert sum(1 for r in plan.routes if r.namespace == "onm-t1-h-r") == 3
+    assert len(topology.hosts) == 4

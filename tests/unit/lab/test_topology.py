@@ -1,0 +1,337 @@
+"""Tests for onm.lab.topology: the examples load; every bad file is refused with its line and key.
+
+The table of bad files edits one line of the issue's example (`BASE`) at a time, so each case
+shows the file line that is wrong and the message that must name it. `onm lab check` runs the
+same loader offline: its exit status and one-line error are checked too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from onm.addressing import HostPrefix, Location
+from onm.cli.main import app
+from onm.lab.topology import DEFAULT_MTU, Topology, TopologyError, load, loads
+from onm.model.network import Encoding
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+BASE = """\
+substrate: {mtu: 1520}
+hosts:
+  - {name: r, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: s, location: {locale: 1, area: 1, rack: 2, node: 1}}
+tenants: [{name: z}]
+networks:
+  - {name: znet, tenant: z, cidr: 10.0.0.0/24}
+nodes:
+  - {name: a, network: znet, host: r, ip: 10.0.0.2}
+  - {name: g, network: znet, host: s, ip: 10.0.0.3}
+"""
+
+
+def edit(line: int, text: str) -> str:
+    """BASE with line `line` (from 1) replaced by `text` (which may hold several lines)."""
+    lines = BASE.splitlines()
+    lines[line - 1] = text
+    return "\n".join(lines) + "\n"
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(TopologyError) as caught:
+        loads(text, "lab.yaml")
+    return caught.value.message
+
+
+def test_examples_load() -> None:
+    names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+    assert names == ["fig2a.yaml", "two-hosts.yaml", "two-tenants.yaml"]
+    for path in EXAMPLES.glob("*.yaml"):
+        assert load(path).hosts
+
+
+def test_the_issues_example() -> None:
+    topology = load(EXAMPLES / "two-hosts.yaml")
+    assert topology == loads(BASE)
+    assert topology.substrate.mtu == 1520
+    assert [h.name for h in topology.hosts] == ["r", "s"]
+    assert topology.host("s").prefix == HostPrefix(Location(1, 1, 2, 1))
+    assert [t.name for t in topology.tenants] == ["z"]
+    znet = topology.network("znet")
+    assert znet.cidrs == (ipaddress.IPv4Network("10.0.0.0/24"),)
+    assert znet.encoding is Encoding.SIIT
+    assert znet.gateway_for(ipaddress.IPv4Address("10.0.0.3")) == ipaddress.IPv4Address("10.0.0.1")
+    assert [(n.name, n.network, n.host, str(n.ip)) for n in topology.nodes] == [
+        ("a", "znet", "r", "10.0.0.2"),
+        ("g", "znet", "s", "10.0.0.3"),
+    ]
+
+
+def test_fig2a_has_the_seeds_nodes() -> None:
+    topology = load(EXAMPLES / "fig2a.yaml")
+    nodes = {n.name: n for n in topology.nodes}
+    assert {"a", "g", "h", "j"} <= set(nodes)
+    assert str(nodes["a"].ip) == "10.0.0.2" and nodes["a"].host == "r"
+    assert str(nodes["g"].ip) == "10.0.0.3"
+    assert str(nodes["j"].ip) == "10.0.0.8"
+    assert len({nodes[n].host for n in "aghj"}) == 4  # each on its own host
+    # Entity Y's node shares A's address in another tenant's network.
+    same = [n for n in topology.nodes if n.ip == nodes["a"].ip and n.name != "a"]
+    assert same and topology.network(same[0].network).tenant != "z"
+
+
+def test_two_tenants_share_a_cidr() -> None:
+    topology = load(EXAMPLES / "two-tenants.yaml")
+    assert len({n.tenant for n in topology.networks}) == 2
+    assert len({n.cidrs for n in topology.networks}) == 1
+    assert topology.network("ynet").encoding is Encoding.ENCAP
+
+
+def test_defaults_and_alternatives() -> None:
+    text = """\
+hosts:
+  - name: r
+    prefix: fd00:0:101:101::/64
+  - name: s
+    location: {locale: 1, area: 1, rack: 2, node: 1}
+    prefix: fd00:0:101:201::/64
+tenants:
+  - name: "on"
+networks:
+  - name: n1
+    tenant: "on"
+    cidrs: [10.0.0.0/24, 10.1.0.0/16]
+    encoding: encap
+nodes:
+  - {name: "123", network: n1, host: r, ip: 10.1.2.3}
+"""
+    topology = loads(text)
+    assert topology.substrate.mtu == DEFAULT_MTU
+    assert topology.host("r").prefix == HostPrefix(Location(1, 1, 1, 1))
+    assert topology.network("n1").cidrs[1] == ipaddress.IPv4Network("10.1.0.0/16")
+    assert topology.network("n1").gateway_for(ipaddress.IPv4Address("10.1.2.3")) == (
+        ipaddress.IPv4Address("10.1.0.1")
+    )
+    assert topology.nodes[0].name == "123"
+
+
+def test_plain_words_stay_words() -> None:
+    """YAML 1.1 reads `on` as true: names are read as written."""
+    topology = loads(edit(5, "tenants: [{name: on}]").replace("tenant: z", "tenant: on"))
+    assert topology.tenants[0].name == "on"
+
+
+def test_digest_follows_meaning_not_layout() -> None:
+    reformatted = "# a comment\n" + BASE.replace("{mtu: 1520}", "\n  mtu: 1520")
+    assert loads(reformatted).digest() == loads(BASE).digest()
+    assert loads(edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.0.4}")).digest() != (
+        loads(BASE).digest()
+    )
+
+
+BAD = [
+    # unknown keys, at each level
+    (BASE + "extra: 1\n", "lab.yaml:11: extra: unknown key"),
+    (edit(1, "substrate: {mtu: 1520, mut: 2}"), "lab.yaml:1: substrate.mut: unknown key"),
+    (
+        edit(4, "  - {name: s, locatoin: {locale: 1, area: 1, rack: 2, node: 1}}"),
+        "lab.yaml:4: hosts[1].locatoin: unknown key",
+    ),
+    (
+        edit(3, "  - {name: r, location: {locale: 1, area: 1, rak: 1, node: 1}}"),
+        "lab.yaml:3: hosts[0].location.rak: unknown key",
+    ),
+    (edit(5, "tenants: [{name: z, colour: red}]"), "lab.yaml:5: tenants[0].colour: unknown key"),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/24, mode: l2}"),
+        "lab.yaml:7: networks[0].mode: unknown key",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ipp: 10.0.0.3}"),
+        "lab.yaml:10: nodes[1].ipp: unknown key",
+    ),
+    (
+        edit(10, "  - name: g\n    network: znet\n    host: s\n    ipp: 10.0.0.3"),
+        "lab.yaml:13: nodes[1].ipp: unknown key",
+    ),
+    # missing keys
+    (edit(10, "  - {name: g, network: znet, host: s}"), "lab.yaml:10: nodes[1].ip: required key"),
+    (edit(7, "  - {name: znet, tenant: z}"), "lab.yaml:7: networks[0].cidr: required key"),
+    (edit(4, "  - {name: s}"), "lab.yaml:4: hosts[1]: give the host a `location` or a `prefix`"),
+    (
+        edit(3, "  - {name: r, location: {locale: 1, area: 1, rack: 1}}"),
+        "lab.yaml:3: hosts[0].location.node: required key is missing",
+    ),
+    ("tenants: []\n", "lab.yaml:1: hosts: required key is missing"),
+    # bad references
+    (
+        edit(10, "  - {name: g, network: zznet, host: s, ip: 10.0.0.3}"),
+        "lab.yaml:10: nodes[1].network: network 'zznet' is not defined",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: t, ip: 10.0.0.3}"),
+        "lab.yaml:10: nodes[1].host: host 't' is not defined",
+    ),
+    (
+        edit(7, "  - {name: znet, tenant: y, cidr: 10.0.0.0/24}"),
+        "lab.yaml:7: networks[0].tenant: tenant 'y' is not defined",
+    ),
+    # duplicate names and addresses
+    (
+        edit(4, "  - {name: r, location: {locale: 1, area: 1, rack: 2, node: 1}}"),
+        "lab.yaml:4: hosts[1].name: host 'r' is defined twice",
+    ),
+    (
+        edit(4, "  - {name: s, location: {locale: 1, area: 1, rack: 1, node: 1}}"),
+        "lab.yaml:4: hosts[1]: host s's /64 fd00:0:101:101::/64 is host r's too",
+    ),
+    (edit(5, "tenants: [{name: z}, {name: z}]"), "lab.yaml:5: tenants[1].name: tenant 'z'"),
+    (
+        edit(10, "  - {name: a, network: znet, host: s, ip: 10.0.0.3}"),
+        "lab.yaml:10: nodes[1].name: node 'a' is defined twice",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.0.2}"),
+        "lab.yaml:10: nodes[1].ip: 10.0.0.2 is node a's address in network 'znet'",
+    ),
+    (
+        edit(10, "  - {name: g, name: h, network: znet, host: s, ip: 10.0.0.3}"),
+        "lab.yaml:10: nodes[1].name: key given twice",
+    ),
+    # addresses
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.1.3}"),
+        "lab.yaml:10: nodes[1].ip: 10.0.1.3 is not inside network 'znet' (10.0.0.0/24)",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.0.1}"),
+        "lab.yaml:10: nodes[1].ip: 10.0.0.1 is the gateway address of network 'znet'",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.0.255}"),
+        "lab.yaml:10: nodes[1].ip: 10.0.0.255 is the network or broadcast address",
+    ),
+    (
+        edit(10, "  - {name: g, network: znet, host: s, ip: 10.0.0.300}"),
+        "lab.yaml:10: nodes[1].ip: '10.0.0.300' is not an IPv4 address",
+    ),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.1/24}"),
+        "lab.yaml:7: networks[0].cidr: '10.0.0.1/24' is not an IPv4 CIDR",
+    ),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidrs: [10.0.0.0/24, 10.0.0.0/16]}"),
+        "lab.yaml:7: networks[0].cidrs: 10.0.0.0/16 overlaps 10.0.0.0/24",
+    ),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/24, cidrs: [10.0.0.0/24]}"),
+        "lab.yaml:7: networks[0].cidrs: give `cidr` or `cidrs`, not both",
+    ),
+    (
+        edit(4, "  - {name: s, prefix: 'fd00:ffff::/64'}"),
+        "lab.yaml:4: hosts[1]: fd00:ffff::/64 is the lab's transit network",
+    ),
+    (
+        edit(4, "  - {name: s, prefix: 'fd00::/48'}"),
+        "lab.yaml:4: hosts[1].prefix: must be a /64, got /48",
+    ),
+    (
+        edit(
+            4,
+            "  - {name: s, location: {locale: 1, area: 1, rack: 2, node: 1}, prefix: 'fd00::/64'}",
+        ),
+        "lab.yaml:4: hosts[1].prefix: fd00::/64 does not match the location's prefix",
+    ),
+    (
+        edit(3, "  - {name: r, location: {locale: 64, area: 1, rack: 1, node: 1}}"),
+        "lab.yaml:3: hosts[0].location.locale: must be 0..63, got 64",
+    ),
+    # values
+    (edit(1, "substrate: {mtu: 1000}"), "lab.yaml:1: substrate.mtu: must be 1280..9000, got 1000"),
+    (edit(1, "substrate: {mtu: big}"), "lab.yaml:1: substrate.mtu: must be a whole number"),
+    (edit(1, "substrate: {mtu: true}"), "lab.yaml:1: substrate.mtu: must be a whole number"),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/24, encoding: vxlan}"),
+        "lab.yaml:7: networks[0].encoding: 'vxlan' is not siit or encap",
+    ),
+    (edit(5, "tenants: [{name: Z}]"), "lab.yaml:5: tenants[0].name: 'Z' is not a valid name"),
+    (edit(5, "tenants: [{name: }]"), "lab.yaml:5: tenants[0].name: must not be empty"),
+    (edit(5, "tenants: [{name: [z]}]"), "lab.yaml:5: tenants[0].name: must be a single value"),
+    # shapes
+    (edit(5, "tenants: {name: z}"), "lab.yaml:5: tenants: must be a list"),
+    ("hosts: []\n", "lab.yaml:1: hosts: a lab needs at least one host"),
+    (edit(5, "tenants: [z]"), "lab.yaml:5: tenants[0]: must be a mapping"),
+    ("- a\n- b\n", "lab.yaml:1: must be a mapping"),
+    ("", "lab.yaml:1: the file is empty"),
+    # not YAML at all
+    (edit(10, "  - {name: g, network: znet"), "lab.yaml:11: invalid YAML"),
+    (
+        edit(9, "  - {name: a, network: znet, host: r, ip: 10.0.0.2}\n - x: y"),
+        "lab.yaml:10: invalid YAML",
+    ),
+    ("a: 1\n---\nb: 2\n", "lab.yaml:2: invalid YAML: expected a single document"),
+    (
+        edit(1, "substrate: !!python/object:os.system {mtu: 1}"),
+        "lab.yaml:1: substrate: the tag !!python/object:os.system is not allowed here",
+    ),
+    (edit(5, "tenants: [{name: !secret z}]"), "lab.yaml:5: tenants[0].name: the tag !secret is"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD, ids=[e for _, e in BAD])
+def test_bad_files_name_line_and_key(text: str, expected: str) -> None:
+    message = error_of(text)
+    assert message.startswith(expected), message
+
+
+def test_the_error_is_one_of_the_tree() -> None:
+    with pytest.raises(TopologyError) as caught:
+        loads(edit(10, "  - {name: g, network: zznet, host: s, ip: 10.0.0.3}"), "lab.yaml")
+    error = caught.value
+    assert (error.source, error.line, error.path) == ("lab.yaml", 10, "nodes[1].network")
+    assert error.http_status == 400
+    assert str(error) == error.message
+
+
+def test_too_many_nodes_on_one_host() -> None:
+    nodes = "".join(
+        f"  - {{name: n{i}, network: znet, host: r, ip: 10.0.{i // 200}.{i % 200 + 2}}}\n"
+        for i in range(64)
+    )
+    text = edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/16}")
+    text = text.split("nodes:")[0] + "nodes:\n" + nodes
+    assert "nodes[63].host: host 'r' has room for 63 nodes" in error_of(text)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="cannot read"):
+        load(tmp_path / "missing.yaml")
+
+
+def test_topology_equality_is_by_value() -> None:
+    assert isinstance(loads(BASE), Topology)
+    assert loads(BASE) == loads(BASE)
+
+
+# --- onm lab check ---------------------------------------------------------------------------
+RUNNER = CliRunner()
+
+
+def test_check_command_accepts_an_example() -> None:
+    result = RUNNER.invoke(app, ["lab", "check", str(EXAMPLES / "two-hosts.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "ok: 2 hosts, 1 tenant, 1 network, 2 nodes, substrate MTU 1520" in result.stdout
+
+
+def test_check_command_names_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(edit(10, "  - {name: g, network: znet, host: s, ipp: 10.0.0.3}"))
+    result = RUNNER.invoke(app, ["lab", "check", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}:10: nodes[1].ipp: unknown key")
+    assert result.stderr.count("\n") == 1
