@@ -11,7 +11,7 @@ STAMPS := .make-stamps
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl
 
-.PHONY: all install test lint typecheck unit bench bench-manager demo clean
+.PHONY: all install test lint typecheck unit bench bench-manager bench-datapath demo clean
 
 all: test
 
@@ -55,8 +55,11 @@ bench: install
 bench-manager: install
 	$(BIN)/python tests/bench/bench_resolve.py
 
+bench-datapath: install
+	$(BIN)/python tests/bench/bench_datapath.py
+
 demo: install
-	@echo "The demo arrives with the agent (issue 4): nothing to run yet."
+	$(BIN)/onm demo $(if $(KEEP),--keep)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

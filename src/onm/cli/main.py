@@ -42,6 +42,18 @@ app.add_typer(lab.app, name="lab", rich_help_panel=SERVICES)
 app.add_typer(agent.app, name="agent", rich_help_panel=SERVICES)
 
 
+@app.command("demo", rich_help_panel=SERVICES)
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", envvar="KEEP", help="Leave the lab up afterwards")
+    ] = False,
+) -> None:
+    """Bring up the seed's FIG. 2A in the lab, send real traffic, and narrate it (as root)."""
+    from onm.lab.demo import main as run_demo
+
+    run_demo(keep)
+
+
 @manager_app.command("serve")
 def manager_serve(
     db: Annotated[

@@ -1,0 +1,340 @@
+"""`onm demo`: the seed's FIG. 2A example brought up in the lab, with real traffic, narrated.
+
+Every line the demo prints is read off the running system (the manager's API, the agents'
+metrics, the nodes' kernels, a capture on the substrate), never written in advance: if
+something did not happen, the demo says so and fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+
+from onm.addressing import HostPrefix, SubstrateAddress
+from onm.agent.io.cbpf import ipv6_dst_prefix_filter
+from onm.agent.io.netns import run_in_netns
+from onm.agent.io.packet_socket import open_packet_socket, recv_batch
+from onm.cli.client import Client, read_token_file
+from onm.errors import OnmError
+from onm.lab import runner
+from onm.lab.plan import Role
+from onm.lab.state import LabState
+from onm.packet import ipv6
+
+FETCH = (
+    "curl -s -o /tmp/onm-demo-blob -w '%{http_code} %{size_download} %{time_total} ' "
+    "http://10.0.0.3:8080/blob && sha256sum /tmp/onm-demo-blob; rm -f /tmp/onm-demo-blob"
+)
+# A plain file server on G. Not `python -m http.server`: its HTTPServer looks up the host's
+# name (getfqdn) when it binds, and a node namespace has no DNS to answer.
+SERVE = (
+    "import functools, http.server, socketserver, sys\n"
+    "socketserver.TCPServer.allow_reuse_address = True\n"
+    "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+    "socketserver.TCPServer(('10.0.0.3', 8080), handler).serve_forever()\n"
+)
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fig2a.yaml"
+LAB = "demo"
+
+
+class DemoError(OnmError):
+    """Something the demo expected to see did not happen."""
+
+
+class Demo:
+    def __init__(self, console: Console, lab: str = LAB) -> None:
+        self.out = console
+        self.lab = lab
+        self.state: LabState | None = None
+        self.client: Client | None = None
+        self.metrics_ports: dict[str, int] = {}
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def step(self, title: str) -> None:
+        self.out.print(f"\n[bold cyan]▶ {title}[/]")
+
+    def say(self, line: str) -> None:
+        self.out.print(f"  {line}")
+
+    def namespace(self, role: Role, owner: str) -> str:
+        assert self.state is not None
+        name = self.state.namespace_of(role, owner)
+        if name is None:
+            raise DemoError(f"the lab has no {role.value} {owner}")
+        return str(name)
+
+    def run_in(
+        self, node: str, *command: str, timeout: float = 20
+    ) -> subprocess.CompletedProcess[str]:
+        argv = ["ip", "netns", "exec", self.namespace(Role.NODE, node), *command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def counters(self, host: str) -> dict[str, float]:
+        port = self.metrics_ports[host]
+        deadline = time.monotonic() + 15  # an agent serves metrics a moment after it starts
+        while True:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                break
+            except httpx.HTTPError as error:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"agent {host}'s metrics do not answer: {error}") from None
+                time.sleep(0.2)
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
+        return values
+
+    def counters_after(self, host: str, before: dict[str, float], key: str) -> dict[str, float]:
+        """Counters once `key` has moved past `before` (agents publish them every second)."""
+        deadline = time.monotonic() + 3
+        while True:
+            now = self.counters(host)
+            if now.get(key, 0) > before.get(key, 0) or time.monotonic() > deadline:
+                return now
+            time.sleep(0.2)
+
+    # --- the story ---------------------------------------------------------------------------
+
+    def run(self, keep: bool) -> None:
+        started = time.monotonic()
+        try:
+            self.bring_up()
+            self.show_topology()
+            g_mac = self.arp()
+            self.resolution(g_mac)
+            self.ping_and_capture()
+            self.http()
+            self.isolation()
+            self.show_counters()
+        finally:
+            if self.client is not None:
+                self.client.close()
+            if keep:
+                self.step(
+                    "Lab left up (KEEP): `onm lab exec a -- ping 10.0.0.3`, "
+                    f"`onm lab down --name {self.lab}`"
+                )
+            else:
+                self.step("Tearing the lab down")
+                runner.down(self.lab, None, lambda _line: None)
+                self.say("every namespace and process the lab made is gone")
+        self.out.print(f"\n[bold green]Demo finished in {time.monotonic() - started:.0f} s.[/]")
+
+    def bring_up(self) -> None:
+        self.step(
+            "Building the seed's FIG. 2A in network namespaces: substrate, hosts R S T U, nodes"
+        )
+        result = runner.up(EXAMPLE, self.lab, None, True, lambda _line: None)
+        if result.exited:
+            raise DemoError(f"agents exited at start: {[p.owner for p in result.exited]}")
+        self.state = result.state
+        for process in result.state.processes:
+            if process.role == "agent":
+                port = runner._metrics_port(process.argv)
+                if port is not None:
+                    self.metrics_ports[process.owner] = port
+        token = read_token_file(Path(result.state.admin_token_file))
+        self.client = Client(result.state.manager_url, token)
+        self.say(
+            f"manager at {result.state.manager_url}; one agent per host: "
+            f"{', '.join(sorted(self.metrics_ports))}"
+        )
+
+    def show_topology(self) -> None:
+        assert self.client is not None
+        self.step("What the manager knows")
+        hosts = {h.id: h for h in self.client.list_hosts()}
+        networks = {n.id: n for n in self.client.list_networks()}
+        for host in sorted(hosts.values(), key=lambda h: h.name):
+            loc = host.location
+            self.say(
+                f"host {host.name.upper()}  /64 {host.prefix}  "
+                f"(locale {loc.locale}, rack {loc.rack})"
+            )
+        for node in sorted(self.client.list_nodes(), key=lambda n: n.name):
+            net = networks[node.network_id]
+            self.say(
+                f"node {node.name.upper()}  {node.ip:<9} in {net.name} (vni {net.vni}) "
+                f"on {hosts[node.host_id].name.upper()}, virtual MAC {node.mac}"
+            )
+
+    def arp(self) -> str:
+        self.step(
+            "Node A asks the network who has 10.0.0.3 (ARP); its agent answers, never the substrate"
+        )
+        self.run_in("a", "ip", "neigh", "flush", "dev", "eth0")
+        before = self.counters("r")
+        self.run_in("a", "ping", "-c", "1", "-W", "2", "10.0.0.3")
+        after = self.counters_after("r", before, "onm_agent_resolutions_total{result=answered}")
+        neigh = self.run_in("a", "ip", "neigh", "show", "10.0.0.3").stdout.split()
+        g_mac = neigh[neigh.index("lladdr") + 1] if "lladdr" in neigh else ""
+        if not g_mac:
+            raise DemoError(f"node A has no ARP entry for 10.0.0.3: {' '.join(neigh)}")
+        answers = after.get("onm_agent_arp_answers_total", 0) - before.get(
+            "onm_agent_arp_answers_total", 0
+        )
+        asked = after.get("onm_agent_resolutions_total{result=answered}", 0) - before.get(
+            "onm_agent_resolutions_total{result=answered}", 0
+        )
+        self.say(
+            f"agent R answered {answers:.0f} ARP request(s) "
+            f"after {asked:.0f} resolution(s) by the manager"
+        )
+        self.say(f"A's ARP cache: 10.0.0.3 is at {g_mac}")
+        return g_mac
+
+    def resolution(self, g_mac: str) -> None:
+        assert self.client is not None
+        self.step("The manager's answer: where 10.0.0.3 lives for A (authorized: same network)")
+        answer = self.client.resolve("z/znet", "a", "10.0.0.3")
+        decoded = SubstrateAddress.decode(answer.substrate_address)
+        self.say(
+            f"substrate address {answer.substrate_address}, MAC {answer.mac}, "
+            f"until {answer.expires_at:%H:%M:%S}"
+        )
+        self.say(
+            f"  = host /64 {decoded.host}  slot {decoded.slot}  "
+            f"network id {decoded.network_id}  IPv4 {decoded.ipv4}"
+        )
+        if answer.mac != g_mac:
+            raise DemoError(f"A learned {g_mac} but the manager says {answer.mac}")
+        self.substrate_g = answer.substrate_address
+
+    def ping_and_capture(self) -> None:
+        self.step(
+            "A pings G: IPv4 re-headered into IPv6 (SIIT) on the way out, back to IPv4 at host S"
+        )
+        prefix = HostPrefix.from_network(
+            str(ipaddress.IPv6Network(self.substrate_g + "/64", strict=False))
+        )
+        program = ipv6_dst_prefix_filter(prefix.network.network_address.packed[:8])
+        host_r = self.namespace(Role.HOST, "r")
+
+        def opener() -> list[object]:
+            # ETH_P_ALL: only such sockets see outgoing frames; the filter keeps IPv6 to S's /64.
+            return [open_packet_socket("sub0", ignore_outgoing=False, bpf=program)]
+
+        [sock] = run_in_netns(host_r, opener)  # type: ignore[arg-type]
+        try:
+            ping = self.run_in("a", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.3")
+            time.sleep(0.2)
+            frames = recv_batch(sock, 16)
+        finally:
+            sock.close()
+        summary = next((line for line in ping.stdout.splitlines() if "packet loss" in line), "")
+        rtt = next((line for line in ping.stdout.splitlines() if line.startswith("rtt")), "")
+        if ping.returncode != 0:
+            raise DemoError(f"ping failed: {summary or ping.stderr.strip()}")
+        self.say(summary)
+        self.say(rtt)
+        for frame in frames[:1]:
+            packet = ipv6.parse(frame[14:])
+            if isinstance(packet, ipv6.IPv6Packet):
+                h = packet.header
+                src = ipaddress.IPv6Address(h.src)
+                dst = ipaddress.IPv6Address(h.dst)
+                self.say(f"captured on host R's substrate link: IPv6 {src} -> {dst}")
+                self.say(
+                    f"  next header {h.next_header} (ICMPv6), hop limit {h.hop_limit}, "
+                    f"{len(frame) - 14} bytes: no tunnel header"
+                )
+        if not frames:
+            raise DemoError("no IPv6 packet toward host S seen on host R's substrate link")
+
+    def http(self) -> None:
+        self.step("An HTTP request from A to G, TCP over the same path")
+        with tempfile.TemporaryDirectory() as directory:
+            body = secrets.token_bytes(256 * 1024)
+            (Path(directory) / "blob").write_bytes(body)
+            server = subprocess.Popen(
+                [
+                    *("ip", "netns", "exec", self.namespace(Role.NODE, "g")),
+                    *(sys.executable, "-c", SERVE, directory),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                fetched = self._fetch_with_retries()
+            finally:
+                server.terminate()
+                server.wait(timeout=5)
+        if fetched is None:
+            raise DemoError("the HTTP request from A to G failed")
+        code, size, seconds, digest = fetched
+        same = digest == hashlib.sha256(body).hexdigest()
+        self.say(
+            f"GET http://10.0.0.3:8080/blob -> {code}, {size} bytes in {seconds:.3f} s, "
+            f"content {'identical' if same else 'DIFFERENT'}"
+        )
+        if not same:
+            raise DemoError("the bytes A received differ from what G served")
+
+    def _fetch_with_retries(self) -> tuple[str, int, float, str] | None:
+        for _ in range(30):
+            result = self.run_in(
+                "a",
+                "sh",
+                "-c",
+                FETCH,
+            )
+            parts = result.stdout.split()
+            if result.returncode == 0 and len(parts) >= 4 and parts[0] == "200":
+                return parts[0], int(parts[1]), float(parts[2]), parts[3]
+            time.sleep(0.2)
+        return None
+
+    def isolation(self) -> None:
+        self.step("Entity Y's node C has A's address (10.0.0.2) on the same host: no confusion")
+        c = self.run_in("c", "ping", "-c", "1", "-W", "1", "10.0.0.3")
+        self.say(
+            f"C (ynet) pings 10.0.0.3: {'answered' if c.returncode == 0 else 'no answer'} — "
+            "10.0.0.3 is G's address only in Z's network"
+        )
+        if c.returncode == 0:
+            raise DemoError("a node of entity Y reached entity Z's node")
+        a = self.run_in("a", "ping", "-c", "1", "-W", "2", "10.0.0.3")
+        answered = "answered" if a.returncode == 0 else "no answer"
+        self.say(f"A (znet) pings 10.0.0.3 at the same time: {answered}")
+
+    def show_counters(self) -> None:
+        self.step("The agents' counters (Prometheus metrics)")
+        for host in ("r", "s"):
+            values = self.counters(host)
+            sent = values.get("onm_agent_packets_total{direction=to_substrate}", 0)
+            got = values.get("onm_agent_packets_total{direction=from_substrate}", 0)
+            drops = {
+                key.split("reason=")[1].rstrip("}"): v
+                for key, v in values.items()
+                if key.startswith("onm_agent_drops_total{") and v
+            }
+            shown = ", ".join(f"{k} {v:.0f}" for k, v in sorted(drops.items())) or "none"
+            self.say(
+                f"agent {host.upper()}: {sent:.0f} packets to the substrate, {got:.0f} from it, "
+                f"ARP answers {values.get('onm_agent_arp_answers_total', 0):.0f}; drops: {shown}"
+            )
+
+
+def main(keep: bool) -> None:
+    if os.geteuid() != 0:
+        raise DemoError("the demo builds network namespaces: run it as root")
+    Demo(Console(highlight=False, soft_wrap=True)).run(keep)
+
+
+__all__: Sequence[str] = ["Demo", "DemoError", "main"]
