@@ -8,6 +8,7 @@ and interfaces are deleted by exact name the moment they exist (pytest finalizer
 from __future__ import annotations
 
 import collections
+import ipaddress
 import itertools
 import os
 import select
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import UDP
+from scapy.layers.inet import TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from onm.agent.io.errors import InterfaceNotFoundError, NamespaceError, OffloadError
 from onm.agent.io.interfaces import interface_info, list_interfaces
+from onm.agent.io.neighbours import NextHops, next_hop_mac
 from onm.agent.io.netns import run_in_netns, run_in_netns_value
 from onm.agent.io.offload import get_offloads, set_offloads
 from onm.agent.io.packet_socket import (
@@ -37,9 +39,13 @@ from onm.agent.io.packet_socket import (
     ipv6_dst_prefix_filter,
     open_packet_socket,
     recv_batch,
+    recv_frame,
     send,
+    send_parts,
 )
 from onm.agent.io.raw6 import IPV6_HDRINCL, open_raw6_sender, send_ipv6
+from onm.packet import offload
+from support.segments import nic_cut, segment_valid
 
 TAG = f"onmt{os.getpid()}"
 """Prefix of every namespace and interface these tests create (interface names <= 15 bytes)."""
@@ -431,3 +437,73 @@ def test_offloads_read_and_changed_inside_the_namespace(link: Link) -> None:
     assert get_offloads(link.if_a, netns=link.ns_a) == after
     with pytest.raises(OffloadError, match="nosuch0"):
         set_offloads("nosuch0", netns=link.ns_a, gro=True)
+
+
+# --- TCP super-frames through packet sockets, and the next hop's MAC ------------------------------
+
+
+def _super_packet() -> tuple[bytes, bytes]:
+    """IPv6 + TCP headers (checksum field partial) and a 20 000-octet payload: one super-packet."""
+    payload = bytes(range(250)) * 80
+    headers = bytes(
+        IPv6(src="fd00:a::1:a00:7", dst="fd00:b::1:a00:9", plen=0)
+        / TCP(sport=40000, dport=5201, seq=1, flags="A", options=[("NOP", None)] * 12)
+    )
+    made = offload.super_headers(headers, len(payload))
+    assert isinstance(made, bytes)
+    return made, payload
+
+
+def test_super_frame_crosses_the_veth_whole(link: Link, sockets: list[socket.socket]) -> None:
+    # What the datapath relies on: a GSO frame given to a packet socket with a virtio-net header
+    # arrives whole at a packet socket with one on the other side, announced as TCPV6 with its
+    # segment size, and cut by a device it makes valid segments.
+    [sender] = run_in_netns(link.ns_a, lambda: [open_packet_socket(link.if_a, 0, vnet_hdr=True)])
+    sockets.append(sender)
+    [receiver] = run_in_netns(
+        link.ns_b, lambda: [open_packet_socket(link.if_b, 0x86DD, vnet_hdr=True)]
+    )
+    sockets.append(receiver)
+    packet, payload = _super_packet()
+    gso = offload.TcpGso(1400)
+    header = offload.tcp_gso_header(packet, gso)
+    assert isinstance(header, bytes)
+    ethernet = bytes(Ether(src=MAC_A, dst=MAC_B, type=0x86DD))
+    assert send_parts(sender, (header, ethernet, packet, memoryview(payload)))
+    view = memoryview(bytearray(70000))
+    select.select([receiver], [], [], 3.0)
+    length = recv_frame(receiver, view)
+    assert length == offload.LENGTH + 14 + len(packet) + len(payload)
+    assert offload.tcp_gso(view[:length]) == gso
+    whole = bytes(view[offload.LENGTH + 14 : length])
+    assert whole == packet + payload
+    segments = nic_cut(whole, gso.size)
+    assert len(segments) == 15 and all(segment_valid(s) for s in segments)
+
+
+def test_next_hop_mac_comes_from_the_namespace(link: Link, sockets: list[socket.socket]) -> None:
+    ip("-n", link.ns_a, "addr", "add", "fd00:a::1/64", "dev", link.if_a, "nodad")
+    ip("-n", link.ns_b, "addr", "add", "fd00:a::2/64", "dev", link.if_b, "nodad")
+    ip("-n", link.ns_a, "route", "add", "fd00:b::/64", "via", "fd00:a::2")
+    ip("-n", link.ns_a, "route", "add", "blackhole", "fd00:c::/64")
+    b = ipaddress.IPv6Address("fd00:b::9").packed
+    assert next_hop_mac(b, link.if_a, link.ns_a) is None  # no neighbour entry yet
+    subprocess.run(
+        ["ip", "netns", "exec", link.ns_a, "ping", "-6", "-c1", "-W2", "fd00:a::2"],
+        capture_output=True,
+        check=False,
+    )
+    mac_b = bytes.fromhex(MAC_B.replace(":", ""))
+    assert next_hop_mac(b, link.if_a, link.ns_a) == mac_b
+    assert next_hop_mac(b, "eth9", link.ns_a) is None  # routed out of another interface
+    assert next_hop_mac(ipaddress.IPv6Address("fd00:c::1").packed, link.if_a, link.ns_a) is None
+    # In the background: the first ask answers nothing and looks it up; soon it is there.
+    hops = NextHops(link.if_a, link.ns_a, bytes.fromhex(MAC_A.replace(":", "")))
+    try:
+        assert hops.ethernet_to(b) is None
+        deadline = time.monotonic() + 5
+        while hops.ethernet_to(b) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert hops.ethernet_to(b) == mac_b + bytes.fromhex(MAC_A.replace(":", "")) + b"\x86\xdd"
+    finally:
+        hops.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from onm.packet.offload import TcpGso
+
 
 @dataclass(frozen=True, slots=True)
 class ToNode:
@@ -11,6 +13,10 @@ class ToNode:
 
     interface: str
     frame: bytes
+    gso: TcpGso | None = None
+    """Set: a TCP super-frame (checksum field partial) to go out whole."""
+    payload: bytes | memoryview = b""
+    """What follows `frame` on the wire: a super-frame's TCP payload, left where it arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +24,10 @@ class ToSubstrate:
     """Send an IPv6 `packet` onto the substrate (the kernel routes it by destination)."""
 
     packet: bytes
+    gso: TcpGso | None = None
+    """Set: a TCP super-packet (checksum field partial), to be cut on its way out."""
+    payload: bytes | memoryview = b""
+    """What follows `packet` on the wire: a super-packet's TCP payload, left where it arrived."""
 
 
 @dataclass(frozen=True, slots=True)

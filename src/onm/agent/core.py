@@ -11,11 +11,18 @@ Theory of operation:
 - An IPv4 frame goes where its destination MAC was resolved to: delivered directly when the
   target is local, else translated (SIIT or encapsulation, per network) onto the substrate.
 - A substrate packet is accepted only for a local node's substrate address, from the address
-  where (network id, source IPv4) really lives; it is translated back and delivered with the
-  sender's virtual MAC.
+  where (network id, source IPv4) really lives, on another host (a local node's packets never
+  cross the substrate); it is translated back and delivered with the sender's virtual MAC.
 - Resolutions are kept after their expiry while no fresher answer is available (static
   stability: the manager may be away); a refresh is asked for once a quarter of the lifetime is
   left.
+- A TCP super-frame (`TcpGso`: up to 64 KiB standing for many segments) is checked like any
+  frame, by its headers. SIIT decides on its first segment, a packet of the size a kernel will
+  really send, and the translated headers go in front of the whole payload (checksum field left
+  partial for whoever cuts it); what that segment gets instead (an error, fragmentation, a
+  segment too big for the node) makes the frame be cut here and go on segment by segment, so
+  nodes see the same rules either way. Encapsulation cuts what it sends (GSO cannot describe
+  IPv4 in IPv6) and passes what it receives whole.
 Every discarded packet is counted by its `DropReason`; nothing here raises on packet bytes.
 """
 
@@ -29,11 +36,22 @@ from onm.agent.counters import Counters
 from onm.agent.tables import EMPTY, Port, Tables, compile_tables
 from onm.model import Encoding, Resolution
 from onm.model.snapshot import HostSnapshot
-from onm.packet import arp, encap
+from onm.packet import arp, encap, offload
+from onm.packet.checksum import internet_checksum
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import BROADCAST, EtherType
 from onm.packet.mapper import PairMapper
-from onm.packet.siit import Drop, IcmpError, Translated, translate_4to6, translate_6to4
+from onm.packet.offload import TcpGso
+from onm.packet.siit import (
+    Drop,
+    IcmpError,
+    Result,
+    SiitConfig,
+    Translated,
+    translate_4to6,
+    translate_6to4,
+)
+from onm.packet.siit.plain import plain_4to6, plain_6to4, plain_super_4to6, plain_super_6to4
 
 IPV4 = EtherType.IPV4.to_bytes(2, "big")
 ARP = EtherType.ARP.to_bytes(2, "big")
@@ -41,6 +59,9 @@ REFRESH_BEFORE = dt.timedelta(seconds=75)  # a quarter of the manager's 300 s an
 RETRY_AFTER = dt.timedelta(seconds=1)  # a pending resolution is asked again after this
 NEGATIVE_FOR = dt.timedelta(seconds=5)  # a refused address is not asked again for this long
 MAX_PENDING_ARP = 16  # requests kept per (port, address) while the manager answers
+
+Payload = bytes | memoryview
+"""A super-frame's TCP payload: only ever passed on, so a view into a receive buffer will do."""
 
 
 @dataclass
@@ -141,9 +162,19 @@ class AgentCore:
 
     # --- data: frames from nodes -----------------------------------------------------------------
 
-    def node_frame(self, interface: str, frame: bytes, now: dt.datetime) -> list[Action]:
+    def node_frame(
+        self,
+        interface: str,
+        frame: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None = None,
+        payload: Payload | None = None,
+    ) -> list[Action]:
+        """A frame from a node's interface. With `gso`, a TCP super-frame its kernel left uncut:
+        whole, or only its Ethernet, IPv4 and TCP headers with the TCP `payload` apart (a view
+        into the datapath's buffer, which nothing here reads or copies)."""
         counters = self.counters
-        counters.count("from_nodes", len(frame))
+        counters.count("from_nodes", len(frame) + (0 if payload is None else len(payload)))
         port = self.tables.ports.get(interface)
         if port is None:
             counters.drop(DropReason.UNKNOWN_PORT)
@@ -156,17 +187,27 @@ class AgentCore:
             return []
         ethertype = frame[12:14]
         if ethertype == IPV4:
-            return self._node_ipv4(port, frame, now)
-        if ethertype == ARP:
+            return self._node_ipv4(port, frame, now, gso, payload)
+        if ethertype == ARP and gso is None:
             return self._node_arp(port, frame, now)
         counters.drop(DropReason.ETHERTYPE_UNSUPPORTED)
         return []
 
-    def _node_ipv4(self, port: Port, frame: bytes, now: dt.datetime) -> list[Action]:
+    def _node_ipv4(
+        self,
+        port: Port,
+        frame: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None,
+        payload: Payload | None,
+    ) -> list[Action]:
         counters = self.counters
         packet = frame[14:]
         if len(packet) < 20:
             counters.drop(DropReason.IPV4_TRUNCATED)
+            return []
+        if gso is not None and packet[0] >> 4 != 4:
+            counters.drop(DropReason.IPV4_BAD_VERSION)
             return []
         if packet[12:16] != port.ip:
             counters.drop(DropReason.SPOOFED_SOURCE_IP)
@@ -196,16 +237,90 @@ class AgentCore:
             if local.network is not network:
                 counters.drop(DropReason.NETWORK_MISMATCH)
                 return actions
+            if gso is not None:
+                return actions + self._super_to_local(packet, payload, port, local, gso)
             out = local.mac + port.mac + IPV4 + packet
             counters.count("to_nodes", len(out))
             actions.append(ToNode(local.interface, out))
             return actions
         mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
+        if gso is not None:
+            return actions + self._super_to_substrate(packet, payload, port, mapper, gso)
         if network.encoding is Encoding.SIIT:
-            result = translate_4to6(packet, mapper, network.siit)
+            result = _to_ipv6(packet, mapper, network.siit)
         else:
             result = encap.encapsulate(packet, mapper, network.siit)
         return actions + self._emit(result, port, toward_node=False)
+
+    def _split(self, packet: bytes, payload: Payload | None) -> tuple[bytes, Payload] | None:
+        """A super-packet as (IP and TCP headers, TCP payload); None (counted) if it is none."""
+        if payload is not None:
+            return packet, payload
+        parts = offload.split_super(packet)
+        if isinstance(parts, DropReason):
+            self.counters.drop(parts)
+            return None
+        headers, end = parts
+        return packet[:headers], memoryview(packet)[headers:end]
+
+    def _super_to_local(
+        self, packet: bytes, payload: Payload | None, port: Port, local: Port, gso: TcpGso
+    ) -> list[Action]:
+        """A TCP super-frame for a node on this host: on whole, its checksum field written
+        partial again (whatever the sender's kernel, GRO or LRO left there)."""
+        parts = self._split(packet, payload)
+        if parts is None:
+            return []
+        headers, body = parts
+        frame = offload.super_headers(headers, len(body), local.mac + port.mac + IPV4)
+        if isinstance(frame, DropReason):
+            self.counters.drop(frame)
+            return []
+        self.counters.count("to_nodes", len(frame) + len(body))
+        return [ToNode(local.interface, frame, gso, body)]
+
+    def _super_to_substrate(
+        self, packet: bytes, payload: Payload | None, port: Port, mapper: PairMapper, gso: TcpGso
+    ) -> list[Action]:
+        """A node's TCP super-frame: SIIT decides on its first segment and re-headers it whole;
+        one whose segment it would fragment is cut here, and so is every one encapsulated."""
+        parts = self._split(packet, payload)
+        if parts is None:
+            return []
+        headers, body = parts
+        if internet_checksum(headers[: (headers[0] & 0x0F) * 4]) != 0:
+            self.counters.drop(DropReason.IPV4_BAD_CHECKSUM)  # as the translator would
+            return []
+        network = port.network
+        if network.encoding is Encoding.SIIT:
+            quick = plain_super_4to6(headers, len(body), gso.size, mapper, network.siit)
+            if quick is not None:
+                self.counters.count("to_substrate", len(quick) + len(body))
+                return [ToSubstrate(quick, gso, body)]
+            first = offload.first_segment(headers, body, gso.size)
+            if isinstance(first, DropReason):
+                self.counters.drop(first)
+                return []
+            result = _to_ipv6(first, mapper, network.siit)
+            if not isinstance(result, Translated):  # what every segment would get
+                return self._emit(result, port, toward_node=False)
+            if len(result.packets) == 1:
+                whole = offload.super_headers(result.packets[0], len(body))
+                if not isinstance(whole, DropReason):
+                    self.counters.count("to_substrate", len(whole) + len(body))
+                    return [ToSubstrate(whole, gso, body)]
+        pieces = offload.segment_tcp(b"".join((headers, body)), gso.size)
+        if isinstance(pieces, DropReason):
+            self.counters.drop(pieces)
+            return []
+        actions: list[Action] = []
+        for piece in pieces:
+            if network.encoding is Encoding.SIIT:
+                result = _to_ipv6(piece, mapper, network.siit)
+            else:
+                result = encap.encapsulate(piece, mapper, network.siit)
+            actions += self._emit(result, port, toward_node=False)
+        return actions
 
     def _miss(
         self, port: Port, target: bytes, now: dt.datetime, reason: DropReason
@@ -285,9 +400,17 @@ class AgentCore:
 
     # --- data: packets from the substrate --------------------------------------------------------
 
-    def substrate_packet(self, packet: bytes, now: dt.datetime) -> list[Action]:
+    def substrate_packet(
+        self,
+        packet: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None = None,
+        payload: Payload | None = None,
+    ) -> list[Action]:
+        """An IPv6 packet for our /64. With `gso`, a TCP super-packet (GRO'd, or sent uncut):
+        whole, or only its IPv6 and TCP headers with the TCP `payload` apart."""
         counters = self.counters
-        counters.count("from_substrate", len(packet))
+        counters.count("from_substrate", len(packet) + (0 if payload is None else len(payload)))
         if len(packet) < 40:
             counters.drop(DropReason.IPV6_TRUNCATED)
             return []
@@ -303,13 +426,18 @@ class AgentCore:
             return []
         sender_ip = source[12:16]
         resident = self.tables.residents.get((vni, sender_ip))
-        if resident is None or resident.substrate != source:
+        # A local node's packets are delivered here directly and never cross the substrate: one
+        # that arrives from there with its address was sent by another host.
+        local_source = source in self.tables.by_substrate
+        if resident is None or resident.substrate != source or local_source:
             counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
             return []
         mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
+        if gso is not None:
+            return self._super_to_node(packet, payload, port, mapper, resident.mac, gso)
         if network.encoding is Encoding.SIIT:
             self._identification = (self._identification + 1) & 0xFFFF
-            result = translate_6to4(packet, mapper, network.siit, self._identification)
+            result = _to_ipv4(packet, mapper, network.siit, self._identification)
         else:
             inner = encap.decapsulate(packet, mapper)
             if isinstance(inner, DropReason):
@@ -317,6 +445,67 @@ class AgentCore:
                 return []
             result = Translated((inner,))
         return self._emit(result, port, toward_node=True, sender_mac=resident.mac)
+
+    def _super_to_node(
+        self,
+        packet: bytes,
+        payload: Payload | None,
+        port: Port,
+        mapper: PairMapper,
+        sender_mac: bytes,
+        gso: TcpGso,
+    ) -> list[Action]:
+        """A TCP super-packet from the substrate: decided on by its first segment (SIIT) or
+        opened (encapsulation), then handed to the node whole when that segment fits its MTU
+        and the whole fits one IPv4 datagram; otherwise cut here."""
+        network = port.network
+        siit = network.encoding is Encoding.SIIT
+        if not siit:  # rare (GRO'd IPv4 in IPv6): opened as a whole packet
+            whole = packet if payload is None else b"".join((packet, payload))
+            inner = encap.decapsulate(whole, mapper)
+            if isinstance(inner, DropReason):
+                self.counters.drop(inner)
+                return []
+            packet, payload = inner, None
+        parts = self._split(packet, payload)
+        if parts is None:
+            return []
+        headers, body = parts
+        if siit:
+            self._identification = (self._identification + 1) & 0xFFFF
+            quick = plain_super_6to4(
+                headers, len(body), gso.size, mapper, network.siit, self._identification
+            )
+            if quick is not None:
+                frame = port.mac + sender_mac + IPV4 + quick
+                self.counters.count("to_nodes", len(frame) + len(body))
+                return [ToNode(port.interface, frame, gso, body)]
+        first: bytes | DropReason = offload.first_segment(headers, body, gso.size)
+        if isinstance(first, DropReason):
+            self.counters.drop(first)
+            return []
+        if siit:
+            result = _to_ipv4(first, mapper, network.siit, self._identification)
+            if not isinstance(result, Translated):  # what every segment would get
+                return self._emit(result, port, True, sender_mac)
+            first = result.packets[0] if len(result.packets) == 1 else b""
+        if 0 < len(first) <= network.siit.ipv4_mtu:
+            made = offload.super_headers(first, len(body), port.mac + sender_mac + IPV4)
+            if not isinstance(made, DropReason):
+                self.counters.count("to_nodes", len(made) + len(body))
+                return [ToNode(port.interface, made, gso, body)]
+        pieces = offload.segment_tcp(b"".join((headers, body)), gso.size)
+        if isinstance(pieces, DropReason):
+            self.counters.drop(pieces)
+            return []
+        if not siit:
+            return self._emit(Translated(tuple(pieces)), port, True, sender_mac)
+        actions: list[Action] = []
+        for piece in pieces:
+            self._identification = (self._identification + 1) & 0xFFFF
+            result = _to_ipv4(piece, mapper, network.siit, self._identification)
+            actions += self._emit(result, port, True, sender_mac)
+        return actions
 
     # --- results of translation ------------------------------------------------------------------
 
@@ -349,3 +538,17 @@ class AgentCore:
         for packet in result.packets:
             counters.count("to_substrate", len(packet))
         return [ToSubstrate(packet) for packet in result.packets]
+
+
+def _to_ipv6(packet: bytes, mapper: PairMapper, config: SiitConfig) -> Result:
+    """SIIT 4 -> 6: plain TCP/UDP the short way, the rest by the full translator."""
+    plain = plain_4to6(packet, mapper, config)
+    return translate_4to6(packet, mapper, config) if plain is None else Translated((plain,))
+
+
+def _to_ipv4(packet: bytes, mapper: PairMapper, config: SiitConfig, identification: int) -> Result:
+    """SIIT 6 -> 4: plain TCP/UDP the short way, the rest by the full translator."""
+    plain = plain_6to4(packet, mapper, config, identification)
+    if plain is None:
+        return translate_6to4(packet, mapper, config, identification)
+    return Translated((plain,))

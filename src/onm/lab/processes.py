@@ -140,7 +140,13 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
+    """Could a server listen on `port` of 127.0.0.1 now?
+
+    Probed with SO_REUSEADDR, as the manager (uvicorn) and the agents' metrics server bind: the
+    connections a stopped server leaves in TIME_WAIT do not keep its successor off its port.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

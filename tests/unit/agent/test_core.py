@@ -14,7 +14,18 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, raw
+from scapy.all import (
+    ARP,
+    ICMP,
+    IP,
+    TCP,
+    UDP,
+    Ether,
+    ICMPv6EchoRequest,
+    IPv6,
+    Raw,
+    raw,
+)
 
 from onm.agent import tables as agent_tables
 from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
@@ -25,6 +36,8 @@ from onm.model import Node, Principal, PrincipalKind, Resolution
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
+from onm.packet.offload import TcpGso
+from support.segments import nic_cut, segment_valid
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 MTU = 1520
@@ -311,6 +324,144 @@ def test_df_packet_too_big_gets_fragmentation_needed_from_the_gateway(lab: Lab) 
     assert got[IP].src == "10.0.0.1" and got.dst == a.mac
 
 
+# --- TCP super-frames (GSO) ----------------------------------------------------------------------
+# A node's kernel hands over 64 KiB TCP frames to be cut later; the core passes them on whole when
+# each segment fits, with their checksum field partial. `nic_cut` cuts them as a device would.
+
+PAYLOAD = bytes(range(256)) * 40  # 10240 octets: 7 segments of 1448 and one of 104
+GSO = TcpGso(1448)
+TIMESTAMPS = [("NOP", None), ("NOP", None), ("Timestamp", (1, 2))]  # a 32-octet TCP header
+
+
+def wire(action: ToNode | ToSubstrate) -> bytes:
+    """What the datapath sends for `action`: headers, then the payload left where it arrived."""
+    head = action.frame if isinstance(action, ToNode) else action.packet
+    return head + bytes(action.payload)
+
+
+def super_frame(lab: Lab, src: str, dst_mac: str, dst_ip: str, src_ip: str | None = None) -> bytes:
+    node = lab.nodes[src]
+    return raw(
+        Ether(src=node.mac, dst=dst_mac)
+        / IP(src=src_ip or str(node.ip), dst=dst_ip, flags="DF", id=7)
+        / TCP(sport=40000, dport=5201, seq=1000, flags="A", options=TIMESTAMPS)
+        / Raw(PAYLOAD)
+    )
+
+
+def test_super_frame_crosses_the_substrate_whole(lab: Lab) -> None:
+    a, g = lab.nodes["a"], lab.nodes["g"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    [sent] = only(
+        lab.r.node_frame(a.interface, super_frame(lab, "a", g_mac, "10.0.0.3"), NOW, GSO),
+        ToSubstrate,
+    )
+    assert sent.gso == GSO and len(sent.packet) == 40 + 32 and bytes(sent.payload) == PAYLOAD
+    segments = nic_cut(wire(sent), GSO.size)
+    assert len(segments) == 8 and all(segment_valid(s) for s in segments)
+    assert max(len(s) for s in segments) == MTU  # each segment fills the substrate exactly
+    assert IPv6(segments[0]).nh == 6
+    # Host s passes it to g whole as well, re-headered as IPv4 with g's and a's addresses.
+    resolve_via_arp(lab, "s", "g", "10.0.0.2")
+    [frame] = only(lab.s.substrate_packet(sent.packet, NOW, GSO, sent.payload), ToNode)
+    assert frame.interface == g.interface and frame.gso == GSO
+    got = Ether(wire(frame))
+    assert (got.src, got.dst, got[IP].src, got[IP].dst) == (a.mac, g.mac, "10.0.0.2", "10.0.0.3")
+    assert got[IP].flags.DF
+    [again] = lab.s.substrate_packet(wire(sent), NOW, GSO)  # given whole: the same but the IP ID
+    assert isinstance(again, ToNode) and len(wire(again)) == len(wire(frame))
+    delivered = nic_cut(wire(frame)[14:], GSO.size)
+    assert all(segment_valid(s) for s in delivered)
+    assert b"".join(raw(IP(s)[TCP].payload) for s in delivered) == PAYLOAD
+
+
+def test_super_frame_whose_segments_do_not_fit_gets_fragmentation_needed(lab: Lab) -> None:
+    a = lab.nodes["a"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    too_big = TcpGso(1460)  # segments of 20 + 32 + 1460 octets: 40 + 32 + 1460 > MTU
+    [icmp] = only(
+        lab.r.node_frame(a.interface, super_frame(lab, "a", g_mac, "10.0.0.3"), NOW, too_big),
+        ToNode,
+    )
+    got = Ether(icmp.frame)
+    assert (got[ICMP].type, got[ICMP].code, got[ICMP].nexthopmtu) == (3, 4, MTU - 20)
+    assert icmp.gso is None
+
+
+def test_super_packet_too_big_for_the_node_is_dropped(lab: Lab) -> None:
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    [sent] = only(
+        lab.r.node_frame(
+            lab.nodes["a"].interface, super_frame(lab, "a", g_mac, "10.0.0.3"), NOW, GSO
+        ),
+        ToSubstrate,
+    )
+    resolve_via_arp(lab, "s", "g", "10.0.0.2")
+    # Say a GRO'd it out of larger segments than g's link carries (1500 - 20 - 32 = 1448): each
+    # such segment is too big for g, so the whole is, as it would be cut (the agent sends no
+    # ICMPv6 errors of its own: the IPv4 side's are what nodes learn their MTU from).
+    assert lab.s.substrate_packet(wire(sent), NOW, TcpGso(1449)) == []
+    assert lab.s.counters.drops[DropReason.PACKET_TOO_BIG] == 1
+
+
+def test_super_frame_on_the_same_host_goes_whole(lab: Lab) -> None:
+    a, b = lab.nodes["a"], lab.nodes["b"]
+    b_mac = resolve_via_arp(lab, "r", "a", "10.0.0.4")
+    frame = super_frame(lab, "a", b_mac, "10.0.0.4")
+    [out] = only(lab.r.node_frame(a.interface, frame, NOW, GSO), ToNode)
+    assert out.interface == b.interface and out.gso == GSO
+    assert out.frame[:14] == frame[:14] and len(wire(out)) == len(frame)
+    assert all(segment_valid(s) for s in nic_cut(wire(out)[14:], GSO.size))
+
+
+def test_encapsulated_super_frame_is_cut_before_the_substrate(lab: Lab) -> None:
+    e1, e2 = lab.nodes["e1"], lab.nodes["e2"]
+    e2_mac = resolve_via_arp(lab, "r", "e1", "10.1.0.3")
+    frame = super_frame(lab, "e1", e2_mac, "10.1.0.3")
+    gso = TcpGso(1428)  # e1's link: 1520 - 40 for the outer header
+    sent = only(lab.r.node_frame(e1.interface, frame, NOW, gso), ToSubstrate)
+    assert len(sent) == 8 and all(s.gso is None for s in sent)
+    assert all(IPv6(s.packet).nh == 4 and len(s.packet) <= MTU for s in sent)
+    assert all(segment_valid(raw(IPv6(s.packet)[IP])) for s in sent)
+    # Received whole (GRO merges IPv4 in IPv6 as well), it is opened and passed on whole.
+    resolve_via_arp(lab, "s", "e2", "10.1.0.2")
+    outer = IPv6(sent[0].packet)
+    packet = raw(IPv6(src=outer.src, dst=outer.dst, nh=4) / IP(frame[14:]))
+    [out] = only(lab.s.substrate_packet(packet, NOW, gso), ToNode)
+    assert out.interface == e2.interface and out.gso == gso
+    assert all(segment_valid(s) for s in nic_cut(wire(out)[14:], gso.size))
+
+
+def test_super_frames_are_checked_like_any_frame(lab: Lab) -> None:
+    a = lab.nodes["a"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    forged = super_frame(lab, "a", g_mac, "10.0.0.3", src_ip="10.0.0.4")
+    assert lab.r.node_frame(a.interface, forged, NOW, GSO) == []
+    assert lab.r.counters.drops[DropReason.SPOOFED_SOURCE_IP] == 1
+    # From the substrate: a super-packet claiming to come from a, sent from host s's /64.
+    [sent] = only(
+        lab.r.node_frame(a.interface, super_frame(lab, "a", g_mac, "10.0.0.3"), NOW, GSO),
+        ToSubstrate,
+    )
+    forged6 = (
+        sent.packet[:8]
+        + lab.s.tables.ports[lab.nodes["g"].interface].substrate[:8]
+        + wire(sent)[16:]
+    )
+    assert lab.s.substrate_packet(forged6, NOW, GSO) == []
+    assert lab.s.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
+
+
+def test_super_frame_that_is_not_tcp_is_dropped(lab: Lab) -> None:
+    a = lab.nodes["a"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    udp = raw(
+        Ether(src=a.mac, dst=g_mac) / IP(src="10.0.0.2", dst="10.0.0.3") / UDP() / Raw(PAYLOAD)
+    )
+    assert lab.r.node_frame(a.interface, udp, NOW, GSO) == []
+    assert lab.r.counters.drops[DropReason.PROTOCOL_UNTRANSLATABLE] == 1
+
+
 # --- what a node may not do ----------------------------------------------------------------------
 
 
@@ -383,6 +534,17 @@ def test_forged_substrate_source_is_dropped(lab: Lab) -> None:
     packet = raw(IPv6(src=forged_source, dst=g_address, nh=58) / Raw(b"\x80\x00\x00\x00" * 2))
     assert lab.s.substrate_packet(packet, NOW) == []
     assert lab.s.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
+
+
+def test_a_local_nodes_address_arriving_from_the_substrate_is_forged(lab: Lab) -> None:
+    # a and b both live on r, so a's packets to b never cross the substrate: one that arrives
+    # there with a's very address was sent by another host.
+    with lab.store.read(ADMIN, NOW) as tx:
+        snap_r = compiler.snapshot(tx, "r")
+    where = {n.node.name: str(n.substrate_address) for n in snap_r.nodes}
+    packet = raw(IPv6(src=where["a"], dst=where["b"], hlim=64) / ICMPv6EchoRequest(id=7))
+    assert lab.r.substrate_packet(packet, NOW) == []
+    assert lab.r.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
 
 
 def test_substrate_packet_for_no_local_node_is_dropped(lab: Lab) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +66,17 @@ def test_ports() -> None:
     port = processes.free_port()
     assert 0 < port < 65536
     assert processes.port_free(port)
+
+
+def test_a_port_left_in_time_wait_is_free() -> None:
+    """A restarted manager keeps its port (and so its agents): the connections its predecessor
+    closed wait in TIME_WAIT, which does not stop a server that binds with SO_REUSEADDR."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    with server, socket.create_connection(("127.0.0.1", port)) as client:
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: it is the one left in TIME_WAIT
+        assert client.recv(1) == b""
+    assert processes.port_free(port)
+    with socket.create_server(("127.0.0.1", port)):  # and a server can indeed listen there
+        assert not processes.port_free(port)

@@ -3,9 +3,17 @@
 Portable Python over the same core the eBPF datapath will follow: frames from each node's
 host-side interface and IPv6 packets for the host's /64 (a classic BPF filter on the substrate
 interface keeps the rest in the kernel) go to `AgentCore`; its actions are carried out here.
-Sending to the substrate goes through a raw IPv6 socket, so the kernel routes and resolves
-neighbours. All sockets are opened inside the host's network namespace when one is given; the
+Packets for the substrate leave through a packet socket on it, behind an Ethernet header to the
+next hop the kernel of the host knows for their destination (`onm.agent.io.neighbours`); until
+it knows one, through a raw IPv6 socket, so that the kernel routes them and resolves the
+neighbour. All sockets are opened inside the host's network namespace when one is given; the
 process itself never changes namespace.
+
+TCP super-frames (GSO, up to 64 KiB) travel whole where they can: every packet socket speaks
+virtio-net headers (`onm.packet.offload`), GRO is turned on for every interface read, and a
+super-frame the core re-headered whole goes out with a virtio-net header of its own, for the
+kernel to cut on its way out (or never, when the next hop is on this machine). One that must
+take the raw socket is cut here first.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ from typing import Any
 from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
 from onm.agent.core import AgentCore
 from onm.agent.io.cbpf import ipv6_dst_prefix_filter
+from onm.agent.io.interfaces import interface_info
+from onm.agent.io.neighbours import NextHops
 from onm.agent.io.netns import run_in_netns
-from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
+from onm.agent.io.offload import set_offloads
+from onm.agent.io.packet_socket import open_packet_socket, recv_frame, send_parts
 from onm.agent.io.raw6 import open_raw6_sender, send_ipv6
 from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
 from onm.errors import OnmError
@@ -37,6 +48,10 @@ log = logging.getLogger("onm.agent.datapath")
 BATCH = 64
 BUFFER = 65536 + 64
 RETRY_PORTS_EVERY = 2.0
+NODE_IP = offload.LENGTH + offload.ETHERNET_HEADER
+"""Where the IP header starts in what a packet socket with a virtio-net header reads."""
+SUBSTRATE_IP = NODE_IP
+NO_VNET = offload.NONE
 
 
 def utcnow() -> dt.datetime:
@@ -62,8 +77,15 @@ class UserspaceDatapath:
         self.node_sockets: dict[str, socket.socket] = {}
         self.substrate_rx: socket.socket | None = None
         self.prefix: bytes | None = None
-        [self.tx6] = run_in_netns(netns, lambda: [open_raw6_sender()])
+        [self.tx6, self.tx_substrate] = run_in_netns(
+            netns,
+            lambda: [open_raw6_sender(), open_packet_socket(substrate_if, 0, vnet_hdr=True)],
+        )
+        substrate_mac = interface_info(substrate_if, netns=netns).mac
+        self._enable_gro(substrate_if)
+        self.next_hops = NextHops(substrate_if, netns, substrate_mac)  # a thread: forks first
         self._buffer = bytearray(BUFFER)
+        self._view = memoryview(self._buffer)
         self._retry_at = 0.0
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ToNode: self._to_node,
@@ -93,22 +115,67 @@ class UserspaceDatapath:
 
     def _from_node(self, interface: str, sock: socket.socket, now: dt.datetime) -> None:
         core = self.core
-        for data in recv_batch(sock, BATCH, BUFFER, buffer=self._buffer):
-            parsed = offload.parse(data)
-            if isinstance(parsed, DropReason):
-                core.counters.drop(parsed)
+        execute = self._execute
+        view = self._view
+        for _ in range(BATCH):
+            length = recv_frame(sock, view)
+            if length is None:
+                return
+            gso = offload.tcp_gso(view[:length])
+            if gso is not None:  # the core passes it on whole, or cuts it
+                parts = offload.split_super(view[NODE_IP:length])
+                if isinstance(parts, DropReason):
+                    core.counters.drop(parts)
+                    continue
+                headers, end = parts
+                frame = bytes(view[offload.LENGTH : NODE_IP + headers])
+                body = view[NODE_IP + headers : NODE_IP + end]  # sent on before the next read
+                execute(core.node_frame(interface, frame, now, gso, body))
                 continue
-            frames = offload.resolve(*parsed)
+            header = offload.parse_header(view[:length])
+            if isinstance(header, DropReason):
+                core.counters.drop(header)
+                continue
+            frames = offload.resolve(header, bytes(view[offload.LENGTH : length]))
             if isinstance(frames, DropReason):
                 core.counters.drop(frames)
                 continue
             for frame in frames:
-                self._execute(core.node_frame(interface, frame, now))
+                execute(core.node_frame(interface, frame, now))
 
     def _from_substrate(self, sock: socket.socket, now: dt.datetime) -> None:
         core = self.core
-        for frame in recv_batch(sock, BATCH, BUFFER, buffer=self._buffer):
-            self._execute(core.substrate_packet(frame[14:], now))
+        execute = self._execute
+        view = self._view
+        for _ in range(BATCH):
+            length = recv_frame(sock, view)
+            if length is None:
+                return
+            gso = offload.tcp_gso(view[:length])
+            if gso is not None:
+                parts = offload.split_super(view[SUBSTRATE_IP:length])
+                if isinstance(parts, DropReason):
+                    core.counters.drop(parts)
+                    continue
+                headers, end = parts
+                packet = bytes(view[SUBSTRATE_IP : SUBSTRATE_IP + headers])
+                body = view[SUBSTRATE_IP + headers : SUBSTRATE_IP + end]
+                execute(core.substrate_packet(packet, now, gso, body))
+                continue
+            header = offload.parse_header(view[:length])
+            if isinstance(header, DropReason):
+                core.counters.drop(header)
+                continue
+            if header.flags & offload.F_NEEDS_CSUM:
+                frame = offload.complete_checksum(
+                    bytes(view[offload.LENGTH : length]), header.csum_start, header.csum_offset
+                )
+                if isinstance(frame, DropReason):
+                    core.counters.drop(frame)
+                    continue
+                execute(core.substrate_packet(frame[14:], now))
+                continue
+            execute(core.substrate_packet(bytes(view[SUBSTRATE_IP:length]), now))
 
     def _control(self, events: list[Event], now: dt.datetime) -> None:
         for event in events:
@@ -132,12 +199,43 @@ class UserspaceDatapath:
 
     def _to_node(self, action: ToNode) -> None:
         sock = self.node_sockets.get(action.interface)
-        if sock is None or not send(sock, offload.NONE + action.frame):
+        header = NO_VNET
+        if action.gso is not None:
+            made = offload.tcp_gso_header(action.frame[14:], action.gso)
+            if isinstance(made, DropReason):
+                self.core.counters.drop(made)
+                return
+            header = made
+        if sock is None or not send_parts(sock, (header, action.frame, action.payload)):
             self.core.counters.drop(DropReason.TRANSMIT_FAILED)
 
     def _to_substrate(self, action: ToSubstrate) -> None:
-        if not send_ipv6(self.tx6, action.packet):
-            self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+        """Through the packet socket behind the next hop's Ethernet header when the kernel knows
+        it (a super-packet with a virtio-net header for the kernel to cut), else through the raw
+        socket, which resolves it (a super-packet cut here first)."""
+        packet = action.packet
+        ethernet = self.next_hops.ethernet_to(packet[24:40])
+        gso = action.gso
+        if gso is None:
+            if ethernet is not None and send_parts(self.tx_substrate, (NO_VNET, ethernet, packet)):
+                return
+            if not send_ipv6(self.tx6, packet):
+                self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+            return
+        header = offload.tcp_gso_header(packet, gso)
+        if isinstance(header, DropReason):
+            self.core.counters.drop(header)
+            return
+        parts = (header, ethernet or b"", packet, action.payload)
+        if ethernet is not None and send_parts(self.tx_substrate, parts):
+            return
+        segments = offload.segment_tcp(b"".join((packet, action.payload)), gso.size)
+        if isinstance(segments, DropReason):
+            self.core.counters.drop(segments)
+            return
+        for segment in segments:
+            if not send_ipv6(self.tx6, segment):
+                self.core.counters.drop(DropReason.TRANSMIT_FAILED)
 
     def _report(self, action: Report) -> None:
         if not self._from_cache:  # the manager hears of revisions it sent, not of our cache
@@ -152,7 +250,9 @@ class UserspaceDatapath:
         program = ipv6_dst_prefix_filter(prefix)
 
         def opener() -> list[socket.socket]:
-            return [open_packet_socket(self.substrate_if, EtherType.IPV6, bpf=program)]
+            return [
+                open_packet_socket(self.substrate_if, EtherType.IPV6, bpf=program, vnet_hdr=True)
+            ]
 
         [sock] = run_in_netns(self.netns, opener)
         self._claim_prefix(prefix)
@@ -167,6 +267,15 @@ class UserspaceDatapath:
             self.substrate_if,
             socket.inet_ntop(socket.AF_INET6, prefix + bytes(8)),
         )
+
+    def _enable_gro(self, interface: str) -> None:
+        """Let `interface` merge what arrives cut into super-frames (GRO): its packet socket
+        then reads one frame where forty segments came. (A veth merges only what a peer
+        without TSO sends it: a node with offloads off, a substrate port that cuts.)"""
+        try:
+            set_offloads(interface, netns=self.netns, gro=True)
+        except OnmError as error:
+            log.warning("could not turn GRO on for %s: %s", interface, error)
 
     def _claim_prefix(self, prefix: bytes) -> None:
         """Make the host's kernel discard what arrives for our /64 (we have read it already):
@@ -198,13 +307,15 @@ class UserspaceDatapath:
                 continue
             self.node_sockets[interface] = sock
             self.selector.register(sock, selectors.EVENT_READ, interface)
+            self._enable_gro(interface)
             log.info("attached port %s", interface)
 
     def close(self) -> None:
-        for sock in [*self.node_sockets.values(), self.substrate_rx, self.tx6]:
+        for sock in [*self.node_sockets.values(), self.substrate_rx, self.tx6, self.tx_substrate]:
             if sock is not None:
                 sock.close()
         self.selector.close()
+        self.next_hops.close()
 
 
 def _opener(interface: str) -> Callable[[], list[socket.socket]]:

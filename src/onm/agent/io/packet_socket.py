@@ -3,9 +3,11 @@
 `open_packet_socket` gives a non-blocking SOCK_RAW packet socket bound to one interface in the
 current namespace (open it inside another through `onm.agent.io.netns.run_in_netns`). The
 socket is created with protocol 0, so it receives nothing until it is configured, filtered and
-bound: no unwanted frame is ever queued. `recv_batch` drains what is queued into one buffer;
-`send` writes one frame. A full queue and similar per-frame failures are returned as False and
-counted, never raised (STYLE rule 5).
+bound: no unwanted frame is ever queued. `recv_batch` drains what is queued into one buffer,
+`recv_frame` reads the next frame into a buffer for its caller to use in place (so a 64 KiB
+frame need not be copied at all); `send` writes one frame, `send_parts` one frame given in
+pieces (gathered by the kernel: no copy to put a header in front). A full queue and similar
+per-frame failures are returned as False and counted, never raised (STYLE rule 5).
 
 Constants: packet(7) and include/uapi/linux/if_packet.h, include/uapi/linux/if_ether.h,
 include/uapi/asm-generic/socket.h.
@@ -32,7 +34,9 @@ __all__ = [
     "ipv6_dst_prefix_filter",
     "open_packet_socket",
     "recv_batch",
+    "recv_frame",
     "send",
+    "send_parts",
 ]
 
 ETH_P_ALL = 0x0003
@@ -155,23 +159,41 @@ def recv_batch(
         buffer = bytearray(bufsize)
     elif len(buffer) < bufsize:
         raise ValueError(f"buffer holds {len(buffer)} bytes, fewer than bufsize {bufsize}")
-    view = memoryview(buffer)
+    view = memoryview(buffer)[:bufsize]
     frames: list[bytes] = []
     while len(frames) < max_packets:
+        length = recv_frame(sock, view, drops=drops)
+        if length is None:
+            break
+        frames.append(bytes(view[:length]))
+    return frames
+
+
+def recv_frame(
+    sock: socket.socket,
+    view: memoryview,
+    *,
+    drops: collections.Counter[str] | None = None,
+) -> int | None:
+    """Receive the next frame queued on non-blocking `sock` into `view`; its length, or None
+    when none is queued (or the kernel reported an error, counted as in `recv_batch`).
+
+    A frame longer than `view` is dropped and counted as "truncated", and the next one read.
+    """
+    bufsize = len(view)
+    while True:
         try:
             length = sock.recv_into(view, bufsize, socket.MSG_TRUNC)
         except BlockingIOError:
-            break
+            return None
         except OSError as error:
             if error.errno in (errno.ENETDOWN, errno.ENXIO):
                 _count(drops, errno.errorcode[error.errno])
-                break
+                return None
             raise
-        if length > bufsize:
-            _count(drops, "truncated")
-            continue
-        frames.append(bytes(view[:length]))
-    return frames
+        if length <= bufsize:
+            return length
+        _count(drops, "truncated")
 
 
 def send(
@@ -180,6 +202,23 @@ def send(
     """Send one whole Ethernet `frame`; False (counted in `drops`) if it was dropped."""
     try:
         sock.send(frame)
+    except OSError as error:
+        if error.errno in TRANSIENT_SEND_ERRORS:
+            _count(drops, errno.errorcode[error.errno or 0])
+            return False
+        raise
+    return True
+
+
+def send_parts(
+    sock: socket.socket,
+    parts: Sequence[bytes | memoryview],
+    *,
+    drops: collections.Counter[str] | None = None,
+) -> bool:
+    """Send one frame made of `parts` (sendmsg(2) gathers them); False if it was dropped."""
+    try:
+        sock.sendmsg(parts)
     except OSError as error:
         if error.errno in TRANSIENT_SEND_ERRORS:
             _count(drops, errno.errorcode[error.errno or 0])
