@@ -13,6 +13,7 @@ from onm.packet import encap
 from onm.packet.drop import DropReason
 from onm.packet.mapper import Rfc6052Mapper, SubstrateMapper
 from onm.packet.siit import Drop, IcmpError, SiitConfig, Translated
+from support.oracle import single_packet as _one
 
 MAPPER = Rfc6052Mapper("64:ff9b::/96")
 ICMP_SOURCE = ipaddress.IPv4Address("192.0.2.254").packed
@@ -22,12 +23,6 @@ def _v4(**kw: object) -> bytes:
     fields = {"src": "192.0.2.1", "dst": "198.51.100.2", "ttl": 64}
     fields.update(kw)
     return raw(IP(**fields) / TCP(sport=1000, dport=80) / Raw(b"data"))
-
-
-def _one(result: object) -> bytes:
-    assert isinstance(result, Translated), result
-    assert len(result.packets) == 1
-    return result.packets[0]
 
 
 def test_outer_header_carries_mapped_addresses_and_protocol_4() -> None:

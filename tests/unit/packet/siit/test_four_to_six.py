@@ -59,6 +59,8 @@ from onm.packet.siit import (
     translate_4to6,
     translate_6to4,
 )
+from support.oracle import assert_ipv4_header_checksum
+from support.oracle import single_packet as single
 
 # RFC 6052 section 2.4: 192.0.2.33 under the Well-Known Prefix 64:ff9b::/96.
 HOST4 = "192.0.2.33"
@@ -87,13 +89,6 @@ def translate(
 
 def raw_bytes(packet: Packet | bytes) -> bytes:
     return packet if isinstance(packet, bytes) else bytes(packet)
-
-
-def single(result: Result) -> bytes:
-    """The one IPv6 packet of a translation that must not fragment."""
-    assert isinstance(result, Translated), result
-    assert len(result.packets) == 1, len(result.packets)
-    return result.packets[0]
 
 
 def v4_to_peer(payload: Packet, **fields: object) -> Packet:
@@ -134,11 +129,8 @@ def icmpv6_residual(packet: bytes) -> int:
 
 
 def assert_ipv4_checksums_valid(packet: bytes) -> None:
-    parsed = IP(packet)
-    on_wire = parsed.chksum
-    del parsed.chksum
-    assert IP(bytes(parsed)).chksum == on_wire
-    assert checksum(packet[parsed.ihl * 4 :]) == 0  # ICMPv4: no pseudo-header
+    assert_ipv4_header_checksum(packet)
+    assert checksum(packet[IP(packet).ihl * 4 :]) == 0  # ICMPv4: no pseudo-header
 
 
 def reassemble(fragments: tuple[bytes, ...]) -> tuple[bytes, list[int], set[int], set[int]]:

@@ -49,6 +49,8 @@ from onm.packet.siit import (
     translate_6to4,
 )
 from onm.packet.siit.generate import icmpv6_error, is_unicast_v6
+from support.oracle import assert_ipv4_header_checksum
+from support.oracle import single_packet as one
 
 SETTINGS = settings(max_examples=300, deadline=None)
 
@@ -93,12 +95,6 @@ def translate(packet: bytes, config: SiitConfig = DEFAULT, identification: int =
     return translate_6to4(packet, MAPPER, config, identification)
 
 
-def one(result: Result) -> bytes:
-    assert isinstance(result, Translated), result
-    assert len(result.packets) == 1, result
-    return result.packets[0]
-
-
 def udp() -> Packet:
     return UDP(sport=40000, dport=53) / Raw(b"onm-siit-6to4 payload")
 
@@ -140,14 +136,6 @@ def quoted_v4(upper: Packet | bytes, **fields: object) -> bytes:
     """That packet as it should look inside the ICMPv4 error (TTL untouched)."""
     fields.setdefault("ttl", 64)
     return v4(upper, src=V4_HOST, dst=V6_HOST_AS_V4, **fields)
-
-
-def assert_ipv4_header_checksum(wire: bytes) -> None:
-    """scapy recomputes the IPv4 header checksum; onm's must be the same."""
-    packet = IP(wire)
-    written = packet.chksum
-    del packet.chksum
-    assert IP(bytes(packet)).chksum == written
 
 
 def l4_checksum_ok(wire: bytes) -> bool:
