@@ -14,8 +14,10 @@ decoding, range checks and the per-packet fast path (`embed_ipv4`, `split_addres
     '--------- host /64 (HostPrefix) ----------'--------- interface identifier ---------'
 
 U/L set means "deliver to the node in `slot`" (routers, phantom routers); I/G set means a group
-(broadcast or multicast) address. Every 128-bit value decodes; only the types and ranges of the
-values given to the constructors are checked, and violations raise `AddressingError(field, ...)`.
+(broadcast or multicast) address. An ordinary node has U/L clear and slot 0: it is found by
+(network id, IPv4), which is unique, so the 6-bit slot never limits how many nodes a host holds
+(docs/addressing.md). Every 128-bit value decodes; only the types and ranges of the values given
+to the constructors are checked, and violations raise `AddressingError(field, ...)`.
 """
 
 from __future__ import annotations
@@ -248,7 +250,7 @@ class SubstrateAddress:
     ipv4: ipaddress.IPv4Address
     """The node's (or the external destination's) IPv4 address inside that network."""
     slot: int = 0
-    """Node slot on the host, 0..63."""
+    """0..63: the node to deliver to when `deliver_to_slot` is set; 0 for ordinary nodes."""
     deliver_to_slot: bool = False
     """U/L bit: deliver to the node in `slot` rather than by (network id, IPv4)."""
     group: bool = False

@@ -36,8 +36,6 @@ MIN_MTU: Final = 1280
 MAX_MTU: Final = 9000
 TRANSIT: Final = ipaddress.IPv6Network("fd00:ffff::/64")
 """The link joining the lab's hosts; host k (from 1) is `fd00:ffff::k`. No host /64 may be it."""
-MAX_NODES_PER_HOST: Final = 63
-"""Node slots 1..63 of a host's /64 (substrate address layout, FIG. 2D)."""
 
 # The keys each mapping may hold: key -> required. Anything else is an unknown key.
 _TOP: Final = {
@@ -394,7 +392,6 @@ class _Reader:
         found: list[NodeSpec] = []
         names: set[str] = set()
         owners: dict[tuple[str, ipaddress.IPv4Address], str] = {}
-        per_host: dict[str, int] = {}
         for i, item in enumerate(items):
             path = f"nodes[{i}]"
             keys = self.mapping(item, path, _NODE)
@@ -402,10 +399,6 @@ class _Reader:
             self.unique(keys["name"], f"{path}.name", "node", name, names)
             network = self.reference(keys["network"], f"{path}.network", "network", networks)
             host = self.reference(keys["host"], f"{path}.host", "host", hosts)
-            per_host[host] = per_host.get(host, 0) + 1
-            if per_host[host] > MAX_NODES_PER_HOST:
-                reason = f"host {host!r} has room for {MAX_NODES_PER_HOST} nodes"
-                raise self.error(keys["host"], f"{path}.host", reason)
             ip = self.node_ip(keys["ip"], f"{path}.ip", networks[network])
             if (network, ip) in owners:
                 reason = f"{ip} is node {owners[network, ip]}'s address in network {network!r}"

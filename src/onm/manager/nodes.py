@@ -1,9 +1,11 @@
 """Computing nodes: one virtual IP in one network, attached on one host.
 
 The manager allocates what must be unique: the virtual MAC (locally administered, RFC 7042
-section 2.1), the slot in the host's /64 (6 bits, FIG. 2D) and, unless given, the host-side
-interface name. Inside one network a virtual IP belongs to one node; pools share one through a
-separate object (a later issue).
+section 2.1) and, unless given, the host-side interface name. Inside one network a virtual IP
+belongs to one node, so (network id, IPv4) already tells a host's nodes apart inside its /64
+and an ordinary node's slot is `ORDINARY_SLOT`: a host holds as many nodes as it has
+interfaces, not 63 (docs/addressing.md). Pools share an IP through a separate object (a later
+issue).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from onm.manager.store import Tx
 from onm.model import HostId, Network, NetworkId, Node, NodeId
 from onm.model.ids import new_id
 
-MAX_SLOT = 63  # slot 0 stays free for the host's own use (its agent)
+ORDINARY_SLOT = 0
+"""The slot of every ordinary node: delivered by (network id, IPv4), U/L clear (FIG. 2D)."""
 MAC_BASE = 0x02_00_00_00_00_00  # locally administered, unicast (RFC 7042 section 2.1)
 
 
@@ -43,19 +46,6 @@ def format_mac(value: int) -> str:
 
 def _allocate_mac(tx: Tx) -> str:
     return format_mac(MAC_BASE + tx.next_value("mac"))
-
-
-def _allocate_slot(tx: Tx, host_id: str, host_name: str) -> int:
-    used = {
-        slot
-        for (slot,) in tx.connection.execute(
-            select(tables.nodes.c.slot).where(tables.nodes.c.host_id == host_id)
-        )
-    }
-    for slot in range(1, MAX_SLOT + 1):
-        if slot not in used:
-            return slot
-    raise ConflictError("host", f"host {host_name!r} has no free slot ({MAX_SLOT} in use)")
 
 
 def _check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
@@ -91,7 +81,6 @@ def create(
             raise ConflictError("name", f"network {network.name!r} has a node named {name!r}")
         raise ConflictError("ip", f"{address} belongs to node {clash.name!r}")
     node_id = NodeId(new_id("node"))
-    slot = _allocate_slot(tx, host.id, host.name)
     chosen_interface = interface or f"onm{node_id[4:14]}"
     node = Node(
         node_id,
@@ -100,7 +89,7 @@ def create(
         host.id,
         address,
         _allocate_mac(tx),
-        slot,
+        ORDINARY_SLOT,
         chosen_interface,
         tx.now,
     )
@@ -114,7 +103,7 @@ def create(
                     host_id=host.id,
                     ip=str(address),
                     mac=node.mac,
-                    slot=slot,
+                    slot=node.slot,
                     interface=chosen_interface,
                     created_at=tx.now,
                 )

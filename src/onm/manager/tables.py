@@ -106,12 +106,11 @@ nodes = Table(
     Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
     Column("ip", String(15), nullable=False),
     Column("mac", String(17), nullable=False, unique=True),
-    Column("slot", Integer, nullable=False),
+    Column("slot", Integer, nullable=False),  # 0 for ordinary nodes; not unique (0002)
     Column("interface", String(15), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("network_id", "name", name="uq_nodes_network_name"),
     UniqueConstraint("network_id", "ip", name="uq_nodes_network_ip"),
-    UniqueConstraint("host_id", "slot", name="uq_nodes_host_slot"),
     UniqueConstraint("host_id", "interface", name="uq_nodes_host_interface"),
 )
 

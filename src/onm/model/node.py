@@ -19,7 +19,8 @@ class Node:
     mac: str
     """The virtual MAC the node is known by (locally administered, allocated by the manager)."""
     slot: int
-    """The host-local slot (0..63) in the node's substrate address."""
+    """The slot field (0..63) of the node's substrate address: 0 for ordinary nodes, which are
+    told apart by (network id, IPv4); nodes from before migration 0002 keep theirs."""
     interface: str
     """The host-side interface the agent owns for this node."""
     created_at: dt.datetime

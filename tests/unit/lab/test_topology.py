@@ -297,14 +297,16 @@ def test_the_error_is_one_of_the_tree() -> None:
     assert str(error) == error.message
 
 
-def test_too_many_nodes_on_one_host() -> None:
+def test_a_host_takes_more_than_63_nodes() -> None:
+    """Issue #7 defect 8: the 64th node of a host was refused ("has room for 63 nodes")."""
     nodes = "".join(
         f"  - {{name: n{i}, network: znet, host: r, ip: 10.0.{i // 200}.{i % 200 + 2}}}\n"
-        for i in range(64)
+        for i in range(300)
     )
     text = edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/16}")
     text = text.split("nodes:")[0] + "nodes:\n" + nodes
-    assert "nodes[63].host: host 'r' has room for 63 nodes" in error_of(text)
+    topology = loads(text, "lab.yaml")
+    assert [n.host for n in topology.nodes] == ["r"] * 300
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

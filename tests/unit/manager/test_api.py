@@ -103,7 +103,7 @@ def test_bodies_of_each_kind(client: TestClient, seeded: dict[str, Any]) -> None
     assert seeded["h1"]["token"].startswith("onm_host_")
     assert seeded["h2"]["host"]["location"] == {"locale": 1, "area": 2, "rack": 3, "node": 5}
     web = seeded["web"]
-    assert (web["ip"], web["slot"], web["host_id"]) == ("10.0.0.10", 1, h1["id"])
+    assert (web["ip"], web["slot"], web["host_id"]) == ("10.0.0.10", 0, h1["id"])
     assert web["created_at"] == "2025-01-02T03:04:05Z"
     assert client.get("/v1/nodes/t/n/web").json() == web
     assert client.get(f"/v1/nodes/{web['id']}").json() == web

@@ -18,7 +18,7 @@ import httpx
 
 from support.manager import ManagerProcess, running_manager, start_manager
 
-WRITERS = 4  # each on its own host, so slots never run out
+WRITERS = 4  # each on its own host
 ACKNOWLEDGED = 50
 NODES_PER_WRITER = 40  # more than the kill leaves time for
 

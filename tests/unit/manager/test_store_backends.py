@@ -28,7 +28,7 @@ from onm.model.principal import ADMIN
 T = TypeVar("T")
 NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 THREADS = 8
-NODES_PER_THREAD = 6  # 48 nodes: fits one host's 63 slots
+NODES_PER_THREAD = 6  # 48 nodes
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def check_consistent(store: Store, created: list[Node]) -> None:
     assert sorted(n.id for n in stored) == sorted(n.id for n in created)
     for field in ("ip", "mac", "interface"):
         assert len({getattr(n, field) for n in stored}) == len(stored), field
-    assert len({(n.host_id, n.slot) for n in stored}) == len(stored)
+    assert len({(n.network_id, n.ip) for n in stored}) == len(stored)
     # make_world is revision 1 (WORLD_EVENTS events); then one revision and one event per node.
     assert revision(store) == 1 + len(created)
     assert event_revisions(store) == [1] * WORLD_EVENTS + list(range(2, 2 + len(created)))

@@ -1,0 +1,99 @@
+"""The Alembic migrations and `onm.manager.tables` describe one schema, on both backends.
+
+The manager creates its database only through the migrations, while the use cases query it
+through `tables.metadata`: if the two drift apart, a constraint the code relies on (or one it
+no longer wants, like 0001's one slot per host) silently differs from what runs. Alembic's own
+comparison of a migrated database with the metadata must find nothing. Migration 0002 lets a
+host hold nodes with one slot and keeps the slots (so the substrate addresses) of existing nodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+
+from onm.manager import tables
+from onm.manager.store import MIGRATIONS
+
+NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def migrate(engine: sa.Engine, target: str, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+
+def differences(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, tables.metadata))
+
+
+def test_migrated_database_matches_the_tables_module(engine: sa.Engine) -> None:
+    migrate(engine, "head")
+    assert differences(engine) == []
+
+
+def unique_constraints(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        found = sa.inspect(connection).get_unique_constraints("nodes")
+    return {str(c["name"]) for c in found}
+
+
+def test_0002_drops_one_slot_per_host_and_keeps_existing_slots(engine: sa.Engine) -> None:
+    migrate(engine, "0001")
+    assert "uq_nodes_host_slot" in unique_constraints(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(tables.tenants).values(id="ten-1", name="t", created_at=NOW))
+        connection.execute(
+            sa.insert(tables.networks).values(
+                id="net-1", tenant_id="ten-1", name="n", vni=1, encoding="siit",
+                cidrs=["10.0.0.0/24"], created_at=NOW,
+            )
+        )  # fmt: skip
+        connection.execute(
+            sa.insert(tables.hosts).values(
+                id="hst-1", name="h", prefix="fd00:0:1::/64", created_at=NOW,
+                desired_revision=0, applied_revision=0,
+            )
+        )  # fmt: skip
+        for i in (1, 2):
+            connection.execute(
+                sa.insert(tables.nodes).values(
+                    id=f"nod-{i}", name=f"n{i}", network_id="net-1", host_id="hst-1",
+                    ip=f"10.0.0.{i + 1}", mac=f"02:00:00:00:00:0{i}", slot=i,
+                    interface=f"onm{i}", created_at=NOW,
+                )
+            )  # fmt: skip
+
+    migrate(engine, "head")
+    assert "uq_nodes_host_slot" not in unique_constraints(engine)
+    with engine.begin() as connection:
+        slots = dict(connection.execute(sa.select(tables.nodes.c.id, tables.nodes.c.slot)).all())
+        assert slots == {"nod-1": 1, "nod-2": 2}  # existing addresses do not move
+        connection.execute(sa.update(tables.nodes).values(slot=0))  # what new nodes get
+
+    migrate(engine, "0001", down=True)
+    assert "uq_nodes_host_slot" in unique_constraints(engine)
+    with engine.connect() as connection:
+        slots = dict(connection.execute(sa.select(tables.nodes.c.id, tables.nodes.c.slot)).all())
+    assert sorted(slots.values()) == [1, 2]  # distinct again, as 0001 requires
