@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from onm.packet import checksum, icmpv4, icmpv6, ipv4
+from onm.packet import checksum, icmpv4, icmpv6, ipv4, rfc4884
 from onm.packet.drop import DropReason
 from onm.packet.ipproto import IpProtocol
 from onm.packet.ipv6 import FRAGMENT_HEADER_LENGTH, HEADER_LENGTH, pack_header
@@ -89,6 +89,14 @@ def translate_4to6(
         return Drop(DropReason.PROTOCOL_UNTRANSLATABLE)
     elif protocol in CHECKSUM_AT and h.fragment_offset == 0:
         adjusted = _transport_4to6(protocol, payload, h, src6, dst6, fragmented, config)
+        if adjusted is DropReason.UDP_ZERO_CHECKSUM:
+            # RFC 7915 4.5 says drop and log, not "silently": 4.4's default error applies.
+            prohibited = (
+                icmpv4.IcmpV4Type.DEST_UNREACHABLE,
+                icmpv4.Unreachable.ADMIN_PROHIBITED,
+                bytes(4),
+            )
+            return icmpv4_error(original, h, is_icmp_error, prohibited, config, adjusted)
         if isinstance(adjusted, DropReason):
             return Drop(adjusted)
         payload = adjusted
@@ -206,9 +214,9 @@ def _icmp_4to6(
         return DropReason.ICMP_UNTRANSLATABLE
 
     # RFC 4884: a non-zero length attribute (32-bit words) separates the quoted datagram from
-    # extensions, which travel on as opaque octets.
+    # extensions, which travel on as opaque octets (RFC 7915 4.2 "ICMP Error Payload").
     words = message.rest[1] if message.type in icmp_map.LENGTH_ATTRIBUTE_V4 else 0
-    quoted, extension = icmp_map.split_extension(message.body, words, 4)
+    quoted, extension = rfc4884.split(message.body, words, rfc4884.V4_WORD)
     inner = _inner_4to6(quoted, mapper)
     if isinstance(inner, DropReason):
         return inner
@@ -216,17 +224,13 @@ def _icmp_4to6(
     rest = _rest_4to6(mapping, message.rest, quoted, config)
     if rest is None:
         return DropReason.ICMP_UNTRANSLATABLE
+    # RFC 4443 2.4 (c): at most 1280 octets; the quote gives way to the extension (RFC 4884).
+    if mapping.type not in icmp_map.LENGTH_ATTRIBUTE_V6:
+        extension = b""
     room = IPV6_ERROR_LIMIT - HEADER_LENGTH - icmpv6.HEADER_LENGTH
-    if extension and mapping.type in icmp_map.LENGTH_ATTRIBUTE_V6:
-        # RFC 4884 section 4: zero padded to 64 bits and to at least 128 octets (receivers
-        # ignore the extension after a shorter original datagram).
-        padded = inner.ljust(
-            max(icmp_map.RFC4884_MIN_ORIGINAL, len(inner) + -len(inner) % 8), b"\0"
-        )
-        if len(padded) + len(extension) <= room:
-            rest = bytes((len(padded) // 8,)) + rest[1:]
-            inner = padded + extension
-    body = inner[:room]
+    body, length = rfc4884.layout(inner, extension, rfc4884.V6_WORD, room)
+    if length:
+        rest = bytes((length,)) + rest[1:]
     return icmpv6.build(icmpv6.IcmpV6Message(mapping.type, mapping.code, rest, body), src6, dst6)
 
 

@@ -146,11 +146,8 @@ MTU_PLATEAUS: Final[tuple[int, ...]] = (
     68,
 )
 
-RFC4884_MIN_ORIGINAL: Final = 128
-"""RFC 4884 section 4.1: with extensions, the original datagram field is at least 128 octets."""
-
-# RFC 4884 section 4/5: where the "length of original datagram" lives. ICMPv4 counts 32-bit
-# words in octet 1 of the rest field; ICMPv6 counts 64-bit words in octet 0.
+# RFC 4884 section 4: where the "length of original datagram" lives (`onm.packet.rfc4884` uses
+# it). ICMPv4 counts 32-bit words in octet 1 of the rest field; ICMPv6 64-bit words in octet 0.
 LENGTH_ATTRIBUTE_V4: Final[frozenset[int]] = frozenset(
     {IcmpV4Type.DEST_UNREACHABLE, IcmpV4Type.TIME_EXCEEDED, IcmpV4Type.PARAMETER_PROBLEM}
 )
@@ -165,11 +162,3 @@ def plateau_mtu(total_length: int) -> int:
         if plateau < total_length:
             return max(plateau, 1280)
     return 1280
-
-
-def split_extension(body: bytes, words: int, unit: int) -> tuple[bytes, bytes]:
-    """RFC 4884: the quoted datagram and the extension after it, from a length attribute in
-    `unit`-octet words (zero: no extension, all of `body` is the quote)."""
-    if not words:
-        return body, b""
-    return body[: words * unit], body[words * unit :]

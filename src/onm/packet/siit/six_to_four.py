@@ -10,12 +10,12 @@ fragment may be fragmented further in IPv4 (DF clear).
 
 from __future__ import annotations
 
-from onm.packet import checksum, icmpv4, icmpv6, ipv4, ipv6
+from onm.packet import checksum, icmpv4, icmpv6, ipv4, ipv6, rfc4884
 from onm.packet.drop import DropReason
 from onm.packet.ipproto import IpProtocol
 from onm.packet.mapper import AddressMapper
 from onm.packet.siit import icmp_map
-from onm.packet.siit.generate import icmpv6_error
+from onm.packet.siit.generate import IPV4_ERROR_LIMIT, icmpv6_error
 from onm.packet.siit.icmp_map import Rest
 from onm.packet.siit.result import Drop, Result, SiitConfig, Translated
 from onm.packet.siit.transport import CHECKSUM_AT, move_checksum, retype_icmp
@@ -60,12 +60,9 @@ def translate_6to4(
         return Drop(upper)
     fragment = upper.fragment
     payload = parsed.payload[upper.offset :]
-    if fragment is not None:
-        if fragment.next_header in _EXTENSION_HEADERS:
-            return Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
-        if fragment.offset * 8 + len(payload) > MAX_DATA:
-            # RFC 8200 4.5: past 65535 octets; the IPv4 13-bit offset would wrap besides.
-            return Drop(DropReason.IPV6_BAD_FRAGMENT)
+    if fragment is not None and fragment.offset * 8 + len(payload) > MAX_DATA:
+        # RFC 8200 4.5: past 65535 octets; the IPv4 13-bit offset would wrap besides.
+        return Drop(DropReason.IPV6_BAD_FRAGMENT)
     original = packet[: ipv6.HEADER_LENGTH + h.payload_length]
     first = fragment is None or fragment.offset == 0
     is_icmp_error = (
@@ -77,6 +74,15 @@ def translate_6to4(
             original, h.src, h.dst, is_icmp_error, not first, message, config, reason
         )
 
+    # RFC 7915 5.1.1: an extension header after the Fragment Header SHOULD be dropped and logged
+    # (not "silently"): 5.4's default error, 1/1, applies.
+    if fragment is not None and fragment.next_header in _EXTENSION_HEADERS:
+        prohibited = (
+            icmpv6.IcmpV6Type.DEST_UNREACHABLE,
+            icmpv6.Unreachable.ADMIN_PROHIBITED,
+            bytes(4),
+        )
+        return error(prohibited, DropReason.IPV6_BAD_EXTENSION_HEADER)
     # RFC 7915 5.1: a Routing Header with Segments Left non-zero MUST NOT be translated;
     # Parameter Problem code 0 points at the Segments Left field.
     if upper.segments_left_at is not None:
@@ -164,21 +170,22 @@ def _icmp_6to4(
 
     # RFC 4884: a non-zero length attribute (64-bit words) separates quoted datagram and extension.
     words = message.rest[0] if message.type in icmp_map.LENGTH_ATTRIBUTE_V6 else 0
-    quoted, extension = icmp_map.split_extension(message.body, words, 8)
+    quoted, extension = rfc4884.split(message.body, words, rfc4884.V6_WORD)
     inner = _inner_6to4(quoted, mapper)
     if isinstance(inner, DropReason):
         return inner
     rest = _rest_6to4(mapping, message.rest, quoted, config)
     if rest is None:
         return DropReason.ICMP_UNTRANSLATABLE
-    if extension and mapping.type in icmp_map.LENGTH_ATTRIBUTE_V4:
-        # RFC 4884 4.1: zero-padded to a 32-bit boundary and to at least 128 octets; its
-        # length in words must fit the 8-bit attribute, so a longer quote is cut.
-        inner = inner[: 0xFF * 4]
-        inner += bytes(max(icmp_map.RFC4884_MIN_ORIGINAL - len(inner), -len(inner) % 4))
-        rest = rest[:1] + bytes((len(inner) // 4,)) + rest[2:]
-        inner += extension
-    return icmpv4.build(icmpv4.IcmpV4Message(mapping.type, mapping.code, rest, inner))
+    # The translator is a router (RFC 7915 1.4): the ICMPv4 error it sends fits in 576 octets
+    # (RFC 1812 4.3.2.3), the quote giving way to the extension (RFC 4884 section 4).
+    if mapping.type not in icmp_map.LENGTH_ATTRIBUTE_V4:
+        extension = b""
+    room = IPV4_ERROR_LIMIT - ipv4.MIN_HEADER_LENGTH - icmpv4.HEADER_LENGTH
+    body, length = rfc4884.layout(inner, extension, rfc4884.V4_WORD, room)
+    if length:
+        rest = rest[:1] + bytes((length,)) + rest[2:]
+    return icmpv4.build(icmpv4.IcmpV4Message(mapping.type, mapping.code, rest, body))
 
 
 def _rest_6to4(

@@ -624,6 +624,24 @@ def test_udp_zero_checksum_computed_when_configured() -> None:
 
 
 @pytest.mark.parametrize("policy", list(UdpZeroChecksum))
+def test_udp_zero_checksum_fragment_gets_admin_prohibited(policy: UdpZeroChecksum) -> None:
+    """RFC 7915 4.5: the first fragment of a zero-checksum datagram SHOULD be dropped and logged
+    (not "silently"), so 4.4's default error, 3/13, goes back to the sender, quoting it."""
+    header = bytes(UDP(sport=1, dport=2, len=8 + 2000, chksum=0))
+    first = raw_bytes(IP(src=PEER4, dst=HOST4, proto=17, flags="MF") / Raw(header + b"f" * 992))
+    config = SiitConfig(udp_zero_checksum=policy, icmp_source_v4=ANSWERING.icmp_source_v4)
+    result = translate(first, config)
+    assert_generated_error(result, first, 3, 13, DropReason.UDP_ZERO_CHECKSUM)
+
+
+def test_udp_zero_checksum_gets_admin_prohibited_when_dropping() -> None:
+    """RFC 7915 4.5 option 1 (drop and log) is a drop 4.4 answers with 3/13."""
+    packet = raw_bytes(v4_to_peer(UDP(sport=1, dport=2, chksum=0) / Raw(b"no checksum")))
+    result = translate(packet, ANSWERING)
+    assert_generated_error(result, packet, 3, 13, DropReason.UDP_ZERO_CHECKSUM)
+
+
+@pytest.mark.parametrize("policy", list(UdpZeroChecksum))
 def test_udp_zero_checksum_fragment_dropped(policy: UdpZeroChecksum) -> None:
     """RFC 7915 4.5: a stateless translator cannot checksum a fragmented datagram: the first
     fragment with a zero checksum SHOULD be dropped whatever the configuration."""
@@ -1110,17 +1128,44 @@ def test_rfc4884_extension_without_ipv6_length_attribute_left_out() -> None:
         assert icmpv6_residual(out) == 0
 
 
-def test_rfc4884_extension_too_big_left_out() -> None:
-    """RFC 7915 4.2: an extension that does not fit the ICMPv6 error is cut (here: entirely,
-    as half an extension structure would fail its own checksum)."""
-    inner = quoted(UDP(sport=1, dport=2) / Raw(b"p" * 1400))[:1000]
-    body = inner + _extension() + bytes(300)
-    out = single(translate(icmp_error(ICMP(type=11, code=0, length=1000 // 4), body)))
-    assert out[44] == 0
-    assert len(out) == 48 + 1020
-    expected = IPv6(src=HOST6, dst=PEER6) / UDP(sport=1, dport=2) / Raw(b"p" * 1400)
-    assert out[48:] == bytes(expected)[:1020]
+# Shapes of an independent translator's RFC 7915 vectors (Jool graybox "id"): UDP payload of
+# the quoted packet, ICMPv4 length attribute and extension length in; ICMPv6 length attribute,
+# translated octets kept and error size out. Extensions are opaque structures of that length.
+@pytest.mark.parametrize(
+    ("payload", "words_v4", "extension", "words_v6", "quote_v6", "size"),
+    [
+        (104, 33, 40, 19, 152, 240),  # both fit, no padding
+        (552, 145, 640, 74, 592, 1280),  # the quote gives way to the extension
+        (992, 255, 200, 129, 1032, 1280),  # the longest ICMPv4 quote, cut by 8
+        (992, 255, 1104, 16, 128, 1280),  # cut to the 128-octet floor
+        (100, 32, 1105, 0, 148, 196),  # no room beside 128 octets: extension left out whole
+        (0, 7, 40, 16, 48, 216),  # too short a quote (RFC 4884 says 128): padded to 128
+    ],
+    ids=["fits", "quote-cut", "longest-quote-cut", "floor", "ext-left-out", "short-padded"],
+)
+def test_rfc4884_extension_within_1280(
+    payload: int, words_v4: int, extension: int, words_v6: int, quote_v6: int, size: int
+) -> None:
+    """RFC 4443 2.4 (c) (1280 octets) and RFC 4884 section 4 (at least 128 octets, 64-bit
+    words): the translated quote gives way to the extension, never the other way round; an
+    extension that does not fit beside 128 octets is left out whole (a cut one would fail its
+    own checksum, RFC 4884 section 7) and the length attribute is zero. RFC 7915 4.2: the
+    extension is carried as opaque octets and the length attribute adjusted."""
+    datagram = UDP(sport=1, dport=2) / Raw((bytes(range(256)) * 4)[:payload])
+    field = quoted(datagram)[: words_v4 * 4].ljust(words_v4 * 4, b"\0")
+    structure = (bytes.fromhex("20000000") + bytes(extension))[:extension]
+    error = icmp_error(ICMP(type=3, code=3, length=words_v4), field + structure)
+    out = single(translate(error))
+    assert len(out) == IPv6(out).plen + 40 == size
     assert icmpv6_residual(out) == 0
+    assert (out[40], out[41], out[44]) == (1, 4, words_v6)
+    expected = bytes(IPv6(src=HOST6, dst=PEER6) / datagram)
+    assert out[48 : 48 + quote_v6] == expected[:quote_v6]
+    if words_v6:
+        assert out[48 + quote_v6 : 48 + words_v6 * 8] == bytes(words_v6 * 8 - quote_v6)
+        assert out[48 + words_v6 * 8 :] == structure
+    else:
+        assert len(out) == 48 + quote_v6
 
 
 def test_fragmented_icmp_dropped() -> None:

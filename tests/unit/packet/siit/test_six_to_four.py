@@ -483,16 +483,32 @@ EXTENSIONS_AFTER_FRAGMENT: dict[str, Callable[[], Packet]] = {
 
 
 @pytest.mark.parametrize("name", EXTENSIONS_AFTER_FRAGMENT)
-def test_extension_header_after_fragment_header_is_dropped(name: str) -> None:
+def test_extension_header_after_fragment_header_gets_admin_prohibited(name: str) -> None:
     """RFC 7915 5.1.1 Total Length: an extension header (AH included, ESP excepted) after the
-    Fragment Header SHOULD be dropped and logged (the drop reason is the log)."""
+    Fragment Header SHOULD be dropped and logged (the drop reason is the log). Not "silently":
+    5.4's default error, Destination Unreachable 1/1, goes back to the sender, quoting it."""
     packet = v6(IPv6ExtHdrFragment(id=1, m=1, offset=0) / EXTENSIONS_AFTER_FRAGMENT[name]() / udp())
-    assert translate(packet, WITH_ERRORS) == Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
+    result = translate(packet, WITH_ERRORS)
+    assert isinstance(result, IcmpError)
+    assert result.reason is DropReason.IPV6_BAD_EXTENSION_HEADER
+    reply = IPv6(result.packet)
+    assert (reply.src, reply.dst, reply.nh) == (TRANSLATOR_V6, V6_HOST, 58)
+    assert (reply[ICMPv6DestUnreach].type, reply[ICMPv6DestUnreach].code) == (1, 1)
+    assert bytes(reply[ICMPv6DestUnreach].payload) == packet
+    assert icmpv6_checksum_ok(result.packet)
+
+
+@pytest.mark.parametrize("name", EXTENSIONS_AFTER_FRAGMENT)
+def test_extension_header_after_fragment_header_is_dropped(name: str) -> None:
+    """Without an error source (RFC 7915 5.4: errors are configurable) the drop is counted."""
+    packet = v6(IPv6ExtHdrFragment(id=1, m=1, offset=0) / EXTENSIONS_AFTER_FRAGMENT[name]() / udp())
+    assert translate(packet) == Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
 
 
 def test_extension_header_after_non_first_fragment_is_dropped() -> None:
+    """No error about a non-first fragment (RFC 4443 2.4 (e) spirit, RFC 1812 4.3.2.7)."""
     packet = v6(IPv6ExtHdrFragment(nh=60, id=1, m=0, offset=1) / Raw(bytes(16)))
-    assert translate(packet) == Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
+    assert translate(packet, WITH_ERRORS) == Drop(DropReason.IPV6_BAD_EXTENSION_HEADER)
 
 
 def test_esp_after_fragment_header_is_translated() -> None:
@@ -920,15 +936,74 @@ def test_rfc4884_length_is_rescaled(quote_v6: int, original_v4: int) -> None:
     assert body == inner + bytes(original_v4 - len(inner)) + EXTENSION
 
 
-def test_rfc4884_long_quote_is_cut_to_fit_the_length_attribute() -> None:
-    """255 32-bit words is the most ICMPv4's 8-bit attribute says: a longer quote is cut."""
+def test_rfc4884_quote_gives_way_to_the_extension_within_576() -> None:
+    """RFC 1812 4.3.2.3 and RFC 4884 section 4: the ICMPv4 error fits in 576 octets; the quote
+    is cut to a whole 32-bit word so that the extension still fits after it (a 1600-octet quote
+    and a 12-octet extension: 576 - 20 - 8 - 12 = 536 octets, 134 words)."""
     datagram = UDP(sport=1, dport=2) / Raw(bytes(1600))
-    quoted = quoted_v6(datagram)[:1600]
-    packet = icmp6(1, 4, bytes((200, 0, 0, 0)), quoted + EXTENSION)
-    message = one(translate(packet))[20:]
-    assert message[5] == 255
-    assert message[8:] == quoted_v4(datagram, flags="DF")[:1020] + EXTENSION
+    quoted = quoted_v6(datagram)[:1200]
+    packet = icmp6(1, 4, bytes((150, 0, 0, 0)), quoted + EXTENSION)
+    out = one(translate(packet))
+    assert len(out) == IP(out).len == 576
+    message = out[20:]
+    assert message[5] == 134
+    assert message[8:] == quoted_v4(datagram, flags="DF")[:536] + EXTENSION
     assert scapy_checksum(message) == 0
+
+
+# Shapes of an independent translator's RFC 7915 vectors (Jool graybox "ic"): quote and
+# extension lengths in, what the ICMPv4 error holds out. Extensions are opaque zero-checksum
+# structures of the given length (RFC 4884 section 7 header, then filler).
+@pytest.mark.parametrize(
+    ("payload", "words_v6", "extension", "words_v4", "quote_v4", "size"),
+    [
+        (480, 66, 40, 127, 508, 576),  # quote just fits beside the extension
+        (488, 67, 40, 127, 508, 576),  # quote cut by 8 octets
+        (1144, 149, 40, 127, 508, 576),  # quote cut hard (a 1280-octet ICMPv6 error)
+        (80, 16, 420, 32, 108, 576),  # 108 octets and 20 of padding, then 420: 576
+        (80, 16, 421, 0, 108, 136),  # 421 leaves no room for 128: extension left out, no pad
+        (528, 72, 521, 0, 548, 576),  # both too big: extension left out, quote cut to 548
+    ],
+    ids=["fits", "quote-cut-8", "quote-cut-hard", "exact", "ext-left-out", "both-too-big"],
+)
+def test_rfc4884_extension_within_576(
+    payload: int, words_v6: int, extension: int, words_v4: int, quote_v4: int, size: int
+) -> None:
+    """RFC 1812 4.3.2.3 (576 octets), RFC 4884 section 4 (at least 128 octets, 32-bit words):
+    the quote gives way first; an extension that does not fit beside 128 octets is left out
+    whole and the length attribute is zero."""
+    datagram = UDP(sport=1, dport=2) / Raw((bytes(range(256)) * 5)[:payload])
+    original = quoted_v6(datagram)
+    field = original[: words_v6 * 8].ljust(words_v6 * 8, b"\0")
+    structure = (bytes.fromhex("20000000") + bytes(extension))[:extension]
+    packet = icmp6(1, 4, bytes((words_v6, 0, 0, 0)), field + structure)
+    out = one(translate(packet))
+    assert len(out) == IP(out).len == size
+    message = out[20:]
+    assert scapy_checksum(message) == 0
+    assert message[5] == words_v4
+    assert message[8 : 8 + quote_v4] == quoted_v4(datagram)[:quote_v4]
+    if words_v4:
+        assert message[8 + quote_v4 : 8 + words_v4 * 4] == bytes(words_v4 * 4 - quote_v4)
+        assert message[8 + words_v4 * 4 :] == structure
+    else:
+        assert len(message) == 8 + quote_v4
+
+
+@pytest.mark.parametrize(("size", "expected"), [(400, 360), (576, 536), (700, 576), (1280, 576)])
+def test_translated_icmpv4_error_fits_in_576(size: int, expected: int) -> None:
+    """The translator is a router (RFC 7915 1.4) and the ICMPv4 error it forwards keeps to 576
+    octets (RFC 1812 4.3.2.3): a 700-octet ICMPv6 error becomes 576, not 660; one of 1280 too.
+    The quote keeps the Total Length it declared (RFC 7915 5.3)."""
+    datagram = UDP(sport=1, dport=2) / Raw(b"t" * (size - 96))
+    packet = icmp6(3, 0, bytes(4), quoted_v6(datagram))
+    assert len(packet) == size
+    out = one(translate(packet))
+    assert len(out) == IP(out).len == expected
+    assert_ipv4_header_checksum(out)
+    assert scapy_checksum(out[20:]) == 0
+    assert out[28:] == quoted_v4(datagram)[: expected - 28]
+    assert IP(out[28:]).len == size - 48 - 20
 
 
 def test_no_length_attribute_means_no_extension() -> None:
