@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from onm.addressing import Location
 from onm.cli.sse import SseDecoder
@@ -50,7 +50,9 @@ STREAM_IDLE = 30.0
 """Seconds of silence after which an event stream counts as dead (keep-alives come every ~0.5 s)."""
 
 M = TypeVar("M", bound=BaseModel)
-
+X = TypeVar("X")
+_HOST_VIEW: TypeAdapter[s.HostView] = TypeAdapter(s.HostView)
+_HOST_VIEWS: TypeAdapter[list[s.HostView]] = TypeAdapter(list[s.HostView])
 # The manager's error status -> the error raised here; derived from the tree, not retyped.
 _FIELD_ERRORS: dict[int, Callable[[str, str], OnmError]] = {
     cls.http_status: cls for cls in (InvalidInputError, ConflictError)
@@ -197,11 +199,12 @@ class Client:
             body = s.HostCreate(name=name, prefix=prefix, location=where)
         return self._parse(s.HostCreated, self._send("POST", "/v1/hosts", body=body))
 
-    def list_hosts(self) -> list[s.HostOut]:
-        return self._parse_list(s.HostOut, self._send("GET", "/v1/hosts"))
+    def list_hosts(self) -> list[s.HostView]:
+        """`HostOut`s (with the /64) for admin and host tokens, `HostPublic`s for tenants."""
+        return self._parse_as(_HOST_VIEWS, self._send("GET", "/v1/hosts"))
 
-    def get_host(self, ref: str) -> s.HostOut:
-        return self._parse(s.HostOut, self._send("GET", _path("/v1/hosts", ref)))
+    def get_host(self, ref: str) -> s.HostView:
+        return self._parse_as(_HOST_VIEW, self._send("GET", _path("/v1/hosts", ref)))
 
     def delete_host(self, ref: str) -> None:
         self._send("DELETE", _path("/v1/hosts", ref))
@@ -362,6 +365,12 @@ class Client:
     def _parse(self, model: type[M], response: httpx.Response) -> M:
         try:
             return model.model_validate_json(response.content)
+        except ValidationError:
+            raise self._unexpected(response.request, response) from None
+
+    def _parse_as(self, adapter: TypeAdapter[X], response: httpx.Response) -> X:
+        try:
+            return adapter.validate_json(response.content)
         except ValidationError:
             raise self._unexpected(response.request, response) from None
 

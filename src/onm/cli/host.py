@@ -1,4 +1,8 @@
-"""`onm host`: the machines that run agents, each owning a /64 of the substrate (admin token)."""
+"""`onm host`: the machines that run agents, each owning a /64 of the substrate.
+
+Admins manage them; a tenant token lists and shows them without their substrate details (no
+/64), which the tables below then leave out.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import typer
 from onm.addressing import Location
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
-from onm.manager.api.schemas import HostOut
+from onm.manager.api.schemas import HostOut, HostView
 
 app = typer.Typer(no_args_is_help=True, help="Hosts: machines running an agent.")
 
@@ -17,16 +21,17 @@ Ref = Annotated[str, typer.Argument(help="Host name or id.", show_default=False)
 LOCATION = "Location (instead of --prefix)"
 
 
-def location(host: HostOut) -> str:
+def location(host: HostView) -> str:
     loc = host.location
     return f"{loc.locale}/{loc.area}/{loc.rack}/{loc.node}"
 
 
-def fields(host: HostOut) -> list[tuple[str, object]]:
+def fields(host: HostView) -> list[tuple[str, object]]:
+    prefix = [("prefix", host.prefix)] if isinstance(host, HostOut) else []
     return [
         ("name", host.name),
         ("id", host.id),
-        ("prefix", host.prefix),
+        *prefix,
         ("location", f"{location(host)} (locale/area/rack/node)"),
         ("created", out.when(host.created_at)),
     ]
@@ -79,15 +84,17 @@ def create(
 
 @app.command("list")
 def list_(ctx: typer.Context, url: Url = None, token: Token = None, json: Json = False) -> None:
-    """List the hosts."""
+    """List the hosts (without their /64 for a tenant token)."""
     s = session(ctx, url, token, json)
     found = s.client.list_hosts()
     if s.json:
         out.print_json(found)
         return
-    grid = out.table("NAME", "PREFIX", "LOCATION", "ID")
+    full = all(isinstance(host, HostOut) for host in found)  # tenants see no prefixes
+    grid = out.table("NAME", *(["PREFIX"] if full else []), "LOCATION", "ID")
     for host in found:
-        out.add_row(grid, [host.name, host.prefix, location(host), host.id])
+        prefix = [host.prefix] if isinstance(host, HostOut) and full else []
+        out.add_row(grid, [host.name, *prefix, location(host), host.id])
     out.print_table(grid, "no hosts")
 
 
@@ -95,7 +102,7 @@ def list_(ctx: typer.Context, url: Url = None, token: Token = None, json: Json =
 def show(
     ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
 ) -> None:
-    """Show one host."""
+    """Show one host (without its /64 for a tenant token)."""
     s = session(ctx, url, token, json)
     host = s.client.get_host(ref)
     if s.json:

@@ -31,6 +31,7 @@ from onm.errors import OnmError
 from onm.lab import runner
 from onm.lab.plan import Role
 from onm.lab.state import LabState
+from onm.manager.api.schemas import HostOut
 from onm.packet import ipv6
 
 FETCH = (
@@ -163,9 +164,9 @@ class Demo:
         networks = {n.id: n for n in self.client.list_networks()}
         for host in sorted(hosts.values(), key=lambda h: h.name):
             loc = host.location
+            prefix = host.prefix if isinstance(host, HostOut) else "(not shown to tenants)"
             self.say(
-                f"host {host.name.upper()}  /64 {host.prefix}  "
-                f"(locale {loc.locale}, rack {loc.rack})"
+                f"host {host.name.upper()}  /64 {prefix}  (locale {loc.locale}, rack {loc.rack})"
             )
         for node in sorted(self.client.list_nodes(), key=lambda n: n.name):
             net = networks[node.network_id]

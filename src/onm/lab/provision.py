@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from onm.cli.client import Client
-from onm.errors import ConflictError
+from onm.errors import ConflictError, ForbiddenError
 from onm.lab.plan import Allocations, NodeAllocation
 from onm.lab.topology import NetworkSpec, NodeSpec, Topology
-from onm.manager.api.schemas import HostOut, NetworkOut, NodeOut
+from onm.manager.api.schemas import HostOut, HostView, NetworkOut, NodeOut
 
 Say = Callable[[str], None]
 
@@ -76,8 +76,15 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
     return Allocations(prefixes, nodes)
 
 
+def _full(host: HostView) -> HostOut:
+    """The lab provisions with its admin token, which sees every host's /64."""
+    if not isinstance(host, HostOut):
+        raise ForbiddenError("the lab's token does not see the hosts' /64s: it needs the admin's")
+    return host
+
+
 def _hosts(client: Client, topology: Topology, state_dir: Path, say: Say) -> dict[str, HostOut]:
-    existing = {h.name: h for h in client.list_hosts()}
+    existing = {h.name: _full(h) for h in client.list_hosts()}
     hosts: dict[str, HostOut] = {}
     for spec in topology.hosts:
         token_file = host_token_file(state_dir, spec.name)

@@ -1,7 +1,8 @@
 """Hosts: each owns a /64 of the substrate, given or derived from its location (FIG. 2D).
 
-Only admins create and delete hosts; tenants may read them (to place nodes); a host token sees
-only itself. Creating a host issues the token its agent uses.
+Only admins create and delete hosts; tenants may read them (to place nodes), but not the
+substrate: they see where a host is (its location), never its /64 (`shows_substrate`); a host
+token sees only itself. Creating a host issues the token its agent uses.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def get(tx: Tx, ref: str) -> Host:
 
 def status(tx: Tx, ref: str) -> HostStatus:
     return status_from_row(_row(tx, ref))
+
+
+def shows_substrate(tx: Tx) -> bool:
+    """Whether the caller may see hosts' /64 prefixes: admins and hosts, never tenants."""
+    return tx.actor.kind is not PrincipalKind.TENANT
 
 
 def list_all(tx: Tx) -> list[Host]:

@@ -223,6 +223,25 @@ def test_host_create_by_prefix_or_location_list_show_delete(onm: Onm) -> None:
     assert failed(onm("host", "show", name)) == f"error: no host {name!r}"
 
 
+def test_a_tenant_lists_and_shows_hosts_without_their_prefix(onm: Onm) -> None:
+    """Issue #7 defect 8: a tenant token listed every host with its substrate /64."""
+    tenant = onm.json("tenant", "create", unique("t"))["token"]
+    name, prefix = unique("h"), str(HostPrefix(new_location()))
+    onm.ok("host", "create", name, "--prefix", prefix)
+    assert "PREFIX" in onm.ok("host", "list") and prefix in onm.ok("host", "list")
+
+    table = onm.ok("host", "list", token=tenant)
+    assert name in table and "LOCATION" in table
+    assert "PREFIX" not in table and "fd00:" not in table
+    shown = onm.ok("host", "show", name, token=tenant)
+    assert name in shown and "locale/area/rack/node" in shown
+    assert "prefix" not in shown and "fd00:" not in shown
+    listed = onm.json("host", "list", token=tenant)
+    assert listed == onm.api("/v1/hosts", token=tenant)
+    assert all("prefix" not in h for h in listed) and name in {h["name"] for h in listed}
+    assert "prefix" not in onm.json("host", "show", name, token=tenant)
+
+
 def test_host_create_wants_a_whole_location_and_one_that_fits(onm: Onm) -> None:
     partial = onm("host", "create", unique("h"), "--locale", "1")
     assert partial.exit_code == 2

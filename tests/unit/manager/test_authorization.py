@@ -409,3 +409,48 @@ def test_resolution_by_host_is_remembered_only_for_that_host(call: Any) -> None:
     y = json.loads(call("GET", "/v1/hosts/y/snapshot", None, "host_y")[1])
     assert [g["target_ip"] for g in x["grants"]] == ["10.0.0.12"]
     assert y["grants"] == []
+
+
+# --- what each caller sees of the substrate (issue #7 defect 8) -------------------------------
+
+HOST_PREFIXES = [prefix_at(node) for node in (1, 2, 3)]
+PUBLIC_HOST_FIELDS = {"id", "name", "location", "created_at"}
+
+
+def hosts_seen(call: Any, path: str, who: str) -> list[dict[str, Any]]:
+    status, text = call("GET", path, None, who)
+    assert status == 200, text
+    found = json.loads(text)
+    return found if isinstance(found, list) else [found]
+
+
+@pytest.mark.parametrize("who", ["tenant_a", "tenant_b"])
+@pytest.mark.parametrize("path", ["/v1/hosts", "/v1/hosts/x", "/v1/hosts/{y}"])
+def test_tenants_see_hosts_without_their_substrate_prefix(call: Any, path: str, who: str) -> None:
+    for host in hosts_seen(call, path, who):
+        assert set(host) == PUBLIC_HOST_FIELDS, host
+        assert set(host["location"]) == {"locale", "area", "rack", "node"}
+
+
+@pytest.mark.parametrize("who", ["admin", "host_x"])
+def test_admins_and_hosts_see_the_prefix(call: Any, who: str) -> None:
+    for path in ("/v1/hosts", "/v1/hosts/x"):
+        for host in hosts_seen(call, path, who):
+            assert set(host) == PUBLIC_HOST_FIELDS | {"prefix"}
+            assert host["prefix"] in HOST_PREFIXES
+
+
+@pytest.mark.parametrize("who", ["tenant_a", "tenant_b"])
+def test_nothing_a_tenant_may_read_names_a_host_prefix(call: Any, who: str) -> None:
+    """Every GET the matrix lets this tenant make: no host /64 anywhere in the answers."""
+    readable = {
+        path for method, path, _, w, status in MATRIX if (method, w, status) == ("GET", who, 200)
+    }
+    assert {"/v1/hosts", "/v1/nodes", "/v1/events?after=0&limit=1000"} & readable
+    for path in sorted(readable | {"/v1/events?after=0&limit=1000"}):
+        if path.startswith("/v1/events/stream"):
+            continue  # the same events as the list, as a stream
+        status, text = call("GET", path, None, who)
+        assert status == 200, (path, text)
+        for prefix in HOST_PREFIXES:
+            assert prefix.removesuffix("/64") not in text, (path, prefix)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 
 from onm.addressing import HostPrefix, Location
 from onm.errors import (
@@ -146,6 +148,27 @@ def test_tenants_read_every_host_hosts_only_themselves(
         as_host(x).read(lambda tx: hosts.get(tx, "y"))
     with pytest.raises(NotFoundError):
         as_host(x).read(lambda tx: hosts.get(tx, y.id))
+
+
+def test_only_tenants_are_kept_from_the_substrate(
+    admin: Actor, as_tenant: AsTenant, as_host: AsHost
+) -> None:
+    tenant, _ = admin(lambda tx: tenants.create(tx, "t"))
+    x, _ = make(admin, "x", prefix_at(1))
+    assert admin.read(hosts.shows_substrate)
+    assert as_host(x).read(hosts.shows_substrate)
+    assert not as_tenant(tenant).read(hosts.shows_substrate)
+
+
+def test_the_openapi_document_has_both_host_views(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "prefix" not in schemas["HostPublic"]["properties"]
+    assert "prefix" in schemas["HostOut"]["required"]
+    for path in ("/v1/hosts", "/v1/hosts/{ref}"):
+        answer = document["paths"][path]["get"]["responses"]["200"]["content"]
+        text = json.dumps(answer["application/json"]["schema"])
+        assert "#/components/schemas/HostPublic" in text and "#/components/schemas/HostOut" in text
 
 
 def test_delete_refuses_while_nodes_run(admin: Actor) -> None:

@@ -154,13 +154,17 @@ def create_app(context: Context) -> FastAPI:
         host, secret = c.write(token, work)
         return s.HostCreated(host=s.HostOut.of(host), token=secret)
 
-    @app.get("/v1/hosts", response_model=list[s.HostOut], tags=["hosts"])
-    def list_hosts(token: Token) -> list[s.HostOut]:
-        return [s.HostOut.of(h) for h in c.read(token, hosts.list_all)]
+    @app.get("/v1/hosts", response_model=list[s.HostView], tags=["hosts"])
+    def list_hosts(token: Token) -> list[s.HostView]:
+        """Every host the token may see; tenants get no substrate details (`HostPublic`)."""
+        found, full = c.read(token, lambda tx: (hosts.list_all(tx), hosts.shows_substrate(tx)))
+        return [s.host_view(h, full) for h in found]
 
-    @app.get("/v1/hosts/{ref}", response_model=s.HostOut, tags=["hosts"])
-    def get_host(ref: str, token: Token) -> s.HostOut:
-        return s.HostOut.of(c.read(token, lambda tx: hosts.get(tx, ref)))
+    @app.get("/v1/hosts/{ref}", response_model=s.HostView, tags=["hosts"])
+    def get_host(ref: str, token: Token) -> s.HostView:
+        """One host; tenants get no substrate details (`HostPublic`)."""
+        found, full = c.read(token, lambda tx: (hosts.get(tx, ref), hosts.shows_substrate(tx)))
+        return s.host_view(found, full)
 
     @app.delete("/v1/hosts/{ref}", status_code=204, tags=["hosts"])
     def delete_host(ref: str, token: Token) -> Response:

@@ -111,23 +111,42 @@ class LocationOut(BaseModel):
     node: int
 
 
-class HostOut(BaseModel):
+class HostPublic(BaseModel):
+    """A host as a tenant sees it: what placing nodes and judging "nearest" need, no substrate
+    details (docs/addressing.md)."""
+
     id: str
     name: str
-    prefix: str
     location: LocationOut
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, host: Host) -> HostOut:
+    def of(cls, host: Host) -> HostPublic:
         loc = host.prefix.location
         return cls(
             id=host.id,
             name=host.name,
-            prefix=str(host.prefix),
             location=LocationOut(locale=loc.locale, area=loc.area, rack=loc.rack, node=loc.node),
             created_at=host.created_at,
         )
+
+
+class HostOut(HostPublic):
+    """A host as admins and its own agent see it: with the substrate /64 it owns."""
+
+    prefix: str
+
+    @classmethod
+    def of(cls, host: Host) -> HostOut:
+        return cls(**dict(HostPublic.of(host)), prefix=str(host.prefix))
+
+
+HostView = HostOut | HostPublic
+"""What `GET /v1/hosts` answers with: `HostOut` for admins and hosts, `HostPublic` for tenants."""
+
+
+def host_view(host: Host, shows_substrate: bool) -> HostView:
+    return HostOut.of(host) if shows_substrate else HostPublic.of(host)
 
 
 class HostCreated(BaseModel):
