@@ -10,9 +10,18 @@ Theory of operation:
   replies and requests for addresses the node may not reach get no answer.
 - An IPv4 frame goes where its destination MAC was resolved to: delivered directly when the
   target is local, else translated (SIIT or encapsulation, per network) onto the substrate.
+  Either way it first passes `admission.check_ipv4` for what its network carries, then what
+  the translation (or encapsulation) toward that node would decide: a frame for a node next
+  door is refused, or answered with an ICMP error, exactly when it would be for a node on
+  another host, and delivered as sent otherwise.
 - A substrate packet is accepted only for a local node's substrate address, from the address
   where (network id, source IPv4) really lives, on another host (a local node's packets never
-  cross the substrate); it is translated back and delivered with the sender's virtual MAC.
+  cross the substrate), and only as an agent sends it (`admission.check_ipv6`; for
+  encapsulation the inner datagram passes `check_ipv4` too); it is translated back and
+  delivered with the sender's virtual MAC.
+- The agent is no router hop inside a network (one virtual network is one link): TTL and hop
+  limit are carried across unchanged, and a datagram with TTL (hop limit) 0 is refused both
+  ways, as no host may send one.
 - Resolutions are kept after their expiry while no fresher answer is available (static
   stability: the manager may be away); a refresh is asked for once a quarter of the lifetime is
   left.
@@ -33,11 +42,11 @@ from dataclasses import dataclass, field
 
 from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
 from onm.agent.counters import Counters
-from onm.agent.tables import EMPTY, Port, Tables, compile_tables
+from onm.agent.tables import EMPTY, NetworkEntry, Port, Tables, compile_tables
 from onm.model import Encoding, Resolution
 from onm.model.snapshot import HostSnapshot
-from onm.packet import arp, encap, offload
-from onm.packet.checksum import internet_checksum
+from onm.packet import admission, arp, encap, offload
+from onm.packet.admission import Carried
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import BROADCAST, EtherType
 from onm.packet.mapper import PairMapper
@@ -59,6 +68,7 @@ REFRESH_BEFORE = dt.timedelta(seconds=75)  # a quarter of the manager's 300 s an
 RETRY_AFTER = dt.timedelta(seconds=1)  # a pending resolution is asked again after this
 NEGATIVE_FOR = dt.timedelta(seconds=5)  # a refused address is not asked again for this long
 MAX_PENDING_ARP = 16  # requests kept per (port, address) while the manager answers
+CARRIED: dict[Encoding, Carried] = {Encoding.SIIT: admission.SIIT, Encoding.ENCAP: admission.ENCAP}
 
 Payload = bytes | memoryview
 """A super-frame's TCP payload: only ever passed on, so a view into a receive buffer will do."""
@@ -203,17 +213,16 @@ class AgentCore:
     ) -> list[Action]:
         counters = self.counters
         packet = frame[14:]
-        if len(packet) < 20:
-            counters.drop(DropReason.IPV4_TRUNCATED)
-            return []
-        if gso is not None and packet[0] >> 4 != 4:
-            counters.drop(DropReason.IPV4_BAD_VERSION)
+        network = port.network
+        size = None if payload is None else len(packet) + len(payload)
+        refused = admission.check_ipv4(packet, CARRIED[network.encoding], size)
+        if refused is not None:
+            counters.drop(refused)
             return []
         if packet[12:16] != port.ip:
             counters.drop(DropReason.SPOOFED_SOURCE_IP)
             return []
         target = packet[16:20]
-        network = port.network
         dst_mac = frame[0:6]
         if dst_mac != network.router_mac:
             resolved_ip = self._by_mac.get((port.interface, dst_mac))
@@ -233,24 +242,23 @@ class AgentCore:
         if mapping.expires_at - now < REFRESH_BEFORE:
             actions.extend(self._ask(port, target, now))
         local = self.tables.by_substrate.get(mapping.substrate)
+        if local is not None and local.network is not network:
+            counters.drop(DropReason.NETWORK_MISMATCH)
+            return actions
+        mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
         if local is not None:
-            if local.network is not network:
-                counters.drop(DropReason.NETWORK_MISMATCH)
-                return actions
             if gso is not None:
-                return actions + self._super_to_local(packet, payload, port, local, gso)
+                return actions + self._super_to_local(packet, payload, port, local, mapper, gso)
+            verdict = _crossing(packet, mapper, network)  # what a node elsewhere would be sent
+            if not isinstance(verdict, Translated):
+                return actions + self._emit(verdict, port, toward_node=False)
             out = local.mac + port.mac + IPV4 + packet
             counters.count("to_nodes", len(out))
             actions.append(ToNode(local.interface, out))
             return actions
-        mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
         if gso is not None:
             return actions + self._super_to_substrate(packet, payload, port, mapper, gso)
-        if network.encoding is Encoding.SIIT:
-            result = _to_ipv6(packet, mapper, network.siit)
-        else:
-            result = encap.encapsulate(packet, mapper, network.siit)
-        return actions + self._emit(result, port, toward_node=False)
+        return actions + self._emit(_crossing(packet, mapper, network), port, toward_node=False)
 
     def _split(self, packet: bytes, payload: Payload | None) -> tuple[bytes, Payload] | None:
         """A super-packet as (IP and TCP headers, TCP payload); None (counted) if it is none."""
@@ -264,14 +272,33 @@ class AgentCore:
         return packet[:headers], memoryview(packet)[headers:end]
 
     def _super_to_local(
-        self, packet: bytes, payload: Payload | None, port: Port, local: Port, gso: TcpGso
+        self,
+        packet: bytes,
+        payload: Payload | None,
+        port: Port,
+        local: Port,
+        mapper: PairMapper,
+        gso: TcpGso,
     ) -> list[Action]:
         """A TCP super-frame for a node on this host: on whole, its checksum field written
-        partial again (whatever the sender's kernel, GRO or LRO left there)."""
+        partial again (whatever the sender's kernel, GRO or LRO left there), when its first
+        segment would cross the substrate (what a node elsewhere would get instead if not)."""
         parts = self._split(packet, payload)
         if parts is None:
             return []
         headers, body = parts
+        network = port.network
+        quick = None
+        if network.encoding is Encoding.SIIT:
+            quick = plain_super_4to6(headers, len(body), gso.size, mapper, network.siit)
+        if quick is None:
+            first = offload.first_segment(headers, body, gso.size)
+            if isinstance(first, DropReason):
+                self.counters.drop(first)
+                return []
+            verdict = _crossing(first, mapper, network)
+            if not isinstance(verdict, Translated):
+                return self._emit(verdict, port, toward_node=False)
         frame = offload.super_headers(headers, len(body), local.mac + port.mac + IPV4)
         if isinstance(frame, DropReason):
             self.counters.drop(frame)
@@ -288,9 +315,6 @@ class AgentCore:
         if parts is None:
             return []
         headers, body = parts
-        if internet_checksum(headers[: (headers[0] & 0x0F) * 4]) != 0:
-            self.counters.drop(DropReason.IPV4_BAD_CHECKSUM)  # as the translator would
-            return []
         network = port.network
         if network.encoding is Encoding.SIIT:
             quick = plain_super_4to6(headers, len(body), gso.size, mapper, network.siit)
@@ -315,11 +339,7 @@ class AgentCore:
             return []
         actions: list[Action] = []
         for piece in pieces:
-            if network.encoding is Encoding.SIIT:
-                result = _to_ipv6(piece, mapper, network.siit)
-            else:
-                result = encap.encapsulate(piece, mapper, network.siit)
-            actions += self._emit(result, port, toward_node=False)
+            actions += self._emit(_crossing(piece, mapper, network), port, toward_node=False)
         return actions
 
     def _miss(
@@ -410,9 +430,11 @@ class AgentCore:
         """An IPv6 packet for our /64. With `gso`, a TCP super-packet (GRO'd, or sent uncut):
         whole, or only its IPv6 and TCP headers with the TCP `payload` apart."""
         counters = self.counters
-        counters.count("from_substrate", len(packet) + (0 if payload is None else len(payload)))
-        if len(packet) < 40:
-            counters.drop(DropReason.IPV6_TRUNCATED)
+        size = len(packet) + (0 if payload is None else len(payload))
+        counters.count("from_substrate", size)
+        refused = admission.check_ipv6_header(packet, size)
+        if refused is not None:
+            counters.drop(refused)
             return []
         port = self.tables.by_substrate.get(packet[24:40])
         if port is None:
@@ -432,6 +454,10 @@ class AgentCore:
         if resident is None or resident.substrate != source or local_source:
             counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
             return []
+        refused = admission.check_ipv6_payload(packet, CARRIED[network.encoding])
+        if refused is not None:
+            counters.drop(refused)
+            return []
         mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
         if gso is not None:
             return self._super_to_node(packet, payload, port, mapper, resident.mac, gso)
@@ -439,12 +465,23 @@ class AgentCore:
             self._identification = (self._identification + 1) & 0xFFFF
             result = _to_ipv4(packet, mapper, network.siit, self._identification)
         else:
-            inner = encap.decapsulate(packet, mapper)
-            if isinstance(inner, DropReason):
-                counters.drop(inner)
+            inner = self._decapsulate(packet, mapper)
+            if inner is None:
                 return []
             result = Translated((inner,))
         return self._emit(result, port, toward_node=True, sender_mac=resident.mac)
+
+    def _decapsulate(self, packet: bytes, mapper: PairMapper) -> bytes | None:
+        """The IPv4 datagram inside, if it is one the network carries (None: counted)."""
+        inner = encap.decapsulate(packet, mapper)
+        if isinstance(inner, DropReason):
+            self.counters.drop(inner)
+            return None
+        refused = admission.check_ipv4(inner, admission.ENCAP, padded=False)
+        if refused is not None:
+            self.counters.drop(refused)
+            return None
+        return inner
 
     def _super_to_node(
         self,
@@ -462,9 +499,8 @@ class AgentCore:
         siit = network.encoding is Encoding.SIIT
         if not siit:  # rare (GRO'd IPv4 in IPv6): opened as a whole packet
             whole = packet if payload is None else b"".join((packet, payload))
-            inner = encap.decapsulate(whole, mapper)
-            if isinstance(inner, DropReason):
-                self.counters.drop(inner)
+            inner = self._decapsulate(whole, mapper)
+            if inner is None:
                 return []
             packet, payload = inner, None
         parts = self._split(packet, payload)
@@ -538,6 +574,14 @@ class AgentCore:
         for packet in result.packets:
             counters.count("to_substrate", len(packet))
         return [ToSubstrate(packet) for packet in result.packets]
+
+
+def _crossing(packet: bytes, mapper: PairMapper, network: NetworkEntry) -> Result:
+    """What a node's datagram becomes on the substrate, per its network's encoding: also the
+    verdict for one to a node next door, which must meet the same rules."""
+    if network.encoding is Encoding.SIIT:
+        return _to_ipv6(packet, mapper, network.siit)
+    return encap.encapsulate(packet, mapper, network.siit)
 
 
 def _to_ipv6(packet: bytes, mapper: PairMapper, config: SiitConfig) -> Result:

@@ -34,6 +34,7 @@ class DropReason(enum.IntEnum):
     IPV6_BAD_EXTENSION_HEADER = 23
     IPV6_ROUTING_HEADER = 24
     IPV6_BAD_FRAGMENT = 25
+    IPV6_EXTENSION_NOT_CARRIED = 26  # an extension header no agent sends (docs/protocols.md)
     # Transport and ICMP
     L4_TRUNCATED = 30
     ICMP_TRUNCATED = 31
@@ -42,11 +43,13 @@ class DropReason(enum.IntEnum):
     ICMP_ERROR_NESTED = 34
     ICMP_FRAGMENTED = 35
     UDP_ZERO_CHECKSUM = 36
+    UDP_BAD_LENGTH = 37  # RFC 768 Length disagrees with the datagram's
     # Translation (RFC 7915)
     ADDRESS_UNMAPPABLE = 40
     TTL_EXPIRED = 41
     PACKET_TOO_BIG = 42
     PROTOCOL_UNTRANSLATABLE = 43
+    PROTOCOL_NOT_CARRIED = 44  # not among what the network's encoding carries
     # Encapsulation (RFC 2473)
     ENCAP_BAD_INNER = 50
     ENCAP_ADDRESS_MISMATCH = 51

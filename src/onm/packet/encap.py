@@ -37,10 +37,11 @@ def encapsulate(
     h = parsed.header
     original = packet[: h.total_length]
     is_icmp_error = icmpv4.carries_error(h.protocol, h.fragment_offset, parsed.payload)
+    # Decrementing or not, nothing leaves with TTL 0 (RFC 1812 4.2.2.9, RFC 1122 3.2.1.7).
+    if h.ttl == 0 or (config.decrement_ttl and h.ttl == 1):
+        expired = (icmpv4.IcmpV4Type.TIME_EXCEEDED, icmpv4.TimeExceeded.TTL, bytes(4))
+        return icmpv4_error(original, h, is_icmp_error, expired, config, DropReason.TTL_EXPIRED)
     if config.decrement_ttl:
-        if h.ttl <= 1:
-            expired = (icmpv4.IcmpV4Type.TIME_EXCEEDED, icmpv4.TimeExceeded.TTL, bytes(4))
-            return icmpv4_error(original, h, is_icmp_error, expired, config, DropReason.TTL_EXPIRED)
         h = replace(h, ttl=h.ttl - 1)
         original = ipv4.decrement_ttl(original)
     src6 = mapper.source_4to6(h.src)
@@ -86,9 +87,13 @@ def decapsulate(packet: bytes, mapper: AddressMapper) -> bytes | DropReason:
     inner = ipv4.parse(inner_bytes)
     if isinstance(inner, DropReason):
         return inner
+    if inner.header.total_length != len(inner_bytes):
+        return DropReason.IPV4_BAD_TOTAL_LENGTH  # the outer Payload Length says otherwise
+    if inner.header.ttl == 0:
+        return DropReason.TTL_EXPIRED  # no IPv4 datagram is handed on with TTL 0
     if (
         mapper.source_6to4(h.src) != inner.header.src
         or mapper.destination_6to4(h.dst) != inner.header.dst
     ):
         return DropReason.ENCAP_ADDRESS_MISMATCH
-    return inner_bytes[: inner.header.total_length]
+    return inner_bytes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -28,120 +27,28 @@ from scapy.all import (
 )
 
 from onm.agent import tables as agent_tables
-from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
+from onm.agent.actions import Report, Resolve, ToNode, ToSubstrate
 from onm.agent.core import REFRESH_BEFORE, AgentCore
-from onm.manager import compiler, hosts, networks, nodes, resolution, tenants
+from onm.manager import compiler, hosts, networks, nodes, tenants
 from onm.manager.store import Store
-from onm.model import Node, Principal, PrincipalKind, Resolution
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
 from onm.packet.offload import TcpGso
+from support.agent_world import (
+    MTU,
+    NOW,
+    Lab,
+    arp_request,
+    lab,
+    mac,
+    only,
+    ping_frame,
+    resolve_via_arp,
+)
 from support.segments import nic_cut, segment_valid
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
-MTU = 1520
-
-
-@dataclass
-class Lab:
-    store: Store
-    nodes: dict[str, Node]
-    host_ids: dict[str, str]
-    r: AgentCore
-    s: AgentCore
-
-    def core(self, host: str) -> AgentCore:
-        return self.r if host == "r" else self.s
-
-    def snapshot(self, host: str, now: dt.datetime = NOW) -> list[Action]:
-        with self.store.read(ADMIN, now) as tx:
-            snap = compiler.snapshot(tx, host)
-        return self.core(host).apply_snapshot(snap, now)
-
-    def answer(self, host: str, request: Resolve, now: dt.datetime = NOW) -> Resolution | None:
-        principal = Principal(PrincipalKind.HOST, host_id=self.host_ids[host], name=f"host:{host}")
-        try:
-            with self.store.write(principal, now) as tx:
-                return resolution.resolve(
-                    tx,
-                    request.network_id,
-                    request.requester_id,
-                    str(ipaddress.IPv4Address(request.ip)),
-                )
-        except Exception:
-            return None
-
-
-@pytest.fixture
-def lab() -> Lab:
-    store = Store("sqlite://")
-    store.migrate()
-    made: dict[str, Node] = {}
-    with store.write(ADMIN, NOW) as tx:
-        tenants.create(tx, "z")
-        tenants.create(tx, "y")
-        r, _ = hosts.create(tx, "r", "fd00:0:101:101::/64")
-        s, _ = hosts.create(tx, "s", "fd00:0:101:201::/64")
-        networks.create(tx, "z", "znet", ["10.0.0.0/24"])
-        networks.create(tx, "z", "zenc", ["10.1.0.0/24"], "encap")
-        networks.create(tx, "y", "ynet", ["10.0.0.0/24"])
-        for name, net, host, ip in (
-            ("a", "z/znet", "r", "10.0.0.2"),
-            ("b", "z/znet", "r", "10.0.0.4"),
-            ("g", "z/znet", "s", "10.0.0.3"),
-            ("e1", "z/zenc", "r", "10.1.0.2"),
-            ("e2", "z/zenc", "s", "10.1.0.3"),
-            ("y1", "y/ynet", "s", "10.0.0.2"),
-        ):
-            made[name] = nodes.create(tx, name, net, host, ip)
-    result = Lab(store, made, {"r": r.id, "s": s.id}, AgentCore(MTU), AgentCore(MTU))
-    result.snapshot("r")
-    result.snapshot("s")
-    return result
-
-
-def mac(lab: Lab, name: str) -> str:
-    return lab.nodes[name].mac
-
-
-def arp_request(lab: Lab, name: str, target: str, sender_ip: str | None = None) -> bytes:
-    node = lab.nodes[name]
-    return raw(
-        Ether(src=node.mac, dst="ff:ff:ff:ff:ff:ff")
-        / ARP(op=1, hwsrc=node.mac, psrc=sender_ip or str(node.ip), pdst=target)
-    )
-
-
-def resolve_via_arp(lab: Lab, host: str, name: str, target: str) -> str:
-    """ARP as the node would, let the manager answer, and return the MAC the node learns."""
-    core = lab.core(host)
-    node = lab.nodes[name]
-    actions = core.node_frame(node.interface, arp_request(lab, name, target), NOW)
-    if actions and isinstance(actions[0], Resolve):
-        answer = lab.answer(host, actions[0])
-        actions = core.resolved(actions[0], answer, NOW)
-    [reply] = actions
-    assert isinstance(reply, ToNode) and reply.interface == node.interface
-    frame = Ether(reply.frame)
-    assert frame[ARP].op == 2 and frame[ARP].psrc == target and frame[ARP].pdst == str(node.ip)
-    assert frame.dst == node.mac and frame[ARP].hwdst == node.mac
-    return str(frame[ARP].hwsrc)
-
-
-def ping_frame(lab: Lab, src: str, dst_mac: str, dst_ip: str, **ip: object) -> bytes:
-    node = lab.nodes[src]
-    return raw(
-        Ether(src=node.mac, dst=dst_mac)
-        / IP(src=str(node.ip), dst=dst_ip, **ip)
-        / ICMP(id=7, seq=1)
-        / Raw(b"onm-ping")
-    )
-
-
-def only(actions: list[Action], kind: type) -> list:  # type: ignore[type-arg]
-    assert all(isinstance(a, kind) for a in actions), actions
-    return actions
+__all__ = ["lab"]  # the fixture, used by name
 
 
 # --- start-up ------------------------------------------------------------------------------------

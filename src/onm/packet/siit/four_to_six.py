@@ -64,10 +64,11 @@ def translate_4to6(
     if not is_icmp_error and not is_unicast_v4(h.src):
         return Drop(DropReason.IPV4_ILLEGAL_SOURCE)
     ttl = h.ttl
+    # Decrementing or not, nothing leaves with TTL 0 (RFC 1812 4.2.2.9, RFC 1122 3.2.1.7).
+    if ttl == 0 or (config.decrement_ttl and ttl == 1):
+        expired = (icmpv4.IcmpV4Type.TIME_EXCEEDED, icmpv4.TimeExceeded.TTL, bytes(4))
+        return icmpv4_error(original, h, is_icmp_error, expired, config, DropReason.TTL_EXPIRED)
     if config.decrement_ttl:
-        if ttl <= 1:
-            expired = (icmpv4.IcmpV4Type.TIME_EXCEEDED, icmpv4.TimeExceeded.TTL, bytes(4))
-            return icmpv4_error(original, h, is_icmp_error, expired, config, DropReason.TTL_EXPIRED)
         ttl -= 1
 
     src6 = mapper.source_4to6(h.src)

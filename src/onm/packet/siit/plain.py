@@ -6,8 +6,8 @@ IP header (sections 4.1 and 5.1) and the transport checksum moved to the new pse
 (sections 4.5 and 5.5, the same `move_checksum` the full translator uses). `plain_4to6` and
 `plain_6to4` do only that, without building the parsed headers and results the general path
 needs, and answer None for every other packet (options, fragments, ICMP, a zero UDP checksum
-from IPv4, a bad IPv4 header checksum, an illegal or unmappable address, an expiring TTL, a
-packet over the MTU): the caller then hands it to the full translator, which decides. The
+from IPv4, a bad IPv4 header checksum, an illegal or unmappable address, an expiring or zero
+TTL, a packet over the MTU): the caller then hands it to the full translator, which decides. The
 tests feed both the same packets and require identical bytes wherever the short way answers.
 
 `plain_super_4to6` and `plain_super_6to4` do the same for the headers of a TCP super-packet
@@ -44,9 +44,9 @@ def plain_4to6(packet: bytes, mapper: AddressMapper, config: SiitConfig) -> byte
         return None
     if internet_checksum(packet[:20]) != 0 or not is_unicast_v4(src):
         return None
+    if ttl == 0 or (config.decrement_ttl and ttl == 1):
+        return None
     if config.decrement_ttl:
-        if ttl <= 1:
-            return None
         ttl -= 1
     limit = config.ipv6_mtu
     if not frag & _DF:
@@ -73,9 +73,9 @@ def plain_6to4(
     at = CHECKSUM_AT.get(protocol)
     if vtf >> 28 != 6 or at is None or length < at + 2 or 40 + length > len(packet):
         return None
+    if hop_limit == 0 or (config.decrement_ttl and hop_limit == 1):
+        return None
     if config.decrement_ttl:
-        if hop_limit <= 1:
-            return None
         hop_limit -= 1
     total = 20 + length
     if total > config.ipv4_mtu:
@@ -122,9 +122,9 @@ def plain_super_4to6(
         return None
     if thl < 20 or len(headers) != 20 + thl or not is_unicast_v4(src):
         return None
+    if ttl == 0 or (config.decrement_ttl and ttl == 1):
+        return None
     if config.decrement_ttl:
-        if ttl <= 1:
-            return None
         ttl -= 1
     limit = config.ipv6_mtu
     if not frag & _DF:
@@ -160,9 +160,9 @@ def plain_super_6to4(
     thl = (headers[52] >> 4) * 4
     if vtf >> 28 != 6 or protocol != IpProtocol.TCP or thl < 20 or len(headers) != 40 + thl:
         return None
+    if hop_limit == 0 or (config.decrement_ttl and hop_limit == 1):
+        return None
     if config.decrement_ttl:
-        if hop_limit <= 1:
-            return None
         hop_limit -= 1
     segment = 20 + thl + min(size, payload_length)
     total = 20 + thl + payload_length

@@ -90,9 +90,10 @@ def translate_6to4(
         problem = (icmpv6.IcmpV6Type.PARAMETER_PROBLEM, 0, pointer)
         return error(problem, DropReason.IPV6_ROUTING_HEADER)
     hop_limit = h.hop_limit
+    # Decrementing or not, no IPv4 datagram leaves with TTL 0 (RFC 1812 4.2.2.9).
+    if hop_limit == 0 or (config.decrement_ttl and hop_limit == 1):
+        return error((icmpv6.IcmpV6Type.TIME_EXCEEDED, 0, bytes(4)), DropReason.TTL_EXPIRED)
     if config.decrement_ttl:
-        if hop_limit <= 1:
-            return error((icmpv6.IcmpV6Type.TIME_EXCEEDED, 0, bytes(4)), DropReason.TTL_EXPIRED)
         hop_limit -= 1
 
     dst4 = mapper.destination_6to4(h.dst)

@@ -282,11 +282,22 @@ def test_hop_limit_is_ttl_minus_one(ttl: int) -> None:
     assert out.hlim == ttl - 1
 
 
-@pytest.mark.parametrize("ttl", [0, 1, 64, 255])
+@pytest.mark.parametrize("ttl", [1, 64, 255])
 def test_decrement_ttl_false_copies_ttl(ttl: int) -> None:
     config = SiitConfig(decrement_ttl=False)
     out = IPv6(single(translate(v4_to_peer(UDP(sport=1, dport=2), ttl=ttl), config)))
     assert out.hlim == ttl
+
+
+def test_decrement_ttl_false_still_refuses_ttl_zero() -> None:
+    """RFC 1812 4.2.2.9, RFC 1122 3.2.1.7: no datagram is sent on with TTL 0, decremented or
+    not; with an ICMP source configured, the sender hears Time Exceeded as with decrementing."""
+    packet = v4_to_peer(UDP(sport=1, dport=2), ttl=0)
+    assert translate(packet, SiitConfig(decrement_ttl=False)) == Drop(DropReason.TTL_EXPIRED)
+    config = SiitConfig(decrement_ttl=False, icmp_source_v4=bytes([192, 0, 2, 1]))
+    result = translate(packet, config)
+    assert isinstance(result, IcmpError) and result.reason is DropReason.TTL_EXPIRED
+    assert (IP(result.packet)[ICMP].type, IP(result.packet)[ICMP].code) == (11, 0)
 
 
 @pytest.mark.parametrize("protocol", [0, 4, 41, 47, 50, 51, 103, 132, 253, 255])
@@ -1302,7 +1313,7 @@ def valid_ipv4(draw: st.DrawFn) -> bytes:
         src=draw(unicast_v4),
         dst=draw(unicast_v4),
         tos=draw(st.integers(0, 255)),
-        ttl=draw(st.integers(0, 255)),
+        ttl=draw(st.integers(1, 255)),  # TTL 0 is refused (test_..._refuses_ttl_zero)
         id=draw(st.integers(0, 0xFFFF)),
         flags=draw(st.sampled_from([0, "DF"])),
     )

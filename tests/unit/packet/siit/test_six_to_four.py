@@ -195,8 +195,14 @@ def test_ttl_is_hop_limit_minus_one() -> None:
 
 
 def test_decrement_ttl_false_copies_hop_limit() -> None:
-    for hop_limit in (0, 1, 255):
+    for hop_limit in (1, 255):
         assert IP(one(translate(v6(udp(), hlim=hop_limit), NO_TTL))).ttl == hop_limit
+
+
+def test_decrement_ttl_false_still_refuses_hop_limit_zero() -> None:
+    """Hop limit 0 would be an IPv4 datagram with TTL 0, which nobody may send (RFC 1812
+    4.2.2.9); decremented or not it is refused, as RFC 7915 5.1 refuses an expiring one."""
+    assert translate(v6(udp(), hlim=0), NO_TTL) == Drop(DropReason.TTL_EXPIRED)
 
 
 @pytest.mark.parametrize("hop_limit", [0, 1])
@@ -1159,7 +1165,7 @@ def _upper(kind: str, data: bytes, port: int) -> Packet:
     port=st.integers(1, 65535),
     hop_by_hop=st.booleans(),
     traffic_class=st.integers(0, 255),
-    hop_limit=st.integers(0, 255),
+    hop_limit=st.integers(1, 255),  # 0 is refused (test_..._refuses_hop_limit_zero)
     src4=unicast_v4,
     dst4=unicast_v4,
 )
