@@ -2,6 +2,8 @@
 # `make test` installs whatever is missing (system packages, the .venv with onm and its dev
 # extras), then runs ruff, mypy --strict and pytest. Installed pieces are remembered by stamp
 # files, so a second run starts testing within seconds.
+# `make fuzz` fuzzes every decoder (atheris, coverage-guided) for FUZZ_SECONDS each (default 30);
+# `make fuzz TARGET=siit_6to4` fuzzes one (`.venv/bin/python tests/fuzz/run.py --list` names them).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +13,7 @@ STAMPS := .make-stamps
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl
 
-.PHONY: all install test lint typecheck unit bench bench-manager bench-datapath demo clean
+.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath demo clean
 
 all: test
 
@@ -49,6 +51,12 @@ unit: install
 test: lint typecheck
 	$(BIN)/pytest
 
+FUZZ_SECONDS ?= 30
+
+# Crashers land in .fuzz/crashes/: add each to tests/fuzz/corpus/<target>/ (replayed by pytest).
+fuzz: install
+	$(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(if $(TARGET),$(TARGET),--all)
+
 bench: install
 	$(BIN)/python tests/bench/bench_siit.py
 
@@ -62,4 +70,4 @@ demo: install
 	$(BIN)/onm demo $(if $(KEEP),--keep)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz

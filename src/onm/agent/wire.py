@@ -1,10 +1,18 @@
-"""The manager's JSON (API schemas) turned into the domain model the agent's core works on."""
+"""The manager's JSON (API schemas) turned into the domain model the agent's core works on.
+
+The outgoing schemas keep addresses, CIDRs and encodings as plain strings, so a value the domain
+model refuses surfaces here: `snapshot` and `resolution` raise it as an `OnmError` (what the
+link handles: log, back off, retry), never as a stray `ValueError`.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from onm.addressing import HostPrefix
+from onm.errors import OnmError
 from onm.manager.api import schemas as s
 from onm.model import (
     Encoding,
@@ -46,7 +54,22 @@ def node(n: s.NodeOut) -> Node:
     )
 
 
+@contextmanager
+def _from_manager(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OnmError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise OnmError(f"unusable {what} from the manager: {exc}") from None
+
+
 def resolution(r: s.ResolutionOut) -> Resolution:
+    with _from_manager("resolution"):
+        return _resolution(r)
+
+
+def _resolution(r: s.ResolutionOut) -> Resolution:
     return Resolution(
         NetworkId(r.network_id),
         NodeId(r.requester_id),
@@ -59,6 +82,11 @@ def resolution(r: s.ResolutionOut) -> Resolution:
 
 
 def snapshot(snap: s.SnapshotOut) -> HostSnapshot:
+    with _from_manager("snapshot"):
+        return _snapshot(snap)
+
+
+def _snapshot(snap: s.SnapshotOut) -> HostSnapshot:
     return HostSnapshot(
         revision=snap.revision,
         host=Host(
@@ -80,5 +108,5 @@ def snapshot(snap: s.SnapshotOut) -> HostSnapshot:
             )
             for r in snap.residents
         ),
-        grants=tuple(resolution(g) for g in snap.grants),
+        grants=tuple(_resolution(g) for g in snap.grants),
     )

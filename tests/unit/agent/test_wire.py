@@ -1,0 +1,97 @@
+"""The manager's JSON into the agent's model: values the model refuses are OnmErrors (found by
+fuzzing: `tests/fuzz/corpus/wire/crash-*`), so the link backs off instead of dying."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from onm.agent import wire
+from onm.errors import OnmError
+from onm.manager.api import schemas
+
+SUBSTRATE = "fd00:0:102:300:0:7:a00:2"
+SNAPSHOT: dict[str, Any] = {
+    "revision": 3,
+    "host": {
+        "id": "h-1",
+        "name": "host-a",
+        "location": {"locale": 0, "area": 1, "rack": 2, "node": 3},
+        "prefix": "fd00:0:102:300::/64",
+        "created_at": "2026-01-01T00:00:00Z",
+    },
+    "networks": [
+        {
+            "id": "n-1",
+            "name": "blue",
+            "tenant_id": "t-1",
+            "vni": 7,
+            "cidrs": ["10.0.0.0/24"],
+            "encoding": "siit",
+            "gateway": "10.0.0.254",
+            "gateways": ["10.0.0.254"],
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    ],
+    "nodes": [],
+    "residents": [
+        {
+            "network_id": "n-1",
+            "ip": "10.0.0.2",
+            "substrate_address": SUBSTRATE,
+            "mac": "02:00:00:00:00:02",
+        }
+    ],
+    "grants": [],
+}
+RESOLUTION: dict[str, Any] = {
+    "network_id": "n-1",
+    "requester_id": "nd-1",
+    "target_ip": "10.0.0.2",
+    "target_id": "nd-2",
+    "substrate_address": SUBSTRATE,
+    "mac": "02:00:00:00:00:02",
+    "expires_at": "2026-01-01T00:00:00Z",
+}
+
+
+def _snapshot(document: dict[str, Any]) -> schemas.SnapshotOut:
+    return schemas.SnapshotOut.model_validate_json(json.dumps(document))
+
+
+def test_a_good_snapshot_decodes() -> None:
+    snap = wire.snapshot(_snapshot(SNAPSHOT))
+    assert snap.revision == 3
+    assert str(snap.networks[0].cidrs[0]) == "10.0.0.0/24"
+    assert str(snap.residents[0].substrate_address) == SUBSTRATE
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("networks", 0, "encoding"), "skit"),  # the fuzzer's first find
+        (("networks", 0, "cidrs", 0), "10.0.0.0/33"),
+        (("residents", 0, "ip"), "10.0.0"),
+        (("residents", 0, "substrate_address"), "not-an-address"),
+        (("host", "prefix"), "fd00::/48"),
+    ],
+)
+def test_a_value_the_model_refuses_is_an_onm_error(path: tuple[str | int, ...], value: str) -> None:
+    document = copy.deepcopy(SNAPSHOT)
+    where: Any = document
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    with pytest.raises(OnmError):
+        wire.snapshot(_snapshot(document))
+
+
+def test_a_bad_resolution_is_an_onm_error() -> None:
+    good = schemas.ResolutionOut.model_validate_json(json.dumps(RESOLUTION))
+    assert str(wire.resolution(good).substrate_address) == SUBSTRATE
+    bad = schemas.ResolutionOut.model_validate_json(json.dumps(RESOLUTION | {"target_ip": "x"}))
+    with pytest.raises(OnmError, match="unusable resolution from the manager"):
+        wire.resolution(bad)
