@@ -8,6 +8,7 @@ and interfaces are deleted by exact name the moment they exist (pytest finalizer
 from __future__ import annotations
 
 import collections
+import errno
 import ipaddress
 import itertools
 import os
@@ -35,6 +36,7 @@ from onm.agent.io.packet_socket import (
     ETH_P_ALL,
     BpfInsn,
     attach_filter,
+    bound_interface,
     ethertype_filter,
     ipv6_dst_prefix_filter,
     open_packet_socket,
@@ -227,6 +229,40 @@ def test_oversized_frames_are_counted_drops(link: Link, sockets: list[socket.soc
         got += recv_batch(receiver, bufsize=500, drops=drops)
     assert got == [marker]
     assert drops["truncated"] == 1
+
+
+def test_an_interface_down_keeps_its_socket_one_deleted_ends_it(
+    link: Link, sockets: list[socket.socket]
+) -> None:
+    # What the datapath tells apart (issue #7, defect 1): down, the socket stays bound by name,
+    # reports ENETDOWN once and drops what it is given; deleted, it is bound to nothing,
+    # reports ENETDOWN once, and every send fails with ENXIO: the caller must close it.
+    sock = packet_socket_in(link.ns_a, link.if_a, sockets)
+    view = memoryview(bytearray(2048))
+    frame = bytes(Ether(src=MAC_A, dst=MAC_B, type=ETH_P_TEST) / Raw(b"x" * 46))
+    ip("-n", link.ns_a, "link", "set", link.if_a, "down")
+    with pytest.raises(OSError) as down:
+        recv_frame(sock, view)
+    assert down.value.errno == errno.ENETDOWN
+    assert bound_interface(sock) == link.if_a
+    assert recv_frame(sock, view) is None  # reported once
+    drops: collections.Counter[str] = collections.Counter()
+    assert send(sock, frame, drops=drops) is False and drops == {"ENETDOWN": 1}
+
+    ip("-n", link.ns_a, "link", "set", link.if_a, "up")
+    ip("-n", link.ns_a, "link", "del", link.if_a)
+    with pytest.raises(OSError) as deleted:
+        recv_frame(sock, view)
+    assert deleted.value.errno == errno.ENETDOWN
+    assert bound_interface(sock) is None
+    with pytest.raises(OSError) as gone:
+        send_parts(sock, (frame,))
+    assert gone.value.errno == errno.ENXIO
+    assert recv_batch(sock, drops=drops) == []  # recv_batch still counts and ends, as before
+    sock.close()
+    with pytest.raises(OSError) as closed:
+        recv_frame(sock, view)
+    assert closed.value.errno == errno.EBADF
 
 
 def test_ignore_outgoing(link: Link, sockets: list[socket.socket]) -> None:

@@ -22,6 +22,7 @@ NAMED_EVENTS = {
     "arp_answers": "ARP requests answered for nodes",
     "cache_hits": "ARP requests answered from the resolution cache",
     "cache_misses": "lookups that had to ask the manager",
+    "ports_lost": "node ports closed because their socket failed or their interface vanished",
 }
 
 

@@ -14,11 +14,20 @@ virtio-net headers (`onm.packet.offload`), GRO is turned on for every interface 
 super-frame the core re-headered whole goes out with a virtio-net header of its own, for the
 kernel to cut on its way out (or never, when the next hop is on this machine). One that must
 take the raw socket is cut here first.
+
+No one port can stop the loop. A port whose socket fails, or whose interface vanishes under it
+(ENETDOWN on receive with no interface left, ENXIO on send, EBADF), is closed and forgotten,
+counted (`ports_lost`) and logged once; it is attached again when its interface is back, tried
+at the pace `onm.agent.datapath.ports` sets (a missing interface is logged once, then at most
+once a minute). A socket closed while a `select()` ready list still names it is skipped: only
+the socket the port holds *now* is read. The substrate sockets are reopened the same way when
+they fail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import selectors
 import socket
@@ -30,12 +39,13 @@ from typing import Any
 
 from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
 from onm.agent.core import AgentCore
+from onm.agent.datapath.ports import MAX_RETRY, PortRetries
 from onm.agent.io.cbpf import ipv6_dst_prefix_filter
 from onm.agent.io.interfaces import interface_info
 from onm.agent.io.neighbours import NextHops
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.offload import set_offloads
-from onm.agent.io.packet_socket import open_packet_socket, recv_frame, send_parts
+from onm.agent.io.packet_socket import bound_interface, open_packet_socket, recv_frame, send_parts
 from onm.agent.io.raw6 import open_raw6_sender, send_ipv6
 from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
 from onm.errors import OnmError
@@ -47,7 +57,12 @@ log = logging.getLogger("onm.agent.datapath")
 
 BATCH = 64
 BUFFER = 65536 + 64
-RETRY_PORTS_EVERY = 2.0
+RETRY_PORTS_EVERY = MAX_RETRY
+"""Seconds between two looks at the ports and substrate sockets when nothing else is due."""
+PORTS_LOST = "ports_lost"
+"""The counter (`Counters.events`) of node ports closed because their socket failed."""
+SUBSTRATE_LOST = "substrate_sockets_lost"
+"""The counter of substrate sockets closed (and reopened) because they failed."""
 NODE_IP = offload.LENGTH + offload.ETHERNET_HEADER
 """Where the IP header starts in what a packet socket with a virtio-net header reads."""
 SUBSTRATE_IP = NODE_IP
@@ -77,9 +92,11 @@ class UserspaceDatapath:
         self.node_sockets: dict[str, socket.socket] = {}
         self.substrate_rx: socket.socket | None = None
         self.prefix: bytes | None = None
+        """The host's /64 (8 bytes) from the last snapshot: what the substrate socket reads."""
+        self._listening: bytes | None = None
         [self.tx6, self.tx_substrate] = run_in_netns(
             netns,
-            lambda: [open_raw6_sender(), open_packet_socket(substrate_if, 0, vnet_hdr=True)],
+            lambda: [open_raw6_sender(), *_substrate_sender(substrate_if)()],
         )
         substrate_mac = interface_info(substrate_if, netns=netns).mac
         self._enable_gro(substrate_if)
@@ -87,6 +104,8 @@ class UserspaceDatapath:
         self._buffer = bytearray(BUFFER)
         self._view = memoryview(self._buffer)
         self._retry_at = 0.0
+        self.retries = PortRetries()
+        self._substrate_tx_ok = True
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ToNode: self._to_node,
             ToSubstrate: self._to_substrate,
@@ -103,14 +122,16 @@ class UserspaceDatapath:
             now = self.clock()
             for key, _mask in ready:
                 source = key.data
+                # A handler earlier in this batch may have closed (and even replaced) a socket
+                # the list still names: read only the one its port holds now.
                 if source is None:
                     self._control(self.link.inbox.drain(), now)
                 elif source == "":
-                    self._from_substrate(key.fileobj, now)  # type: ignore[arg-type]
-                else:
-                    self._from_node(source, key.fileobj, now)  # type: ignore[arg-type]
+                    if key.fileobj is self.substrate_rx:
+                        self._from_substrate(key.fileobj, now)
+                elif self.node_sockets.get(source) is key.fileobj:
+                    self._from_node(source, key.fileobj, now)
             if time.monotonic() >= self._retry_at:
-                self._retry_at = time.monotonic() + RETRY_PORTS_EVERY
                 self._sync_ports()
 
     def _from_node(self, interface: str, sock: socket.socket, now: dt.datetime) -> None:
@@ -118,7 +139,12 @@ class UserspaceDatapath:
         execute = self._execute
         view = self._view
         for _ in range(BATCH):
-            length = recv_frame(sock, view)
+            try:
+                length = recv_frame(sock, view)
+            except OSError as error:
+                if not _interface_down(sock, error):
+                    self._lose_port(interface, sock, error)
+                return
             if length is None:
                 return
             gso = offload.tcp_gso(view[:length])
@@ -148,7 +174,12 @@ class UserspaceDatapath:
         execute = self._execute
         view = self._view
         for _ in range(BATCH):
-            length = recv_frame(sock, view)
+            try:
+                length = recv_frame(sock, view)
+            except OSError as error:
+                if not _interface_down(sock, error):
+                    self._lose_substrate_rx(sock, error)
+                return
             if length is None:
                 return
             gso = offload.tcp_gso(view[:length])
@@ -182,7 +213,7 @@ class UserspaceDatapath:
             if isinstance(event, SnapshotArrived):
                 self._from_cache = event.from_cache
                 actions = self.core.apply_snapshot(event.snapshot, now)
-                self._listen_substrate(event.snapshot.host.prefix.network.network_address.packed)
+                self.prefix = event.snapshot.host.prefix.network.network_address.packed[:8]
                 self._sync_ports()
                 self._execute(actions)
             elif isinstance(event, Resolved):
@@ -199,6 +230,9 @@ class UserspaceDatapath:
 
     def _to_node(self, action: ToNode) -> None:
         sock = self.node_sockets.get(action.interface)
+        if sock is None:  # not attached (yet, or any more): its retry is the port's business
+            self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+            return
         header = NO_VNET
         if action.gso is not None:
             made = offload.tcp_gso_header(action.frame[14:], action.gso)
@@ -206,7 +240,12 @@ class UserspaceDatapath:
                 self.core.counters.drop(made)
                 return
             header = made
-        if sock is None or not send_parts(sock, (header, action.frame, action.payload)):
+        try:
+            sent = send_parts(sock, (header, action.frame, action.payload))
+        except OSError as error:
+            self._lose_port(action.interface, sock, error)
+            sent = False
+        if not sent:
             self.core.counters.drop(DropReason.TRANSMIT_FAILED)
 
     def _to_substrate(self, action: ToSubstrate) -> None:
@@ -217,9 +256,9 @@ class UserspaceDatapath:
         ethernet = self.next_hops.ethernet_to(packet[24:40])
         gso = action.gso
         if gso is None:
-            if ethernet is not None and send_parts(self.tx_substrate, (NO_VNET, ethernet, packet)):
+            if ethernet is not None and self._send_substrate((NO_VNET, ethernet, packet)):
                 return
-            if not send_ipv6(self.tx6, packet):
+            if not self._send_raw(packet):
                 self.core.counters.drop(DropReason.TRANSMIT_FAILED)
             return
         header = offload.tcp_gso_header(packet, gso)
@@ -227,15 +266,35 @@ class UserspaceDatapath:
             self.core.counters.drop(header)
             return
         parts = (header, ethernet or b"", packet, action.payload)
-        if ethernet is not None and send_parts(self.tx_substrate, parts):
+        if ethernet is not None and self._send_substrate(parts):
             return
         segments = offload.segment_tcp(b"".join((packet, action.payload)), gso.size)
         if isinstance(segments, DropReason):
             self.core.counters.drop(segments)
             return
         for segment in segments:
-            if not send_ipv6(self.tx6, segment):
+            if not self._send_raw(segment):
                 self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+
+    def _send_substrate(self, parts: tuple[bytes | memoryview, ...]) -> bool:
+        """Through the substrate packet socket; False (the raw socket's turn) if it cannot."""
+        if not self._substrate_tx_ok:
+            return False
+        try:
+            return send_parts(self.tx_substrate, parts)
+        except OSError as error:  # the substrate interface vanished: reopened by `_sync_ports`
+            self._substrate_tx_ok = False
+            self.core.counters.events[SUBSTRATE_LOST] += 1
+            self._retry_at = time.monotonic()
+            log.warning("substrate packet socket on %s failed (%s)", self.substrate_if, error)
+            return False
+
+    def _send_raw(self, packet: bytes) -> bool:
+        """Through the raw IPv6 socket (the kernel routes it); False if it was not sent."""
+        try:
+            return send_ipv6(self.tx6, packet)
+        except OSError:  # a per-packet refusal not in its list (EINVAL, EADDRNOTAVAIL, ...)
+            return False
 
     def _report(self, action: Report) -> None:
         if not self._from_cache:  # the manager hears of revisions it sent, not of our cache
@@ -243,9 +302,10 @@ class UserspaceDatapath:
 
     # --- sockets -----------------------------------------------------------------------------
 
-    def _listen_substrate(self, prefix16: bytes) -> None:
-        prefix = prefix16[:8]
-        if prefix == self.prefix and self.substrate_rx is not None:
+    def _listen_substrate(self, prefix: bytes) -> None:
+        """Listen on the substrate interface for packets to `prefix` (the host's /64): opened
+        when missing or for another prefix, else kept."""
+        if prefix == self._listening and self.substrate_rx is not None:
             return
         program = ipv6_dst_prefix_filter(prefix)
 
@@ -260,7 +320,7 @@ class UserspaceDatapath:
             self.selector.unregister(self.substrate_rx)
             self.substrate_rx.close()
         self.substrate_rx = sock
-        self.prefix = prefix
+        self._listening = prefix
         self.selector.register(sock, selectors.EVENT_READ, "")
         log.info(
             "listening on %s for %s/64",
@@ -289,26 +349,88 @@ class UserspaceDatapath:
             log.warning("could not claim %s: %s", network, done.stderr.strip())
 
     def _sync_ports(self) -> None:
-        """Open a socket for every port of the tables, close those of ports that are gone.
+        """Open a socket for every port of the tables whose attempt is due, close those of
+        ports that are gone; reopen failed substrate sockets. Never raises for one port.
 
-        An interface that does not exist yet (a VM not started) is tried again later.
+        An interface that does not exist yet (a VM not started) is tried again later, at the
+        pace `PortRetries` sets, and logged once (then at most once a minute).
         """
+        now = time.monotonic()
+        self._ensure_substrate()
         wanted = self.core.tables.interfaces
         for interface in list(self.node_sockets):
             if interface not in wanted:
-                sock = self.node_sockets.pop(interface)
-                self.selector.unregister(sock)
-                sock.close()
+                self._close_port(interface)
+                log.info("detached port %s", interface)
+        self.retries.keep_only(wanted)
         for interface in sorted(wanted - set(self.node_sockets)):
-            try:
-                [sock] = run_in_netns(self.netns, _opener(interface))
-            except OnmError as error:
-                log.info("port %s not ready: %s", interface, error)
-                continue
-            self.node_sockets[interface] = sock
-            self.selector.register(sock, selectors.EVENT_READ, interface)
-            self._enable_gro(interface)
+            if self.retries.due(interface, now):
+                self._attach(interface, now)
+        due = self.retries.next_retry()
+        self._retry_at = now + RETRY_PORTS_EVERY if due is None else min(due, now + MAX_RETRY)
+
+    def _attach(self, interface: str, now: float) -> None:
+        try:
+            [sock] = run_in_netns(self.netns, _opener(interface))
+        except OnmError as error:
+            verdict = self.retries.failed(interface, now)
+            if verdict.log and verdict.missing_for == 0:
+                log.warning("port %s missing: %s; trying again until it is there", interface, error)
+            elif verdict.log:
+                log.warning(
+                    "port %s still missing after %.0f s (%d more attempts): %s",
+                    *(interface, verdict.missing_for, verdict.attempts, error),
+                )
+            return
+        self.node_sockets[interface] = sock
+        self.selector.register(sock, selectors.EVENT_READ, interface)
+        self._enable_gro(interface)
+        back = self.retries.attached(interface, time.monotonic())
+        if back is None:
             log.info("attached port %s", interface)
+        else:
+            log.info("attached port %s (missing for %.1f s)", interface, back.missing_for)
+
+    def _close_port(self, interface: str) -> None:
+        sock = self.node_sockets.pop(interface)
+        self.selector.unregister(sock)
+        sock.close()
+
+    def _lose_port(self, interface: str, sock: socket.socket, error: OSError) -> None:
+        """`sock`, the socket of port `interface`, failed: close it, count it, log it once;
+        `_sync_ports` attaches the port again when (and if) its interface is there."""
+        if self.node_sockets.get(interface) is not sock:  # already lost in this batch
+            return
+        self._close_port(interface)
+        self.core.counters.events[PORTS_LOST] += 1
+        now = time.monotonic()
+        self.retries.lost(interface, now)
+        self._retry_at = min(self._retry_at, self.retries.next_retry() or now)
+        log.warning("port %s lost (%s): closed; attached again when it is back", interface, error)
+
+    def _lose_substrate_rx(self, sock: socket.socket, error: OSError) -> None:
+        if sock is not self.substrate_rx:
+            return
+        self.selector.unregister(sock)
+        sock.close()
+        self.substrate_rx = None
+        self.core.counters.events[SUBSTRATE_LOST] += 1
+        self._retry_at = time.monotonic()
+        log.warning("substrate socket on %s failed (%s): reopening", self.substrate_if, error)
+
+    def _ensure_substrate(self) -> None:
+        """Listen for the host's /64 (once a snapshot has named it); reopen a failed sender."""
+        try:
+            if self.prefix is not None:
+                self._listen_substrate(self.prefix)
+            if not self._substrate_tx_ok:
+                [sock] = run_in_netns(self.netns, _substrate_sender(self.substrate_if))
+                self.tx_substrate.close()
+                self.tx_substrate = sock
+                self._substrate_tx_ok = True
+                log.info("substrate packet socket on %s reopened", self.substrate_if)
+        except OnmError as error:
+            log.warning("substrate %s not usable yet: %s", self.substrate_if, error)
 
     def close(self) -> None:
         for sock in [*self.node_sockets.values(), self.substrate_rx, self.tx6, self.tx_substrate]:
@@ -320,3 +442,18 @@ class UserspaceDatapath:
 
 def _opener(interface: str) -> Callable[[], list[socket.socket]]:
     return lambda: [open_packet_socket(interface, vnet_hdr=True)]
+
+
+def _substrate_sender(interface: str) -> Callable[[], list[socket.socket]]:
+    return lambda: [open_packet_socket(interface, 0, vnet_hdr=True)]
+
+
+def _interface_down(sock: socket.socket, error: OSError) -> bool:
+    """Is `error` on packet socket `sock` only its interface going down (the socket resumes
+    when it comes up), rather than the socket's end (the interface deleted, the socket closed)?"""
+    if error.errno != errno.ENETDOWN:
+        return False
+    try:
+        return bound_interface(sock) is not None
+    except OSError:
+        return False

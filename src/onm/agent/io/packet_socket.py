@@ -7,7 +7,11 @@ bound: no unwanted frame is ever queued. `recv_batch` drains what is queued into
 `recv_frame` reads the next frame into a buffer for its caller to use in place (so a 64 KiB
 frame need not be copied at all); `send` writes one frame, `send_parts` one frame given in
 pieces (gathered by the kernel: no copy to put a header in front). A full queue and similar
-per-frame failures are returned as False and counted, never raised (STYLE rule 5).
+per-frame failures are returned as False and counted, never raised (STYLE rule 5). A failure of
+the socket itself is raised as the OSError it is, for the caller to close the socket: its
+interface has vanished (the socket stays bound to an interface index that no longer exists:
+ENXIO on send, ENETDOWN once on receive, then silence; `bound_interface` tells), or the socket
+was closed (EBADF).
 
 Constants: packet(7) and include/uapi/linux/if_packet.h, include/uapi/linux/if_ether.h,
 include/uapi/asm-generic/socket.h.
@@ -29,6 +33,7 @@ from onm.agent.io.interfaces import check_ifname
 __all__ = [
     "BpfInsn",
     "attach_filter",
+    "bound_interface",
     "detach_filter",
     "ethertype_filter",
     "ipv6_dst_prefix_filter",
@@ -70,11 +75,16 @@ TRANSIENT_SEND_ERRORS = frozenset(
         errno.EAGAIN,  # the socket's send buffer is full (non-blocking)
         errno.ENOBUFS,  # the device queue (qdisc) is full
         errno.ENETDOWN,  # the interface is down
-        errno.ENXIO,  # the interface has gone
         errno.EMSGSIZE,  # the frame is larger than the interface allows
     }
 )
-"""Errors from sending one frame that are that frame's drop, not the socket's failure."""
+"""Errors from sending one frame that are that frame's drop, not the socket's failure.
+
+ENXIO is not among them: it means the interface the socket is bound to has been deleted
+(net/packet/af_packet.c finds no device at the socket's ifindex), so every later frame fails too.
+"""
+BATCH_ENDING_ERRORS = frozenset({errno.ENETDOWN, errno.ENXIO})
+"""Errors `recv_batch` counts and ends its batch on: the kernel reports them once per event."""
 
 
 def open_packet_socket(
@@ -162,7 +172,13 @@ def recv_batch(
     view = memoryview(buffer)[:bufsize]
     frames: list[bytes] = []
     while len(frames) < max_packets:
-        length = recv_frame(sock, view, drops=drops)
+        try:
+            length = recv_frame(sock, view, drops=drops)
+        except OSError as error:
+            if error.errno in BATCH_ENDING_ERRORS:
+                _count(drops, errno.errorcode[error.errno])
+                break
+            raise
         if length is None:
             break
         frames.append(bytes(view[:length]))
@@ -176,9 +192,11 @@ def recv_frame(
     drops: collections.Counter[str] | None = None,
 ) -> int | None:
     """Receive the next frame queued on non-blocking `sock` into `view`; its length, or None
-    when none is queued (or the kernel reported an error, counted as in `recv_batch`).
+    when none is queued.
 
     A frame longer than `view` is dropped and counted as "truncated", and the next one read.
+    Any other error is raised: ENETDOWN (the interface went down, or was deleted: see
+    `bound_interface`), EBADF (the socket was closed), ...; the caller decides what it means.
     """
     bufsize = len(view)
     while True:
@@ -186,14 +204,20 @@ def recv_frame(
             length = sock.recv_into(view, bufsize, socket.MSG_TRUNC)
         except BlockingIOError:
             return None
-        except OSError as error:
-            if error.errno in (errno.ENETDOWN, errno.ENXIO):
-                _count(drops, errno.errorcode[error.errno])
-                return None
-            raise
         if length <= bufsize:
             return length
         _count(drops, "truncated")
+
+
+def bound_interface(sock: socket.socket) -> str | None:
+    """The name of the interface packet socket `sock` is bound to; None if it has been deleted.
+
+    A deleted interface leaves the socket bound to index -1 (af_packet.c, NETDEV_UNREGISTER),
+    which has no name; one that is merely down keeps its name and its socket, which resumes
+    when it comes up again.
+    """
+    name = str(sock.getsockname()[0])
+    return name or None
 
 
 def send(
