@@ -110,6 +110,14 @@ class Lab:
                 return float(line.split()[1])
         return None
 
+    def logs(self) -> str:
+        """The last lines of the manager's and the agents' logs, for a failure's message."""
+        tails = []
+        for process in self.record().processes:
+            lines = Path(process.log).read_text(errors="replace").splitlines()[-15:]
+            tails.append(f"--- {process.key} ({process.log})\n" + "\n".join(lines))
+        return "\n".join(tails)
+
     def namespaces(self) -> set[str]:
         return {n for n in netns.namespaces() if n.startswith(f"onm-{self.name}-")}
 
@@ -151,8 +159,21 @@ def neighbour_mac(namespace: str, ip: str) -> str:
     return fields[fields.index("lladdr") + 1] if "lladdr" in fields else ""
 
 
+def answers(lab: Lab, node: str) -> bool:
+    command = ("ping", "-c", "1", "-W", "1", "10.0.0.3")
+    probe = subprocess.run(["ip", "netns", "exec", lab.ns(node), *command], capture_output=True)
+    return probe.returncode == 0
+
+
 def test_the_nodes_past_the_63rd_reach_their_own_networks_peer(lab: Lab) -> None:
     late = [f"z{i}" for i in range(63, Z_NODES + 1)] + [f"y{i}" for i in range(1, Y_NODES + 1)]
+    # The agent attaches its 70 ports one by one after its snapshot: wait for the last ones.
+    started, deadline = time.monotonic(), time.monotonic() + 90
+    for node in late:
+        while not answers(lab, node):
+            assert time.monotonic() < deadline, f"{node} never reached its peer\n{lab.logs()}"
+            time.sleep(0.3)
+    print(f"\nthe last {len(late)} nodes answered within {time.monotonic() - started:.1f} s")
     command = ("ping", "-c", "3", "-i", "0.3", "-w", "30", "10.0.0.3")
     pings = {
         node: subprocess.Popen(
@@ -173,7 +194,7 @@ def test_the_nodes_past_the_63rd_reach_their_own_networks_peer(lab: Lab) -> None
                 process.wait()
         outcome[node] = (process.returncode, output)
     failed = {node: out for node, (code, out) in outcome.items() if code != 0}
-    assert not failed, failed
+    assert not failed, f"{failed}\n{lab.logs()}"
 
     with lab.client() as client:
         macs = {n.name: n.mac for n in client.list_nodes(host="s")}
