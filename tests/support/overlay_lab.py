@@ -1,0 +1,192 @@
+"""The lab, driven from the outside as an operator would: `onm lab` as a real process, metrics
+over HTTP, and frames written or read inside a namespace through a packet socket that a
+short-lived child opens there (`run_in_netns`, as the agent does): the test process never
+changes namespace. Shared by the system tests that build a lab of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from scapy.packet import Packet
+
+from onm.agent.io.netns import run_in_netns
+from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
+from onm.cli.client import Client, read_token_file
+from onm.lab import netns
+from onm.lab import state as lab_state
+from onm.lab.plan import Role
+from onm.manager.api.schemas import HostOut, NetworkOut, NodeOut
+
+T = TypeVar("T")
+
+ETH_P_TEST = 0x88B5
+"""IEEE 802 local experimental ethertype: what our sending sockets listen to (nothing)."""
+PUBLISH = 1.0
+"""The agent publishes its counters to the metrics endpoint once a second."""
+
+
+def onm(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "onm.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
+    """Call `check` until it returns something other than None (or False); that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: still not so after {timeout:g} s")
+        time.sleep(0.2)
+
+
+def ip_json(namespace: str, *args: str) -> Any:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-j", *args], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout or "[]")
+
+
+def metrics_port(agent: lab_state.ProcessRecord) -> int:
+    """The agent's metrics port, from its command line (`--metrics 127.0.0.1:PORT`)."""
+    return int(agent.argv[agent.argv.index("--metrics") + 1].rpartition(":")[2])
+
+
+def drop_key(reason: str) -> str:
+    return f'onm_agent_drops_total{{reason="{reason}"}}'
+
+
+@dataclass
+class Lab:
+    name: str
+    file: Path
+    state_dir: Path
+    nodes: dict[str, NodeOut] = field(default_factory=dict)
+    hosts: dict[str, HostOut] = field(default_factory=dict)
+    networks: dict[str, NetworkOut] = field(default_factory=dict)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return ("--name", self.name, "--state-dir", str(self.state_dir))
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return onm("lab", "up", str(self.file), *self.flags)
+
+    def record(self) -> lab_state.LabState:
+        found = lab_state.load(self.state_dir)
+        assert found is not None, f"lab {self.name} has no record in {self.state_dir}"
+        return found
+
+    def process(self, role: str, owner: str = "") -> lab_state.ProcessRecord:
+        found = self.record().process(lab_state.process_key(role, owner))
+        assert found is not None, f"lab {self.name} records no {role} {owner}"
+        return found
+
+    def ns(self, node: str) -> str:
+        found = self.record().namespace_of(Role.NODE, node)
+        assert found is not None
+        return found
+
+    def host_ns(self, host: str) -> str:
+        found = self.record().namespace_of(Role.HOST, host)
+        assert found is not None
+        return found
+
+    def namespaces(self) -> set[str]:
+        """Every namespace named like the lab's, whoever made it (the lab or a test)."""
+        return {n for n in netns.namespaces() if n.startswith(f"onm-{self.name}-")}
+
+    def client(self) -> Client:
+        record = self.record()
+        return Client(record.manager_url, read_token_file(Path(record.admin_token_file)))
+
+    def exec_in(
+        self, node: str, *command: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """`onm lab exec NODE -- COMMAND` (its exit status is the command's)."""
+        return onm("lab", "exec", *self.flags, node, "--", *command, check=False, timeout=timeout)
+
+    def metrics(self, host: str) -> dict[str, float]:
+        """The agent of `host`'s samples, keyed as exposed: `name{label="value"}`."""
+        port = metrics_port(self.process("agent", host))
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return samples
+
+
+def answers(lab: Lab, node: str, target: str) -> bool:
+    """One echo answered? (`ip netns exec` straight: polls need no `onm` start-up each time)"""
+    command = ["ip", "netns", "exec", lab.ns(node), "ping", "-c1", "-W1", target]
+    return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+
+
+def wait_reachable(lab: Lab, node: str, target: str, timeout: float = 10.0) -> float:
+    """Seconds until one ping from `node` to `target` is answered."""
+    started = time.monotonic()
+    eventually(lambda: answers(lab, node, target), f"{node} reaching {target}", timeout)
+    return time.monotonic() - started
+
+
+def wait_for_counts(lab: Lab, host: str, before: dict[str, float], grown: dict[str, int]) -> None:
+    """Wait until `host`'s samples have grown by `grown`; then they must have grown by exactly
+    that (the forged frames are the only ones of their kind)."""
+
+    def deltas() -> dict[str, int] | None:
+        now = lab.metrics(host)
+        seen = {key: int(now[key] - before[key]) for key in grown}
+        return seen if all(seen[key] >= n for key, n in grown.items()) else None
+
+    assert eventually(deltas, f"{host}'s agent counting {grown}", 5 * PUBLISH) == grown
+
+
+def marker() -> bytes:
+    return b"onm-test-" + os.urandom(8).hex().encode()
+
+
+def send_frames(namespace: str, ifname: str, frames: Sequence[Packet]) -> None:
+    [sock] = run_in_netns(namespace, lambda: [open_packet_socket(ifname, ETH_P_TEST)])
+    with sock:
+        for frame in frames:
+            assert send(sock, bytes(frame))
+
+
+@contextlib.contextmanager
+def sniffing(namespace: str, ifname: str = "eth0") -> Iterator[Callable[[], list[bytes]]]:
+    """Every frame `ifname` in `namespace` receives from now on (call to read them so far)."""
+    [sock] = run_in_netns(namespace, lambda: [open_packet_socket(ifname)])
+    frames: list[bytes] = []
+
+    def received() -> list[bytes]:
+        while batch := recv_batch(sock):
+            frames.extend(batch)
+        return frames
+
+    with sock:
+        yield received
+
+
+def carrying(frames: list[bytes], needle: bytes) -> int:
+    return sum(needle in frame for frame in frames)
