@@ -7,11 +7,14 @@ should answer with. Per-packet outcomes are never exceptions: they are values (s
     OnmError (500)
      +-- InvalidInputError (400)   the caller gave a value that is out of range or malformed
      |    +-- AddressingError      ... in a substrate address, prefix or location
+     |    +-- UnprocessableError (422)  well-formed, but the rules refuse it (a reserved CIDR)
      +-- UnauthorizedError (401)  no valid credentials
      +-- ForbiddenError (403)     valid credentials, not allowed to do that
+     |    +-- QuotaExceededError  ... because the tenant holds as many objects as it may
      +-- NotFoundError (404)      no such object, or not visible to the caller
      +-- ConflictError (409)      contradicts existing state (duplicate name, address in use)
      +-- UnavailableError (503)   a service onm needs (the manager) cannot be reached
+          +-- RateLimitedError (429)  ... for this caller now: too many requests; retry later
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class AddressingError(InvalidInputError):
     """A substrate address, host prefix or location does not fit the address layout."""
 
 
+class UnprocessableError(InvalidInputError):
+    """Well-formed, but a value the rules refuse: 422 (RFC 9110 section 15.5.21)."""
+
+    http_status = 422
+
+
 class UnauthorizedError(OnmError):
     """No credentials, or credentials that match nothing."""
 
@@ -52,6 +61,15 @@ class ForbiddenError(OnmError):
     """The caller is known but may not do this."""
 
     http_status = 403
+
+
+class QuotaExceededError(ForbiddenError):
+    """Creating one more object would take a tenant past a quota; `quota` names it."""
+
+    def __init__(self, quota: str, limit: int, message: str) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
 
 
 class NotFoundError(OnmError, LookupError):
@@ -75,3 +93,17 @@ class UnavailableError(OnmError):
     """A service onm needs (the manager, for a client or an agent) is unreachable or silent."""
 
     http_status = 503
+
+
+class RateLimitedError(UnavailableError):
+    """Too many requests from this caller: retry after `retry_after` whole seconds.
+
+    A kind of unavailability, so that agents treat it like a manager that is briefly away
+    (keep their state, retry later) rather than as an answer.
+    """
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

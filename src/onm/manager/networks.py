@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, tables, tenants, validate
+from onm.manager import access, quota, tables, tenants, validate
 from onm.manager.store import Tx
 from onm.model import Encoding, Network, NetworkId, TenantId
 from onm.model.ids import new_id
@@ -50,9 +50,17 @@ def _allocate_vni(tx: Tx) -> int:
 
 
 def create(
-    tx: Tx, tenant_ref: str | None, name: str, cidrs: list[str], encoding: str = "siit"
+    tx: Tx,
+    tenant_ref: str | None,
+    name: str,
+    cidrs: list[str],
+    encoding: str = "siit",
+    quotas: quota.Quotas = quota.DEFAULT,
 ) -> Network:
-    """A new network; a tenant token may leave `tenant_ref` out (its own tenant)."""
+    """A new network; a tenant token may leave `tenant_ref` out (its own tenant).
+
+    CIDRs follow `onm.model.cidr`'s rule (422 otherwise); the tenant's network quota holds.
+    """
     access.require_not_host(tx.actor, "create networks")
     if tenant_ref is None:
         if tx.actor.tenant_id is None:
@@ -66,6 +74,7 @@ def create(
     except ValueError:
         choices = ", ".join(e.value for e in Encoding)
         raise InvalidInputError("encoding", f"{encoding!r} is not one of {choices}") from None
+    quota.check_networks(tx, tenant.id, quotas)
     network = Network(
         NetworkId(new_id("network")), tenant.id, name, _allocate_vni(tx), parsed, chosen, tx.now
     )

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, hosts, networks, tables, validate
+from onm.manager import access, hosts, networks, quota, tables, validate
 from onm.manager.store import Tx
 from onm.model import HostId, Network, NetworkId, Node, NodeId
 from onm.model.ids import new_id
@@ -60,8 +60,15 @@ def _check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
 
 
 def create(
-    tx: Tx, name: str, network_ref: str, host_ref: str, ip: str, interface: str | None = None
+    tx: Tx,
+    name: str,
+    network_ref: str,
+    host_ref: str,
+    ip: str,
+    interface: str | None = None,
+    quotas: quota.Quotas = quota.DEFAULT,
 ) -> Node:
+    """A new node; the network's tenant must have room for it in its node quota."""
     access.require_not_host(tx.actor, "create nodes")
     validate.name("name", name)
     address = validate.ipv4("ip", ip)
@@ -70,6 +77,7 @@ def create(
     network = networks.get(tx, network_ref)
     host = hosts.get(tx, host_ref)
     _check_ip(network, address)
+    quota.check_nodes(tx, network.tenant_id, quotas)
     n = tables.nodes
     clash = tx.connection.execute(
         select(n.c.name, n.c.ip).where(

@@ -1,7 +1,8 @@
 """Checks on what users type: names, CIDRs, addresses, interface names.
 
 Each check returns the parsed value or raises `InvalidInputError` naming the field, so every
-invalid request gets a 400 that says which field is wrong and why.
+invalid request gets a 400 that says which field is wrong and why; a value that parses but that
+the rules refuse (a CIDR in a reserved block, `onm.model.cidr`) gets a 422 the same way.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from onm.errors import InvalidInputError
+from onm.errors import InvalidInputError, UnprocessableError
+from onm.model import cidr
 from onm.model.ids import ID_HEX_DIGITS, PREFIXES
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -17,7 +19,6 @@ _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _ID = re.compile(rf"({'|'.join(PREFIXES.values())})-[0-9a-f]{{{ID_HEX_DIGITS}}}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # Linux IFNAMSIZ - 1, no '/' or spaces
 MAX_CIDRS = 32
-MAX_PREFIX = 30  # a network needs a gateway and at least one node address
 
 
 def name(field: str, value: str) -> str:
@@ -43,11 +44,12 @@ def cidrs(field: str, values: list[str]) -> tuple[ipaddress.IPv4Network, ...]:
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError as exc:
             raise InvalidInputError(field, f"{value!r} is not an IPv4 CIDR: {exc}") from None
-        if network.prefixlen > MAX_PREFIX:
-            raise InvalidInputError(field, f"{value} is too small: /{MAX_PREFIX} at most")
+        refused = cidr.refusal(network)
+        if refused is not None:
+            raise UnprocessableError(field, refused)
         for other in parsed:
             if network.overlaps(other):
-                raise InvalidInputError(field, f"{value} overlaps {other}")
+                raise UnprocessableError(field, f"{value} overlaps {other}")
         parsed.append(network)
     return tuple(parsed)
 

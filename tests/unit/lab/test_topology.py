@@ -227,6 +227,14 @@ BAD = [
         edit(7, "  - {name: znet, tenant: z, cidrs: [10.0.0.0/24, 10.0.0.0/16]}"),
         "lab.yaml:7: networks[0].cidrs: 10.0.0.0/16 overlaps 10.0.0.0/24",
     ),
+    (  # the manager's CIDR rule (onm.model.cidr), with the file's line and key
+        edit(7, "  - {name: znet, tenant: z, cidr: 224.0.0.0/24}"),
+        "lab.yaml:7: networks[0].cidr: 224.0.0.0/24 is inside 224.0.0.0/4 (multicast, RFC 5771",
+    ),
+    (
+        edit(7, "  - {name: znet, tenant: z, cidrs: [10.0.0.0/24, 127.0.0.0/8]}"),
+        "lab.yaml:7: networks[0].cidrs: 127.0.0.0/8 is inside 127.0.0.0/8 (loopback",
+    ),
     (
         edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/24, cidrs: [10.0.0.0/24]}"),
         "lab.yaml:7: networks[0].cidrs: give `cidr` or `cidrs`, not both",

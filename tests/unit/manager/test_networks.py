@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 
 from onm.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from onm.manager import events, hosts, networks, nodes, tenants
@@ -288,3 +289,54 @@ def test_changes_are_events_of_the_tenant(admin: Actor, a: Tenant) -> None:
         network.id,
         a.id,
     )
+
+
+# --- the CIDR rule over HTTP (issue #7, defect 4) -------------------------------------------
+
+ISSUE_CIDRS = [
+    ("0.0.0.0/0", '"this network"'),
+    ("0.0.0.0/8", '"this network"'),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("224.0.0.0/24", "multicast"),
+    ("239.1.0.0/16", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+    ("255.255.255.0/24", "reserved"),
+    ("255.255.255.255/32", "limited broadcast"),
+]
+
+
+@pytest.mark.parametrize(("cidr", "why"), ISSUE_CIDRS)
+def test_nonsense_cidrs_are_422_naming_the_field_and_why(
+    client: TestClient, cidr: str, why: str
+) -> None:
+    """Each of these was answered 201 with a gateway such as 224.0.0.1 before the rule."""
+    assert client.post("/v1/tenants", json={"name": "t"}).status_code == 201
+    body = {"tenant": "t", "name": "n", "cidrs": ["10.0.0.0/24", cidr]}
+    response = client.post("/v1/networks", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "cidrs" and error["code"] == "invalid_input"
+    assert why in error["message"] and cidr in error["message"]
+    assert client.get("/v1/networks").json() == []
+
+
+@pytest.mark.parametrize("cidr", ["100.64.0.0/10", "198.18.0.0/15", "192.0.2.0/24", "8.8.8.0/24"])
+def test_shared_benchmarking_documentation_and_public_cidrs_are_fine(
+    client: TestClient, cidr: str
+) -> None:
+    assert client.post("/v1/tenants", json={"name": "t"}).status_code == 201
+    response = client.post("/v1/networks", json={"tenant": "t", "name": "n", "cidrs": [cidr]})
+    assert response.status_code == 201, response.text
+
+
+def test_a_slash_30_holds_exactly_one_node(admin: Actor, a: Tenant) -> None:
+    net = create(admin, "a", "p2p", "10.9.0.0/30")
+    host = admin(lambda tx: hosts.create(tx, "h", prefix_at(1)))[0]
+    for ip in ("10.9.0.0", "10.9.0.1", "10.9.0.3"):  # network, gateway, broadcast
+        with pytest.raises(InvalidInputError) as caught:
+            admin(lambda tx, ip=ip: nodes.create(tx, f"n{ip[-1]}", net.id, host.id, ip))
+        assert caught.value.field == "ip"
+    made = admin(lambda tx: nodes.create(tx, "only", net.id, host.id, "10.9.0.2"))
+    assert str(made.ip) == "10.9.0.2"

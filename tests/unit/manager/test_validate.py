@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onm.errors import InvalidInputError
+from onm.errors import InvalidInputError, UnprocessableError
 from onm.manager import validate
 from onm.model.ids import PREFIXES, new_id
 
@@ -68,7 +68,8 @@ def test_adjacent_cidrs_do_not_overlap() -> None:
         (["10.0.0.0/8", "10.200.0.0/16"], "overlaps"),
         (["10.0.0.5/24"], "not an IPv4 CIDR"),
         (["10.0.0.0/31"], "too small"),
-        (["0.0.0.0/0", "10.0.0.0/8"], "overlaps"),
+        (["10.0.0.0/16", "10.0.0.0/8"], "overlaps"),
+        (["10.0.0.0/24", "224.0.0.0/4"], "multicast"),
         (["10.0.0.0/24"] * 33, "at most 32"),
     ],
 )
@@ -77,6 +78,24 @@ def test_bad_cidrs(values: list[str], reason: str) -> None:
         validate.cidrs("cidrs", values)
     assert caught.value.field == "cidrs"
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "status"),
+    [
+        (["10.0.0.5/24"], 400),  # not a CIDR at all: malformed
+        ([], 400),
+        (["127.0.0.0/8"], 422),  # a CIDR, but one the rule refuses (onm.model.cidr)
+        (["0.0.0.0/0"], 422),
+        (["10.0.0.0/31"], 422),
+        (["10.0.0.0/24", "10.0.0.0/25"], 422),
+    ],
+)
+def test_malformed_cidrs_are_400_refused_ones_422(values: list[str], status: int) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        validate.cidrs("cidrs", values)
+    assert caught.value.http_status == status
+    assert isinstance(caught.value, UnprocessableError) == (status == 422)
 
 
 @given(st.lists(st.integers(0, (1 << 32) - 1), min_size=1, max_size=6), st.integers(8, 30))

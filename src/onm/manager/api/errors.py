@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,10 @@ from onm.errors import (
     InvalidInputError,
     NotFoundError,
     OnmError,
+    QuotaExceededError,
+    RateLimitedError,
     UnauthorizedError,
+    UnavailableError,
 )
 
 log = logging.getLogger("onm.manager.api")
@@ -27,13 +31,25 @@ CODES: dict[type[OnmError], str] = {
     ForbiddenError: "forbidden",
     NotFoundError: "not_found",
     ConflictError: "conflict",
+    QuotaExceededError: "quota_exceeded",
+    UnavailableError: "unavailable",
+    RateLimitedError: "rate_limited",
 }
 
 
-def body(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def body(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    retry_after: int | None = None,
+) -> JSONResponse:
+    """The one error shape; a 401 names the scheme, a 429 says when to retry (RFC 6585 4)."""
     content = {"error": {"status": status, "code": code, "message": message, "field": field}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(content, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:  # delay-seconds, RFC 9110 section 10.2.3
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(content, status_code=status, headers=headers or None)
 
 
 def _code(error: OnmError) -> str:
@@ -43,11 +59,15 @@ def _code(error: OnmError) -> str:
     return "error"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, seen: Callable[[OnmError], None] = lambda _error: None) -> None:
+    """Answer errors in the one shape; `seen` hears of every error of the tree (metrics)."""
+
     @app.exception_handler(OnmError)
     async def onm_error(_request: Request, error: OnmError) -> JSONResponse:
+        seen(error)
         field = getattr(error, "field", None)
-        return body(error.http_status, _code(error), error.message, field)
+        retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+        return body(error.http_status, _code(error), error.message, field, retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
