@@ -179,7 +179,10 @@ def _tcp_at(packet: bytes | memoryview) -> int | DropReason:
             return DropReason.PROTOCOL_UNTRANSLATABLE
     else:
         return DropReason.IPV4_BAD_VERSION
-    if len(packet) < at + 20 or len(packet) < at + (packet[at + 12] >> 4) * 4:
+    if len(packet) < at + 20:
+        return DropReason.L4_TRUNCATED
+    thl = (packet[at + 12] >> 4) * 4
+    if thl < 20 or len(packet) < at + thl:  # RFC 9293 3.1: Data Offset is at least 5 words
         return DropReason.L4_TRUNCATED
     return at
 
