@@ -2,8 +2,9 @@
 
 A node ARPs; its agent asks `resolve(network, requesting node, target IP)`. The answer is given
 only when the requesting node exists, is in that network, and the caller is the host that runs it
-(or an admin or the owning tenant, for inspection). The manager remembers what it told each host
-(a grant), so that it can tell that host again when the answer changes.
+(or an admin, for inspection). Answers are substrate addresses, which tenants never see
+(docs/addressing.md): a tenant token may neither resolve nor verify. The manager remembers what
+it told each host (a grant), so that it can tell that host again when the answer changes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from onm.addressing import HostPrefix, embed_ipv4
 from onm.errors import NotFoundError
-from onm.manager import networks, nodes, tables, validate
+from onm.manager import access, networks, nodes, tables, validate
 from onm.manager.store import Tx
 from onm.model import Network, Node, NodeId, Resolution
 
@@ -67,6 +68,7 @@ def _answer(
     tx: Tx, network_ref: str, requester_ref: str, target_ip: str
 ) -> tuple[Resolution, Node, Resolution | None]:
     """The fresh answer, the requester, and the standing grant's answer if still good to reuse."""
+    access.require_not_tenant(tx.actor, "resolve addresses (the answers are substrate addresses)")
     ip = validate.ipv4("ip", target_ip)
     network = networks.get(tx, network_ref)
     requester = nodes.get(tx, requester_ref, network.id)
@@ -127,6 +129,7 @@ class Verdict:
 
 def verify(tx: Tx, network_ref: str, source_ip: str, substrate_source: str) -> Verdict:
     """Is `substrate_source` really where (network, source IP) lives? (receiving agents' check)"""
+    access.require_not_tenant(tx.actor, "verify substrate sources")
     ip = validate.ipv4("ip", source_ip)
     claimed = validate.ipv6("substrate_source", substrate_source)
     network = networks.get(tx, network_ref)

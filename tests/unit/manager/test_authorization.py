@@ -11,7 +11,8 @@ Rules (DESIGN.md section 6, onm.manager.access):
 - no token or an unknown token: 401, on every route;
 - admin: everything (409 where children exist);
 - tenant: only its own tenant's objects; another tenant's answer 404, exactly as if absent;
-  kinds of action no tenant may take (tenants, hosts, status, host snapshots, reports): 403;
+  kinds of action no tenant may take (tenants, hosts, status, host snapshots, reports,
+  resolution and verification, whose answers are substrate addresses): 403;
 - host: only what its agent needs: its own host, snapshot and reports, its nodes, and
   resolution and verification in networks it runs nodes of, on behalf of nodes it runs;
   another host's objects answer 404; kinds of action no host may take: 403.
@@ -211,24 +212,24 @@ MATRIX: list[Row] = [
     ("DELETE", "/v1/nodes/{a1}",          None,         "tenant_b", 404),
     ("DELETE", "/v1/nodes/a/na/a1",       None,         "host_x",   403),
     ("DELETE", "/v1/nodes/a/na/a1",       None,         "host_y",   403),
-    # --- resolution: on behalf of a node the caller runs (admins and owners: inspection) ------
+    # --- resolution: on behalf of a node the caller runs (admins: inspection; no tenant) ------
     ("POST",   "/v1/resolve",             A1_ASKS,      "admin",    200),
-    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_a", 200),
-    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_b", 404),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_a", 403),
+    ("POST",   "/v1/resolve",             A1_ASKS,      "tenant_b", 403),
     ("POST",   "/v1/resolve",             A1_ASKS,      "host_x",   200),
     ("POST",   "/v1/resolve",             A1_ASKS,      "host_y",   404),  # y does not run a1
     ("POST",   "/v1/resolve",             A2_ASKS,      "host_x",   404),
     ("POST",   "/v1/resolve",             A2_ASKS,      "host_y",   200),
-    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_a", 404),
-    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_b", 200),
+    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_a", 403),
+    ("POST",   "/v1/resolve",             B1_ASKS,      "tenant_b", 403),
     ("POST",   "/v1/resolve",             B1_ASKS,      "host_x",   404),  # x has nothing in nb
     ("POST",   "/v1/resolve",             B1_ASKS,      "host_y",   200),
     ("POST",   "/v1/verify",              VERIFY_NA,    "admin",    200),
-    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_a", 200),
-    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_b", 404),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_a", 403),
+    ("POST",   "/v1/verify",              VERIFY_NA,    "tenant_b", 403),
     ("POST",   "/v1/verify",              VERIFY_NA,    "host_x",   200),
     ("POST",   "/v1/verify",              VERIFY_NA,    "host_y",   200),
-    ("POST",   "/v1/verify",              VERIFY_NB,    "tenant_a", 404),
+    ("POST",   "/v1/verify",              VERIFY_NB,    "tenant_a", 403),
     ("POST",   "/v1/verify",              VERIFY_NB,    "host_x",   404),
     ("POST",   "/v1/verify",              VERIFY_NB,    "host_y",   200),
     # --- status is the operator's; events by visibility, none for hosts -----------------------

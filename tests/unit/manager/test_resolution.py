@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from onm.addressing import embed_ipv4
-from onm.errors import InvalidInputError, NotFoundError
+from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
 from onm.manager import nodes, resolution
 from onm.manager.resolution import RESOLUTION_TTL
 from onm.manager.store import Tx
@@ -84,12 +84,20 @@ def test_expiry_follows_the_clock(world: World, as_host: AsHost, clock: Clock) -
     assert answer.expires_at == NOW + dt.timedelta(hours=1) + RESOLUTION_TTL
 
 
-def test_admin_and_owning_tenant_may_inspect(
+def test_admin_may_inspect_and_no_tenant_may(
     world: World, admin: Actor, as_tenant: AsTenant
 ) -> None:
+    """Answers are substrate addresses, which tenants never see (issue #7 defect 8): otherwise
+    a tenant could learn any host's /64 by placing a node there and resolving it."""
     by_host = where(world.y, world.na, world.a2)
     assert resolve(admin, "a/na", "a1", "10.0.0.12").substrate_address == by_host
-    assert resolve(as_tenant(world.a), "na", "a1", "10.0.0.12").substrate_address == by_host
+    for tenant in (world.a, world.b):
+        with pytest.raises(ForbiddenError):
+            resolve(as_tenant(tenant), "a/na", "a1", "10.0.0.12")
+        with pytest.raises(ForbiddenError):
+            as_tenant(tenant).read(
+                lambda tx: resolution.resolve_from_grant(tx, "a/na", "a1", "10.0.0.12")
+            )
 
 
 @pytest.mark.parametrize(
@@ -102,8 +110,6 @@ def test_admin_and_owning_tenant_may_inspect(
         ("host_y", "a/na", "a1", "10.0.0.12"),
         ("host_x", "b/nb", "b1", "10.0.0.11"),
         ("host_z", "a/na", "a1", "10.0.0.12"),
-        # Another tenant's network is as good as absent.
-        ("tenant_b", "a/na", "a1", "10.0.0.12"),
         # Nobody has the IP (or it is the gateway's, which no node has).
         ("host_x", "a/na", "a1", "10.0.0.99"),
         ("host_x", "a/na", "a1", "10.0.0.1"),
@@ -123,7 +129,6 @@ def test_refusals_are_not_found(
 ) -> None:
     actors = {
         "admin": admin,
-        "tenant_b": as_tenant(world.b),
         "host_x": as_host(world.x),
         "host_y": as_host(world.y),
         "host_z": as_host(world.z),
@@ -144,7 +149,7 @@ def test_grants_only_when_a_host_asks(
     world: World, admin: Actor, as_tenant: AsTenant, as_host: AsHost
 ) -> None:
     resolve(admin, "a/na", "a1", "10.0.0.12")
-    resolve(as_tenant(world.a), "na", "a2", "10.0.0.11")
+    resolve(admin, "a/na", "a2", "10.0.0.11")
     assert grants(admin, world.x) == grants(admin, world.y) == []
     answer = resolve(as_host(world.x), "a/na", "a1", "10.0.0.12")
     assert grants(admin, world.x) == [answer]
@@ -227,9 +232,10 @@ def test_verify_only_in_networks_the_caller_sees(
     source = str(where(world.x, world.na, world.a1))
     with pytest.raises(NotFoundError):
         verify(as_host(world.z), "a/na", "10.0.0.11", source)
-    with pytest.raises(NotFoundError):
-        verify(as_tenant(world.b), "a/na", "10.0.0.11", source)
-    assert verify(as_tenant(world.a), "na", "10.0.0.11", source).valid
+    for tenant in (world.a, world.b):
+        with pytest.raises(ForbiddenError):
+            verify(as_tenant(tenant), "a/na", "10.0.0.11", source)
+    assert verify(as_host(world.y), "a/na", "10.0.0.11", source).valid
 
 
 def _from_grant(actor: Actor, ip: str = "10.0.0.12") -> Resolution | None:
