@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from onm.cli.client import Client, read_token_file
+from onm.errors import UnavailableError
 from onm.lab import state as lab_state
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -312,3 +314,78 @@ def test_an_invalid_file_builds_nothing(new_lab: Callable[[], Lab], tmp_path: Pa
     assert lab.namespaces() == set()
     assert not lab.state_dir.exists()
     assert not (lab_state.RUN_DIR / lab.name).exists()
+
+
+# --- supervision -----------------------------------------------------------------------------
+def pings(lab: Lab, node: str, target: str) -> bool:
+    command = ["ip", "netns", "exec", lab.ns("n", node), "ping", "-c1", "-W1", target]
+    return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float) -> float:
+    """Seconds until `check()` holds (fails the test after `timeout`)."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what}: not so after {timeout:g} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def node_count(client: Client) -> int | None:
+    try:
+        return len(client.list_nodes())
+    except UnavailableError:
+        return None
+
+
+def restarted(lab: Lab, old: lab_state.ProcessRecord) -> bool:
+    now = lab.record().process(old.key)
+    return now is not None and now.pid != old.pid and pid_alive(now.pid)
+
+
+def test_a_killed_agent_or_manager_is_restarted_and_traffic_comes_back(
+    new_lab: Callable[[], Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = new_lab()
+    onm("lab", "up", str(TWO_HOSTS), *lab.flags)  # with agents, and the lab's supervisor
+    record = lab.record()
+    supervisor = record.supervisor
+    assert supervisor is not None and pid_alive(supervisor.pid)
+    wait_for(lambda: pings(lab, "a", "10.0.0.3"), "a reaching g", 30)
+
+    agent = record.process("agent:s")
+    assert agent is not None
+    os.kill(agent.pid, signal.SIGKILL)
+    took = wait_for(lambda: restarted(lab, agent), "agent s restarted", 2.0 + 8.0)
+    back = wait_for(lambda: pings(lab, "a", "10.0.0.3"), "a reaching g again", 30)
+    manager = record.process("manager")
+    assert manager is not None
+    os.kill(manager.pid, signal.SIGKILL)
+    took_manager = wait_for(lambda: restarted(lab, manager), "manager restarted", 2.0 + 8.0)
+    with lab.client() as client:  # the same URL answers again
+        wait_for(lambda: node_count(client) == 2, "the manager answering", 30)
+    with capsys.disabled():
+        print(
+            f"\n    agent s restarted {took:.2f} s after kill -9, a->g {back:.1f} s later; "
+            f"manager restarted {took_manager:.2f} s after kill -9",
+            end="",
+        )
+    assert took < 2.0 + 3.0  # "within a second or two", with a margin for a busy machine
+
+    data = json.loads(onm("lab", "status", *lab.flags, "--json").stdout)
+    restarts = {(p["role"], p["owner"]): (p["restarts"], p["running"]) for p in data["processes"]}
+    assert restarts == {
+        ("agent", "r"): (0, True),
+        ("agent", "s"): (1, True),
+        ("manager", ""): (1, True),
+    }
+    assert data["supervisor"]["pid"] == supervisor.pid and data["supervisor"]["running"]
+    assert "(1 restarts)" in onm("lab", "status", *lab.flags).stdout
+
+    # `up` again keeps everything, the supervisor included; `down` stops it first, then the rest.
+    onm("lab", "up", str(TWO_HOSTS), *lab.flags)
+    assert lab.record().supervisor == supervisor
+    pids = [p.pid for p in lab.record().processes]
+    assert f"stopped supervisor (pid {supervisor.pid})" in lab.down().stdout
+    assert not pid_alive(supervisor.pid) and not any(pid_alive(pid) for pid in pids)

@@ -120,10 +120,18 @@ def status(name: Name = None, state_dir: StateDir = None, json: Json = False) ->
                     "owner": p.owner,
                     "pid": p.pid,
                     "running": running,
+                    "restarts": p.restarts,
                     "log": p.log,
                 }
                 for p, running in found.processes
             ],
+            "supervisor": None
+            if found.supervisor is None
+            else {
+                "pid": found.supervisor[0].pid,
+                "running": found.supervisor[1],
+                "log": found.supervisor[0].log,
+            },
         }
         typer.echo(jsonlib.dumps(data, indent=2))
         return
@@ -141,11 +149,13 @@ def status(name: Name = None, state_dir: StateDir = None, json: Json = False) ->
     for ns, present in found.namespaces:
         kind = ns.role.name.lower()
         out.add_row(grid, [kind, ns.owner or "-", ns.name, "up" if present else "missing"])
-    for proc, running in found.processes:
+    supervisor = () if found.supervisor is None else (found.supervisor,)
+    for proc, running in (*found.processes, *supervisor):
         where = f"pid {proc.pid}, log {proc.log}"
+        restarts = f" ({proc.restarts} restarts)" if proc.restarts else ""
         out.add_row(
             grid,
-            [proc.role, proc.owner or "-", where, "running" if running else "down"],
+            [proc.role, proc.owner or "-", where, ("running" if running else "down") + restarts],
             None if running else "red",
         )
     out.print_table(grid, "nothing recorded")

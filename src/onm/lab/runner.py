@@ -3,11 +3,14 @@
 `up` checks the file first (nothing is built from a file the loader refuses), then: claims the
 lab's name and state directory, starts (or finds running) the lab's manager, loads the topology
 into it (`onm.lab.provision`), builds the plan it yields (`onm.lab.plan`) out of namespaces
-(`onm.lab.netns`), and starts one agent per host. Each step is an "ensure", so `up` again
-changes nothing; and the record (`onm.lab.state`) names each namespace before it is made and
-each process as soon as it runs, so `down` — which needs nothing but the record — removes all
-of it after a crash at any point. A lab is refused if its file has changed since it went up
-(take it down first), and `up` never adopts a namespace it finds but did not record.
+(`onm.lab.netns`), starts one agent per host, and the lab's supervisor (`onm.lab.supervise`),
+which starts a process that dies again. Each step is an "ensure", so `up` again changes
+nothing; and the record (`onm.lab.state`) names each namespace before it is made and each
+process as soon as it runs, so `down` — which needs nothing but the record — removes all of it
+after a crash at any point. A lab is refused if its file has changed since it went up (take it
+down first), and `up` never adopts a namespace it finds but did not record. `up` and `down`
+hold the lab's lock throughout, so the supervisor never restarts a process while they work;
+`down` stops the supervisor before anything else.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import httpx
 
 from onm.cli.client import Client, read_token_file
 from onm.errors import NotFoundError, OnmError
-from onm.lab import netns, processes, state
+from onm.lab import netns, processes, state, supervise
 from onm.lab.plan import SUBSTRATE_IF, Plan, Role, build, namespace_name
 from onm.lab.provision import host_token_file, provision
 from onm.lab.state import LabState, NamespaceRecord, ProcessRecord, process_key
@@ -60,6 +63,8 @@ class Status:
     """Each recorded namespace and whether it exists."""
     processes: tuple[tuple[ProcessRecord, bool], ...]
     """Each recorded process and whether it runs."""
+    supervisor: tuple[ProcessRecord, bool] | None
+    """The lab's supervisor and whether it runs (None: none recorded)."""
 
 
 def require_root(what: str) -> None:
@@ -73,6 +78,13 @@ def up(file: Path, name: str | None, state_dir: Path | None, agents: bool, say: 
     lab = state.lab_name(name if name is not None else state.name_from_file(file))
     require_root("up")
     directory, made = state.claim(lab, state_dir)
+    with supervise.locked(directory):
+        return _up(file, topology, lab, directory, made, agents, say)
+
+
+def _up(
+    file: Path, topology: Topology, lab: str, directory: Path, made: bool, agents: bool, say: Say
+) -> UpResult:
     record = state.load(directory)
     digest = topology.digest()
     source = str(file.resolve())
@@ -93,6 +105,10 @@ def up(file: Path, name: str | None, state_dir: Path | None, agents: bool, say: 
     exited: tuple[ProcessRecord, ...] = ()
     if agents:
         record, exited = _ensure_agents(topology, record, directory, say)
+    record, started = supervise.ensure(record, directory)
+    if record.supervisor is not None:
+        kept = "started" if started else "running"
+        say(f"supervisor ({kept}, pid {record.supervisor.pid}, log {record.supervisor.log})")
     record = replace(record, complete=True)
     state.save(directory, record)
     return UpResult(record, directory, topology, exited)
@@ -250,7 +266,18 @@ def down(name: str | None, state_dir: Path | None, say: Say) -> LabState | None:
     found = _find(name, state_dir)
     if found is None:
         return None
-    record, directory = found
+    _, directory = found
+    with supervise.locked(directory):
+        again = state.load(directory)  # the supervisor may have restarted something meanwhile
+        return None if again is None else _down(again, directory, say)
+
+
+def _down(record: LabState, directory: Path, say: Say) -> LabState:
+    if record.supervisor is not None:  # first: nothing is started again from now on
+        if processes.stop(record.supervisor):
+            say(f"stopped supervisor (pid {record.supervisor.pid})")
+        record = replace(record, supervisor=None)
+        state.save(directory, record)
     # Agents first: their sockets live in the host namespaces.
     for proc in sorted(record.processes, key=lambda p: p.role == "manager"):
         if processes.stop(proc):
@@ -272,6 +299,7 @@ def status(name: str | None, state_dir: Path | None) -> Status:
         directory,
         tuple((ns, ns.name in existing) for ns in record.namespaces),
         tuple((p, processes.is_running(p)) for p in record.processes),
+        None if (s := record.supervisor) is None else (s, processes.is_running(s)),
     )
 
 

@@ -31,7 +31,10 @@ RUN_DIR: Final = Path("/run/onm-lab")
 RECORD: Final = "lab.json"
 VERSION: Final = 1
 """The record's format; a record of another version is refused, never guessed at."""
-OWN_ENTRIES: Final = (RECORD, "manager", "manager.log", "hosts", "tenants", "agents")
+OWN_ENTRIES: Final = (
+    *(RECORD, "manager", "manager.log", "hosts", "tenants", "agents"),
+    *("supervisor.log", "lab.lock"),
+)
 """What a lab puts in its state directory (and `down` removes from one it did not make)."""
 
 
@@ -60,6 +63,8 @@ class ProcessRecord:
     """Clock ticks after boot when it started (/proc/PID/stat field 22)."""
     argv: tuple[str, ...]
     log: str
+    restarts: int = 0
+    """Times the lab's supervisor has started it again after it died (`onm.lab.supervise`)."""
 
     @property
     def key(self) -> str:
@@ -85,6 +90,8 @@ class LabState:
     admin_token_file: str = ""
     complete: bool = False
     """True once `up` has finished (it is False again while a later `up` runs)."""
+    supervisor: ProcessRecord | None = None
+    """The process that restarts the others when they die (`onm.lab.supervise`)."""
     version: int = field(default=VERSION)
 
     def with_namespace(self, record: NamespaceRecord) -> LabState:
@@ -144,17 +151,8 @@ def _from_json(data: Any) -> LabState:
         NamespaceRecord(str(n["name"]), Role(n["role"]), str(n["owner"]))
         for n in data["namespaces"]
     )
-    processes = tuple(
-        ProcessRecord(
-            str(p["role"]),
-            str(p["owner"]),
-            int(p["pid"]),
-            int(p["start_time"]),
-            tuple(str(a) for a in p["argv"]),
-            str(p["log"]),
-        )
-        for p in data["processes"]
-    )
+    processes = tuple(_process_from_json(p) for p in data["processes"])
+    supervisor = data.get("supervisor")
     return LabState(
         lab=str(data["lab"]),
         state_dir=str(data["state_dir"]),
@@ -166,6 +164,19 @@ def _from_json(data: Any) -> LabState:
         manager_url=str(data["manager_url"]),
         admin_token_file=str(data["admin_token_file"]),
         complete=bool(data["complete"]),
+        supervisor=None if supervisor is None else _process_from_json(supervisor),
+    )
+
+
+def _process_from_json(p: Any) -> ProcessRecord:
+    return ProcessRecord(
+        str(p["role"]),
+        str(p["owner"]),
+        int(p["pid"]),
+        int(p["start_time"]),
+        tuple(str(a) for a in p["argv"]),
+        str(p["log"]),
+        int(p.get("restarts", 0)),
     )
 
 
