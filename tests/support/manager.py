@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,7 @@ class ManagerProcess:
 
 
 def start_manager(
-    state_dir: Path, db: str | None = None, port: int | None = None
+    state_dir: Path, db: str | None = None, port: int | None = None, extra: Sequence[str] = ()
 ) -> ManagerProcess:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -63,6 +63,7 @@ def start_manager(
     ]
     if db:
         command += ["--db", db]
+    command += extra
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,

@@ -6,11 +6,13 @@ failure is raised from the `onm.errors` tree, ready to print:
 
     OnmError                      any other answer (its `http_status` is the answer's status)
      +-- InvalidInputError (400)  `field` names the bad value, as the manager said
+     |    +-- UnprocessableError (422)  ... a well-formed value the manager's rules refuse
      +-- UnauthorizedError (401)  no token, or a token the manager does not know
      +-- ForbiddenError (403)
      +-- NotFoundError (404)
      +-- ConflictError (409)
      +-- UnavailableError (503)   the manager is unreachable, timed out or cut the stream
+          +-- RateLimitedError (429)  too many requests: `retry_after` seconds (Retry-After)
 
 The URL and token are the caller's; `Client.from_env` fills in what the caller leaves out from
 ONM_URL, ONM_TOKEN and ONM_TOKEN_FILE. A token written `@PATH` is read from the file PATH.
@@ -38,8 +40,10 @@ from onm.errors import (
     InvalidInputError,
     NotFoundError,
     OnmError,
+    RateLimitedError,
     UnauthorizedError,
     UnavailableError,
+    UnprocessableError,
 )
 from onm.manager.api import schemas as s
 
@@ -55,7 +59,7 @@ _HOST_VIEW: TypeAdapter[s.HostView] = TypeAdapter(s.HostView)
 _HOST_VIEWS: TypeAdapter[list[s.HostView]] = TypeAdapter(list[s.HostView])
 # The manager's error status -> the error raised here; derived from the tree, not retyped.
 _FIELD_ERRORS: dict[int, Callable[[str, str], OnmError]] = {
-    cls.http_status: cls for cls in (InvalidInputError, ConflictError)
+    cls.http_status: cls for cls in (InvalidInputError, UnprocessableError, ConflictError)
 }
 _MESSAGE_ERRORS: dict[int, Callable[[str], OnmError]] = {
     cls.http_status: cls for cls in (UnauthorizedError, ForbiddenError, NotFoundError)
@@ -348,6 +352,9 @@ class Client:
             reason = error.message.removeprefix(f"{field}: ")
             return _FIELD_ERRORS[error.status](field, reason)
         message = error.message
+        if error.status == RateLimitedError.http_status:  # the message says when to retry
+            retry = response.headers.get("Retry-After", "")
+            return RateLimitedError(message, int(retry) if retry.isdigit() else 1)
         if error.code == "http_error":  # not one of the manager's own errors: say what was asked
             message = f"{message} ({request.method} {request.url.path})"
         found = _MESSAGE_ERRORS.get(error.status, OnmError)(message)

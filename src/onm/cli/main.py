@@ -63,8 +63,25 @@ def manager_serve(
     state_dir: Annotated[Path, typer.Option(help="Where the database and admin token live")] = Path(
         "/var/lib/onm/manager"
     ),
+    rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CLASS=PER_SECOND:BURST, a token bucket per token (read, write, resolve, sync)"
+            " or per client address for failed authentications (auth); repeatable. Defaults:"
+            " read=50:500 write=20:200 resolve=500:2000 sync=50:500 auth=0.333:20"
+        ),
+    ] = None,
+    quota_networks: Annotated[int, typer.Option(help="Networks a tenant may hold")] = 100,
+    quota_nodes: Annotated[int, typer.Option(help="Nodes a tenant may hold")] = 1000,
+    metrics: Annotated[
+        str | None, typer.Option(help="HOST:PORT to serve Prometheus metrics on (no auth)")
+    ] = None,
 ) -> None:
     """Serve the REST API (and create the admin token on first start)."""
+    from onm.manager.quota import Quotas
+    from onm.manager.ratelimit import Limits, parse_rate
     from onm.manager.serve import serve
 
-    serve(db, listen, state_dir)
+    limits = Limits().with_rates(dict(parse_rate(r) for r in rate or ()))
+    quotas = Quotas(networks=quota_networks, nodes=quota_nodes)
+    serve(db, listen, state_dir, limits=limits, quotas=quotas, metrics_listen=metrics)

@@ -12,6 +12,9 @@ import uvicorn
 from onm.errors import InvalidInputError
 from onm.manager import tokens
 from onm.manager.api.app import Context, create_app
+from onm.manager.metrics import serve_metrics
+from onm.manager.quota import Quotas
+from onm.manager.ratelimit import Limiter, Limits
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
 
@@ -48,8 +51,19 @@ def prepare(db: str | None, state_dir: Path) -> tuple[Store, Path, bool]:
     return store, token_path, token is not None
 
 
-def serve(db: str | None, listen: str, state_dir: Path) -> None:
+def serve(
+    db: str | None,
+    listen: str,
+    state_dir: Path,
+    *,
+    limits: Limits | None = None,
+    quotas: Quotas | None = None,
+    metrics_listen: str | None = None,
+) -> None:
+    """Serve until stopped; `limits`, `quotas`: rate limits and tenant quotas (else defaults);
+    `metrics_listen`: HOST:PORT for Prometheus metrics (none when None)."""
     host, port = parse_listen(listen)
+    metrics_at = None if metrics_listen is None else parse_listen(metrics_listen)
     store, token_path, created = prepare(db, state_dir)
     where = f"[{host}]" if ":" in host else host
     print(f"onm manager listening on http://{where}:{port}", flush=True)
@@ -63,13 +77,24 @@ def serve(db: str | None, listen: str, state_dir: Path) -> None:
             file=sys.stderr,
             flush=True,
         )
-    app = create_app(Context(store))
+    context = Context(store, limiter=Limiter(limits), quotas=quotas or Quotas())
+    context.metrics.watch(store, context.limiter.limits)
+    stop_metrics = None
+    if metrics_at is not None:
+        stop_metrics = serve_metrics(context.metrics, *metrics_at)
+        print(f"metrics on http://{metrics_listen}/metrics", flush=True)
+    app = create_app(context)
     # Event streams never end by themselves: give them a few seconds at shutdown, then close.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=3,
+            proxy_headers=False,  # rate limits count the real peer, not a forgeable header
+        )
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()

@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 
 from onm.addressing import HostPrefix, Location
 from onm.cli.main import app
-from support.manager import ManagerProcess, free_port, running_manager
+from support.manager import ManagerProcess, free_port, running_manager, start_manager
 
 SEQ = itertools.count(1)
 RUNNER = CliRunner()
@@ -429,6 +429,12 @@ CASES: dict[str, tuple[list[str], dict[str, str | None], str]] = {
         {},
         "error: cidrs: '10.0.0.0/33' is not an IPv4 CIDR: '33' is not a valid netmask",
     ),
+    "refused cidr": (
+        ["network", "create", "n", "--tenant", "{taken}", "--cidr", "224.0.0.0/24"],
+        {},
+        "error: cidrs: 224.0.0.0/24 is inside 224.0.0.0/4 (multicast, RFC 5771 section 3): "
+        "not ordinary unicast space",
+    ),
     "duplicate name": (
         ["tenant", "create", "{taken}"],
         {},
@@ -499,3 +505,29 @@ def test_help_names_every_command() -> None:
         shown = RUNNER.invoke(app, [noun, "--help"], env={"COLUMNS": "120"}).stdout
         for verb in ("create", "list", "show", "delete"):
             assert re.search(rf"│ {verb}\s", shown), (noun, verb)
+
+
+def test_rate_limits_and_quotas_are_one_line_errors(tmp_path: Path) -> None:
+    """A 429 says what was limited and when to retry; a quota names itself and its limit."""
+    limits = ["--rate", "write=0.2:1", "--quota-networks", "0"]
+    manager = start_manager(tmp_path / "m", extra=limits)
+    try:
+        settings = {"ONM_URL": manager.url, "ONM_TOKEN": manager.admin_token}
+        assert run_onm("tenant", "create", "t", env=settings).returncode == 0
+        throttled = run_onm("tenant", "create", "u", env=settings)
+        assert throttled.returncode == 1
+        assert re.fullmatch(
+            r"error: too many write requests with this token \(at most 0\.2 per second, "
+            r"1 at once\): retry in [1-5] s",
+            one_error_line(throttled),
+        )
+        time.sleep(5.5)
+        quota = run_onm(
+            "network", "create", "n", "--tenant", "t", "--cidr", "10.0.0.0/24", env=settings
+        )
+        assert one_error_line(quota) == (
+            "error: quota exceeded: tenant 't' may hold 0 networks "
+            "(quota `networks`, set by the manager's --quota-networks)"
+        )
+    finally:
+        manager.stop()

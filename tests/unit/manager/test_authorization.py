@@ -33,6 +33,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from onm.manager.api.app import Context, create_app
+from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store
 from support.manager_world import (
     Clock,
@@ -310,6 +311,7 @@ def call(template: tuple[Store, World], shared: tuple[Context, TestClient]) -> I
     context.store.dispose()
     context.store = clone(source)
     context.clock = Clock()
+    context.limiter = Limiter()  # rows are independent: no row spends another's budget
 
     def request(method: str, path: str, body: Body, who: str) -> tuple[int, str]:
         target = path.format(**ids)

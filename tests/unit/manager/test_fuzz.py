@@ -22,10 +22,17 @@ from schemathesis.checks import not_a_server_error
 
 from onm.manager.api.app import Context, create_app
 from onm.manager.store import Store
-from support.manager import ManagerProcess, running_manager
+from support.manager import ManagerProcess, start_manager
 from support.postgres import PostgresServer
 
 EXAMPLES_PER_OPERATION = 25
+# Limits far above what the fuzzer sends, so that its requests reach the use cases (a 429 would
+# pass the check, but test nothing); the limits themselves are tested in test_throttle.py.
+UNTHROTTLED = [
+    arg
+    for op in ("read", "write", "resolve", "sync", "auth")
+    for arg in ("--rate", f"{op}=1e6:1000000")
+]
 STREAM = "/v1/events/stream"
 
 
@@ -40,12 +47,16 @@ def manager(
         database = server.create_database()
         request.addfinalizer(lambda: server.drop_database(database))
     state = tmp_path_factory.mktemp("fuzz") / "state"
-    with running_manager(state, None if database is None else server.url(database)) as running:
+    url = None if database is None else server.url(database)
+    running = start_manager(state, url, extra=UNTHROTTLED)
+    try:
         seed_world(running)
         yield running
         running.stop()
         if b"Traceback" in running.log.read_bytes():
             pytest.fail(f"the manager logged an error:\n{running.log.read_text()}")
+    finally:
+        running.stop()
 
 
 def seed_world(manager: ManagerProcess) -> None:

@@ -32,15 +32,21 @@ from onm.manager import (
     tenants,
     tokens,
 )
-from onm.manager.api import errors
+from onm.manager.api import errors, throttle
 from onm.manager.api import schemas as s
 from onm.manager.api.limits import BodyLimit
+from onm.manager.metrics import ManagerMetrics
+from onm.manager.quota import Quotas
+from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store, Tx
 from onm.model import Host, Principal, PrincipalKind
 
 T = TypeVar("T")
 NOBODY = Principal(PrincipalKind.TENANT, name="anonymous")
-ERRORS = {code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413)}
+ERRORS: dict[int, dict[str, object]] = {
+    code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
+}
+ERRORS[429] = throttle.RESPONSE
 
 
 def utcnow() -> dt.datetime:
@@ -53,6 +59,10 @@ class Context:
     clock: Callable[[], dt.datetime] = utcnow
     silence: dt.timedelta = field(default=dt.timedelta(seconds=60))
     poll_interval: float = 0.2
+    limiter: Limiter = field(default_factory=Limiter)
+    """Token buckets per token and operation class, failed authentications per address."""
+    quotas: Quotas = field(default_factory=Quotas)
+    metrics: ManagerMetrics = field(default_factory=ManagerMetrics)
 
     def write(self, token: str, work: Callable[[Tx], T]) -> T:
         with self.store.write(NOBODY, self.clock()) as tx:
@@ -93,9 +103,16 @@ def create_app(context: Context) -> FastAPI:
         responses=ERRORS,  # type: ignore[arg-type]
         dependencies=[Depends(_no_nul)],
     )
-    errors.install(app)
-    app.add_middleware(BodyLimit)
     c = context
+    errors.install(app, lambda error: c.metrics.error(error))
+    app.add_middleware(BodyLimit)
+    app.add_middleware(
+        throttle.Throttle,
+        limiter=lambda: c.limiter,
+        metrics=lambda: c.metrics,
+        clock=lambda: c.clock(),
+        routes=app.router.routes,
+    )
 
     # --- tenants -----------------------------------------------------------------------------
     @app.post("/v1/tenants", status_code=201, response_model=s.TenantCreated, tags=["tenants"])
@@ -121,7 +138,9 @@ def create_app(context: Context) -> FastAPI:
     def create_network(body: s.NetworkCreate, token: Token) -> s.NetworkOut:
         network = c.write(
             token,
-            lambda tx: networks.create(tx, body.tenant, body.name, body.cidrs, body.encoding),
+            lambda tx: networks.create(
+                tx, body.tenant, body.name, body.cidrs, body.encoding, c.quotas
+            ),
         )
         return s.NetworkOut.of(network)
 
@@ -208,7 +227,7 @@ def create_app(context: Context) -> FastAPI:
         node = c.write(
             token,
             lambda tx: nodes.create(
-                tx, body.name, body.network, body.host, body.ip, body.interface
+                tx, body.name, body.network, body.host, body.ip, body.interface, c.quotas
             ),
         )
         return s.NodeOut.of(node)
