@@ -5,6 +5,11 @@ terminal's Ctrl-C), with stdin closed and stdout and stderr appended to its log.
 by pid *and* by its start time and command line: a recorded process counts as running only
 while /proc/PID says the same start time and command line, so a pid the kernel has since given
 to another program is never signalled. A zombie counts as gone.
+
+A process stopped through `stop` leaves a marker beside its log (`LOG.stopped`, naming it by pid
+and start time): the lab's supervisor restarts a process that died, but not one the lab stopped
+on purpose (as systemd restarts a crashed unit, not one `systemctl stop` stopped). `start`
+removes the marker of the log it writes to.
 """
 
 from __future__ import annotations
@@ -49,11 +54,26 @@ def is_running(record: ProcessRecord) -> bool:
     return identity(record.pid) == (record.start_time, record.argv)
 
 
+def stop_marker(record: ProcessRecord) -> Path:
+    """Where `stop` notes that it stopped the process of `record` on purpose."""
+    log = Path(record.log)
+    return log.with_name(f"{log.name}.stopped")
+
+
+def stopped_on_purpose(record: ProcessRecord) -> bool:
+    """Did `stop` stop this very process (same pid and start time)?"""
+    try:
+        return stop_marker(record).read_text().split() == [str(record.pid), str(record.start_time)]
+    except OSError:
+        return False
+
+
 def start(
     role: str, owner: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
 ) -> ProcessRecord:
     """Start `argv` in the background, logging to `log`; its record."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    log.with_name(f"{log.name}.stopped").unlink(missing_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
             list(argv),
@@ -84,6 +104,8 @@ def stop(record: ProcessRecord, timeout: float = STOP_TIMEOUT) -> bool:
     if not is_running(record):
         _reap(record.pid)
         return False
+    with contextlib.suppress(OSError):  # the marker is for the supervisor; stopping comes first
+        stop_marker(record).write_text(f"{record.pid} {record.start_time}\n")
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, signal.SIGTERM)
     if not _wait_gone(record, timeout):

@@ -33,7 +33,7 @@ VERSION: Final = 1
 """The record's format; a record of another version is refused, never guessed at."""
 OWN_ENTRIES: Final = (
     *(RECORD, "manager", "manager.log", "hosts", "tenants", "agents"),
-    *("supervisor.log", "lab.lock"),
+    *("supervisor.log", "lab.lock", "manager.log.stopped", "supervisor.log.stopped"),
 )
 """What a lab puts in its state directory (and `down` removes from one it did not make)."""
 

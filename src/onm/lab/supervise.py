@@ -12,6 +12,9 @@ Rules:
   lock: it never restarts what `down` is stopping, nor what `up` has just started itself.
 - A process is dead when its record no longer matches /proc (pid, start time, command line:
   `onm.lab.processes`). The supervisor never signals anything: stale pids are never killed.
+- One that the lab stopped on purpose (`processes.stop`, which leaves a marker) stays down
+  until `onm lab up`, as a unit that `systemctl stop` stopped: a crash, a kill -9, or any
+  signal from elsewhere is a death.
 - The first death is followed by a restart after `RESTART_SEC`; a process that dies again
   within `HEALTHY_AFTER` s of being restarted waits twice as long each time (up to `MAX_DELAY`),
   and after `GIVE_UP_AFTER` such deaths in a row it is left down, as systemd's start limit
@@ -158,6 +161,11 @@ class Supervisor:
                 if watch.dead_since is not None:  # started again, by `up`
                     watch = Watch()
                 self._given_up.discard(process.key)
+            elif processes.stopped_on_purpose(process):
+                if process.key not in self._given_up:
+                    log.info("%s was stopped by the lab: left down", _name(process))
+                    self._given_up.add(process.key)
+                watch = Watch(dead_since=None)
             elif watch.dead_since is None:
                 watch = died(watch, now)
                 log.warning("%s died (pid %d)", _name(process), process.pid)

@@ -181,3 +181,28 @@ def test_the_detached_supervisor_restarts_a_killed_process_within_two_seconds(
     assert after.restarts == 1 and took < 5.0
     assert "restarted agent r" in processes.log_tail(directory / supervise.LOG)
     assert processes.stop(record.supervisor)
+
+
+def test_a_process_the_lab_stopped_stays_down_until_started_again(
+    lab: tuple[Path, Callable[[], LabState]],
+) -> None:
+    directory, load = lab
+    as_supervisor(directory, load)
+    supervisor = Supervisor(directory)
+    before = load().process("agent:r")
+    assert before is not None
+    assert processes.stop(before, timeout=5)  # as `systemctl stop` would: on purpose
+    assert processes.stopped_on_purpose(before)
+    for now in (0.0, 1.0, 30.0):
+        assert supervisor.step(now)
+    assert load().process("agent:r") == before  # left down
+    # `onm lab up` starts it again (the marker goes); from then on a death is a death.
+    again = processes.start("agent", "r", SLEEPER, Path(before.log))
+    state.save(directory, load().with_process(again))
+    assert not processes.stopped_on_purpose(again)
+    assert not processes.stop_marker(again).exists()
+    kill(again)
+    supervisor.step(40.0)
+    supervisor.step(40.0 + RESTART_SEC)
+    after = load().process("agent:r")
+    assert after is not None and after.pid != again.pid and after.restarts == 1

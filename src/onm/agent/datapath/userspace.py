@@ -105,6 +105,7 @@ class UserspaceDatapath:
         self._view = memoryview(self._buffer)
         self._retry_at = 0.0
         self.retries = PortRetries()
+        self._substrate_retries = PortRetries()
         self._substrate_tx_ok = True
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ToNode: self._to_node,
@@ -356,7 +357,7 @@ class UserspaceDatapath:
         pace `PortRetries` sets, and logged once (then at most once a minute).
         """
         now = time.monotonic()
-        self._ensure_substrate()
+        self._ensure_substrate(now)
         wanted = self.core.tables.interfaces
         for interface in list(self.node_sockets):
             if interface not in wanted:
@@ -366,13 +367,17 @@ class UserspaceDatapath:
         for interface in sorted(wanted - set(self.node_sockets)):
             if self.retries.due(interface, now):
                 self._attach(interface, now)
-        due = self.retries.next_retry()
-        self._retry_at = now + RETRY_PORTS_EVERY if due is None else min(due, now + MAX_RETRY)
+        due = [
+            t
+            for t in (self.retries.next_retry(), self._substrate_retries.next_retry())
+            if t is not None
+        ]
+        self._retry_at = min([*due, now + RETRY_PORTS_EVERY])
 
     def _attach(self, interface: str, now: float) -> None:
         try:
             [sock] = run_in_netns(self.netns, _opener(interface))
-        except OnmError as error:
+        except (OnmError, OSError) as error:  # no such interface; or no fork, no descriptor
             verdict = self.retries.failed(interface, now)
             if verdict.log and verdict.missing_for == 0:
                 log.warning("port %s missing: %s; trying again until it is there", interface, error)
@@ -418,19 +423,29 @@ class UserspaceDatapath:
         self._retry_at = time.monotonic()
         log.warning("substrate socket on %s failed (%s): reopening", self.substrate_if, error)
 
-    def _ensure_substrate(self) -> None:
-        """Listen for the host's /64 (once a snapshot has named it); reopen a failed sender."""
+    def _ensure_substrate(self, now: float) -> None:
+        """Listen for the host's /64 (once a snapshot has named it); reopen a failed sender.
+        Failures are retried and logged at the pace of a missing port."""
+        name = self.substrate_if
+        listening = self.prefix is None or (
+            self.prefix == self._listening and self.substrate_rx is not None
+        )
+        if (listening and self._substrate_tx_ok) or not self._substrate_retries.due(name, now):
+            return
         try:
             if self.prefix is not None:
                 self._listen_substrate(self.prefix)
             if not self._substrate_tx_ok:
-                [sock] = run_in_netns(self.netns, _substrate_sender(self.substrate_if))
+                [sock] = run_in_netns(self.netns, _substrate_sender(name))
                 self.tx_substrate.close()
                 self.tx_substrate = sock
                 self._substrate_tx_ok = True
-                log.info("substrate packet socket on %s reopened", self.substrate_if)
-        except OnmError as error:
-            log.warning("substrate %s not usable yet: %s", self.substrate_if, error)
+                log.info("substrate packet socket on %s reopened", name)
+        except (OnmError, OSError) as error:
+            if self._substrate_retries.failed(name, now).log:
+                log.warning("substrate %s not usable: %s; trying again", name, error)
+            return
+        self._substrate_retries.attached(name, now)
 
     def close(self) -> None:
         for sock in [*self.node_sockets.values(), self.substrate_rx, self.tx6, self.tx_substrate]:
