@@ -44,12 +44,10 @@ class ManagerProcess:
                 self.kill()
 
 
-def start_manager(
-    state_dir: Path, db: str | None = None, port: int | None = None, extra: Sequence[str] = ()
-) -> ManagerProcess:
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = state_dir.parent / f"{state_dir.name}-manager.log"
+def manager_command(
+    state_dir: Path, port: int, db: str | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The `onm manager serve` command line for `state_dir` on 127.0.0.1:`port`."""
     command = [
         sys.executable,
         "-m",
@@ -63,7 +61,17 @@ def start_manager(
     ]
     if db:
         command += ["--db", db]
-    command += extra
+    return [*command, *extra]
+
+
+def start_manager(
+    state_dir: Path, db: str | None = None, port: int | None = None, extra: Sequence[str] = ()
+) -> ManagerProcess:
+    """A manager answering on a free (or the given) port; its stdout and stderr go to `log`."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = state_dir.parent / f"{state_dir.name}-manager.log"
+    command = manager_command(state_dir, port, db, extra)
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,

@@ -2,9 +2,14 @@
 
 Runs in threads and hands what it learns to the datapath loop as events through an `Inbox`
 (a queue plus a wake-up pipe the loop's selector watches). The manager may be away: the link
-retries with capped exponential back-off, keeps the last snapshot on disk so that a restarted
-agent forwards again before the manager is back, and never deletes anything until a full
-snapshot has arrived.
+retries with capped, jittered back-off (`onm.agent.backoff`, reset by every success), keeps
+the last snapshot on disk so that a restarted agent forwards again before the manager is back,
+and never deletes anything until a full snapshot has arrived.
+
+Snapshots come over the manager's snapshot stream, which carries a heartbeat every second
+(`onm.manager.api.streams`): a manager that goes silent for `client.STREAM_IDLE` seconds, even
+one whose kernel still holds the connection open (SIGSTOP), counts as gone, `connected` drops,
+and the link reconnects, asking for a full snapshot again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 from onm.agent import wire
 from onm.agent.actions import Resolve
+from onm.agent.backoff import Backoff
 from onm.cli.client import Client
 from onm.errors import OnmError, UnavailableError
 from onm.manager.api import schemas as s
@@ -30,10 +36,8 @@ from onm.model.snapshot import HostSnapshot
 
 log = logging.getLogger("onm.agent.link")
 
-LONG_POLL = 25.0
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 15.0
 SNAPSHOT_FILE = "snapshot.json"
+RECONNECT = Backoff()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class ManagerLink:
         host: str,
         inbox: Inbox,
         state_dir: Path | None,
+        backoff: Backoff = RECONNECT,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._client_factory = client_factory
         self.host = host
@@ -107,8 +113,12 @@ class ManagerLink:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="onm-resolve")
         self._thread = threading.Thread(target=self._follow, name="onm-snapshots", daemon=True)
         self._local = threading.local()
+        self._backoff = backoff
+        self._rand = rand
         self.connected = False
         self.applied_revision = 0
+        self.failures = 0
+        """Attempts in a row that failed to reach the manager (0 while connected)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -128,13 +138,21 @@ class ManagerLink:
 
     def _follow(self) -> None:
         revision: int | None = None
-        delay = BACKOFF_FIRST
         cached = self._load_cached()
         while not self._stop.is_set():
             try:
-                wire_snapshot = self._client().snapshot(
-                    self.host, after=revision, wait=LONG_POLL if revision is not None else 0
-                )
+                for wire_snapshot in self._client().follow_snapshots(self.host, after=revision):
+                    if self._stop.is_set():
+                        return
+                    if not self.connected:
+                        log.info("connected to the manager")
+                        self.connected, self.failures = True, 0
+                    if wire_snapshot is None:
+                        continue  # opened, or a heartbeat
+                    revision = wire_snapshot.revision
+                    self._save(wire_snapshot)
+                    snapshot = wire.snapshot(wire_snapshot)
+                    self.inbox.put(SnapshotArrived(snapshot, from_cache=False))
             except OnmError as error:
                 if self.connected or revision is None:
                     log.warning("manager unreachable (%s); forwarding with what we have", error)
@@ -142,20 +160,10 @@ class ManagerLink:
                 if cached is not None and revision is None:
                     self.inbox.put(SnapshotArrived(wire.snapshot(cached), from_cache=True))
                     cached = None
-                self._stop.wait(delay * (0.5 + random.random()))
-                delay = min(delay * 2, BACKOFF_MAX)
                 if isinstance(error, UnavailableError):
                     revision = None  # resync in full once the manager is back
-                continue
-            if not self.connected:
-                log.info("connected to the manager")
-            self.connected = True
-            delay = BACKOFF_FIRST
-            if wire_snapshot is None:
-                continue
-            revision = wire_snapshot.revision
-            self._save(wire_snapshot)
-            self.inbox.put(SnapshotArrived(wire.snapshot(wire_snapshot), from_cache=False))
+            self.failures += 1
+            self._stop.wait(self._backoff.delay(self.failures, self._rand()))
 
     def _load_cached(self) -> s.SnapshotOut | None:
         if self.state_dir is None:

@@ -21,6 +21,8 @@ from onm.manager.serve import parse_listen
 log = logging.getLogger("onm.agent")
 
 DATAPATHS = ("userspace",)
+PUBLISH_INTERVAL = 0.5
+"""Seconds between metric snapshots: `manager_connected` follows the link within this."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def run(config: AgentConfig) -> None:
     stop = threading.Event()
 
     def publish() -> None:
-        while not stop.wait(1.0):
+        while not stop.wait(PUBLISH_INTERVAL):
             metrics.publish(
                 core.counters, len(core.tables.ports), link.applied_revision, link.connected
             )

@@ -11,11 +11,16 @@ failure is raised from the `onm.errors` tree, ready to print:
      +-- ForbiddenError (403)
      +-- NotFoundError (404)
      +-- ConflictError (409)
-     +-- UnavailableError (503)   the manager is unreachable, timed out or cut the stream
+     +-- UnavailableError (503)   the manager is unreachable, not answering, or cut the stream
           +-- RateLimitedError (429)  too many requests: `retry_after` seconds (Retry-After)
 
 The URL and token are the caller's; `Client.from_env` fills in what the caller leaves out from
 ONM_URL, ONM_TOKEN and ONM_TOKEN_FILE. A token written `@PATH` is read from the file PATH.
+
+A manager that is frozen (SIGSTOP, a stuck disk) still has its connections accepted by the
+kernel, so only a read timeout can notice it: ordinary calls give up after READ_TIMEOUT, and
+streams, whose manager writes a heartbeat every second (`onm.manager.api.streams`), after
+STREAM_IDLE seconds of silence; both as "the manager at URL is not answering".
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from onm.addressing import Location
-from onm.cli.sse import SseDecoder
+from onm.cli.sse import Comment, ServerSentEvent, SseDecoder
 from onm.errors import (
     ConflictError,
     ForbiddenError,
@@ -46,17 +51,25 @@ from onm.errors import (
     UnprocessableError,
 )
 from onm.manager.api import schemas as s
+from onm.manager.api.streams import ERROR_EVENT, SNAPSHOT_EVENT
 
 DEFAULT_URL = "http://127.0.0.1:7700"
-TIMEOUT = 10.0
-"""Seconds to connect, and to wait for an answer (long polls add their own wait)."""
-STREAM_IDLE = 30.0
-"""Seconds of silence after which an event stream counts as dead (keep-alives come every ~0.5 s)."""
+CONNECT_TIMEOUT = 3.0
+"""Seconds to open a connection. A refused one fails at once; this bounds a lost SYN (a host
+that is down, a listen backlog that is full), with room for one SYN retransmission (1 s)."""
+TIMEOUT = 5.0
+"""Seconds to wait for an answer, or for each part of one (long polls add their own wait). The
+manager answers in milliseconds; a write queued behind others on a loaded 2-core machine has
+been seen near a second, so 5 s does not fail a slow manager, yet names a frozen one (whose
+kernel still accepts the connection) in 5 s instead of hanging."""
+STREAM_IDLE = 3.0
+"""Seconds of silence after which a stream counts as dead: three missed heartbeats (1 s each)."""
 
 M = TypeVar("M", bound=BaseModel)
 X = TypeVar("X")
 _HOST_VIEW: TypeAdapter[s.HostView] = TypeAdapter(s.HostView)
 _HOST_VIEWS: TypeAdapter[list[s.HostView]] = TypeAdapter(list[s.HostView])
+
 # The manager's error status -> the error raised here; derived from the tree, not retyped.
 _FIELD_ERRORS: dict[int, Callable[[str, str], OnmError]] = {
     cls.http_status: cls for cls in (InvalidInputError, UnprocessableError, ConflictError)
@@ -113,11 +126,13 @@ class Client:
         token: str = "",
         *,
         timeout: float = TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         try:
             parsed = httpx.URL(self.url)
         except httpx.InvalidURL:
@@ -128,7 +143,10 @@ class Client:
             raise InvalidInputError("token", "contains characters no onm token has")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.url,
+            headers=headers,
+            timeout=self._timeout(timeout),
+            transport=transport,
         )
 
     @classmethod
@@ -227,6 +245,27 @@ class Client:
             return None
         return self._parse(s.SnapshotOut, response)
 
+    def follow_snapshots(
+        self, host: str, after: int | None = None
+    ) -> Generator[s.SnapshotOut | None, None, None]:
+        """The host's snapshot now (or once newer than `after`), then each newer one.
+
+        None comes when the stream opens and at each heartbeat: the manager is there, nothing
+        changed. Like `stream_events`, it runs until the caller stops, and raises
+        `UnavailableError` when the stream ends or stays silent for STREAM_IDLE seconds.
+        """
+        path = _path("/v1/hosts", host) + "/snapshot/stream"
+        response = self._open(path, {"after": after})
+        try:
+            yield None  # open: authenticated and answered
+            for item in self._items(path, response):
+                if isinstance(item, Comment):
+                    yield None
+                elif item.event == SNAPSHOT_EVENT:
+                    yield self._validate(s.SnapshotOut, item.data)
+        finally:
+            response.close()
+
     def report(self, host: str, applied_revision: int) -> s.HostStatusOut:
         """Tell the manager which revision the host's agent has applied."""
         with _checked_request():
@@ -282,37 +321,71 @@ class Client:
         The manager never ends the stream: a stream that ends, or stays silent for STREAM_IDLE
         seconds, raises `UnavailableError`. Resume with the `seq` of the last event received.
         """
-        timeout = httpx.Timeout(self.timeout, read=STREAM_IDLE)
+        path = "/v1/events/stream"
+        for item in self._items(path, self._open(path, {"after": after})):
+            if isinstance(item, ServerSentEvent):
+                yield self._validate(s.EventOut, item.data)
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _timeout(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(read, connect=self.connect_timeout)
+
+    def _open(self, path: str, params: Mapping[str, int | None]) -> httpx.Response:
+        """An SSE stream whose answer has come in (status and headers), or its error."""
+        query = {k: v for k, v in params.items() if v is not None}
         request = self._http.build_request(
-            "GET", "/v1/events/stream", params={"after": after}, timeout=timeout
+            "GET", path, params=query, timeout=self._timeout(STREAM_IDLE)
         )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from None
-        try:
-            if response.is_error:
+        if response.is_error:
+            try:
                 response.read()
-                raise self._error(request, response)
+            finally:
+                response.close()
+            raise self._error(request, response)
+        return response
+
+    def _items(
+        self, path: str, response: httpx.Response
+    ) -> Generator[ServerSentEvent | Comment, None, None]:
+        """The events and comments of an open SSE stream (an `error` event raised as its error)."""
+        try:
             decoder = SseDecoder()
             for line in response.iter_lines():
-                event = decoder.feed(line)
-                if event is not None:
-                    yield self._validate(s.EventOut, event.data)
+                item = decoder.feed(line)
+                if isinstance(item, ServerSentEvent) and item.event == ERROR_EVENT:
+                    raise self._stream_error(item.data)
+                if item is not None:
+                    yield item
         except httpx.ReadTimeout:
             raise UnavailableError(
-                f"the event stream from the manager at {self.url} was silent for {STREAM_IDLE:g} s"
+                f"the manager at {self.url} is not answering (its stream {path} was silent "
+                f"for {STREAM_IDLE:g} s)"
             ) from None
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
             raise UnavailableError(
-                f"the manager at {self.url} cut the event stream ({reason})"
+                f"the manager at {self.url} cut the stream {path} ({reason})"
             ) from None
         finally:
             response.close()
-        raise UnavailableError(f"the manager at {self.url} closed the event stream")
+        raise UnavailableError(f"the manager at {self.url} closed the stream {path}")
 
-    # --- plumbing ----------------------------------------------------------------------------
+    def _stream_error(self, data: str) -> OnmError:
+        """A stream's closing `error` event (e.g. the token was revoked) as its error."""
+        try:
+            fields = json.loads(data)
+            status, message = int(fields["status"]), str(fields["message"])
+        except (ValueError, TypeError, KeyError):
+            return OnmError(f"unexpected error event from {self.url}: {data[:200]!r}")
+        found = _MESSAGE_ERRORS.get(status, UnavailableError if status == 503 else OnmError)
+        error = found(message)
+        error.http_status = status
+        return error
+
     def _send(
         self,
         method: str,
@@ -325,7 +398,7 @@ class Client:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         content = None if body is None else body.model_dump(mode="json", exclude_none=True)
         request = self._http.build_request(
-            method, path, params=query, json=content, timeout=timeout or self.timeout
+            method, path, params=query, json=content, timeout=self._timeout(timeout or self.timeout)
         )
         try:
             response = self._http.send(request)
@@ -336,8 +409,16 @@ class Client:
         return response
 
     def _unavailable(self, exc: httpx.TransportError) -> UnavailableError:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return UnavailableError(
+                f"the manager at {self.url} is not answering "
+                f"(no connection within {self.connect_timeout:g} s)"
+            )
         if isinstance(exc, httpx.TimeoutException):
-            return UnavailableError(f"the manager at {self.url} did not answer in time ({exc})")
+            read = exc.request.extensions.get("timeout", {}).get("read", self.timeout)
+            return UnavailableError(
+                f"the manager at {self.url} is not answering (no answer within {read:g} s)"
+            )
         reason = str(exc) or type(exc).__name__
         return UnavailableError(f"the manager at {self.url} is unreachable ({reason})")
 

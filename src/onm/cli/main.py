@@ -63,6 +63,13 @@ def manager_serve(
     state_dir: Annotated[Path, typer.Option(help="Where the database and admin token live")] = Path(
         "/var/lib/onm/manager"
     ),
+    accept_data_loss: Annotated[
+        bool,
+        typer.Option(
+            help="Start even though the SQLite database lost acknowledged writes (a truncated"
+            " write-ahead log); the loss is logged and recorded as an event"
+        ),
+    ] = False,
     rate: Annotated[
         list[str] | None,
         typer.Option(
@@ -84,4 +91,12 @@ def manager_serve(
 
     limits = Limits().with_rates(dict(parse_rate(r) for r in rate or ()))
     quotas = Quotas(networks=quota_networks, nodes=quota_nodes)
-    serve(db, listen, state_dir, limits=limits, quotas=quotas, metrics_listen=metrics)
+    serve(
+        db,
+        listen,
+        state_dir,
+        accept_data_loss,
+        limits=limits,
+        quotas=quotas,
+        metrics_listen=metrics,
+    )

@@ -1,17 +1,30 @@
-"""`onm manager serve`: open the store, make sure an admin token exists, run the API server."""
+"""`onm manager serve`: open the store, check it lost nothing, make sure an admin token exists,
+run the API server until SIGTERM or SIGINT.
+
+Shutdown is prompt and quiet: the signal sets `Context.stopping`, which ends long polls and
+event streams within one poll interval (`onm.manager.api.streams`), so uvicorn's graceful
+shutdown finds nothing to cancel; the process then exits 0 (a stop that was asked for is a
+success, for systemd and for scripts).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from onm.errors import InvalidInputError
-from onm.manager import tokens
+from onm.manager import durability, tokens
 from onm.manager.api.app import Context, create_app
+from onm.manager.durability import AckMarker, DataLossError
 from onm.manager.metrics import serve_metrics
 from onm.manager.quota import Quotas
 from onm.manager.ratelimit import Limiter, Limits
@@ -19,6 +32,11 @@ from onm.manager.store import Store
 from onm.model.principal import ADMIN
 
 ADMIN_TOKEN_FILE = "admin.token"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+GRACEFUL_SHUTDOWN = 3
+"""Seconds uvicorn gives open requests at shutdown; streams end by themselves well before."""
+
+log = logging.getLogger("onm.manager")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -37,12 +55,48 @@ def write_secret(path: Path, secret: str) -> None:
     os.chmod(path, 0o600)
 
 
-def prepare(db: str | None, state_dir: Path) -> tuple[Store, Path, bool]:
-    """Open and migrate the store; create the admin token on first start."""
+def open_store(url: str, accept_data_loss: bool = False) -> Store:
+    """The migrated store, its acknowledged-revision marker checked and attached (SQLite files).
+
+    Raises `DataLossError` when the database is behind the marker and the loss is not accepted.
+    """
+    store = Store(url)
+    store.migrate()
+    path = durability.marker_path(url)
+    if path is None:
+        return store
+    database = path.with_name(path.name.removesuffix(durability.SUFFIX))
+    marker = AckMarker(path)
+    now = dt.datetime.now(dt.UTC)
+    with store.read(ADMIN, now) as tx:
+        loss = durability.check(tx.current_revision(), marker.read())
+    if loss is not None:
+        if not accept_data_loss:
+            marker.close()
+            store.dispose()
+            raise DataLossError(loss.refusal(database))
+        store.marker = marker  # the new revision is acknowledged like any other write
+        with store.write(ADMIN, now) as tx:
+            revision = durability.accept(tx, loss)
+        print(
+            f"WARNING: {loss.describe(database)}. LOSS ACCEPTED (--accept-data-loss): the "
+            f"writes of revisions {loss.database + 1} to {loss.acknowledged} are gone, and ids "
+            "or addresses they handed out may be handed out again; recorded as event "
+            f"{durability.LOSS_EVENT} at revision {revision}; every host resyncs",
+            file=sys.stderr,
+            flush=True,
+        )
+    store.marker = marker
+    return store
+
+
+def prepare(
+    db: str | None, state_dir: Path, accept_data_loss: bool = False
+) -> tuple[Store, Path, bool]:
+    """Open, migrate and check the store; create the admin token on first start."""
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
-    store = Store(db or f"sqlite:///{state_dir / 'manager.db'}")
-    store.migrate()
+    store = open_store(db or f"sqlite:///{state_dir / 'manager.db'}", accept_data_loss)
     token_path = state_dir / ADMIN_TOKEN_FILE
     with store.write(ADMIN, dt.datetime.now(dt.UTC)) as tx:
         token = tokens.ensure_admin_token(tx)
@@ -51,10 +105,34 @@ def prepare(db: str | None, state_dir: Path) -> tuple[Store, Path, bool]:
     return store, token_path, token is not None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, told to set `stopping` on a stop signal and not to die by it."""
+
+    def __init__(self, config: uvicorn.Config, context: Context) -> None:
+        super().__init__(config)
+        self._context = context
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._context.stopping.set()
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own re-raises the signal once stopped, so the process would end "killed by
+        # SIGTERM" (exit -15) instead of 0.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(
     db: str | None,
     listen: str,
     state_dir: Path,
+    accept_data_loss: bool = False,
     *,
     limits: Limits | None = None,
     quotas: Quotas | None = None,
@@ -64,7 +142,7 @@ def serve(
     `metrics_listen`: HOST:PORT for Prometheus metrics (none when None)."""
     host, port = parse_listen(listen)
     metrics_at = None if metrics_listen is None else parse_listen(metrics_listen)
-    store, token_path, created = prepare(db, state_dir)
+    store, token_path, created = prepare(db, state_dir, accept_data_loss)
     where = f"[{host}]" if ":" in host else host
     print(f"onm manager listening on http://{where}:{port}", flush=True)
     if token_path.exists():
@@ -83,18 +161,18 @@ def serve(
     if metrics_at is not None:
         stop_metrics = serve_metrics(context.metrics, *metrics_at)
         print(f"metrics on http://{metrics_listen}/metrics", flush=True)
-    app = create_app(context)
-    # Event streams never end by themselves: give them a few seconds at shutdown, then close.
+    config = uvicorn.Config(
+        create_app(context),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        proxy_headers=False,  # rate limits count the real peer, not a forgeable header
+    )
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=3,
-            proxy_headers=False,  # rate limits count the real peer, not a forgeable header
-        )
+        _Server(config, context).run()
     finally:
         if stop_metrics is not None:
             stop_metrics()
+        store.dispose()

@@ -8,6 +8,10 @@ several managers share one deployment: the revision counter row is the serialisa
 between them. Every PostgreSQL write transaction locks that row first (SELECT ... FOR UPDATE), so
 writers queue there as they do on SQLite, and allocations that read before they write (slots,
 network ids, the MAC counter) never race a concurrent transaction.
+
+A SQLite file may be given an `AckMarker` (`onm.manager.durability`): every write that moved
+the revision records it there after its commit and before `write` returns, so that the next
+start can tell whether the database lost acknowledged writes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from onm.manager import tables
+from onm.manager.durability import AckMarker
 from onm.model import Principal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,6 +102,11 @@ class Tx:
             ).scalar_one()
         return self._revision
 
+    @property
+    def bumped(self) -> int | None:
+        """The revision this transaction moved to, or None if it changed nothing yet."""
+        return self._revision
+
     def current_revision(self) -> int:
         if self._revision is not None:
             return self._revision
@@ -153,8 +163,10 @@ class Tx:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, marker: AckMarker | None = None) -> None:
         self.url = url
+        self.marker = marker
+        """Where acknowledged revisions go (SQLite files; see `onm.manager.durability`)."""
         self.engine = engine_for(url)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         # BEGIN IMMEDIATE makes SQLite's writers queue; PostgreSQL's queue on the revision row.
@@ -186,7 +198,11 @@ class Store:
         with self._turn, self._write_turn, self._writer.begin() as connection:
             if self._lock_revision:
                 connection.execute(_REVISION_ROW.with_for_update())
-            yield Tx(connection, actor, now)
+            tx = Tx(connection, actor, now)
+            yield tx
+        # Committed; outside the writers' turn, so the next commit overlaps this flush.
+        if self.marker is not None and tx.bumped is not None:
+            self.marker.acknowledge(tx.bumped)
 
     @contextmanager
     def read(self, actor: Principal, now: dt.datetime) -> Iterator[Tx]:
@@ -197,3 +213,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.marker is not None:
+            self.marker.close()
+            self.marker = None

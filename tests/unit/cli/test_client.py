@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from onm.addressing import HostPrefix, Location
-from onm.cli.client import DEFAULT_URL, Client, dump
+from onm.cli.client import DEFAULT_URL, STREAM_IDLE, Client, dump
 from onm.errors import (
     ConflictError,
     ForbiddenError,
@@ -273,6 +273,51 @@ def test_events_pages_and_the_live_stream(manager: ManagerProcess, admin: Client
         next(wrong.stream_events())
 
 
+def test_the_snapshot_stream_opens_beats_and_brings_each_change(
+    manager: ManagerProcess, admin: Client
+) -> None:
+    tenant = admin.create_tenant(unique("t")).tenant
+    network = admin.create_network(unique("n"), ["10.8.1.0/24"], tenant.name)
+    host = admin.create_host(unique("h"), location=new_location())
+    with Client(manager.url, host.token) as agent:
+        stream = agent.follow_snapshots(host.host.name)
+        try:
+            assert next(stream) is None  # open
+            first = next(stream)
+            assert first is not None and first.nodes == []
+            # Nothing changes for a while: heartbeats, about one a second, keep it open.
+            started = time.monotonic()
+            beats = [next(stream) for _ in range(3)]
+            assert beats == [None, None, None]
+            assert 1.5 < time.monotonic() - started < 3 * STREAM_IDLE
+            admin.create_node("a", network.id, host.host.name, "10.8.1.10")
+            newer = next(item for item in stream if item is not None)
+            assert newer.revision > first.revision
+            assert [n.node.name for n in newer.nodes] == ["a"]
+            # `after` skips what the follower has: only heartbeats until something changes.
+            resumed = agent.follow_snapshots(host.host.name, after=newer.revision)
+            try:
+                assert [next(resumed), next(resumed)] == [None, None]
+            finally:
+                resumed.close()
+            # The host, and with it its token, goes away: the stream ends with the 401.
+            admin.delete_node("a", network.id)
+            admin.delete_host(host.host.id)
+            with pytest.raises(UnauthorizedError):
+                for _ in stream:
+                    pass
+        finally:
+            stream.close()
+
+
+def test_the_snapshot_stream_refuses_a_wrong_token_before_it_opens(
+    manager: ManagerProcess, admin: Client
+) -> None:
+    host = admin.create_host(unique("h"), location=new_location())
+    with Client(manager.url, "onm_host_wrong") as wrong, pytest.raises(UnauthorizedError):
+        next(wrong.follow_snapshots(host.host.name))
+
+
 # --- answers only a broken or foreign server gives ---------------------------------------------
 EVENT = s.EventOut.model_validate(
     {
@@ -293,7 +338,35 @@ def test_a_stream_that_ends_is_unavailable_after_its_events() -> None:
     client = mocked(httpx.MockTransport(lambda request: httpx.Response(200, text=body)))
     stream = client.stream_events()
     assert next(stream) == EVENT
-    with pytest.raises(UnavailableError, match="closed the event stream"):
+    with pytest.raises(UnavailableError, match="closed the stream /v1/events/stream"):
+        next(stream)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        ('{"status": 401, "message": "token revoked"}', UnauthorizedError, "token revoked"),
+        ('{"status": 404, "message": "no host h"}', NotFoundError, "no host h"),
+        ('{"status": 503, "message": "busy"}', UnavailableError, "busy"),
+        ('{"nonsense": 1}', OnmError, "unexpected error event"),
+    ],
+)
+def test_a_stream_s_error_event_is_raised_as_its_error(
+    data: str, error: type[OnmError], message: str
+) -> None:
+    body = f": heartbeat\n\nevent: error\ndata: {data}\n\n"
+    client = mocked(httpx.MockTransport(lambda request: httpx.Response(200, text=body)))
+    with pytest.raises(error, match=message) as raised:
+        next(client.stream_events())
+    assert type(raised.value) is error
+
+
+def test_heartbeats_alone_keep_a_snapshot_follower_told_that_the_manager_is_there() -> None:
+    body = ": heartbeat\n\n: heartbeat\n\n"
+    client = mocked(httpx.MockTransport(lambda request: httpx.Response(200, text=body)))
+    stream = client.follow_snapshots("h")
+    assert [next(stream) for _ in range(3)] == [None, None, None]  # open, then two beats
+    with pytest.raises(UnavailableError, match="closed the stream /v1/hosts/h/snapshot/stream"):
         next(stream)
 
 
@@ -335,5 +408,5 @@ def test_a_manager_that_does_not_answer_in_time_is_unavailable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    with pytest.raises(UnavailableError, match="did not answer in time"):
+    with pytest.raises(UnavailableError, match=r"is not answering \(no answer within 5 s\)"):
         mocked(httpx.MockTransport(handler)).list_hosts()

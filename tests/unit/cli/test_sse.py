@@ -5,12 +5,17 @@ Rules from https://html.spec.whatwg.org/multipage/server-sent-events.html#event-
 
 from __future__ import annotations
 
-from onm.cli.sse import ServerSentEvent, SseDecoder
+from onm.cli.sse import Comment, ServerSentEvent, SseDecoder
+from onm.manager.api.streams import HEARTBEAT_LINE, sse
+
+
+def decode_all(lines: list[str]) -> list[ServerSentEvent | Comment]:
+    decoder = SseDecoder()
+    return [item for line in lines if (item := decoder.feed(line)) is not None]
 
 
 def decode(lines: list[str]) -> list[ServerSentEvent]:
-    decoder = SseDecoder()
-    return [event for line in lines if (event := decoder.feed(line)) is not None]
+    return [item for item in decode_all(lines) if isinstance(item, ServerSentEvent)]
 
 
 def test_an_event_is_dispatched_by_the_blank_line_after_it() -> None:
@@ -19,8 +24,32 @@ def test_an_event_is_dispatched_by_the_blank_line_after_it() -> None:
     assert decode(lines[:-1]) == []
 
 
-def test_comments_and_keep_alives_dispatch_nothing() -> None:
-    assert decode([": keep-alive", "", ": keep-alive", ""]) == []
+def test_comments_and_heartbeats_dispatch_no_event() -> None:
+    assert decode([": keep-alive", "", ": heartbeat", ""]) == []
+
+
+def test_heartbeats_come_out_as_comments_as_they_arrive() -> None:
+    # The manager's heartbeat (onm.manager.api.streams.HEARTBEAT_LINE) is `: heartbeat` + a
+    # blank line; a comment does not disturb an event being gathered around it.
+    lines = [": heartbeat", "", "data: a", ":x", "data: b", ""]
+    assert decode_all(lines) == [
+        Comment("heartbeat"),
+        Comment("x"),
+        ServerSentEvent("message", "a\nb", None),
+    ]
+
+
+def test_the_manager_s_heartbeat_line_decodes_to_one_heartbeat_comment() -> None:
+    text = HEARTBEAT_LINE.decode()
+    assert decode_all(text.splitlines()) == [Comment("heartbeat")]
+
+
+def test_the_manager_s_events_decode_to_what_it_encoded() -> None:
+    text = (sse("snapshot", '{"revision": 3}', id=3) + sse("x", "y")).decode()
+    assert decode_all(text.splitlines()) == [
+        ServerSentEvent("snapshot", '{"revision": 3}', "3"),
+        ServerSentEvent("x", "y", "3"),
+    ]
 
 
 def test_data_lines_join_with_newlines_and_one_leading_space_is_dropped() -> None:

@@ -167,6 +167,12 @@ MATRIX: list[Row] = [
     ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "tenant_a", 403),
     ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "host_x",   204),
     ("GET",    f"/v1/hosts/x/snapshot?{LATER}", None,   "host_y",   404),
+    ("GET",    "/v1/hosts/x/snapshot/stream", None,     "admin",    200),
+    ("GET",    "/v1/hosts/x/snapshot/stream", None,     "tenant_a", 403),
+    ("GET",    "/v1/hosts/x/snapshot/stream", None,     "tenant_b", 403),
+    ("GET",    "/v1/hosts/x/snapshot/stream", None,     "host_x",   200),
+    ("GET",    f"/v1/hosts/x/snapshot/stream?{LATER}", None, "host_x", 200),
+    ("GET",    "/v1/hosts/x/snapshot/stream", None,     "host_y",   404),
     ("POST",   "/v1/hosts/x/report",      REPORT,       "admin",    200),
     ("POST",   "/v1/hosts/x/report",      REPORT,       "tenant_a", 403),
     ("POST",   "/v1/hosts/x/report",      REPORT,       "tenant_b", 403),
@@ -315,7 +321,8 @@ def call(template: tuple[Store, World], shared: tuple[Context, TestClient]) -> I
 
     def request(method: str, path: str, body: Body, who: str) -> tuple[int, str]:
         target = path.format(**ids)
-        if target.startswith("/v1/events/stream") and who not in STRANGERS:
+        streamed = target.partition("?")[0].endswith("/stream")
+        if streamed and who not in STRANGERS:
             app = client.app
             assert isinstance(app, FastAPI)
             status, chunk = first_streamed_chunk(app, target, world.tokens[who])

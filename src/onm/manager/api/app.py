@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
-from onm.errors import AddressingError, InvalidInputError, OnmError, UnauthorizedError
+from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
 from onm.manager import (
     compiler,
     events,
@@ -32,7 +32,7 @@ from onm.manager import (
     tenants,
     tokens,
 )
-from onm.manager.api import errors, throttle
+from onm.manager.api import errors, streams, throttle
 from onm.manager.api import schemas as s
 from onm.manager.api.limits import BodyLimit
 from onm.manager.metrics import ManagerMetrics
@@ -59,6 +59,8 @@ class Context:
     clock: Callable[[], dt.datetime] = utcnow
     silence: dt.timedelta = field(default=dt.timedelta(seconds=60))
     poll_interval: float = 0.2
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the server begins to shut down: long polls and streams end at once."""
     limiter: Limiter = field(default_factory=Limiter)
     """Token buckets per token and operation class, failed authentications per address."""
     quotas: Quotas = field(default_factory=Quotas)
@@ -204,7 +206,7 @@ def create_app(context: Context) -> FastAPI:
     ) -> s.SnapshotOut | Response:
         """The host's compiled state; with `after`, a long poll until it changes past `after`."""
         deadline = asyncio.get_running_loop().time() + wait
-        while after is not None:
+        while after is not None and not c.stopping.is_set():
             desired = await run_in_threadpool(
                 c.read, token, lambda tx: compiler.desired_revision(tx, ref)
             )
@@ -213,8 +215,40 @@ def create_app(context: Context) -> FastAPI:
             if asyncio.get_running_loop().time() >= deadline:
                 return Response(status_code=204)
             await asyncio.sleep(c.poll_interval)
+        if c.stopping.is_set():
+            return Response(status_code=204)
         snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
         return s.SnapshotOut.of(snapshot)
+
+    @app.get("/v1/hosts/{ref}/snapshot/stream", tags=["agents"], response_class=StreamingResponse)
+    async def host_snapshot_stream(
+        ref: str,
+        token: Token,
+        after: Annotated[int | None, Query(ge=0, le=s.MAX_INT64)] = None,
+    ) -> StreamingResponse:
+        """Server-sent `snapshot` events: now (or once past `after`), then at every change.
+
+        A `: heartbeat` comment comes every second or so while nothing changes (see
+        `onm.manager.api.streams`).
+        """
+        # Authenticate (and find the host) before answering 200, so errors keep their status.
+        await run_in_threadpool(c.read, token, lambda tx: compiler.desired_revision(tx, ref))
+        last = -1 if after is None else after
+
+        async def poll() -> list[bytes]:
+            nonlocal last
+            desired = await run_in_threadpool(
+                c.read, token, lambda tx: compiler.desired_revision(tx, ref)
+            )
+            if desired <= last:
+                return []
+            snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
+            last = snapshot.revision
+            data = s.SnapshotOut.of(snapshot).model_dump_json()
+            return [streams.sse(streams.SNAPSHOT_EVENT, data, id=snapshot.revision)]
+
+        feed = streams.follow(poll, c.stopping, c.poll_interval)
+        return StreamingResponse(feed, media_type="text/event-stream")
 
     @app.post("/v1/hosts/{ref}/report", response_model=s.HostStatusOut, tags=["agents"])
     def report(ref: str, body: s.ReportIn, token: Token) -> s.HostStatusOut:
@@ -295,26 +329,21 @@ def create_app(context: Context) -> FastAPI:
         """Server-sent events: every visible event after `after`, as it happens."""
         # Authenticate before answering 200, so a bad token gets its 401.
         await run_in_threadpool(c.read, token, lambda tx: events.list_since(tx, after, 1))
+        last = after
 
-        async def feed() -> AsyncIterator[bytes]:
-            last = after
-            while True:
-                try:
-                    batch = await run_in_threadpool(
-                        c.read, token, lambda tx, since=last: events.list_since(tx, since, 100)
-                    )
-                except OnmError as error:  # e.g. the token was revoked while following
-                    data = json.dumps({"status": error.http_status, "message": error.message})
-                    yield f"event: error\ndata: {data}\n\n".encode()
-                    return
-                for event in batch:
-                    last = event.seq
-                    data = json.dumps(s.EventOut.of(event).model_dump(mode="json"))
-                    yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
-                if not batch:
-                    yield b": keep-alive\n\n"
-                    await asyncio.sleep(max(c.poll_interval, 0.5))
+        async def poll() -> list[bytes]:
+            nonlocal last
+            batch = await run_in_threadpool(
+                c.read, token, lambda tx, since=last: events.list_since(tx, since, 100)
+            )
+            chunks = []
+            for event in batch:
+                last = event.seq
+                data = s.EventOut.of(event).model_dump_json()
+                chunks.append(streams.sse(event.kind, data, id=event.seq))
+            return chunks
 
-        return StreamingResponse(feed(), media_type="text/event-stream")
+        feed = streams.follow(poll, c.stopping, max(c.poll_interval, 0.5))
+        return StreamingResponse(feed, media_type="text/event-stream")
 
     return app
