@@ -45,7 +45,13 @@ from onm.agent.io.interfaces import interface_info
 from onm.agent.io.neighbours import NextHops
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.offload import set_offloads
-from onm.agent.io.packet_socket import bound_interface, open_packet_socket, recv_frame, send_parts
+from onm.agent.io.packet_socket import (
+    SOCKET_GONE_ERRORS,
+    bound_interface,
+    open_packet_socket,
+    recv_frame,
+    send_parts,
+)
 from onm.agent.io.raw6 import open_raw6_sender, send_ipv6
 from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
 from onm.errors import OnmError
@@ -243,8 +249,9 @@ class UserspaceDatapath:
             header = made
         try:
             sent = send_parts(sock, (header, action.frame, action.payload))
-        except OSError as error:
-            self._lose_port(action.interface, sock, error)
+        except OSError as error:  # the port's end, or a frame the kernel refused (EINVAL, ...)
+            if error.errno in SOCKET_GONE_ERRORS:
+                self._lose_port(action.interface, sock, error)
             sent = False
         if not sent:
             self.core.counters.drop(DropReason.TRANSMIT_FAILED)
@@ -283,7 +290,10 @@ class UserspaceDatapath:
             return False
         try:
             return send_parts(self.tx_substrate, parts)
-        except OSError as error:  # the substrate interface vanished: reopened by `_sync_ports`
+        except OSError as error:
+            if error.errno not in SOCKET_GONE_ERRORS:  # this packet's refusal
+                return False
+            # The substrate interface vanished: reopened by `_sync_ports`.
             self._substrate_tx_ok = False
             self.core.counters.events[SUBSTRATE_LOST] += 1
             self._retry_at = time.monotonic()

@@ -31,6 +31,7 @@ from onm.agent.io.errors import InterfaceNotFoundError
 from onm.agent.io.interfaces import check_ifname
 
 __all__ = [
+    "SOCKET_GONE_ERRORS",
     "BpfInsn",
     "attach_filter",
     "bound_interface",
@@ -83,6 +84,9 @@ TRANSIENT_SEND_ERRORS = frozenset(
 ENXIO is not among them: it means the interface the socket is bound to has been deleted
 (net/packet/af_packet.c finds no device at the socket's ifindex), so every later frame fails too.
 """
+SOCKET_GONE_ERRORS = frozenset({errno.ENXIO, errno.ENODEV, errno.EBADF})
+"""Errors that end the socket: its interface was deleted, or the socket was closed. Any other
+error raised by a send (EINVAL for a virtio-net header the kernel refuses, say) is that frame's."""
 BATCH_ENDING_ERRORS = frozenset({errno.ENETDOWN, errno.ENXIO})
 """Errors `recv_batch` counts and ends its batch on: the kernel reports them once per event."""
 
