@@ -152,7 +152,7 @@ def status(name: Name = None, state_dir: StateDir = None, json: Json = False) ->
     supervisor = () if found.supervisor is None else (found.supervisor,)
     for proc, running in (*found.processes, *supervisor):
         where = f"pid {proc.pid}, log {proc.log}"
-        restarts = f" ({proc.restarts} restarts)" if proc.restarts else ""
+        restarts = f" ({_count(proc.restarts, 'restart')})" if proc.restarts else ""
         out.add_row(
             grid,
             [proc.role, proc.owner or "-", where, ("running" if running else "down") + restarts],
