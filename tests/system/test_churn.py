@@ -437,3 +437,45 @@ def test_a_missing_interface_is_logged_once_while_snapshots_keep_coming(
     lines = log_lines(log, name)
     assert lines[0] == said[0] and "attached port" in lines[1], lines
     assert all("WARNING" not in line for line in lines[1:]), lines
+
+
+def test_a_node_interface_deleted_and_made_again_is_attached_again(
+    lab: Lab, scratch_namespaces: Callable[[str], str]
+) -> None:
+    # A VM restarted, a container re-created: same node, same interface name, a new interface.
+    # The old socket stays bound to an interface index that is gone; the port must be re-made.
+    with lab.client() as client:
+        network = next(n for n in client.list_networks() if n.name == "znet")
+        r = next(h for h in client.list_hosts() if h.name == "r")
+        churn = Churn(
+            lab, lab.namespace(Role.HOST, "r"), network.id, r.id, network.gateways[0],
+            scratch_namespaces,
+        )  # fmt: skip
+        name = f"ch{os.getpid()}v"
+        node = Churned(0, name, name, "10.0.0.251")
+        churn.create_interface(node)
+        made = client.create_node("vm", network.id, r.id, node.address, interface=name)
+        churn.configure(node, made.mac)
+        lost_before = lab.metrics("r").get("onm_agent_ports_lost_total", 0)
+        try:
+            for attempt in ("first", "after being made again"):
+                eventually(
+                    lambda: (
+                        subprocess.run(
+                            in_netns(name, "ping", "-n", "-c1", "-W1", CANARY_TARGET),
+                            capture_output=True,
+                        ).returncode
+                        == 0
+                    ),
+                    f"the node reaching g, {attempt}",
+                    20,
+                )
+                if attempt == "first":
+                    netns.delete_netns(name)  # the interface goes, the node stays
+                    eventually(lambda: netns.link(churn.host_ns, name) is None, "veth gone")
+                    churn.create_interface(node)
+                    churn.configure(node, made.mac)
+        finally:
+            client.delete_node(made.id)
+    assert lab.metrics("r")["onm_agent_ports_lost_total"] >= lost_before + 1
+    assert processes.is_running(lab.agent("r"))
