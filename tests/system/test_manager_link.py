@@ -158,13 +158,13 @@ def test_after_kill_9_and_a_restart_on_the_same_port_the_agent_is_back_within_2_
     port = int(manager.url.rsplit(":", 1)[1])
     manager.kill()
     wait_for(lambda: agent.connected() == 0, "manager_connected 0", 30, agent)
-    time.sleep(4)  # long enough for the back-off to reach its cap
+    time.sleep(8)  # an outage long enough for any back-off to grow to its cap
     again = start_manager(manager.state_dir, port=port)
     try:
         answering = time.monotonic()  # start_manager returns once the manager answers
         back = wait_for(lambda: agent.connected() == 1, "manager_connected 1", 30, agent)
         print(f"kill -9, restart: manager_connected 1 {back:.2f} s after the manager answered")
-        assert back < 2 + 2  # 2 s as the issue asks, plus margin for a loaded machine
+        assert back < 2 + 1  # 2 s as the issue asks, plus margin for a loaded machine
         assert time.monotonic() - answering >= back
     finally:
         again.stop()
