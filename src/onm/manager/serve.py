@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -120,6 +121,9 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # uvicorn's own re-raises the signal once stopped, so the process would end "killed by
         # SIGTERM" (exit -15) instead of 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach only the main thread: whoever runs us there stops us
+            return
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
         try:
             yield
