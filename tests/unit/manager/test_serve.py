@@ -94,7 +94,7 @@ def test_sigterm_with_a_long_poll_and_streams_open_exits_0_at_once_without_trace
     log = manager.log.read_text()
     assert code == 0, log
     assert "Traceback" not in log and "CancelledError" not in log, log
-    assert took < 2.5, log
+    assert took < 3.0, log  # before: 3.2 s at least (the 3 s graceful timeout ran out)
     assert answers["poll"] is None  # answered 204, not cut
     assert "closed the stream" in str(answers["events"])
     assert "closed the stream" in str(answers["snapshots"])
