@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,8 +129,13 @@ class Client:
         timeout: float = TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        patience: float = 0.0,
     ) -> None:
+        """`patience`: seconds a call may spend waiting out 429s (per its `Retry-After`) before
+        the `RateLimitedError` is raised; 0 (the CLI's choice) raises at once. The lab, which
+        provisions whole topologies flat out, waits."""
         self.url = url.rstrip("/")
+        self.patience = patience
         self.token = token
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -400,13 +406,20 @@ class Client:
         request = self._http.build_request(
             method, path, params=query, json=content, timeout=self._timeout(timeout or self.timeout)
         )
-        try:
-            response = self._http.send(request)
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from None
-        if response.is_error:
-            raise self._error(request, response)
-        return response
+        waited = 0.0
+        while True:
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                raise self._unavailable(exc) from None
+            if not response.is_error:
+                return response
+            error = self._error(request, response)
+            if isinstance(error, RateLimitedError) and waited + error.retry_after <= self.patience:
+                time.sleep(error.retry_after)
+                waited += error.retry_after
+                continue
+            raise error
 
     def _unavailable(self, exc: httpx.TransportError) -> UnavailableError:
         if isinstance(exc, httpx.ConnectTimeout):

@@ -41,6 +41,10 @@ AGENT_GRACE: Final = 1.0
 """Seconds to watch new agents for an early exit (a bad flag, a missing token, ...)."""
 DATAPATH: Final = "userspace"
 
+PROVISION_PATIENCE: Final = 120.0
+"""Seconds one provisioning call may wait out the manager's rate limits (429, `Retry-After`):
+a topology of several hundred objects exceeds the write burst, and the lab is no abuser."""
+
 
 class LabError(OnmError):
     """The lab cannot be brought up or down as asked."""
@@ -138,7 +142,7 @@ def _ensure_manager(record: LabState, directory: Path, say: Say) -> tuple[LabSta
         _wait_ready(url, started)
         say(f"manager {url} (pid {started.pid}, log {started.log})")
     token = read_token_file(Path(record.admin_token_file))
-    return record, Client(record.manager_url, token)
+    return record, Client(record.manager_url, token, patience=PROVISION_PATIENCE)
 
 
 def _port_of(url: str) -> int | None:

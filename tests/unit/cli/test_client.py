@@ -24,6 +24,7 @@ from onm.errors import (
     InvalidInputError,
     NotFoundError,
     OnmError,
+    RateLimitedError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -410,3 +411,41 @@ def test_a_manager_that_does_not_answer_in_time_is_unavailable() -> None:
 
     with pytest.raises(UnavailableError, match=r"is not answering \(no answer within 5 s\)"):
         mocked(httpx.MockTransport(handler)).list_hosts()
+
+
+# --- rate limits -----------------------------------------------------------------------------
+def _throttling(refusals: int) -> tuple[httpx.MockTransport, list[float]]:
+    """A manager answering 429 (`Retry-After: 1`) `refusals` times, then 200; when it was asked."""
+    asked: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(time.monotonic())
+        if len(asked) <= refusals:
+            error = {"status": 429, "code": "rate_limited", "message": "too many", "field": None}
+            return httpx.Response(429, json={"error": error}, headers={"Retry-After": "1"})
+        return httpx.Response(200, json=[])
+
+    return httpx.MockTransport(handler), asked
+
+
+def test_a_429_is_raised_at_once_without_patience() -> None:
+    transport, asked = _throttling(1)
+    client = Client("http://manager.test", "onm_admin_x", transport=transport)
+    with pytest.raises(RateLimitedError) as raised:
+        client.list_tenants()
+    assert (raised.value.retry_after, len(asked)) == (1, 1)
+
+
+def test_patience_waits_out_retry_after_then_succeeds() -> None:
+    transport, asked = _throttling(1)
+    client = Client("http://manager.test", "onm_admin_x", transport=transport, patience=5)
+    assert client.list_tenants() == []
+    assert len(asked) == 2 and asked[1] - asked[0] >= 0.95  # waited the second it was told
+
+
+def test_patience_is_a_budget_not_a_promise_to_wait_forever() -> None:
+    transport, asked = _throttling(10)
+    client = Client("http://manager.test", "onm_admin_x", transport=transport, patience=2)
+    with pytest.raises(RateLimitedError):
+        client.list_tenants()
+    assert len(asked) == 3  # two waits of 1 s fit the budget, a third does not
