@@ -205,6 +205,11 @@ def seeds() -> dict[str, dict[str, bytes]]:
             for selector in selectors
             if selector & 1 == name.startswith("sub-")
         }
+    # Bit 3 of the selector: checksums recomputed after mutation (`fuzz.targets.fix_checksums`).
+    for name in ("error", "error-4884", "echo", "ptb"):
+        if name in v4:
+            out["siit_4to6"][f"{name}-fix"] = b"\x0a" + v4[name]
+        out["siit_6to4"][f"{name}-fix"] = b"\x0a" + v6[name]
     out["plain_super"] = {
         "v4": b"\x01" + v4["sub-tcp-super"],
         "v6": b"\x01" + v6["sub-tcp-super"],

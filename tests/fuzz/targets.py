@@ -22,7 +22,9 @@ from onm.agent import wire
 from onm.errors import OnmError
 from onm.manager.api import schemas
 from onm.packet import arp, encap, ethernet, icmpv4, icmpv6, ipv4, ipv6, offload, rfc4884, tcp, udp
+from onm.packet.checksum import internet_checksum, pseudo_header_v6
 from onm.packet.drop import DropReason
+from onm.packet.ipproto import IpProtocol
 from onm.packet.mapper import AddressMapper, Rfc6052Mapper, SubstrateMapper
 from onm.packet.siit import (
     Drop,
@@ -68,11 +70,36 @@ CONFIGS: tuple[SiitConfig, ...] = (
 
 
 def setup(data: bytes) -> tuple[AddressMapper, SiitConfig, bytes]:
-    """Mapper and configuration chosen by the first octet; the packet is the rest."""
+    """Mapper (bit 0) and configuration (bits 1-2) chosen by the first octet; the packet is the
+    rest, its checksums made right first when bit 3 is set (`fix_checksums`)."""
     selector = data[0] if data else 0
     mapper = MAPPERS[selector & 1]
     config = CONFIGS[(selector >> 1) % len(CONFIGS)]
-    return mapper, config, data[1:]
+    packet = fix_checksums(data[1:]) if selector & 8 else data[1:]
+    return mapper, config, packet
+
+
+def fix_checksums(packet: bytes) -> bytes:
+    """A mutation almost never keeps a checksum right, and a wrong one stops the packet at the
+    first check: recompute the IPv4 header checksum and an ICMPv4 or ICMPv6 checksum (over what
+    is there) so that the fuzzer reaches what lies behind them, the quoted packet of an error."""
+    raw = bytearray(packet)
+    if len(raw) >= ipv4.MIN_HEADER_LENGTH and raw[0] >> 4 == 4:
+        hlen = (raw[0] & 0x0F) * 4
+        if ipv4.MIN_HEADER_LENGTH <= hlen <= len(raw):
+            raw[10:12] = bytes(2)
+            raw[10:12] = internet_checksum(raw[:hlen]).to_bytes(2, "big")
+            end = min(int.from_bytes(raw[2:4], "big"), len(raw))
+            if raw[9] == IpProtocol.ICMP and end >= hlen + icmpv4.HEADER_LENGTH:
+                raw[hlen + 2 : hlen + 4] = bytes(2)
+                raw[hlen + 2 : hlen + 4] = internet_checksum(raw[hlen:end]).to_bytes(2, "big")
+    elif len(raw) >= 48 and raw[0] >> 4 == 6 and raw[6] == IpProtocol.ICMPV6:
+        end = min(ipv6.HEADER_LENGTH + int.from_bytes(raw[4:6], "big"), len(raw))
+        if end >= 48:
+            raw[42:44] = bytes(2)
+            pseudo = pseudo_header_v6(bytes(raw[8:24]), bytes(raw[24:40]), 58, end - 40)
+            raw[42:44] = internet_checksum(raw[40:end], pseudo).to_bytes(2, "big")
+    return bytes(raw)
 
 
 def _must(condition: bool, what: str) -> None:
