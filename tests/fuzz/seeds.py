@@ -29,6 +29,7 @@ from scapy.packet import Raw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fuzz.targets import LOCATIONS, as_json
+from support.wire_samples import resolution_document, snapshot_document
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -123,48 +124,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
     )
     sub_address = ipaddress.IPv6Address(_substrate6()[0]).packed
     encapsulated = bytes(IPv6(src=V6[0], dst=V6[1], nh=4) / IP(v4["udp"]))
-    snapshot = {
-        "revision": 3,
-        "host": {
-            "id": "h-1",
-            "name": "host-a",
-            "location": {"locale": 0, "area": 1, "rack": 2, "node": 3},
-            "prefix": "fd00:0:102:300::/64",
-            "created_at": "2026-01-01T00:00:00Z",
-        },
-        "networks": [
-            {
-                "id": "n-1",
-                "name": "blue",
-                "tenant_id": "t-1",
-                "vni": 7,
-                "cidrs": ["10.0.0.0/24"],
-                "encoding": "siit",
-                "gateway": "10.0.0.254",
-                "gateways": ["10.0.0.254"],
-                "created_at": "2026-01-01T00:00:00Z",
-            }
-        ],
-        "nodes": [],
-        "residents": [
-            {
-                "network_id": "n-1",
-                "ip": "10.0.0.2",
-                "substrate_address": _substrate6()[1],
-                "mac": "02:00:00:00:00:02",
-            }
-        ],
-        "grants": [],
-    }
-    resolution = {
-        "network_id": "n-1",
-        "requester_id": "nd-1",
-        "target_ip": "10.0.0.2",
-        "target_id": "nd-2",
-        "substrate_address": _substrate6()[1],
-        "mac": "02:00:00:00:00:02",
-        "expires_at": "2026-01-01T00:00:00Z",
-    }
+    snapshot = snapshot_document(_substrate6()[1])
+    resolution = resolution_document(_substrate6()[1])
     requests = [
         {"name": "acme"},
         {"name": "blue", "cidrs": ["10.0.0.0/24"], "encoding": "siit"},

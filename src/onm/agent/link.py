@@ -149,29 +149,35 @@ class ManagerLink:
                         self.connected, self.failures = True, 0
                     if wire_snapshot is None:
                         continue  # opened, or a heartbeat
+                    snapshot = wire.snapshot(wire_snapshot)  # refused before it is kept
                     revision = wire_snapshot.revision
                     self._save(wire_snapshot)
-                    snapshot = wire.snapshot(wire_snapshot)
                     self.inbox.put(SnapshotArrived(snapshot, from_cache=False))
             except OnmError as error:
                 if self.connected or revision is None:
                     log.warning("manager unreachable (%s); forwarding with what we have", error)
                 self.connected = False
                 if cached is not None and revision is None:
-                    self.inbox.put(SnapshotArrived(wire.snapshot(cached), from_cache=True))
+                    self.inbox.put(SnapshotArrived(cached, from_cache=True))
                     cached = None
                 if isinstance(error, UnavailableError):
                     revision = None  # resync in full once the manager is back
             self.failures += 1
             self._stop.wait(self._backoff.delay(self.failures, self._rand()))
 
-    def _load_cached(self) -> s.SnapshotOut | None:
+    def _load_cached(self) -> HostSnapshot | None:
+        """The snapshot saved by an earlier run, if it is there and still makes sense (a file
+        damaged or written by another version is ignored, with a warning: the manager's next
+        snapshot replaces it)."""
         if self.state_dir is None:
             return None
         path = self.state_dir / SNAPSHOT_FILE
         try:
-            return s.SnapshotOut.model_validate_json(path.read_text())
-        except (OSError, ValueError):
+            return wire.snapshot(s.SnapshotOut.model_validate_json(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, OnmError) as error:
+            log.warning("ignoring the saved snapshot %s: %s", path, error)
             return None
 
     def _save(self, snapshot: s.SnapshotOut) -> None:
@@ -208,4 +214,10 @@ class ManagerLink:
             log.info("resolution of %s refused: %s", ip, error)
             self.inbox.put(Resolved(request, None))
             return
-        self.inbox.put(Resolved(request, wire.resolution(answer)))
+        try:
+            resolution = wire.resolution(answer)
+        except OnmError as error:  # an answer the model refuses is no answer
+            log.warning("resolution of %s: the manager's answer makes no sense: %s", ip, error)
+            self.inbox.put(Resolved(request, None))
+            return
+        self.inbox.put(Resolved(request, resolution))

@@ -7,6 +7,7 @@ after the manager dies and comes back it reconnects and asks for a full snapshot
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from onm.agent.backoff import Backoff
 from onm.agent.link import Inbox, ManagerLink, SnapshotArrived
 from onm.cli.client import Client
-from support.manager import ManagerProcess, start_manager
+from support.manager import ManagerProcess, free_port, start_manager
+from support.wire_samples import snapshot_document
 
 FAST = Backoff(first=0.05, cap=0.2, jitter=0.5)
 
@@ -82,5 +84,36 @@ def test_the_link_follows_snapshots_and_comes_back_after_a_restart(
             eventually(lambda: bool(snapshots(inbox)), "the full snapshot after reconnecting")
         finally:
             again.stop()
+    finally:
+        link.stop()
+
+
+def _offline_link(state_dir: Path) -> tuple[ManagerLink, Inbox]:
+    """A link to a manager that is not there (a port nothing listens on), saving into
+    `state_dir`."""
+    inbox = Inbox()
+    url = f"http://127.0.0.1:{free_port()}"
+    return ManagerLink(lambda: Client(url, "onm_host_x"), "host-a", inbox, state_dir, FAST), inbox
+
+
+@pytest.mark.parametrize("saved", ["good", "refused by the model", "not json"])
+def test_a_saved_snapshot_is_used_offline_only_when_it_makes_sense(
+    tmp_path: Path, saved: str
+) -> None:
+    document = snapshot_document()
+    if saved == "refused by the model":
+        document["networks"][0]["encoding"] = "skit"  # passes the schema, not the model
+    text = "{not json" if saved == "not json" else json.dumps(document)
+    (tmp_path / "snapshot.json").write_text(text)
+    link, inbox = _offline_link(tmp_path)
+    link.start()
+    try:
+        eventually(lambda: link.failures >= 2, "two failed attempts")
+        found = snapshots(inbox)
+        if saved == "good":
+            assert [(e.from_cache, e.snapshot.revision) for e in found] == [(True, 3)]
+        else:
+            assert found == []
+        assert link._thread.is_alive()  # a damaged file never ends the link
     finally:
         link.stop()

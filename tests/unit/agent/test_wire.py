@@ -12,50 +12,10 @@ import pytest
 from onm.agent import wire
 from onm.errors import OnmError
 from onm.manager.api import schemas
+from support.wire_samples import SUBSTRATE, resolution_document, snapshot_document
 
-SUBSTRATE = "fd00:0:102:300:0:7:a00:2"
-SNAPSHOT: dict[str, Any] = {
-    "revision": 3,
-    "host": {
-        "id": "h-1",
-        "name": "host-a",
-        "location": {"locale": 0, "area": 1, "rack": 2, "node": 3},
-        "prefix": "fd00:0:102:300::/64",
-        "created_at": "2026-01-01T00:00:00Z",
-    },
-    "networks": [
-        {
-            "id": "n-1",
-            "name": "blue",
-            "tenant_id": "t-1",
-            "vni": 7,
-            "cidrs": ["10.0.0.0/24"],
-            "encoding": "siit",
-            "gateway": "10.0.0.254",
-            "gateways": ["10.0.0.254"],
-            "created_at": "2026-01-01T00:00:00Z",
-        }
-    ],
-    "nodes": [],
-    "residents": [
-        {
-            "network_id": "n-1",
-            "ip": "10.0.0.2",
-            "substrate_address": SUBSTRATE,
-            "mac": "02:00:00:00:00:02",
-        }
-    ],
-    "grants": [],
-}
-RESOLUTION: dict[str, Any] = {
-    "network_id": "n-1",
-    "requester_id": "nd-1",
-    "target_ip": "10.0.0.2",
-    "target_id": "nd-2",
-    "substrate_address": SUBSTRATE,
-    "mac": "02:00:00:00:00:02",
-    "expires_at": "2026-01-01T00:00:00Z",
-}
+SNAPSHOT = snapshot_document()
+RESOLUTION = resolution_document()
 
 
 def _snapshot(document: dict[str, Any]) -> schemas.SnapshotOut:
