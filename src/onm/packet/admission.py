@@ -26,6 +26,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from onm.packet import ipv6
 from onm.packet.checksum import internet_checksum
 from onm.packet.drop import DropReason
 from onm.packet.ipproto import IpProtocol
@@ -78,20 +79,7 @@ ENCAP: Final = Carried(
 
 # IPv6 extension headers (RFC 8200 section 4 and IANA "IPv6 Extension Header Types"): none but
 # SIIT's Fragment Header ever comes from an agent.
-EXTENSION_HEADERS: Final = frozenset(
-    {
-        IpProtocol.HOPOPTS,
-        IpProtocol.ROUTING,
-        IpProtocol.FRAGMENT,
-        IpProtocol.DSTOPTS,
-        IpProtocol.AH,
-        IpProtocol.MOBILITY,
-        IpProtocol.HIP,
-        IpProtocol.SHIM6,
-        253,  # RFC 3692 experimentation
-        254,
-    }
-)
+EXTENSION_HEADERS: Final = ipv6.EXTENSION_HEADERS | {253, 254}  # + RFC 3692 experimentation
 
 _V4: Final = struct.Struct("!BxHxxHBB")
 _V6: Final = struct.Struct("!IHBB")

@@ -30,6 +30,9 @@ _GENERIC_EXTENSIONS = frozenset(
         IpProtocol.SHIM6,
     }
 )
+EXTENSION_HEADERS = _GENERIC_EXTENSIONS | {IpProtocol.FRAGMENT, IpProtocol.AH}
+"""Every IPv6 extension header this walk knows (RFC 8200 section 4, RFC 4302, RFC 6275,
+RFC 7401, RFC 5533): what may stand between the fixed header and the upper layer."""
 
 
 @dataclass(frozen=True, slots=True)

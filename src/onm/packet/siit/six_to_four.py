@@ -25,18 +25,7 @@ DF_THRESHOLD = 1260  # RFC 7915 5.1: larger unfragmented results get DF set
 MAX_DATA = 0xFFFF - ipv4.MIN_HEADER_LENGTH  # the most an IPv4 datagram (or its reassembly) holds
 
 # RFC 7915 5.1.1: after a Fragment Header these (AH included, ESP not) mean "SHOULD be dropped".
-_EXTENSION_HEADERS = frozenset(
-    {
-        IpProtocol.HOPOPTS,
-        IpProtocol.ROUTING,
-        IpProtocol.FRAGMENT,
-        IpProtocol.DSTOPTS,
-        IpProtocol.AH,
-        IpProtocol.MOBILITY,
-        IpProtocol.HIP,
-        IpProtocol.SHIM6,
-    }
-)
+_EXTENSION_HEADERS = ipv6.EXTENSION_HEADERS
 
 
 def translate_6to4(
