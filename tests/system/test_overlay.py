@@ -616,16 +616,18 @@ def test_a_killed_agent_restarted_forwards_again_without_the_nodes_doing_anythin
     wait_reachable(lab, "a", ADDR["g"])
     agent = lab.process("agent", "s")
     assert processes.is_running(agent)
+    killed = time.monotonic()
     os.kill(agent.pid, signal.SIGKILL)
     eventually(lambda: not processes.is_running(agent), "agent s gone")
-    assert not answers(lab, "a", ADDR["g"])  # nothing crosses to g without its agent
 
-    repair = time.monotonic()
-    lab.up()  # a new agent on s; nothing is done inside any node
-    restarted = lab.process("agent", "s")
-    assert restarted.pid != agent.pid and processes.is_running(restarted)
+    # The lab's supervisor starts a new agent on s; nothing is done inside any node.
+    def restarted() -> bool:
+        again = lab.process("agent", "s")
+        return again.pid != agent.pid and processes.is_running(again)
+
+    eventually(restarted, "agent s restarted by the lab's supervisor", timeout=10)
     wait_reachable(lab, "a", ADDR["g"], timeout=10)
-    took = time.monotonic() - repair
+    took = time.monotonic() - killed
     transmitted, received, output = ping(lab, "a", ADDR["g"], count=3)
     assert (transmitted, received) == (3, 3), output
-    report(f"agent s killed: a->g answered again {took:.1f} s after `onm lab up` began")
+    report(f"agent s killed: restarted by the supervisor, a->g answered again {took:.1f} s after the kill")
