@@ -29,7 +29,7 @@ from onm.agent import wire
 from onm.agent.actions import Resolve
 from onm.agent.backoff import Backoff
 from onm.cli.client import Client
-from onm.errors import OnmError, UnavailableError
+from onm.errors import OnmError, RateLimitedError, UnavailableError
 from onm.manager.api import schemas as s
 from onm.model import Resolution
 from onm.model.snapshot import HostSnapshot
@@ -140,6 +140,7 @@ class ManagerLink:
         revision: int | None = None
         cached = self._load_cached()
         while not self._stop.is_set():
+            told_to_wait = 0.0
             try:
                 for wire_snapshot in self._client().follow_snapshots(self.host, after=revision):
                     if self._stop.is_set():
@@ -160,10 +161,12 @@ class ManagerLink:
                 if cached is not None and revision is None:
                     self.inbox.put(SnapshotArrived(cached, from_cache=True))
                     cached = None
-                if isinstance(error, UnavailableError):
+                if isinstance(error, RateLimitedError):  # there, and says when: keep the revision
+                    told_to_wait = error.retry_after
+                elif isinstance(error, UnavailableError):
                     revision = None  # resync in full once the manager is back
             self.failures += 1
-            self._stop.wait(self._backoff.delay(self.failures, self._rand()))
+            self._stop.wait(max(told_to_wait, self._backoff.delay(self.failures, self._rand())))
 
     def _load_cached(self) -> HostSnapshot | None:
         """The snapshot saved by an earlier run, if it is there and still makes sense (a file
