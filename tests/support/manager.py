@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,12 +37,27 @@ class ManagerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        """SIGTERM (a frozen one is continued first, to act on it), SIGKILL after 10 s."""
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def auth(token: str) -> dict[str, str]:
+    """The header presenting `token` (a bearer token, RFC 6750 section 2.1)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def create(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST `body` to `path`, which must answer 201 Created; the object made."""
+    response = client.post(path, json=body)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def manager_command(
@@ -98,6 +114,7 @@ def start_manager(
 
 @contextmanager
 def running_manager(state_dir: Path, db: str | None = None) -> Iterator[ManagerProcess]:
+    """`start_manager`, stopped however the block ends."""
     manager = start_manager(state_dir, db)
     try:
         yield manager

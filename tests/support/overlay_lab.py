@@ -1,18 +1,20 @@
 """The lab, driven from the outside as an operator would: `onm lab` as a real process, metrics
 over HTTP, and frames written or read inside a namespace through a packet socket that a
 short-lived child opens there (`run_in_netns`, as the agent does): the test process never
-changes namespace. Shared by the system tests that build a lab of their own.
+changes namespace. Shared by the system tests that build a lab of their own: `running_lab`
+brings one up and takes it down again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from onm.lab import netns
 from onm.lab import state as lab_state
 from onm.lab.plan import Role
 from onm.manager.api.schemas import HostOut, NetworkOut, NodeOut
+from support.netns_tools import pings_once
 
 T = TypeVar("T")
 
@@ -39,6 +42,7 @@ PUBLISH = 1.0
 
 
 def onm(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`onm ARGS` as a real process (`python -m onm.cli`); `check`: it must exit 0."""
     result = subprocess.run(
         [sys.executable, "-m", "onm.cli", *args], capture_output=True, text=True, timeout=timeout
     )
@@ -88,8 +92,8 @@ class Lab:
     def flags(self) -> tuple[str, ...]:
         return ("--name", self.name, "--state-dir", str(self.state_dir))
 
-    def up(self) -> subprocess.CompletedProcess[str]:
-        return onm("lab", "up", str(self.file), *self.flags)
+    def up(self, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return onm("lab", "up", str(self.file), *self.flags, timeout=timeout)
 
     def record(self) -> lab_state.LabState:
         found = lab_state.load(self.state_dir)
@@ -136,11 +140,59 @@ class Lab:
                 samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return samples
 
+    def logs(self) -> str:
+        """The last lines of the manager's and the agents' logs, for a failure's message."""
+        tails = []
+        for process in self.record().processes:
+            lines = Path(process.log).read_text(errors="replace").splitlines()[-15:]
+            tails.append(f"--- {process.key} ({process.log})\n" + "\n".join(lines))
+        return "\n".join(tails)
+
+
+def agent_ready(lab: Lab, host: str, ports: int) -> bool:
+    """Is `host`'s agent serving metrics, connected, with `ports` ports (one a node)?"""
+    try:
+        samples = lab.metrics(host)
+    except httpx.HTTPError:
+        return False
+    return samples["onm_agent_manager_connected"] == 1 and samples["onm_agent_ports"] == ports
+
+
+@contextlib.contextmanager
+def running_lab(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    topology: str,
+    ports: Mapping[str, int],
+    ready_within: float,
+    timeout: float = 120,
+) -> Iterator[Lab]:
+    """Lab `name` up from `topology` (`onm lab up`, each `onm` given `timeout` s), its nodes,
+    hosts and networks read back, and each agent in `ports` ready within `ready_within` s.
+    `onm lab down` however the block ends; none of the lab's namespaces may be left."""
+    base = tmp_path_factory.mktemp(name)
+    file = base / "topology.yaml"
+    file.write_text(topology)
+    built = Lab(name, file, base / "state")
+    try:
+        built.up(timeout)
+        with built.client() as client:
+            built.nodes = {n.name: n for n in client.list_nodes()}
+            built.hosts = {h.name: h for h in client.list_hosts()}
+            built.networks = {n.name: n for n in client.list_networks()}
+        for host, count in ports.items():
+            ready = functools.partial(agent_ready, built, host, count)
+            eventually(ready, f"agent {host} ready", ready_within)
+        yield built
+    finally:
+        onm("lab", "down", *built.flags, check=False, timeout=timeout)
+        leftovers = built.namespaces()
+        assert not leftovers, f"lab {name} left namespaces behind: {leftovers}"
+
 
 def answers(lab: Lab, node: str, target: str) -> bool:
     """One echo answered? (`ip netns exec` straight: polls need no `onm` start-up each time)"""
-    command = ["ip", "netns", "exec", lab.ns(node), "ping", "-c1", "-W1", target]
-    return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+    return pings_once(lab.ns(node), target)
 
 
 def wait_reachable(lab: Lab, node: str, target: str, timeout: float = 10.0) -> float:

@@ -19,42 +19,25 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import functools
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from onm.cli.client import Client, read_token_file
+from onm.cli.client import Client
 from onm.lab import netns, processes
-from onm.lab import state as lab_state
 from onm.lab.plan import SYSCTLS, Role
+from support.netns_tools import in_netns, ip, ping_counts, pings_once
+from support.overlay_lab import Lab, eventually, running_lab
 
-T = TypeVar("T")
-
-TOPOLOGY = """\
-substrate: {mtu: 1520}
-hosts:
-  - {name: r, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: s, location: {locale: 1, area: 1, rack: 2, node: 1}}
-tenants: [{name: z}]
-networks:
-  - {name: znet, tenant: z, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: r, ip: 10.0.0.2}
-  - {name: g, network: znet, host: s, ip: 10.0.0.3}
-"""
+TOPOLOGY = (Path(__file__).resolve().parents[2] / "examples" / "two-hosts.yaml").read_text()
+"""Issue #4's example: hosts r and s (substrate MTU 1520), a (10.0.0.2) on r, g (10.0.0.3) on s."""
 CANARY_TARGET = "10.0.0.3"
 CHURN_SECONDS = 60.0
 RATE = 5.0
@@ -67,104 +50,16 @@ SUBSTRATE_MTU = 1520
 NODE_MTU = 1500
 
 
-def onm(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "onm.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result
-
-
-def ip(*args: str, stdin: str | None = None) -> None:
-    """`ip ARGS` (with `-batch -` reading `stdin`); an error names the command and its stderr."""
-    done = subprocess.run(["ip", *args], input=stdin, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, f"ip {' '.join(args)}: {done.stderr.strip()}\n{stdin or ''}"
-
-
-def in_netns(namespace: str, *command: str) -> list[str]:
-    return ["ip", "netns", "exec", namespace, *command]
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: still not so after {timeout:g} s")
-        time.sleep(0.2)
-
-
-def ping_counts(output: str) -> tuple[int, int]:
-    found = re.search(r"(\d+) packets transmitted, (\d+) received", output)
-    assert found, output
-    return int(found[1]), int(found[2])
-
-
-@dataclass
-class Lab:
-    name: str
-    file: Path
-    state_dir: Path
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        return ("--name", self.name, "--state-dir", str(self.state_dir))
-
-    def record(self) -> lab_state.LabState:
-        found = lab_state.load(self.state_dir)
-        assert found is not None
-        return found
-
-    def agent(self, host: str) -> lab_state.ProcessRecord:
-        found = self.record().process(lab_state.process_key("agent", host))
-        assert found is not None
-        return found
-
-    def namespace(self, role: Role, owner: str) -> str:
-        found = self.record().namespace_of(role, owner)
-        assert found is not None
-        return found
-
-    def client(self) -> Client:
-        record = self.record()
-        return Client(record.manager_url, read_token_file(Path(record.admin_token_file)))
-
-    def metrics(self, host: str) -> dict[str, float]:
-        argv = self.agent(host).argv
-        port = int(argv[argv.index("--metrics") + 1].rpartition(":")[2])
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-        return samples
-
-
-def ready(lab: Lab, host: str) -> bool:
-    try:
-        samples = lab.metrics(host)
-    except httpx.HTTPError:
-        return False
-    return samples["onm_agent_manager_connected"] == 1 and samples["onm_agent_ports"] == 1
+WAIT = 15.0
+"""How long the churn tests wait for what they wait for, unless they say otherwise."""
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("churn")
-    file = base / "churn.yaml"
-    file.write_text(TOPOLOGY)
-    built = Lab(f"ch{os.getpid()}", file, base / "state")
-    try:
-        onm("lab", "up", str(file), *built.flags)
-        for host in ("r", "s"):
-            eventually(functools.partial(ready, built, host), f"agent {host} ready")
+    with running_lab(
+        tmp_path_factory, f"ch{os.getpid()}", TOPOLOGY, {"r": 1, "s": 1}, WAIT
+    ) as built:
         yield built
-    finally:
-        onm("lab", "down", *built.flags, check=False)
 
 
 @pytest.fixture
@@ -292,31 +187,24 @@ def log_lines(path: str, pattern: str) -> list[str]:
     return [line for line in Path(path).read_text(errors="replace").splitlines() if pattern in line]
 
 
+def churn_on_r(lab: Lab, register: Callable[[str], str]) -> Churn:
+    """Churned nodes of znet on host r, through its gateway."""
+    network, r = lab.networks["znet"], lab.hosts["r"]
+    return Churn(lab, lab.host_ns("r"), network.id, r.id, network.gateways[0], register)
+
+
 def test_churn_on_one_host_loses_no_canary_echo_and_keeps_the_agent(
     lab: Lab, scratch_namespaces: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    agents = {host: lab.agent(host) for host in ("r", "s")}
-    with lab.client() as client:
-        network = next(n for n in client.list_networks() if n.name == "znet")
-        r = next(h for h in client.list_hosts() if h.name == "r")
-    churn = Churn(
-        lab, lab.namespace(Role.HOST, "r"), network.id, r.id, network.gateways[0],
-        scratch_namespaces,
-    )  # fmt: skip
+    agents = {host: lab.process("agent", host) for host in ("r", "s")}
+    churn = churn_on_r(lab, scratch_namespaces)
     eventually(
-        lambda: (
-            subprocess.run(
-                in_netns(lab.namespace(Role.NODE, "a"), "ping", "-c1", "-W1", CANARY_TARGET),
-                capture_output=True,
-            ).returncode
-            == 0
-        ),
-        "a reaching g before the churn",
+        lambda: pings_once(lab.ns("a"), CANARY_TARGET), "a reaching g before the churn", WAIT
     )
     count = int((CHURN_SECONDS + 6) / CANARY_INTERVAL)
     canary = subprocess.Popen(
         in_netns(
-            lab.namespace(Role.NODE, "a"),
+            lab.ns("a"),
             *("ping", "-n", "-c", str(count), "-i", str(CANARY_INTERVAL), "-W5", CANARY_TARGET),
         ),
         stdout=subprocess.PIPE,
@@ -364,7 +252,7 @@ def test_churn_on_one_host_loses_no_canary_echo_and_keeps_the_agent(
         assert processes.is_running(agent), (
             f"agent {host} (pid {agent.pid}) died: " + processes.log_tail(agent.log, 25)
         )
-        assert lab.agent(host).pid == agent.pid, f"agent {host} was restarted"
+        assert lab.process("agent", host).pid == agent.pid, f"agent {host} was restarted"
         assert not log_lines(agent.log, "Traceback"), processes.log_tail(agent.log, 40)
     sent, received = ping_counts(out)
     reached = sum(node.received > 0 for node in nodes)
@@ -390,31 +278,26 @@ def test_churn_on_one_host_loses_no_canary_echo_and_keeps_the_agent(
     # A few lines per node (attached, lost or detached, missing once), never a storm.
     assert len(mentions) <= 4 * len(nodes), mentions[-20:]
     # Every port made was attached, and every one is gone again: the gauge is back to a's.
-    eventually(lambda: lab.metrics("r")["onm_agent_ports"] == 1, "agent r back to one port")
+    eventually(lambda: lab.metrics("r")["onm_agent_ports"] == 1, "agent r back to one port", WAIT)
 
 
 def test_a_missing_interface_is_logged_once_while_snapshots_keep_coming(
     lab: Lab, scratch_namespaces: Callable[[str], str]
 ) -> None:
     # Issue #7, defect 8: a node whose interface is not there was logged about 40 times a second.
-    with lab.client() as client:
-        network = next(n for n in client.list_networks() if n.name == "znet")
-        r = next(h for h in client.list_hosts() if h.name == "r")
-    churn = Churn(
-        lab, lab.namespace(Role.HOST, "r"), network.id, r.id, network.gateways[0],
-        scratch_namespaces,
-    )  # fmt: skip
+    churn = churn_on_r(lab, scratch_namespaces)
     name = f"ch{os.getpid()}m"
-    log = lab.agent("r").log
+    log = lab.process("agent", "r").log
     with lab.client() as client:
-        late = client.create_node("late", network.id, r.id, "10.0.0.250", interface=name)
+        late = client.create_node("late", churn.network, churn.host, "10.0.0.250", interface=name)
         # Snapshots keep coming to r for 10 s: nodes made and deleted through the API alone,
         # 5 of each a second (the manager allows 20 writes a second per token).
         started = time.monotonic()
         made = 0
         while (tick := started + made / RATE) < started + 10:
             time.sleep(max(0.0, tick - time.monotonic()))
-            passing = client.create_node(f"p{made}", network.id, r.id, f"10.0.0.{200 + made % 40}")
+            address = f"10.0.0.{200 + made % 40}"
+            passing = client.create_node(f"p{made}", churn.network, churn.host, address)
             client.delete_node(passing.id)
             made += 1
         assert made >= 40, f"only {made} changes in 10 s"
@@ -444,38 +327,24 @@ def test_a_node_interface_deleted_and_made_again_is_attached_again(
 ) -> None:
     # A VM restarted, a container re-created: same node, same interface name, a new interface.
     # The old socket stays bound to an interface index that is gone; the port must be re-made.
+    churn = churn_on_r(lab, scratch_namespaces)
     with lab.client() as client:
-        network = next(n for n in client.list_networks() if n.name == "znet")
-        r = next(h for h in client.list_hosts() if h.name == "r")
-        churn = Churn(
-            lab, lab.namespace(Role.HOST, "r"), network.id, r.id, network.gateways[0],
-            scratch_namespaces,
-        )  # fmt: skip
         name = f"ch{os.getpid()}v"
         node = Churned(0, name, name, "10.0.0.251")
         churn.create_interface(node)
-        made = client.create_node("vm", network.id, r.id, node.address, interface=name)
+        made = client.create_node("vm", churn.network, churn.host, node.address, interface=name)
         churn.configure(node, made.mac)
         lost_before = lab.metrics("r").get("onm_agent_ports_lost_total", 0)
         try:
             for attempt in ("first", "after being made again"):
-                eventually(
-                    lambda: (
-                        subprocess.run(
-                            in_netns(name, "ping", "-n", "-c1", "-W1", CANARY_TARGET),
-                            capture_output=True,
-                        ).returncode
-                        == 0
-                    ),
-                    f"the node reaching g, {attempt}",
-                    20,
-                )
+                reached = f"the node reaching g, {attempt}"
+                eventually(lambda: pings_once(name, CANARY_TARGET), reached, 20)
                 if attempt == "first":
                     netns.delete_netns(name)  # the interface goes, the node stays
-                    eventually(lambda: netns.link(churn.host_ns, name) is None, "veth gone")
+                    eventually(lambda: netns.link(churn.host_ns, name) is None, "veth gone", WAIT)
                     churn.create_interface(node)
                     churn.configure(node, made.mac)
         finally:
             client.delete_node(made.id)
     assert lab.metrics("r")["onm_agent_ports_lost_total"] >= lost_before + 1
-    assert processes.is_running(lab.agent("r"))
+    assert processes.is_running(lab.process("agent", "r"))

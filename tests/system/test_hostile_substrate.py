@@ -33,7 +33,7 @@ from support.overlay_lab import (
     eventually,
     ip_json,
     marker,
-    onm,
+    running_lab,
     send_frames,
     sniffing,
     wait_reachable,
@@ -61,36 +61,12 @@ PORTS = {"r": 3, "s": 2}
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     name = f"hs{os.getpid()}"
-    base = tmp_path_factory.mktemp("hostile")
-    file = base / "hostile.yaml"
-    file.write_text(TOPOLOGY)
-    built = Lab(name, file, base / "state")
-    try:
-        built.up()
-        with built.client() as client:
-            built.nodes = {n.name: n for n in client.list_nodes()}
-            built.hosts = {h.name: h for h in client.list_hosts()}
-            built.networks = {n.name: n for n in client.list_networks()}
-
-        def ready(host: str) -> bool:
-            try:
-                samples = built.metrics(host)
-            except Exception:
-                return False
-            connected = samples["onm_agent_manager_connected"] == 1
-            return connected and samples["onm_agent_ports"] == PORTS[host]
-
-        for host in PORTS:
-            eventually(lambda host=host: ready(host), f"agent {host} ready", 20)
+    with running_lab(tmp_path_factory, name, TOPOLOGY, PORTS, 20) as built:
         # The lab's substrate switch is a Linux bridge; with br_netfilter loaded it would check
         # IPv6 headers itself (br_validate_ipv6) and drop or trim what we forge. A hostile
         # substrate has no such switch: let this one forward anything, as a plain switch does.
         netns.set_sysctl(f"onm-{name}-sub", "net.bridge.bridge-nf-call-ip6tables", 0)
         yield built
-    finally:
-        onm("lab", "down", *built.flags, check=False)
-        leftovers = built.namespaces()
-        assert not leftovers, f"lab {name} left namespaces behind: {leftovers}"
 
 
 def where(lab: Lab, node: str) -> str:

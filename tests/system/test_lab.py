@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,19 +24,12 @@ import pytest
 from onm.cli.client import Client, read_token_file
 from onm.errors import UnavailableError
 from onm.lab import state as lab_state
+from support.netns_tools import pings_once
+from support.overlay_lab import onm
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TWO_HOSTS = EXAMPLES / "two-hosts.yaml"
 SEQ = itertools.count(1)
-
-
-def onm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "onm.cli", *args], capture_output=True, text=True, timeout=120
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result
 
 
 def ip_json(namespace: str | None, *args: str) -> Any:
@@ -318,8 +310,7 @@ def test_an_invalid_file_builds_nothing(new_lab: Callable[[], Lab], tmp_path: Pa
 
 # --- supervision -----------------------------------------------------------------------------
 def pings(lab: Lab, node: str, target: str) -> bool:
-    command = ["ip", "netns", "exec", lab.ns("n", node), "ping", "-c1", "-W1", target]
-    return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+    return pings_once(lab.ns("n", node), target)
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float) -> float:

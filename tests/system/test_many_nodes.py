@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-from onm.cli.client import Client, read_token_file
-from onm.lab import netns
-from onm.lab import state as lab_state
-from onm.lab.plan import Role
+from support.netns_tools import in_netns
+from support.overlay_lab import Lab, answers, running_lab
 
 Z_NODES = 66
 Y_NODES = 4  # the twins of z63..z66: same IPs, same host, another tenant
@@ -64,83 +58,14 @@ def topology() -> str:
     )
 
 
-def onm(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "onm.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result
-
-
-@dataclass
-class Lab:
-    name: str
-    state_dir: Path
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        return ("--name", self.name, "--state-dir", str(self.state_dir))
-
-    def record(self) -> lab_state.LabState:
-        found = lab_state.load(self.state_dir)
-        assert found is not None, f"lab {self.name} has no record in {self.state_dir}"
-        return found
-
-    def ns(self, node: str) -> str:
-        found = self.record().namespace_of(Role.NODE, node)
-        assert found is not None
-        return found
-
-    def client(self) -> Client:
-        record = self.record()
-        return Client(record.manager_url, read_token_file(Path(record.admin_token_file)))
-
-    def agent_ports(self, host: str) -> float | None:
-        """The `onm_agent_ports` gauge of `host`'s agent (None while it does not answer)."""
-        agent = self.record().process(lab_state.process_key("agent", host))
-        assert agent is not None
-        port = int(agent.argv[agent.argv.index("--metrics") + 1].rpartition(":")[2])
-        try:
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        except httpx.HTTPError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("onm_agent_ports "):
-                return float(line.split()[1])
-        return None
-
-    def logs(self) -> str:
-        """The last lines of the manager's and the agents' logs, for a failure's message."""
-        tails = []
-        for process in self.record().processes:
-            lines = Path(process.log).read_text(errors="replace").splitlines()[-15:]
-            tails.append(f"--- {process.key} ({process.log})\n" + "\n".join(lines))
-        return "\n".join(tails)
-
-    def namespaces(self) -> set[str]:
-        return {n for n in netns.namespaces() if n.startswith(f"onm-{self.name}-")}
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("many")
-    file = base / "many.yaml"
-    file.write_text(topology())
-    built = Lab(f"sl{os.getpid()}", base / "state")
-    try:
-        started = time.monotonic()
-        onm("lab", "up", str(file), *built.flags)
-        deadline = time.monotonic() + 60
-        while built.agent_ports("r") != ON_R:
-            assert time.monotonic() < deadline, f"agent r has {built.agent_ports('r')} ports"
-            time.sleep(0.5)
+    started = time.monotonic()
+    # Agent r attaches its 70 ports one by one: the lab is ready once it has them all.
+    name, ready = f"sl{os.getpid()}", {"r": ON_R}
+    with running_lab(tmp_path_factory, name, topology(), ready, 60, timeout=300) as built:
         print(f"\nlab with {ON_R} nodes on one host up in {time.monotonic() - started:.1f} s")
         yield built
-    finally:
-        onm("lab", "down", *built.flags, check=False)
-        leftovers = built.namespaces()
-        assert not leftovers, f"lab {built.name} left namespaces behind: {leftovers}"
 
 
 def test_the_manager_placed_seventy_nodes_on_one_host(lab: Lab) -> None:
@@ -159,25 +84,19 @@ def neighbour_mac(namespace: str, ip: str) -> str:
     return fields[fields.index("lladdr") + 1] if "lladdr" in fields else ""
 
 
-def answers(lab: Lab, node: str) -> bool:
-    command = ("ping", "-c", "1", "-W", "1", "10.0.0.3")
-    probe = subprocess.run(["ip", "netns", "exec", lab.ns(node), *command], capture_output=True)
-    return probe.returncode == 0
-
-
 def test_the_nodes_past_the_63rd_reach_their_own_networks_peer(lab: Lab) -> None:
     late = [f"z{i}" for i in range(63, Z_NODES + 1)] + [f"y{i}" for i in range(1, Y_NODES + 1)]
     # The agent attaches its 70 ports one by one after its snapshot: wait for the last ones.
     started, deadline = time.monotonic(), time.monotonic() + 90
     for node in late:
-        while not answers(lab, node):
+        while not answers(lab, node, "10.0.0.3"):
             assert time.monotonic() < deadline, f"{node} never reached its peer\n{lab.logs()}"
             time.sleep(0.3)
     print(f"\nthe last {len(late)} nodes answered within {time.monotonic() - started:.1f} s")
     command = ("ping", "-c", "3", "-i", "0.3", "-w", "30", "10.0.0.3")
     pings = {
         node: subprocess.Popen(
-            ["ip", "netns", "exec", lab.ns(node), *command],
+            in_netns(lab.ns(node), *command),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -20,7 +20,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -42,16 +41,17 @@ from scapy.packet import Packet, Raw
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Address, End, Role, Route, Veth
 from onm.manager.api.schemas import NodeOut
+from support.netns_tools import in_netns, ping_counts
 from support.overlay_lab import (
     PUBLISH,
     Lab,
-    answers,
     carrying,
     drop_key,
     eventually,
     ip_json,
     marker,
     onm,
+    running_lab,
     send_frames,
     sniffing,
     wait_for_counts,
@@ -108,9 +108,8 @@ def ping(lab: Lab, node: str, target: str, count: int = 3, wait: int = 2) -> tup
     """(transmitted, received, output) of `ping -c COUNT -W WAIT` from `node`."""
     command = ("ping", "-c", str(count), "-i", "0.2", "-W", str(wait), target)
     result = lab.exec_in(node, *command)
-    found = re.search(r"(\d+) packets transmitted, (\d+) received", result.stdout)
-    assert found, result.stdout + result.stderr
-    return int(found[1]), int(found[2]), result.stdout + result.stderr
+    transmitted, received = ping_counts(result.stdout + result.stderr)
+    return transmitted, received, result.stdout + result.stderr
 
 
 @pytest.fixture
@@ -131,9 +130,7 @@ class Background:
         self.started: list[subprocess.Popen[str]] = []
 
     def start(self, namespace: str, *command: str, **options: Any) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, *command], text=True, **options
-        )
+        process = subprocess.Popen(in_netns(namespace, *command), text=True, **options)
         self.started.append(process)
         return process
 
@@ -158,24 +155,9 @@ def background() -> Iterator[Background]:
 
 
 # --- the lab ---------------------------------------------------------------------------------
-def ready(lab: Lab, host: str) -> bool:
-    """Is `host`'s agent serving metrics, connected, with a port for each of its nodes?"""
-    try:
-        samples = lab.metrics(host)
-    except httpx.HTTPError:
-        return False
-    return samples["onm_agent_manager_connected"] == 1 and samples["onm_agent_ports"] == PORTS[host]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = f"ov{os.getpid()}"
-    base = tmp_path_factory.mktemp("overlay")
-    file = base / "overlay.yaml"
-    file.write_text(TOPOLOGY)
-    built = Lab(name, file, base / "state")
-    try:
-        built.up()
+    with running_lab(tmp_path_factory, f"ov{os.getpid()}", TOPOLOGY, PORTS, 15) as built:
         status = json.loads(onm("lab", "status", *built.flags, "--json").stdout)
         assert all(ns["up"] for ns in status["namespaces"]), status
         assert all(p["running"] for p in status["processes"]), status
@@ -184,17 +166,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             ("agent", "s"),
             ("manager", ""),
         ]
-        with built.client() as client:
-            built.nodes = {n.name: n for n in client.list_nodes()}
-            built.hosts = {h.name: h for h in client.list_hosts()}
-            built.networks = {n.name: n for n in client.list_networks()}
-        for host in PORTS:
-            eventually(lambda host=host: ready(built, host), f"agent {host} ready", 15)
         yield built
-    finally:
-        onm("lab", "down", *built.flags, check=False)
-        leftovers = built.namespaces()
-        assert not leftovers, f"lab {name} left namespaces behind: {leftovers}"
 
 
 SERVE = """\
@@ -563,10 +535,10 @@ def test_manager_away_traffic_flows_and_back_changes_flow(
         5 * PUBLISH,
     )
     out, _ = flow.communicate(timeout=30)
-    counts = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    assert counts and (int(counts[1]), int(counts[2])) == (80, 80), out
+    transmitted, received = ping_counts(out)
+    assert (transmitted, received) == (80, 80), out
     assert not manager_answers(lab)  # the whole flow ran while the manager was away
-    report(f"manager away: a->g {counts[2]}/{counts[1]} echoes answered, 0% loss")
+    report(f"manager away: a->g {received}/{transmitted} echoes answered, 0% loss")
 
     # Back (`onm lab up` repairs): same URL, the agents kept (they reconnect by themselves).
     lab.up()
@@ -630,4 +602,6 @@ def test_a_killed_agent_restarted_forwards_again_without_the_nodes_doing_anythin
     took = time.monotonic() - killed
     transmitted, received, output = ping(lab, "a", ADDR["g"], count=3)
     assert (transmitted, received) == (3, 3), output
-    report(f"agent s killed: restarted by the supervisor, a->g answered again {took:.1f} s after the kill")
+    report(
+        f"agent s killed: restarted by the supervisor, a->g answered {took:.1f} s after the kill"
+    )

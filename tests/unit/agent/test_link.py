@@ -17,7 +17,7 @@ import pytest
 from onm.agent.backoff import Backoff
 from onm.agent.link import Inbox, ManagerLink, SnapshotArrived
 from onm.cli.client import Client
-from support.manager import ManagerProcess, free_port, start_manager
+from support.manager import ManagerProcess, free_port, running_manager, start_manager
 from support.wire_samples import snapshot_document
 
 FAST = Backoff(first=0.05, cap=0.2, jitter=0.5)
@@ -38,11 +38,8 @@ def snapshots(inbox: Inbox) -> list[SnapshotArrived]:
 
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[ManagerProcess]:
-    process = start_manager(tmp_path / "state")
-    try:
+    with running_manager(tmp_path / "state") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_the_link_follows_snapshots_and_comes_back_after_a_restart(

@@ -93,10 +93,18 @@ def lab(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], LabState]]]:
                 processes.stop(process, timeout=5)
 
 
-def as_supervisor(directory: Path, load: Callable[[], LabState]) -> None:
+def as_supervisor(directory: Path, load: Callable[[], LabState]) -> Supervisor:
     """Record this test process as the lab's supervisor (so `Supervisor.step` acts here)."""
     me = ProcessRecord("supervisor", "", os.getpid(), 0, (), "")
     state.save(directory, replace(load(), supervisor=me))
+    return Supervisor(directory)
+
+
+def agent_r(load: Callable[[], LabState]) -> ProcessRecord:
+    """The record of the sleeper "agent r", as the lab's record has it now."""
+    found = load().process("agent:r")
+    assert found is not None
+    return found
 
 
 def kill(process: ProcessRecord) -> None:
@@ -108,11 +116,10 @@ def test_a_killed_process_is_started_again_with_its_command_and_a_restart_counte
     lab: tuple[Path, Callable[[], LabState]],
 ) -> None:
     directory, load = lab
-    as_supervisor(directory, load)
-    supervisor = Supervisor(directory)
+    supervisor = as_supervisor(directory, load)
     assert supervisor.step(0.0)
-    before = load().process("agent:r")
-    assert before is not None and processes.is_running(before)
+    before = agent_r(load)
+    assert processes.is_running(before)
     kill(before)
     assert supervisor.step(10.0)  # seen dead now; due RESTART_SEC later
     assert load().process("agent:r") == before
@@ -126,10 +133,8 @@ def test_nothing_is_restarted_while_the_lab_is_locked_and_down_took_it_away(
     lab: tuple[Path, Callable[[], LabState]],
 ) -> None:
     directory, load = lab
-    as_supervisor(directory, load)
-    supervisor = Supervisor(directory)
-    before = load().process("agent:r")
-    assert before is not None
+    supervisor = as_supervisor(directory, load)
+    before = agent_r(load)
     results: list[bool] = []
     with supervise.locked(directory):  # as `down` holds it
         kill(before)
@@ -165,8 +170,7 @@ def test_the_detached_supervisor_restarts_a_killed_process_within_two_seconds(
         state.save(directory, record)
     again, started = supervise.ensure(load(), directory)
     assert not started and again.supervisor == record.supervisor  # kept while it runs
-    before = load().process("agent:r")
-    assert before is not None
+    before = agent_r(load)
     killed = time.monotonic()
     kill(before)
     deadline = killed + 2.0 + 3.0  # two seconds, and a generous margin for a busy machine
@@ -187,10 +191,8 @@ def test_a_process_the_lab_stopped_stays_down_until_started_again(
     lab: tuple[Path, Callable[[], LabState]],
 ) -> None:
     directory, load = lab
-    as_supervisor(directory, load)
-    supervisor = Supervisor(directory)
-    before = load().process("agent:r")
-    assert before is not None
+    supervisor = as_supervisor(directory, load)
+    before = agent_r(load)
     assert processes.stop(before, timeout=5)  # as `systemctl stop` would: on purpose
     assert processes.stopped_on_purpose(before)
     for now in (0.0, 1.0, 30.0):

@@ -16,22 +16,11 @@ from typing import Any
 
 import httpx
 
-from support.manager import ManagerProcess, running_manager, start_manager
+from support.manager import ManagerProcess, auth, create, running_manager, start_manager
 
 WRITERS = 4  # each on its own host
 ACKNOWLEDGED = 50
 NODES_PER_WRITER = 40  # more than the kill leaves time for
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def create(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(path, json=body)
-    assert response.status_code == 201, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 def write_until_killed(manager: ManagerProcess) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from onm.manager.durability import AckMarker, Loss, check, decode, encode, marke
 from onm.manager.serve import open_store
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
-from support.manager import ManagerProcess, manager_command, start_manager
+from support.manager import ManagerProcess, auth, create, manager_command, start_manager
 from support.manager_world import NOW
 
 WAL_HEADER = 32  # https://www.sqlite.org/fileformat2.html#walformat
@@ -143,26 +142,15 @@ def test_a_database_behind_its_marker_is_refused_or_accepted_and_moved_past_it(
 
 
 # --- real processes --------------------------------------------------------------------------
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(path, json=body)
-    assert response.status_code == 201, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
 def write_nodes(manager: ManagerProcess, count: int = NODES) -> tuple[int, int]:
     """A tenant, a network, a host and `count` nodes; (acknowledged revision, node count)."""
     with httpx.Client(base_url=manager.url, headers=auth(manager.admin_token)) as client:
-        post(client, "/v1/tenants", {"name": "acme"})
-        post(client, "/v1/networks", {"tenant": "acme", "name": "blue", "cidrs": ["10.9.0.0/16"]})
-        post(client, "/v1/hosts", {"name": "h1", "prefix": "fd00:0:9:1::/64"})
+        create(client, "/v1/tenants", {"name": "acme"})
+        create(client, "/v1/networks", {"tenant": "acme", "name": "blue", "cidrs": ["10.9.0.0/16"]})
+        create(client, "/v1/hosts", {"name": "h1", "prefix": "fd00:0:9:1::/64"})
         for k in range(count):
             body = {"name": f"n{k}", "network": "blue", "host": "h1", "ip": f"10.9.0.{10 + k}"}
-            post(client, "/v1/nodes", body)
+            create(client, "/v1/nodes", body)
         revision: int = client.get("/v1/status").json()["revision"]
         nodes = len(client.get("/v1/nodes").json())
     return revision, nodes

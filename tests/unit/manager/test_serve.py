@@ -27,18 +27,13 @@ import pytest
 
 from onm.cli.client import STREAM_IDLE, TIMEOUT, Client
 from onm.errors import UnavailableError
-from support.manager import ManagerProcess, start_manager
+from support.manager import ManagerProcess, running_manager
 
 
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[ManagerProcess]:
-    process = start_manager(tmp_path / "state")
-    try:
+    with running_manager(tmp_path / "state") as process:  # continued if a test froze it
         yield process
-    finally:
-        if process.process.poll() is None:
-            process.process.send_signal(signal.SIGCONT)
-        process.stop()
 
 
 def onm(manager: ManagerProcess, *args: str) -> subprocess.CompletedProcess[str]:
