@@ -7,11 +7,13 @@ after the manager dies and comes back it reconnects and asks for a full snapshot
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from onm.agent.backoff import Backoff
@@ -114,3 +116,29 @@ def test_a_saved_snapshot_is_used_offline_only_when_it_makes_sense(
         assert link._thread.is_alive()  # a damaged file never ends the link
     finally:
         link.stop()
+
+
+def test_a_throttled_link_waits_as_long_as_the_manager_says(tmp_path: Path) -> None:
+    asked: list[float] = []
+
+    def throttling(request: httpx.Request) -> httpx.Response:
+        asked.append(time.monotonic())
+        error = {"status": 429, "code": "rate_limited", "message": "too many", "field": None}
+        return httpx.Response(429, json={"error": error}, headers={"Retry-After": "1"})
+
+    transport = httpx.MockTransport(throttling)
+    inbox = Inbox()
+    link = ManagerLink(
+        lambda: Client("http://manager.test", "onm_host_x", transport=transport),
+        "host-a",
+        inbox,
+        tmp_path,
+        FAST,  # would try again within 0.2 s
+    )
+    link.start()
+    try:
+        eventually(lambda: len(asked) >= 3, "three attempts", timeout=10)
+    finally:
+        link.stop()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
+    assert min(gaps) >= 0.95, gaps  # Retry-After: 1, not the back-off's 0.2 s
