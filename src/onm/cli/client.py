@@ -185,8 +185,17 @@ class Client:
     def list_tenants(self) -> list[s.TenantOut]:
         return self._parse_list(s.TenantOut, self._send("GET", "/v1/tenants"))
 
-    def get_tenant(self, ref: str) -> s.TenantOut:
-        return self._parse(s.TenantOut, self._send("GET", _path("/v1/tenants", ref)))
+    def get_tenant(self, ref: str) -> s.TenantDetail:
+        """The tenant with its quotas: each one's limit, source and use."""
+        return self._parse(s.TenantDetail, self._send("GET", _path("/v1/tenants", ref)))
+
+    def set_tenant_quotas(self, ref: str, changes: Mapping[str, int | None]) -> s.TenantDetail:
+        """Set the tenant's own limits (admins): quota name -> limit, or None for the default;
+        quotas not named keep theirs."""
+        with _checked_request():
+            body = s.TenantUpdate(quotas=s.QuotaUpdate(**changes))
+        response = self._send("PATCH", _path("/v1/tenants", ref), body=body, exclude_unset=True)
+        return self._parse(s.TenantDetail, response)
 
     def delete_tenant(self, ref: str) -> None:
         self._send("DELETE", _path("/v1/tenants", ref))
@@ -400,9 +409,17 @@ class Client:
         params: Mapping[str, str | int | float | None] | None = None,
         body: BaseModel | None = None,
         timeout: float | None = None,
+        exclude_unset: bool = False,
     ) -> httpx.Response:
+        """`exclude_unset`: send what the body was given, nulls included (a PATCH's null
+        means "back to the default"); else every field but the null ones."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        content = None if body is None else body.model_dump(mode="json", exclude_none=True)
+        if body is None:
+            content = None
+        elif exclude_unset:
+            content = body.model_dump(mode="json", exclude_unset=True)
+        else:
+            content = body.model_dump(mode="json", exclude_none=True)
         request = self._http.build_request(
             method, path, params=query, json=content, timeout=self._timeout(timeout or self.timeout)
         )

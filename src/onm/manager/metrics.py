@@ -4,7 +4,8 @@ Like the agent's: a separate, unauthenticated listener that an operator binds wh
 can reach it (loopback by default), so that scraping needs no API token and the figures (tenant
 names among them) stay off the API's address. Counters are plain dicts under one lock, bumped
 by the API's middleware and error handler; per-tenant object counts are read from the store at
-scrape time (one grouped query per scrape).
+scrape time (one grouped query per quota per scrape), with the limit that applies to each: the
+tenant's own, or the manager's default.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from onm.manager import quota
 from onm.manager.ratelimit import Limits, OperationClass
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
+from onm.model.tenant import QuotaKind
 
 
 class ManagerMetrics(Collector):
@@ -36,11 +38,14 @@ class ManagerMetrics(Collector):
         self._quota_refusals: Counter[str] = Counter()
         self._store: Store | None = None
         self._limits: Limits | None = None
+        self._quotas = quota.DEFAULT
 
-    def watch(self, store: Store, limits: Limits) -> None:
-        """Also export the objects each tenant holds (from `store`) and the configured rates."""
+    def watch(self, store: Store, limits: Limits, quotas: quota.Quotas = quota.DEFAULT) -> None:
+        """Also export the objects each tenant holds (from `store`) against its limits (its
+        own, else `quotas`), and the configured rates."""
         self._store = store
         self._limits = limits
+        self._quotas = quotas
 
     # --- what the API calls ----------------------------------------------------------------
     def request(self, route: str, method: str, status: int) -> None:
@@ -90,8 +95,8 @@ class ManagerMetrics(Collector):
         family = CounterMetricFamily(
             "onm_manager_quota_refusals", "creates refused by a tenant quota", labels=["quota"]
         )
-        for name in ("networks", "nodes"):
-            family.add_metric([name], refusals.get(name, 0))
+        for kind in QuotaKind:
+            family.add_metric([kind.value], refusals.get(kind.value, 0))
         yield family
         if self._limits is not None:
             gauge = GaugeMetricFamily(
@@ -105,14 +110,21 @@ class ManagerMetrics(Collector):
             yield gauge
         if self._store is not None:
             with self._store.read(ADMIN, dt.datetime.now(dt.UTC)) as tx:
-                counts = quota.objects_by_tenant(tx)
-            gauge = GaugeMetricFamily(
+                found = quota.usage_by_tenant(tx, self._quotas)
+            held = GaugeMetricFamily(
                 "onm_manager_tenant_objects", "objects each tenant holds", labels=["tenant", "kind"]
             )
-            for tenant, (networks, nodes) in sorted(counts.items()):
-                gauge.add_metric([tenant, "networks"], networks)
-                gauge.add_metric([tenant, "nodes"], nodes)
-            yield gauge
+            limits = GaugeMetricFamily(
+                "onm_manager_tenant_quota",
+                "the quota limit that applies to each tenant: its own, else the default",
+                labels=["tenant", "kind"],
+            )
+            for tenant, uses in sorted(found.items()):
+                for use in uses:
+                    held.add_metric([tenant, use.kind.value], use.used)
+                    limits.add_metric([tenant, use.kind.value], use.limit)
+            yield held
+            yield limits
 
 
 def serve_metrics(metrics: ManagerMetrics, host: str, port: int) -> Callable[[], None]:

@@ -160,7 +160,7 @@ def serve(
             flush=True,
         )
     context = Context(store, limiter=Limiter(limits), quotas=quotas or Quotas())
-    context.metrics.watch(store, context.limiter.limits)
+    context.metrics.watch(store, context.limiter.limits, context.quotas)
     stop_metrics = None
     if metrics_at is not None:
         stop_metrics = serve_metrics(context.metrics, *metrics_at)

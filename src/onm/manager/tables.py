@@ -70,6 +70,9 @@ tenants = Table(
     Column("id", String(16), primary_key=True),
     Column("name", String(NAME), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The tenant's own quota limits; NULL: the manager's default (0003, onm.manager.quota).
+    Column("quota_networks", Integer, nullable=True),
+    Column("quota_nodes", Integer, nullable=True),
 )
 
 networks = Table(

@@ -1,19 +1,26 @@
-"""Tenants: created and deleted by admins; each gets a token that sees only its own objects."""
+"""Tenants: created and deleted by admins; each gets a token that sees only its own objects.
+
+Admins may also give a tenant quota limits of its own (`set_quotas`); a tenant reads its own
+limits and what it holds against them (`usage`), never sets them.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from collections.abc import Mapping
+
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from onm.errors import ConflictError, NotFoundError
-from onm.manager import access, tables, tokens, validate
+from onm.errors import ConflictError, InvalidInputError, NotFoundError
+from onm.manager import access, quota, tables, tokens, validate
 from onm.manager.store import Tx
 from onm.model import PrincipalKind, Tenant, TenantId
 from onm.model.ids import new_id
+from onm.model.tenant import QuotaKind, TenantUsage, check_quota
 
 
 def _tenant(row: tables.Row) -> Tenant:
-    return Tenant(TenantId(row.id), row.name, row.created_at)
+    return Tenant(TenantId(row.id), row.name, row.created_at, quota.overrides(row))
 
 
 def create(tx: Tx, name: str) -> tuple[Tenant, str]:
@@ -43,6 +50,44 @@ def get(tx: Tx, ref: str) -> Tenant:
         raise NotFoundError(what)
     access.check_tenant_visible(tx.actor, row.id, what)
     return _tenant(row)
+
+
+def usage(tx: Tx, ref: str, defaults: quota.Quotas) -> TenantUsage:
+    """A tenant (as `get` finds it) with each quota's limit, its source and the use."""
+    tenant = get(tx, ref)
+    return TenantUsage(tenant, quota.usage(tx, tenant.id, tenant.quotas, defaults))
+
+
+def set_quotas(
+    tx: Tx, ref: str, changes: Mapping[str, int | None], defaults: quota.Quotas
+) -> TenantUsage:
+    """Set the tenant's own limits (admins only): `changes` maps a quota (`networks`, `nodes`)
+    to its new limit, or to None to go back to the manager's default; quotas not named keep
+    theirs. A limit below the use is allowed (existing objects stay, new ones are refused).
+    A change is recorded as a `tenant.quota_changed` event; setting what is set records none."""
+    access.require_admin(tx.actor, "set tenant quotas")
+    kinds = {kind.value: kind for kind in QuotaKind}
+    for name, value in changes.items():
+        if name not in kinds:
+            known = ", ".join(kinds)
+            raise InvalidInputError(f"quotas.{name}", f"no such quota (known: {known})")
+        if value is not None:
+            check_quota(f"quotas.{name}", value)
+    tenant = get(tx, ref)
+    before = {kind.value: tenant.quotas.of(kind) for kind in QuotaKind}
+    changed = {name: value for name, value in changes.items() if before[name] != value}
+    if changed:
+        values = {quota.COLUMNS[kinds[name]].name: value for name, value in changed.items()}
+        t = tables.tenants
+        tx.connection.execute(update(t).where(t.c.id == tenant.id).values(**values))
+        data = {
+            "name": tenant.name,
+            "quotas": {
+                name: {"from": before[name], "to": value} for name, value in changed.items()
+            },
+        }
+        tx.record("tenant.quota_changed", tenant.id, tenant.id, data)
+    return usage(tx, tenant.id, defaults)
 
 
 def list_all(tx: Tx) -> list[Tenant]:

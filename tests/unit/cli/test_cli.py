@@ -120,7 +120,14 @@ def test_tenant_create_prints_its_token_once_and_the_token_works(onm: Onm) -> No
     created = onm.json("tenant", "create", unique("t"))
     assert set(created) == {"tenant", "token"}
     assert created["token"].startswith("onm_tenant_")
-    assert onm.json("tenant", "show", created["tenant"]["id"]) == created["tenant"]
+    shown = onm.json("tenant", "show", created["tenant"]["id"])
+    assert shown.pop("quotas")["nodes"] == {
+        "limit": 1000,
+        "source": "default",
+        "used": 0,
+        "over": False,
+    }
+    assert shown == created["tenant"]
 
 
 def test_tenant_list_show_delete(onm: Onm) -> None:
@@ -531,3 +538,73 @@ def test_rate_limits_and_quotas_are_one_line_errors(tmp_path: Path) -> None:
         )
     finally:
         manager.stop()
+
+
+def test_tenant_set_gives_a_tenant_its_own_quotas_and_show_gives_the_use(
+    onm: Onm, place: dict[str, Any]
+) -> None:
+    """An admin's per-tenant limits hold for that tenant only; `default` puts one back."""
+    tenant, network = place["tenant"], place["network"]
+    host = place["hosts"][0]["host"]["name"]
+    other = unique("t")
+    onm.ok("tenant", "create", other)
+
+    shown = onm.ok("tenant", "set", tenant, "--max-nodes", "2", "--max-networks", "5")
+    assert shown.startswith(f"set quotas of tenant {tenant}\n")
+    assert re.search(r"^networks\s+5\s+tenant\s+1\s*$", shown, re.M), shown
+    assert re.search(r"^nodes\s+2\s+tenant\s+0\s*$", shown, re.M), shown
+    assert "note:" not in shown
+    for i in range(2):
+        onm.ok("node", "create", f"m{i}", "--network", f"{tenant}/{network}", "--host", host,
+               "--ip", f"10.5.0.{20 + i}")  # fmt: skip
+    third = onm("node", "create", "m2", "--network", f"{tenant}/{network}", "--host", host,
+                "--ip", "10.5.0.22")  # fmt: skip
+    assert failed(third) == (
+        f"error: quota exceeded: tenant {tenant!r} may hold 2 nodes "
+        "(quota `nodes`, set for this tenant by `onm tenant set`)"
+    )
+    assert re.search(r"^nodes\s+2\s+tenant\s+2\s*$", onm.ok("tenant", "show", tenant), re.M)
+    # Another tenant keeps the manager's defaults.
+    assert onm.json("tenant", "show", other)["quotas"]["nodes"] == {
+        "limit": 1000,
+        "source": "default",
+        "used": 0,
+        "over": False,
+    }
+
+    # Lowering below the use is accepted, and said so; the nodes stay.
+    lowered = onm.ok("tenant", "set", tenant, "--max-nodes", "1")
+    assert (
+        f"note: tenant {tenant} holds 2 nodes, over its limit of 1: they stay, "
+        "but no new nodes are accepted until it is under"
+    ) in lowered
+    assert len(onm.json("node", "list", "--network", f"{tenant}/{network}")) == 2
+
+    back = onm.json("tenant", "set", tenant, "--max-nodes", "default")
+    assert back == onm.api(f"/v1/tenants/{tenant}")
+    assert back["quotas"] == {
+        "networks": {"limit": 5, "source": "tenant", "used": 1, "over": False},
+        "nodes": {"limit": 1000, "source": "default", "used": 2, "over": False},
+    }
+    onm.ok("node", "create", "m2", "--network", f"{tenant}/{network}", "--host", host,
+           "--ip", "10.5.0.22")  # fmt: skip
+
+
+def test_tenant_set_refuses_bad_values_and_tenant_tokens(onm: Onm) -> None:
+    name = unique("t")
+    token = onm.json("tenant", "create", name)["token"]
+    for value in ("-1", "1000001", "lots", "2.5", ""):
+        assert failed(onm("tenant", "set", name, "--max-nodes", value)) == (
+            f"error: --max-nodes: must be a whole number from 0 to 1000000, or `default`: "
+            f"not {value!r}"
+        )
+    assert failed(onm("tenant", "set", name)) == (
+        "error: quotas: nothing to set: give --max-networks and/or --max-nodes"
+    )
+    # A tenant reads its own quotas but may not set them.
+    own = onm.json("tenant", "show", name, token=token)
+    assert own["quotas"]["networks"]["source"] == "default"
+    assert "quota" in onm.ok("tenant", "show", name, token=token).lower()
+    refused = failed(onm("tenant", "set", name, "--max-nodes", "5000", token=token))
+    assert refused.startswith("error: ") and "tenant quotas" in refused
+    assert onm.json("tenant", "show", name)["quotas"]["nodes"]["limit"] == 1000

@@ -126,7 +126,7 @@ def test_tenants_networks_hosts_and_nodes_round_trip(admin: Client) -> None:
     created = admin.create_tenant(unique("t"))
     tenant = created.tenant
     assert created.token.startswith("onm_tenant_")
-    assert admin.get_tenant(tenant.name) == tenant
+    assert admin.get_tenant(tenant.name).model_dump(exclude={"quotas"}) == tenant.model_dump()
     assert tenant in admin.list_tenants()
 
     network = admin.create_network(unique("n"), ["10.9.0.0/24"], tenant.name, "encap")
@@ -170,7 +170,12 @@ def test_dump_gives_back_the_json_the_manager_sent(manager: ManagerProcess, admi
         headers={"Authorization": f"Bearer {manager.admin_token}"},
     ).json()
     assert dump(admin.list_tenants()) == raw
-    assert dump(admin.get_tenant(raw[0]["id"])) == raw[0]
+    one = httpx.get(
+        f"{manager.url}/v1/tenants/{raw[0]['id']}",
+        headers={"Authorization": f"Bearer {manager.admin_token}"},
+    ).json()
+    assert dump(admin.get_tenant(raw[0]["id"])) == one
+    assert {k: v for k, v in one.items() if k != "quotas"} == raw[0]
 
 
 def test_the_manager_s_errors_become_the_error_tree(manager: ManagerProcess, admin: Client) -> None:

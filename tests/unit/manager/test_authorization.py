@@ -55,6 +55,7 @@ NEW_HOST = {"name": "new", "prefix": prefix_at(9)}
 NODE_IN_NA = {"name": "new", "network": "a/na", "host": "x", "ip": "10.0.0.50"}
 NODE_IN_NB = {"name": "new", "network": "b/nb", "host": "x", "ip": "10.0.0.50"}
 REPORT = {"applied_revision": 1}
+QUOTAS = {"quotas": {"networks": 5, "nodes": None}}
 A1_ASKS = {"network": "a/na", "requester": "a1", "ip": "10.0.0.12"}
 A2_ASKS = {"network": "a/na", "requester": "a2", "ip": "10.0.0.11"}
 B1_ASKS = {"network": "b/nb", "requester": "b1", "ip": "10.0.0.11"}
@@ -84,6 +85,14 @@ MATRIX: list[Row] = [
     ("GET",    "/v1/tenants/a",           None,         "host_y",   403),
     ("GET",    "/v1/tenants/nobody",      None,         "admin",    404),
     ("GET",    "/v1/tenants/nobody",      None,         "tenant_a", 404),
+    ("PATCH",  "/v1/tenants/a",           QUOTAS,       "admin",    200),
+    ("PATCH",  "/v1/tenants/{a}",         QUOTAS,       "admin",    200),
+    ("PATCH",  "/v1/tenants/nobody",      QUOTAS,       "admin",    404),
+    ("PATCH",  "/v1/tenants/a",           QUOTAS,       "tenant_a", 403),
+    ("PATCH",  "/v1/tenants/a",           QUOTAS,       "tenant_b", 403),
+    ("PATCH",  "/v1/tenants/b",           QUOTAS,       "tenant_a", 403),
+    ("PATCH",  "/v1/tenants/a",           QUOTAS,       "host_x",   403),
+    ("PATCH",  "/v1/tenants/a",           QUOTAS,       "host_y",   403),
     ("DELETE", "/v1/tenants/spare",       None,         "admin",    204),
     ("DELETE", "/v1/tenants/a",           None,         "admin",    409),
     ("DELETE", "/v1/tenants/spare",       None,         "tenant_a", 403),

@@ -4,7 +4,8 @@ The manager creates its database only through the migrations, while the use case
 through `tables.metadata`: if the two drift apart, a constraint the code relies on (or one it
 no longer wants, like 0001's one slot per host) silently differs from what runs. Alembic's own
 comparison of a migrated database with the metadata must find nothing. Migration 0002 lets a
-host hold nodes with one slot and keeps the slots (so the substrate addresses) of existing nodes.
+host hold nodes with one slot and keeps the slots (so the substrate addresses) of existing nodes;
+0003 adds the tenants' own quota limits, NULL (the default) for existing tenants.
 """
 
 from __future__ import annotations
@@ -97,3 +98,34 @@ def test_0002_drops_one_slot_per_host_and_keeps_existing_slots(engine: sa.Engine
     with engine.connect() as connection:
         slots = dict(connection.execute(sa.select(tables.nodes.c.id, tables.nodes.c.slot)).all())
     assert sorted(slots.values()) == [1, 2]  # distinct again, as 0001 requires
+
+
+def tenant_columns(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {str(c["name"]) for c in sa.inspect(connection).get_columns("tenants")}
+
+
+def test_0003_gives_existing_tenants_the_defaults_and_keeps_them_on_downgrade(
+    engine: sa.Engine,
+) -> None:
+    migrate(engine, "0002")
+    assert "quota_nodes" not in tenant_columns(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO tenants (id, name, created_at) VALUES ('ten-1', 't', :at)"),
+            {"at": NOW},
+        )
+    migrate(engine, "0003")
+    assert {"quota_networks", "quota_nodes"} <= tenant_columns(engine)
+    t = tables.tenants
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(t).where(t.c.id == "ten-1")).one()
+        assert (row.quota_networks, row.quota_nodes) == (None, None)  # the manager's defaults
+        connection.execute(sa.update(t).values(quota_nodes=5))
+        assert connection.execute(sa.select(t.c.quota_nodes)).scalar_one() == 5
+
+    migrate(engine, "0002", down=True)
+    assert {"quota_networks", "quota_nodes"} & tenant_columns(engine) == set()
+    with engine.connect() as connection:
+        names = connection.execute(sa.text("SELECT id, name FROM tenants")).all()
+    assert [tuple(r) for r in names] == [("ten-1", "t")]

@@ -21,6 +21,7 @@ from sqlalchemy import func, inspect, select
 from onm.addressing import HostPrefix, Location
 from onm.errors import ConflictError
 from onm.manager import hosts, networks, nodes, resolution, tables, tenants, tokens
+from onm.manager.quota import Quotas
 from onm.manager.store import Store, Tx
 from onm.model import Network, Node
 from onm.model.principal import ADMIN
@@ -277,3 +278,18 @@ def test_concurrent_conflicts_fail_cleanly(store: Store) -> None:
     assert len(created) == NODES_PER_THREAD
     assert sorted(n.name for n in created) == [f"n{k}" for k in range(NODES_PER_THREAD)]
     check_consistent(store, created)
+
+
+def test_tenant_quota_limits_round_trip(store: Store) -> None:
+    defaults = Quotas(networks=3, nodes=30)
+    write(store, lambda tx: tenants.create(tx, "q"))
+    write(
+        store, lambda tx: tenants.set_quotas(tx, "q", {"networks": 0, "nodes": 1_000_000}, defaults)
+    )
+    found = read(store, lambda tx: tenants.usage(tx, "q", defaults))
+    assert (found.tenant.quotas.networks, found.tenant.quotas.nodes) == (0, 1_000_000)
+    assert [(u.limit, u.own) for u in found.quotas] == [(0, True), (1_000_000, True)]
+    write(store, lambda tx: tenants.set_quotas(tx, "q", {"networks": None}, defaults))
+    found = read(store, lambda tx: tenants.usage(tx, "q", defaults))
+    assert [(u.limit, u.own) for u in found.quotas] == [(3, False), (1_000_000, True)]
+    assert read(store, lambda tx: tenants.get(tx, "q")).quotas == found.tenant.quotas

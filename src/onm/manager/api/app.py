@@ -126,9 +126,18 @@ def create_app(context: Context) -> FastAPI:
     def list_tenants(token: Token) -> list[s.TenantOut]:
         return [s.TenantOut.of(t) for t in c.read(token, tenants.list_all)]
 
-    @app.get("/v1/tenants/{ref}", response_model=s.TenantOut, tags=["tenants"])
-    def get_tenant(ref: str, token: Token) -> s.TenantOut:
-        return s.TenantOut.of(c.read(token, lambda tx: tenants.get(tx, ref)))
+    @app.get("/v1/tenants/{ref}", response_model=s.TenantDetail, tags=["tenants"])
+    def get_tenant(ref: str, token: Token) -> s.TenantDetail:
+        """The tenant with each quota's limit, its source and the use."""
+        return s.TenantDetail.of_usage(c.read(token, lambda tx: tenants.usage(tx, ref, c.quotas)))
+
+    @app.patch("/v1/tenants/{ref}", response_model=s.TenantDetail, tags=["tenants"])
+    def update_tenant(ref: str, body: s.TenantUpdate, token: Token) -> s.TenantDetail:
+        """Set the tenant's own quota limits (admins only); null: back to the default. A limit
+        below the use is accepted (`over` says so): existing objects stay, new ones are refused."""
+        changes = body.quotas.changes()
+        usage = c.write(token, lambda tx: tenants.set_quotas(tx, ref, changes, c.quotas))
+        return s.TenantDetail.of_usage(usage)
 
     @app.delete("/v1/tenants/{ref}", status_code=204, tags=["tenants"])
     def delete_tenant(ref: str, token: Token) -> Response:

@@ -7,12 +7,13 @@ so that no request can make the manager do unbounded work.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from onm.model import Event, Host, HostStatus, Network, Node, Resolution, Tenant
 from onm.model.snapshot import HostSnapshot
+from onm.model.tenant import MAX_QUOTA, QuotaUse, TenantUsage
 
 if TYPE_CHECKING:  # at run time this would pull the database layer into the CLI
     from onm.manager.resolution import Verdict
@@ -51,6 +52,52 @@ class TenantOut(BaseModel):
     @classmethod
     def of(cls, tenant: Tenant) -> TenantOut:
         return cls(id=tenant.id, name=tenant.name, created_at=tenant.created_at)
+
+
+QuotaLimit = Annotated[int, Field(strict=True, ge=0, le=MAX_QUOTA)]
+"""A quota limit as a request gives it: a JSON integer (no string, float or boolean)."""
+
+
+class QuotaUpdate(Request):
+    """New limits; a quota left out keeps its limit, null puts it back on the default."""
+
+    networks: QuotaLimit | None = None
+    nodes: QuotaLimit | None = None
+
+    def changes(self) -> dict[str, int | None]:
+        """The quotas the request names (null included), and their new limits."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class TenantUpdate(Request):
+    """`PATCH /v1/tenants/{ref}` (admins only)."""
+
+    quotas: QuotaUpdate = Field(default_factory=QuotaUpdate)
+
+
+class QuotaOut(BaseModel):
+    limit: int
+    source: Literal["tenant", "default"]
+    """`tenant`: the tenant's own limit; `default`: the manager's (`--quota-*`)."""
+    used: int
+    over: bool
+    """The tenant holds more than the limit (lowered below the use: nothing new until under)."""
+
+    @classmethod
+    def of(cls, use: QuotaUse) -> QuotaOut:
+        source: Literal["tenant", "default"] = "tenant" if use.own else "default"
+        return cls(limit=use.limit, source=source, used=use.used, over=use.over)
+
+
+class TenantDetail(TenantOut):
+    """One tenant with its quotas: what `GET` and `PATCH /v1/tenants/{ref}` answer."""
+
+    quotas: dict[str, QuotaOut]
+
+    @classmethod
+    def of_usage(cls, usage: TenantUsage) -> TenantDetail:
+        quotas = {use.kind.value: QuotaOut.of(use) for use in usage.quotas}
+        return cls(**dict(TenantOut.of(usage.tenant)), quotas=quotas)
 
 
 class TenantCreated(BaseModel):
