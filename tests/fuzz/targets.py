@@ -18,9 +18,8 @@ from collections.abc import Callable
 import pydantic
 
 from onm.addressing import HostPrefix, Location, SubstrateAddress, embed_ipv4, split_address
-from onm.agent import wire
+from onm.api import codec, schemas
 from onm.errors import OnmError
-from onm.manager.api import schemas
 from onm.packet import arp, encap, ethernet, icmpv4, icmpv6, ipv4, ipv6, offload, rfc4884, tcp, udp
 from onm.packet.checksum import internet_checksum, pseudo_header_v6
 from onm.packet.drop import DropReason
@@ -334,9 +333,9 @@ def fuzz_wire(data: bytes) -> None:
     body = data[1:]
     try:
         if data[:1] == b"r":
-            wire.resolution(schemas.ResolutionOut.model_validate_json(body))
+            codec.resolution(schemas.ResolutionOut.model_validate_json(body))
         else:
-            wire.snapshot(schemas.SnapshotOut.model_validate_json(body))
+            codec.snapshot(schemas.SnapshotOut.model_validate_json(body))
     except pydantic.ValidationError:
         pass
 

@@ -26,11 +26,11 @@ from scapy.packet import Packet
 
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
-from onm.cli.client import Client, read_token_file
+from onm.api.client import Client, read_token_file
+from onm.api.schemas import HostOut, NetworkOut, NodeOut
 from onm.lab import netns
 from onm.lab import state as lab_state
 from onm.lab.plan import Role
-from onm.manager.api.schemas import HostOut, NetworkOut, NodeOut
 from support.netns_tools import pings_once
 
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from onm.cli.client import Client
+from onm.api.client import Client
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Role
 from support.netns_tools import in_netns, ip, ping_counts, pings_once

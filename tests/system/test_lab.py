@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from onm.cli.client import Client, read_token_file
+from onm.api.client import Client, read_token_file
 from onm.errors import UnavailableError
 from onm.lab import state as lab_state
 from support.netns_tools import pings_once

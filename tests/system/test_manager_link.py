@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from onm.cli.client import STREAM_IDLE, Client
+from onm.api.client import STREAM_IDLE, Client
 from support.manager import ManagerProcess, free_port, start_manager
 
 PREFIX = "fd00:0:7c:1::/64"

@@ -38,9 +38,9 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
+from onm.api.schemas import NodeOut
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Address, End, Role, Route, Veth
-from onm.manager.api.schemas import NodeOut
 from support.netns_tools import in_netns, ping_counts
 from support.overlay_lab import (
     PUBLISH,

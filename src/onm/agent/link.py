@@ -25,12 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from onm.agent import wire
 from onm.agent.actions import Resolve
 from onm.agent.backoff import Backoff
-from onm.cli.client import Client
+from onm.api import codec
+from onm.api import schemas as s
+from onm.api.client import Client
 from onm.errors import OnmError, RateLimitedError, UnavailableError
-from onm.manager.api import schemas as s
 from onm.model import Resolution
 from onm.model.snapshot import HostSnapshot
 
@@ -150,7 +150,7 @@ class ManagerLink:
                         self.connected, self.failures = True, 0
                     if wire_snapshot is None:
                         continue  # opened, or a heartbeat
-                    snapshot = wire.snapshot(wire_snapshot)  # refused before it is kept
+                    snapshot = codec.snapshot(wire_snapshot)  # refused before it is kept
                     revision = wire_snapshot.revision
                     self._save(wire_snapshot)
                     self.inbox.put(SnapshotArrived(snapshot, from_cache=False))
@@ -176,7 +176,7 @@ class ManagerLink:
             return None
         path = self.state_dir / SNAPSHOT_FILE
         try:
-            return wire.snapshot(s.SnapshotOut.model_validate_json(path.read_text()))
+            return codec.snapshot(s.SnapshotOut.model_validate_json(path.read_text()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, OnmError) as error:
@@ -218,7 +218,7 @@ class ManagerLink:
             self.inbox.put(Resolved(request, None))
             return
         try:
-            resolution = wire.resolution(answer)
+            resolution = codec.resolution(answer)
         except OnmError as error:  # an answer the model refuses is no answer
             log.warning("resolution of %s: the manager's answer makes no sense: %s", ip, error)
             self.inbox.put(Resolved(request, None))

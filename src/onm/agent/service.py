@@ -14,7 +14,7 @@ from onm.agent.datapath.userspace import UserspaceDatapath
 from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink
 from onm.agent.metrics import Metrics, serve
-from onm.cli.client import Client, read_token_file
+from onm.api.client import Client, read_token_file
 from onm.errors import InvalidInputError
 from onm.manager.serve import parse_listen
 

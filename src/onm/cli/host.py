@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from onm.addressing import Location
+from onm.api.schemas import HostOut, HostView
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
-from onm.manager.api.schemas import HostOut, HostView
 
 app = typer.Typer(no_args_is_help=True, help="Hosts: machines running an agent.")
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from onm.api.schemas import NetworkOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
-from onm.manager.api.schemas import NetworkOut
 from onm.model import Encoding
 
 app = typer.Typer(no_args_is_help=True, help="Virtual IPv4 networks of tenants.")

@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
+from onm.api.client import Client
+from onm.api.schemas import NodeOut
 from onm.cli import output as out
-from onm.cli.client import Client
 from onm.cli.options import Json, Token, Url, session
-from onm.manager.api.schemas import NodeOut
 
 app = typer.Typer(no_args_is_help=True, help="Computing nodes attached to networks on hosts.")
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from onm.api.client import dump
+from onm.api.schemas import EventOut, HostStatusOut
 from onm.cli import output as out
-from onm.cli.client import dump
 from onm.cli.options import Json, Token, Url, session
-from onm.manager.api.schemas import EventOut, HostStatusOut
 
 
 def resolve(

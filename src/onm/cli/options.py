@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from onm.cli.client import DEFAULT_URL, Client
+from onm.api.client import DEFAULT_URL, Client
 from onm.errors import OnmError, UnauthorizedError
 
 PANEL = "Connection and output"

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onm.cli.client import dump
+from onm.api.client import dump
 from onm.errors import OnmError
 
 WIDE = 240

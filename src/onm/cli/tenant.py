@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from onm.api.schemas import TenantDetail, TenantOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
 from onm.errors import InvalidInputError
-from onm.manager.api.schemas import TenantDetail, TenantOut
 from onm.model.tenant import MAX_QUOTA, QuotaKind, check_quota
 
 app = typer.Typer(no_args_is_help=True, help="Tenants: who owns networks.")

@@ -26,12 +26,12 @@ from onm.addressing import HostPrefix, SubstrateAddress
 from onm.agent.io.cbpf import ipv6_dst_prefix_filter
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.packet_socket import open_packet_socket, recv_batch
-from onm.cli.client import Client, read_token_file
+from onm.api.client import Client, read_token_file
+from onm.api.schemas import HostOut
 from onm.errors import OnmError
 from onm.lab import runner
 from onm.lab.plan import Role
 from onm.lab.state import LabState
-from onm.manager.api.schemas import HostOut
 from onm.packet import ipv6
 
 FETCH = (

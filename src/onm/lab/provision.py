@@ -15,11 +15,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from onm.cli.client import Client
+from onm.api.client import Client
+from onm.api.schemas import HostOut, HostView, NetworkOut, NodeOut
 from onm.errors import ConflictError, ForbiddenError
 from onm.lab.plan import Allocations, NodeAllocation
 from onm.lab.topology import NetworkSpec, NodeSpec, Topology
-from onm.manager.api.schemas import HostOut, HostView, NetworkOut, NodeOut
 
 Say = Callable[[str], None]
 

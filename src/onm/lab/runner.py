@@ -25,7 +25,7 @@ from typing import Final
 
 import httpx
 
-from onm.cli.client import Client, read_token_file
+from onm.api.client import Client, read_token_file
 from onm.errors import NotFoundError, OnmError
 from onm.lab import netns, processes, state, supervise
 from onm.lab.plan import SUBSTRATE_IF, Plan, Role, build, namespace_name

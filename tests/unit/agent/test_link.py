@@ -18,7 +18,7 @@ import pytest
 
 from onm.agent.backoff import Backoff
 from onm.agent.link import Inbox, ManagerLink, SnapshotArrived
-from onm.cli.client import Client
+from onm.api.client import Client
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
 from support.wire_samples import snapshot_document
 

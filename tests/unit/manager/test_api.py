@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from onm.addressing import HostPrefix, Location
+from onm.api.schemas import MAX_INT64
 from onm.manager import nodes, tenants
 from onm.manager.api.app import Context
 from onm.manager.api.limits import MAX_BODY
-from onm.manager.api.schemas import MAX_INT64
 from onm.manager.ratelimit import Limiter, Limits, OperationClass, Rate
 from onm.manager.resolution import RESOLUTION_TTL
 from support.manager_world import NOW, Actor, Clock, World, bearer, first_streamed_chunk

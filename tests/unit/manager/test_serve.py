@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from onm.cli.client import STREAM_IDLE, TIMEOUT, Client
+from onm.api.client import STREAM_IDLE, TIMEOUT, Client
 from onm.errors import UnavailableError
 from support.manager import ManagerProcess, running_manager
 

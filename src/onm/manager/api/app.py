@@ -21,6 +21,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
+from onm.api import schemas as s
+from onm.api import sse
 from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
 from onm.manager import (
     compiler,
@@ -33,7 +35,6 @@ from onm.manager import (
     tokens,
 )
 from onm.manager.api import errors, streams, throttle
-from onm.manager.api import schemas as s
 from onm.manager.api.limits import BodyLimit
 from onm.manager.metrics import ManagerMetrics
 from onm.manager.quota import Quotas
@@ -254,7 +255,7 @@ def create_app(context: Context) -> FastAPI:
             snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
             last = snapshot.revision
             data = s.SnapshotOut.of(snapshot).model_dump_json()
-            return [streams.sse(streams.SNAPSHOT_EVENT, data, id=snapshot.revision)]
+            return [sse.encode(sse.SNAPSHOT_EVENT, data, id=snapshot.revision)]
 
         feed = streams.follow(poll, c.stopping, c.poll_interval)
         return StreamingResponse(feed, media_type="text/event-stream")
@@ -349,7 +350,7 @@ def create_app(context: Context) -> FastAPI:
             for event in batch:
                 last = event.seq
                 data = s.EventOut.of(event).model_dump_json()
-                chunks.append(streams.sse(event.kind, data, id=event.seq))
+                chunks.append(sse.encode(event.kind, data, id=event.seq))
             return chunks
 
         feed = streams.follow(poll, c.stopping, max(c.poll_interval, 0.5))

@@ -6,7 +6,7 @@ told to stop must stop at once):
 - A follower must tell "nothing happened" from "the manager is frozen" (SIGSTOP, a stuck
   disk, a dead host behind a live TCP stack). Every stream therefore writes a heartbeat, the SSE
   comment line `: heartbeat`, whenever HEARTBEAT seconds pass with nothing else written. A
-  client reads with a short read timeout of a few heartbeats (`onm.cli.client.STREAM_IDLE`)
+  client reads with a short read timeout of a few heartbeats (`onm.api.client.STREAM_IDLE`)
   and takes silence past it for a manager that is gone.
 - Why agents follow a snapshot *stream* and not a long poll with keep-alive bytes: a long poll's
   outcome (200 with a snapshot, 204 with none, or an error such as 404 when the host is deleted
@@ -23,38 +23,20 @@ told to stop must stop at once):
 
 SSE framing follows the WHATWG HTML standard, "Server-sent events":
 https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
-(the reader is `onm.cli.sse`).
+(the writer and the reader are `onm.api.sse`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from onm.api.sse import HEARTBEAT, HEARTBEAT_LINE, error_event
 from onm.errors import OnmError
-
-HEARTBEAT = 1.0
-"""Seconds a stream may stay silent before it writes a heartbeat comment."""
-HEARTBEAT_LINE = b": heartbeat\n\n"
-ERROR_EVENT = "error"
-"""The event a stream ends with when it cannot go on; data: {"status": ..., "message": ...}."""
-SNAPSHOT_EVENT = "snapshot"
-"""One host snapshot (data: the SnapshotOut JSON; id: its revision)."""
 
 Poll = Callable[[], Awaitable[list[bytes]]]
 """One look at the database: the encoded events that are new since the last look."""
-
-
-def sse(event: str, data: str, id: int | None = None) -> bytes:
-    """One server-sent event; `data` must be a single line (JSON is)."""
-    head = "" if id is None else f"id: {id}\n"
-    return f"{head}event: {event}\ndata: {data}\n\n".encode()
-
-
-def error_event(error: OnmError) -> bytes:
-    return sse(ERROR_EVENT, json.dumps({"status": error.http_status, "message": error.message}))
 
 
 async def follow(

@@ -21,8 +21,8 @@ from typing import Final
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onm.api.schemas import ErrorOut
 from onm.manager.api import errors
-from onm.manager.api.schemas import ErrorOut
 from onm.manager.metrics import ManagerMetrics
 from onm.manager.ratelimit import Limiter, OperationClass, client_key, retry_after
 

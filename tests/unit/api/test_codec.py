@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from onm.agent import wire
+from onm.api import codec, schemas
 from onm.errors import OnmError
-from onm.manager.api import schemas
 from support.wire_samples import SUBSTRATE, resolution_document, snapshot_document
 
 SNAPSHOT = snapshot_document()
@@ -23,7 +22,7 @@ def _snapshot(document: dict[str, Any]) -> schemas.SnapshotOut:
 
 
 def test_a_good_snapshot_decodes() -> None:
-    snap = wire.snapshot(_snapshot(SNAPSHOT))
+    snap = codec.snapshot(_snapshot(SNAPSHOT))
     assert snap.revision == 3
     assert str(snap.networks[0].cidrs[0]) == "10.0.0.0/24"
     assert str(snap.residents[0].substrate_address) == SUBSTRATE
@@ -46,12 +45,12 @@ def test_a_value_the_model_refuses_is_an_onm_error(path: tuple[str | int, ...], 
         where = where[key]
     where[path[-1]] = value
     with pytest.raises(OnmError):
-        wire.snapshot(_snapshot(document))
+        codec.snapshot(_snapshot(document))
 
 
 def test_a_bad_resolution_is_an_onm_error() -> None:
     good = schemas.ResolutionOut.model_validate_json(json.dumps(RESOLUTION))
-    assert str(wire.resolution(good).substrate_address) == SUBSTRATE
+    assert str(codec.resolution(good).substrate_address) == SUBSTRATE
     bad = schemas.ResolutionOut.model_validate_json(json.dumps(RESOLUTION | {"target_ip": "x"}))
     with pytest.raises(OnmError, match="unusable resolution from the manager"):
-        wire.resolution(bad)
+        codec.resolution(bad)

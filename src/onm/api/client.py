@@ -1,6 +1,6 @@
 """A typed client of the manager's REST API, used by the `onm` command and by the agents.
 
-One method per route. Answers are the API's own response models (`onm.manager.api.schemas`) and
+One method per route. Answers are the API's own response models (`onm.api.schemas`) and
 request bodies are built from its request models, so no JSON shape is written twice. Every
 failure is raised from the `onm.errors` tree, ready to print:
 
@@ -19,7 +19,7 @@ ONM_URL, ONM_TOKEN and ONM_TOKEN_FILE. A token written `@PATH` is read from the 
 
 A manager that is frozen (SIGSTOP, a stuck disk) still has its connections accepted by the
 kernel, so only a read timeout can notice it: ordinary calls give up after READ_TIMEOUT, and
-streams, whose manager writes a heartbeat every second (`onm.manager.api.streams`), after
+streams, whose manager writes a heartbeat every second (`onm.api.sse.HEARTBEAT`), after
 STREAM_IDLE seconds of silence; both as "the manager at URL is not answering".
 """
 
@@ -39,7 +39,8 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from onm.addressing import Location
-from onm.cli.sse import Comment, ServerSentEvent, SseDecoder
+from onm.api import schemas as s
+from onm.api.sse import ERROR_EVENT, HEARTBEAT, SNAPSHOT_EVENT, Comment, ServerSentEvent, SseDecoder
 from onm.errors import (
     ConflictError,
     ForbiddenError,
@@ -51,8 +52,6 @@ from onm.errors import (
     UnavailableError,
     UnprocessableError,
 )
-from onm.manager.api import schemas as s
-from onm.manager.api.streams import ERROR_EVENT, SNAPSHOT_EVENT
 
 DEFAULT_URL = "http://127.0.0.1:7700"
 CONNECT_TIMEOUT = 3.0
@@ -63,7 +62,7 @@ TIMEOUT = 5.0
 manager answers in milliseconds; a write queued behind others on a loaded 2-core machine has
 been seen near a second, so 5 s does not fail a slow manager, yet names a frozen one (whose
 kernel still accepts the connection) in 5 s instead of hanging."""
-STREAM_IDLE = 3.0
+STREAM_IDLE = 3 * HEARTBEAT
 """Seconds of silence after which a stream counts as dead: three missed heartbeats (1 s each)."""
 
 M = TypeVar("M", bound=BaseModel)

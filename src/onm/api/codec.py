@@ -1,4 +1,5 @@
-"""The manager's JSON (API schemas) turned into the domain model the agent's core works on.
+"""The model <-> wire codec, wire -> model half: the manager's JSON (API schemas) turned into the
+domain model the agent's core works on. (The model -> wire half is each schema's `.of()`.)
 
 The outgoing schemas keep addresses, CIDRs and encodings as plain strings, so a value the domain
 model refuses surfaces here: `snapshot` and `resolution` raise it as an `OnmError` (what the
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from onm.addressing import HostPrefix
+from onm.api import schemas as s
 from onm.errors import OnmError
-from onm.manager.api import schemas as s
 from onm.model import (
     Encoding,
     Host,

@@ -1,4 +1,4 @@
-"""Tests for onm.cli.client: the typed API client, against a real manager process.
+"""Tests for onm.api.client: the typed API client, against a real manager process.
 
 Answers that a manager never gives (HTML from a proxy, a stream that ends, a timeout) come from
 httpx's mock transport instead.
@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from onm.addressing import HostPrefix, Location
-from onm.cli.client import DEFAULT_URL, STREAM_IDLE, Client, dump
+from onm.api import schemas as s
+from onm.api.client import DEFAULT_URL, STREAM_IDLE, Client, dump
 from onm.errors import (
     ConflictError,
     ForbiddenError,
@@ -28,7 +29,6 @@ from onm.errors import (
     UnauthorizedError,
     UnavailableError,
 )
-from onm.manager.api import schemas as s
 from support.manager import ManagerProcess, free_port, running_manager
 
 SEQ = itertools.count(1)

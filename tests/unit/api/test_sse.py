@@ -1,12 +1,11 @@
-"""Tests for onm.cli.sse: decoding server-sent events, line by line, with no I/O.
+"""Tests for onm.api.sse: decoding server-sent events, line by line, with no I/O.
 
 Rules from https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 """
 
 from __future__ import annotations
 
-from onm.cli.sse import Comment, ServerSentEvent, SseDecoder
-from onm.manager.api.streams import HEARTBEAT_LINE, sse
+from onm.api.sse import HEARTBEAT_LINE, Comment, ServerSentEvent, SseDecoder, encode
 
 
 def decode_all(lines: list[str]) -> list[ServerSentEvent | Comment]:
@@ -29,7 +28,7 @@ def test_comments_and_heartbeats_dispatch_no_event() -> None:
 
 
 def test_heartbeats_come_out_as_comments_as_they_arrive() -> None:
-    # The manager's heartbeat (onm.manager.api.streams.HEARTBEAT_LINE) is `: heartbeat` + a
+    # The manager's heartbeat (onm.api.sse.HEARTBEAT_LINE) is `: heartbeat` + a
     # blank line; a comment does not disturb an event being gathered around it.
     lines = [": heartbeat", "", "data: a", ":x", "data: b", ""]
     assert decode_all(lines) == [
@@ -45,7 +44,7 @@ def test_the_manager_s_heartbeat_line_decodes_to_one_heartbeat_comment() -> None
 
 
 def test_the_manager_s_events_decode_to_what_it_encoded() -> None:
-    text = (sse("snapshot", '{"revision": 3}', id=3) + sse("x", "y")).decode()
+    text = (encode("snapshot", '{"revision": 3}', id=3) + encode("x", "y")).decode()
     assert decode_all(text.splitlines()) == [
         ServerSentEvent("snapshot", '{"revision": 3}', "3"),
         ServerSentEvent("x", "y", "3"),
