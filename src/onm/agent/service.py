@@ -15,8 +15,8 @@ from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink
 from onm.agent.metrics import Metrics, serve
 from onm.api.client import Client, read_token_file
+from onm.api.listen import parse_listen
 from onm.errors import InvalidInputError
-from onm.manager.serve import parse_listen
 
 log = logging.getLogger("onm.agent")
 

@@ -22,7 +22,7 @@ from types import FrameType
 
 import uvicorn
 
-from onm.errors import InvalidInputError
+from onm.api.listen import parse_listen
 from onm.manager import durability, tokens
 from onm.manager.api.app import Context, create_app
 from onm.manager.durability import AckMarker, DataLossError
@@ -38,14 +38,6 @@ GRACEFUL_SHUTDOWN = 3
 """Seconds uvicorn gives open requests at shutdown; streams end by themselves well before."""
 
 log = logging.getLogger("onm.manager")
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """`HOST:PORT` or `[V6]:PORT` -> (host, port)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInputError("listen", f"{listen!r} is not HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def write_secret(path: Path, secret: str) -> None:
