@@ -16,7 +16,7 @@ from scapy.all import ARP, ICMP, IP, Ether, Raw, raw
 
 from onm.agent.actions import Action, Resolve, ToNode
 from onm.agent.core import AgentCore
-from onm.manager import compiler, hosts, networks, nodes, resolution, tenants
+from onm.manager import hosts, networks, nodes, reads, resolution, tenants
 from onm.manager.store import Store
 from onm.model import Node, Principal, PrincipalKind, Resolution
 from onm.model.principal import ADMIN
@@ -38,7 +38,7 @@ class Lab:
 
     def snapshot(self, host: str, now: dt.datetime = NOW) -> list[Action]:
         with self.store.read(ADMIN, now) as tx:
-            snap = compiler.snapshot(tx, host)
+            snap = reads.snapshot(tx, host)
         return self.core(host).apply_snapshot(snap, now)
 
     def answer(self, host: str, request: Resolve, now: dt.datetime = NOW) -> Resolution | None:

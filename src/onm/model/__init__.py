@@ -6,6 +6,7 @@ values that are already valid.
 """
 
 from onm.model.event import Event
+from onm.model.grant import Grant
 from onm.model.host import Host, HostStatus
 from onm.model.ids import EventSeq, HostId, NetworkId, NodeId, TenantId, TokenId
 from onm.model.network import Encoding, Network
@@ -18,6 +19,7 @@ __all__ = [
     "Encoding",
     "Event",
     "EventSeq",
+    "Grant",
     "Host",
     "HostId",
     "HostStatus",

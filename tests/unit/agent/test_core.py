@@ -29,7 +29,7 @@ from scapy.all import (
 from onm.agent import tables as agent_tables
 from onm.agent.actions import Report, Resolve, ToNode, ToSubstrate
 from onm.agent.core import REFRESH_BEFORE, AgentCore
-from onm.manager import compiler, hosts, networks, nodes, tenants
+from onm.manager import hosts, networks, nodes, reads, tenants
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
@@ -150,7 +150,7 @@ def test_ping_crosses_the_substrate_and_comes_back(lab: Lab) -> None:
     [sent] = only(out, ToSubstrate)
     six = IPv6(sent.packet)
     with lab.store.read(ADMIN, NOW) as tx:
-        snap_s = compiler.snapshot(tx, "s")
+        snap_s = reads.snapshot(tx, "s")
     g_address = next(n.substrate_address for n in snap_s.nodes if n.node.name == "g")
     assert six.dst == str(g_address)
     assert six.nh == 58  # ICMPv6: re-headered, not encapsulated
@@ -429,7 +429,7 @@ def _substrate_ping(src: str, dst: str) -> bytes:
 
 def test_forged_substrate_source_is_dropped(lab: Lab) -> None:
     with lab.store.read(ADMIN, NOW) as tx:
-        snap_s = compiler.snapshot(tx, "s")
+        snap_s = reads.snapshot(tx, "s")
     g_address = str(next(n.substrate_address for n in snap_s.nodes if n.node.name == "g"))
     # Claims to be a (10.0.0.2 in znet) but from host s's /64 instead of r's.
     vni = lab.s.tables.ports[lab.nodes["g"].interface].network.vni
@@ -447,7 +447,7 @@ def test_a_local_nodes_address_arriving_from_the_substrate_is_forged(lab: Lab) -
     # a and b both live on r, so a's packets to b never cross the substrate: one that arrives
     # there with a's very address was sent by another host.
     with lab.store.read(ADMIN, NOW) as tx:
-        snap_r = compiler.snapshot(tx, "r")
+        snap_r = reads.snapshot(tx, "r")
     where = {n.node.name: str(n.substrate_address) for n in snap_r.nodes}
     packet = raw(IPv6(src=where["a"], dst=where["b"], hlim=64) / ICMPv6EchoRequest(id=7))
     assert lab.r.substrate_packet(packet, NOW) == []
@@ -462,8 +462,8 @@ def test_substrate_packet_for_no_local_node_is_dropped(lab: Lab) -> None:
 def test_other_tenants_network_cannot_reach_a_node(lab: Lab) -> None:
     # a's packet (znet) re-addressed to y1 (ynet, same IP range, same host s): refused.
     with lab.store.read(ADMIN, NOW) as tx:
-        snap_s = compiler.snapshot(tx, "s")
-        snap_r = compiler.snapshot(tx, "r")
+        snap_s = reads.snapshot(tx, "s")
+        snap_r = reads.snapshot(tx, "r")
     y1 = next(n.substrate_address for n in snap_s.nodes if n.node.name == "y1")
     a_address = next(n.substrate_address for n in snap_r.nodes if n.node.name == "a")
     packet = raw(IPv6(src=str(a_address), dst=str(y1), nh=58) / Raw(raw(ICMP())))
@@ -564,7 +564,7 @@ def _shared_core() -> AgentCore:
             networks.create(tx, "z", "znet", ["10.0.0.0/24"])
             nodes.create(tx, "a", "z/znet", "r", "10.0.0.2")
         with store.read(ADMIN, NOW) as tx:
-            snap = compiler.snapshot(tx, "r")
+            snap = reads.snapshot(tx, "r")
         core = AgentCore(MTU)
         core.apply_snapshot(snap, NOW)
         _CORE.append(core)

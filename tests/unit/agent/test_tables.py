@@ -18,7 +18,7 @@ from scapy.all import ARP, ICMP, IP, Ether, raw
 from onm.agent.actions import Resolve, ToNode, ToSubstrate
 from onm.agent.core import AgentCore
 from onm.agent.tables import Tables, compile_tables
-from onm.manager import compiler, hosts, networks, nodes, resolution, tenants
+from onm.manager import hosts, networks, nodes, reads, resolution, tenants
 from onm.manager.store import Store
 from onm.model import Node, Principal, PrincipalKind
 from onm.model.principal import ADMIN
@@ -62,13 +62,13 @@ def node(store: Store, name: str, network: str) -> Node:
 
 def tables_of(store: Store, host: str) -> Tables:
     with store.read(ADMIN, NOW) as tx:
-        return compile_tables(compiler.snapshot(tx, host), MTU)
+        return compile_tables(reads.snapshot(tx, host), MTU)
 
 
 def core_of(store: Store, host: str) -> AgentCore:
     core = AgentCore(MTU)
     with store.read(ADMIN, NOW) as tx:
-        core.apply_snapshot(compiler.snapshot(tx, host), NOW)
+        core.apply_snapshot(reads.snapshot(tx, host), NOW)
     return core
 
 

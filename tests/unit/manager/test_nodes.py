@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from onm.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import events, hosts, networks, nodes, resolution, tenants
+from onm.manager import compiler, events, hosts, networks, nodes, tenants
 from onm.manager.store import Tx
 from onm.model import Host, Node, Tenant
 from support.manager_world import NOW, Actor, prefix_at
@@ -96,7 +96,7 @@ def test_a_host_holds_far_more_than_63_nodes(admin: Actor) -> None:
     net_a = admin.read(lambda tx: networks.get(tx, "a/n"))
     net_b = admin.read(lambda tx: networks.get(tx, "b/n"))
     addresses = {
-        resolution.substrate_address(host.prefix, net_a if i < 100 else net_b, n)
+        compiler.substrate_address(host.prefix, net_a if i < 100 else net_b, n)
         for i, n in enumerate(made)
     }
     assert len(addresses) == 200  # (network id, IPv4) tells them apart inside the /64
@@ -112,8 +112,8 @@ def test_same_ip_in_other_networks_is_fine(admin: Actor) -> None:
     host = admin.read(lambda tx: hosts.get(tx, "x"))
     net_a = admin.read(lambda tx: networks.get(tx, "a/n"))
     net_b = admin.read(lambda tx: networks.get(tx, "b/n"))
-    address_a = resolution.substrate_address(host.prefix, net_a, a)
-    address_b = resolution.substrate_address(host.prefix, net_b, b)
+    address_a = compiler.substrate_address(host.prefix, net_a, a)
+    address_b = compiler.substrate_address(host.prefix, net_b, b)
     assert address_a != address_b
 
 

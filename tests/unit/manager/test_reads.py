@@ -1,7 +1,9 @@
-"""onm.manager.compiler: per-host snapshots, and which hosts each change marks as needing one.
+"""onm.manager.reads: per-host snapshots read from a real store, and which hosts each change
+marks as needing one.
 
-Like OVN's northbound-to-southbound step, tested with no agent at all: intent goes in through
-the use cases, snapshots come out as data.
+The compiler itself is tested with no database (`test_compiler.py`); here intent goes in
+through the use cases, and snapshots come out of the store as data. The marks the use cases
+set by hand are checked against the compiler's own delta of whole compilations.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import pytest
 
 from onm.addressing import embed_ipv4
 from onm.errors import ForbiddenError, NotFoundError
-from onm.manager import compiler, hosts, networks, nodes, resolution, tenants
+from onm.manager import compiler, hosts, networks, nodes, reads, resolution, tenants
 from onm.manager.resolution import RESOLUTION_TTL
 from onm.manager.store import Tx
-from onm.model import Host, Network, Node, Tenant
-from onm.model.snapshot import LocalNode, Resident
+from onm.model import Host, HostId, Network, Node, Tenant
+from onm.model.snapshot import HostSnapshot, LocalNode, Resident
 from support.manager_world import Actor, Clock, World, prefix_at
 
 AsTenant = Callable[[Tenant], Actor]
@@ -35,7 +37,7 @@ def resident(host: Host, network: Network, node: Node) -> Resident:
 
 
 def test_snapshot_of_a_host_with_one_network(world: World, admin: Actor) -> None:
-    snap = admin.read(lambda tx: compiler.snapshot(tx, "x"))
+    snap = admin.read(lambda tx: reads.snapshot(tx, "x"))
     assert snap.revision == admin.read(Tx.current_revision)
     assert snap.host == world.x
     assert snap.networks == (world.na,)
@@ -49,7 +51,7 @@ def test_snapshot_of_a_host_with_one_network(world: World, admin: Actor) -> None
 
 
 def test_snapshot_of_a_host_with_two_tenants(world: World, admin: Actor) -> None:
-    snap = admin.read(lambda tx: compiler.snapshot(tx, "y"))
+    snap = admin.read(lambda tx: reads.snapshot(tx, "y"))
     assert set(snap.networks) == {world.na, world.nb}
     assert set(snap.nodes) == {
         LocalNode(world.a2, where(world.y, world.na, world.a2)),
@@ -63,7 +65,7 @@ def test_snapshot_of_a_host_with_two_tenants(world: World, admin: Actor) -> None
 
 
 def test_snapshot_of_an_idle_host_is_empty(world: World, admin: Actor) -> None:
-    snap = admin.read(lambda tx: compiler.snapshot(tx, "z"))
+    snap = admin.read(lambda tx: reads.snapshot(tx, "z"))
     assert (snap.host, snap.networks, snap.nodes, snap.residents, snap.grants) == (
         world.z,
         (),
@@ -74,35 +76,35 @@ def test_snapshot_of_an_idle_host_is_empty(world: World, admin: Actor) -> None:
 
 
 def test_snapshot_is_deterministic(world: World, admin: Actor) -> None:
-    first = admin.read(lambda tx: compiler.snapshot(tx, "y"))
-    assert admin.read(lambda tx: compiler.snapshot(tx, world.y.id)) == first
+    first = admin.read(lambda tx: reads.snapshot(tx, "y"))
+    assert admin.read(lambda tx: reads.snapshot(tx, world.y.id)) == first
 
 
 def test_grants_appear_in_the_asking_host_snapshot_until_they_expire(
     world: World, admin: Actor, as_host: AsHost, clock: Clock
 ) -> None:
     answer = as_host(world.x)(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12"))
-    assert admin.read(lambda tx: compiler.snapshot(tx, "x")).grants == (answer,)
-    assert admin.read(lambda tx: compiler.snapshot(tx, "y")).grants == ()
+    assert admin.read(lambda tx: reads.snapshot(tx, "x")).grants == (answer,)
+    assert admin.read(lambda tx: reads.snapshot(tx, "y")).grants == ()
     clock.advance(RESOLUTION_TTL)
-    assert admin.read(lambda tx: compiler.snapshot(tx, "x")).grants == ()
+    assert admin.read(lambda tx: reads.snapshot(tx, "x")).grants == ()
 
 
 def test_who_may_read_a_snapshot(
     world: World, admin: Actor, as_host: AsHost, as_tenant: AsTenant
 ) -> None:
-    assert as_host(world.x).read(lambda tx: compiler.snapshot(tx, "x")).host == world.x
+    assert as_host(world.x).read(lambda tx: reads.snapshot(tx, "x")).host == world.x
     with pytest.raises(NotFoundError):
-        as_host(world.x).read(lambda tx: compiler.snapshot(tx, "y"))
+        as_host(world.x).read(lambda tx: reads.snapshot(tx, "y"))
     with pytest.raises(NotFoundError):
-        as_host(world.x).read(lambda tx: compiler.desired_revision(tx, "y"))
+        as_host(world.x).read(lambda tx: reads.desired_revision(tx, "y"))
     # A snapshot holds every tenant's nodes on the host: no tenant may read one (regression).
     with pytest.raises(ForbiddenError):
-        as_tenant(world.a).read(lambda tx: compiler.snapshot(tx, "x"))
+        as_tenant(world.a).read(lambda tx: reads.snapshot(tx, "x"))
     with pytest.raises(ForbiddenError):
-        as_tenant(world.a).read(lambda tx: compiler.desired_revision(tx, "x"))
+        as_tenant(world.a).read(lambda tx: reads.desired_revision(tx, "x"))
     with pytest.raises(NotFoundError):
-        admin.read(lambda tx: compiler.snapshot(tx, "nobody"))
+        admin.read(lambda tx: reads.snapshot(tx, "nobody"))
 
 
 def desired(admin: Actor) -> dict[str, int]:
@@ -146,13 +148,58 @@ def test_desired_revision_marks_exactly_the_hosts_a_change_alters(admin: Actor) 
         admin(change)
         assert desired(admin) == expected, label
         for name, revision in expected.items():
-            assert admin.read(lambda tx, n=name: compiler.desired_revision(tx, n)) == revision
+            assert admin.read(lambda tx, n=name: reads.desired_revision(tx, n)) == revision
 
 
 def test_snapshot_revision_is_the_global_one(world: World, admin: Actor) -> None:
     """An untouched host's snapshot still says which revision it was read at."""
     admin(lambda tx: tenants.create(tx, "later"))
     current = admin.read(Tx.current_revision)
-    snap = admin.read(lambda tx: compiler.snapshot(tx, "z"))
+    snap = admin.read(lambda tx: reads.snapshot(tx, "z"))
     assert snap.revision == current
-    assert admin.read(lambda tx: compiler.desired_revision(tx, "z")) < current
+    assert admin.read(lambda tx: reads.desired_revision(tx, "z")) < current
+
+
+def test_a_host_needs_only_its_part_of_the_intent(
+    world: World, admin: Actor, as_host: AsHost
+) -> None:
+    """The per-host read compiles to what the whole intent compiles to, grants included."""
+    as_host(world.x)(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12"))
+    as_host(world.y)(lambda tx: resolution.resolve(tx, "a/na", "a2", "10.0.0.11"))
+    for h in (world.x, world.y, world.z):
+        whole = admin.read(lambda tx, h=h: compiler.compile_host(reads.intent(tx), h.id, 1, tx.now))
+        part = admin.read(
+            lambda tx, h=h: compiler.compile_host(reads.intent_for_host(tx, h), h.id, 1, tx.now)
+        )
+        assert part == whole, h.name
+    assert admin.read(lambda tx: reads.snapshot(tx, "x")).grants != ()
+
+
+def marked_and_changed(admin: Actor, change: Callable[[Tx], object]) -> tuple[set[str], set[str]]:
+    """The hosts `change` marked (desired revision moved) and those the compiler says changed."""
+
+    def compiled(tx: Tx) -> dict[HostId, HostSnapshot]:
+        return compiler.compile_all(reads.intent(tx), 0, tx.now)
+
+    before, marks = admin.read(compiled), desired(admin)
+    admin(change)
+    after, now_marks = admin.read(compiled), desired(admin)
+    names = {s.host.id: s.host.name for s in (*before.values(), *after.values())}
+    changed = {names[h] for h in compiler.changed_hosts(before, after)}
+    marked = {h for h, r in now_marks.items() if marks.get(h) != r}
+    return marked, changed & set(now_marks)
+
+
+def test_the_use_cases_mark_exactly_the_hosts_the_compiler_sees_change(admin: Actor) -> None:
+    """The hand-written marks (`hosts.desired_revision`) agree with the pure compiler's delta."""
+    for label, change, _expected in DESIRED:
+        marked, changed = marked_and_changed(admin, change)
+        assert marked == changed, label
+
+
+def test_deleting_a_granted_target_marks_the_hosts_the_compiler_sees_change(
+    world: World, admin: Actor, as_host: AsHost
+) -> None:
+    as_host(world.x)(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12"))
+    marked, changed = marked_and_changed(admin, lambda tx: nodes.delete_node(tx, "a/na/a2"))
+    assert marked == changed == {"x", "y"}

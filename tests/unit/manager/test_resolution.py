@@ -14,7 +14,7 @@ import pytest
 
 from onm.addressing import embed_ipv4
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import nodes, resolution
+from onm.manager import compiler, nodes, reads, resolution
 from onm.manager.resolution import RESOLUTION_TTL
 from onm.manager.store import Tx
 from onm.model import Host, Network, Node, Resolution, Tenant
@@ -36,7 +36,8 @@ def resolve(actor: Actor, network: str, requester: str, ip: str) -> Resolution:
 
 
 def grants(actor: Actor, host: Host) -> list[Resolution]:
-    return actor.read(lambda tx: resolution.grants_for_host(tx, host.id))
+    """The grants in `host`'s compiled snapshot (unexpired, targets as they stand now)."""
+    return list(actor.read(lambda tx: reads.snapshot(tx, host.id).grants))
 
 
 def test_host_resolves_for_a_node_it_runs(world: World, as_host: AsHost) -> None:
@@ -58,9 +59,7 @@ def test_substrate_address_helper_agrees_with_addressing(world: World) -> None:
         (world.y, world.na, world.a2),
         (world.y, world.nb, world.b1),
     ):
-        assert resolution.substrate_address(host.prefix, network, node) == where(
-            host, network, node
-        )
+        assert compiler.substrate_address(host.prefix, network, node) == where(host, network, node)
 
 
 def test_same_ip_resolves_per_network(world: World, admin: Actor) -> None:
@@ -270,3 +269,18 @@ def test_inspection_never_needs_a_write(world: World, admin: Actor) -> None:
     answer = _from_grant(admin)
     assert answer is not None and answer.target_id == world.a2.id
     assert grants(admin, world.x) == []
+
+
+def test_answer_and_check_are_functions_of_the_typed_target(world: World) -> None:
+    """No transaction: what the IP maps to is a value; the answer and the check follow from it."""
+    target = resolution.NodeTarget(world.a2, world.y.prefix)
+    answer = resolution.answer_for(world.na, world.a1, world.a2.ip, target, NOW)
+    assert (answer.target_id, answer.mac) == (world.a2.id, world.a2.mac)
+    assert answer.substrate_address == where(world.y, world.na, world.a2)
+    assert answer.expires_at == NOW + RESOLUTION_TTL
+    home = where(world.y, world.na, world.a2)
+    assert resolution.check(world.na, world.a2.ip, target, home).valid
+    elsewhere = where(world.x, world.na, world.a2)
+    assert resolution.check(world.na, world.a2.ip, target, elsewhere).expected == home
+    nobody = resolution.check(world.na, world.a2.ip, None, home)
+    assert (nobody.valid, nobody.expected) == (False, None)

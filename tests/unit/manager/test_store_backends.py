@@ -20,7 +20,7 @@ from sqlalchemy import func, inspect, select
 
 from onm.addressing import HostPrefix, Location
 from onm.errors import ConflictError
-from onm.manager import hosts, networks, nodes, resolution, tables, tenants, tokens
+from onm.manager import compiler, hosts, networks, nodes, reads, resolution, tables, tenants, tokens
 from onm.manager.quota import Quotas
 from onm.manager.store import Store, Tx
 from onm.model import Network, Node
@@ -128,10 +128,10 @@ def test_use_cases_end_to_end(store: Store) -> None:
     b_prefix = read(store, lambda tx: hosts.get(tx, world.host_b)).prefix
     assert answer.target_id == db.id
     assert answer.mac == db.mac
-    assert answer.substrate_address == resolution.substrate_address(b_prefix, network, db)
+    assert answer.substrate_address == compiler.substrate_address(b_prefix, network, db)
     assert answer.expires_at == NOW + resolution.RESOLUTION_TTL
-    granted = read(store, lambda tx: resolution.grants_for_host(tx, world.host_a))
-    assert granted == [answer]
+    granted = read(store, lambda tx: reads.snapshot(tx, world.host_a).grants)
+    assert granted == (answer,)
     # Reading the objects back gives what the use cases returned (timestamps keep their zone).
     assert read(store, lambda tx: nodes.get(tx, db.id)) == db
     assert read(store, lambda tx: nodes.get(tx, "web", world.network)).created_at == NOW

@@ -25,11 +25,11 @@ from onm.api import schemas as s
 from onm.api import sse
 from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
 from onm.manager import (
-    compiler,
     events,
     hosts,
     networks,
     nodes,
+    reads,
     resolution,
     tenants,
     tokens,
@@ -218,7 +218,7 @@ def create_app(context: Context) -> FastAPI:
         deadline = asyncio.get_running_loop().time() + wait
         while after is not None and not c.stopping.is_set():
             desired = await run_in_threadpool(
-                c.read, token, lambda tx: compiler.desired_revision(tx, ref)
+                c.read, token, lambda tx: reads.desired_revision(tx, ref)
             )
             if desired > after:
                 break
@@ -227,7 +227,7 @@ def create_app(context: Context) -> FastAPI:
             await asyncio.sleep(c.poll_interval)
         if c.stopping.is_set():
             return Response(status_code=204)
-        snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
+        snapshot = await run_in_threadpool(c.read, token, lambda tx: reads.snapshot(tx, ref))
         return s.SnapshotOut.of(snapshot)
 
     @app.get("/v1/hosts/{ref}/snapshot/stream", tags=["agents"], response_class=StreamingResponse)
@@ -242,17 +242,17 @@ def create_app(context: Context) -> FastAPI:
         `onm.manager.api.streams`).
         """
         # Authenticate (and find the host) before answering 200, so errors keep their status.
-        await run_in_threadpool(c.read, token, lambda tx: compiler.desired_revision(tx, ref))
+        await run_in_threadpool(c.read, token, lambda tx: reads.desired_revision(tx, ref))
         last = -1 if after is None else after
 
         async def poll() -> list[bytes]:
             nonlocal last
             desired = await run_in_threadpool(
-                c.read, token, lambda tx: compiler.desired_revision(tx, ref)
+                c.read, token, lambda tx: reads.desired_revision(tx, ref)
             )
             if desired <= last:
                 return []
-            snapshot = await run_in_threadpool(c.read, token, lambda tx: compiler.snapshot(tx, ref))
+            snapshot = await run_in_threadpool(c.read, token, lambda tx: reads.snapshot(tx, ref))
             last = snapshot.revision
             data = s.SnapshotOut.of(snapshot).model_dump_json()
             return [sse.encode(sse.SNAPSHOT_EVENT, data, id=snapshot.revision)]

@@ -1,0 +1,98 @@
+"""The database side of the compiler: load the intent a host's snapshot compiles from.
+
+`onm.manager.compiler` is pure; this module is the I/O in front of it. It reads only what one
+host needs (its networks, their nodes and hosts, its grants), or everything (`intent`, for
+comparing whole compilations), and serves the two use cases agents call: the snapshot and the
+cheap desired revision their long polls wait on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, select, true
+
+from onm.manager import access, compiler, hosts, networks, nodes, tables
+from onm.manager.compiler import Intent
+from onm.manager.store import Tx
+from onm.model import Grant, Host, HostId, NetworkId, Node, NodeId
+from onm.model.snapshot import HostSnapshot
+
+
+def snapshot(tx: Tx, host_ref: str) -> HostSnapshot:
+    """What `host_ref`'s agent needs; for admins and that host only (it holds every tenant's)."""
+    access.require_not_tenant(tx.actor, "read host snapshots")
+    host = hosts.get(tx, host_ref)
+    return compiler.compile_host(intent_for_host(tx, host), host.id, tx.current_revision(), tx.now)
+
+
+def desired_revision(tx: Tx, host_ref: str) -> int:
+    """The revision of the last change to this host's snapshot (cheap: for long polls)."""
+    access.require_not_tenant(tx.actor, "read host snapshots")
+    host = hosts.get(tx, host_ref)
+    value = tx.connection.execute(
+        select(tables.hosts.c.desired_revision).where(tables.hosts.c.id == host.id)
+    ).scalar_one()
+    return int(value)
+
+
+def intent_for_host(tx: Tx, host: Host) -> Intent:
+    """The part of the intent `host`'s snapshot depends on (no access check: callers do)."""
+    n, g = tables.nodes, tables.grants
+    granted = _grants(tx, g.c.host_id == host.id)
+    network_ids = {
+        NetworkId(i)
+        for (i,) in tx.connection.execute(select(n.c.network_id).where(n.c.host_id == host.id))
+    } | {grant.network_id for grant in granted}
+    members = _nodes(tx, list(network_ids))
+    host_ids = {node.host_id for node in members} - {host.id}
+    h = tables.hosts
+    others = [
+        hosts.from_row(row)
+        for row in tx.connection.execute(select(h).where(h.c.id.in_(sorted(host_ids))))
+    ]
+    net = tables.networks
+    return Intent(
+        hosts=(host, *others),
+        networks=tuple(
+            networks.from_row(row)
+            for row in tx.connection.execute(select(net).where(net.c.id.in_(sorted(network_ids))))
+        ),
+        nodes=tuple(members),
+        grants=tuple(granted),
+    )
+
+
+def intent(tx: Tx) -> Intent:
+    """The whole intent: every host, network, node and unexpired grant."""
+    c = tx.connection
+    return Intent(
+        hosts=tuple(hosts.from_row(row) for row in c.execute(select(tables.hosts))),
+        networks=tuple(networks.from_row(row) for row in c.execute(select(tables.networks))),
+        nodes=tuple(nodes.from_row(row) for row in c.execute(select(tables.nodes))),
+        grants=tuple(_grants(tx, true())),
+    )
+
+
+def _nodes(tx: Tx, network_ids: Iterable[str]) -> list[Node]:
+    n = tables.nodes
+    query = select(n).where(n.c.network_id.in_(sorted(network_ids)))
+    return [nodes.from_row(row) for row in tx.connection.execute(query)]
+
+
+def _grants(tx: Tx, where: ColumnElement[bool]) -> list[Grant]:
+    """Unexpired grants matching `where` (a SQL condition)."""
+    g = tables.grants
+    rows = tx.connection.execute(select(g).where(where, g.c.expires_at > tx.now))
+    return [
+        Grant(
+            NetworkId(row.network_id),
+            HostId(row.host_id),
+            NodeId(row.requester_id),
+            ipaddress.IPv4Address(row.target_ip),
+            NodeId(row.target_id),
+            row.expires_at,
+        )
+        for row in rows
+    ]
