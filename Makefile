@@ -1,7 +1,8 @@
 # One-command set-up and test on a fresh Debian machine (root, Python 3.11).
 # `make test` installs whatever is missing (system packages, the .venv with onm and its dev
-# extras), then runs ruff, mypy --strict and pytest. Installed pieces are remembered by stamp
-# files, so a second run starts testing within seconds.
+# extras), then runs ruff, import-linter (the layers in pyproject.toml), mypy --strict and
+# pytest. Installed pieces are remembered by stamp files, so a second run starts testing within
+# seconds.
 # `make fuzz` fuzzes every decoder (atheris, coverage-guided) for FUZZ_SECONDS each (default 30);
 # `make fuzz TARGET=siit_6to4` fuzzes one (`.venv/bin/python tests/fuzz/run.py --list` names them).
 
@@ -41,6 +42,7 @@ install: $(STAMPS)/apt $(STAMPS)/venv
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy --strict src

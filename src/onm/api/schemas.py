@@ -7,16 +7,14 @@ so that no request can make the manager do unbounded work.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from onm.model import Event, Host, HostStatus, Network, Node, Resolution, Tenant
+from onm.model.resolution import Verdict
 from onm.model.snapshot import HostSnapshot
 from onm.model.tenant import MAX_QUOTA, QuotaUse, TenantUsage
-
-if TYPE_CHECKING:  # at run time this would pull the database layer into the CLI
-    from onm.manager.resolution import Verdict
 
 NUL = "\x00"
 NO_NUL = "must not contain a NUL character"

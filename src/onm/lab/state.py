@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from onm.errors import InvalidInputError, OnmError
 from onm.lab.plan import Role
-from onm.manager import validate
+from onm.model import validate
 
 RUN_DIR: Final = Path("/run/onm-lab")
 RECORD: Final = "lab.json"

@@ -25,7 +25,7 @@ import yaml
 
 from onm.addressing import HostPrefix, Location
 from onm.errors import InvalidInputError
-from onm.manager import validate
+from onm.model import validate
 from onm.model.ids import NetworkId, TenantId
 from onm.model.network import Encoding, Network
 

@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from onm.addressing import HostPrefix, Location
 from onm.errors import AddressingError, ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, tables, tokens, validate
+from onm.manager import access, tables, tokens
 from onm.manager.store import Tx
-from onm.model import Host, HostId, HostStatus, PrincipalKind
+from onm.model import Host, HostId, HostStatus, PrincipalKind, validate
 from onm.model.ids import new_id
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, quota, tables, tenants, validate
+from onm.manager import access, quota, tables, tenants
 from onm.manager.store import Tx
-from onm.model import Encoding, Network, NetworkId, TenantId
+from onm.model import Encoding, Network, NetworkId, TenantId, validate
 from onm.model.ids import new_id
 
 MAX_VNI = (1 << 24) - 1

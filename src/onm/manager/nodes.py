@@ -16,9 +16,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, hosts, networks, quota, tables, validate
+from onm.manager import access, hosts, networks, quota, tables
 from onm.manager.store import Tx
-from onm.model import HostId, Network, NetworkId, Node, NodeId
+from onm.model import HostId, Network, NetworkId, Node, NodeId, validate
 from onm.model.ids import new_id
 
 ORDINARY_SLOT = 0

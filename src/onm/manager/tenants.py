@@ -12,9 +12,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, quota, tables, tokens, validate
+from onm.manager import access, quota, tables, tokens
 from onm.manager.store import Tx
-from onm.model import PrincipalKind, Tenant, TenantId
+from onm.model import PrincipalKind, Tenant, TenantId, validate
 from onm.model.ids import new_id
 from onm.model.tenant import QuotaKind, TenantUsage, check_quota
 

@@ -18,3 +18,14 @@ class Resolution:
     substrate_address: ipaddress.IPv6Address
     mac: str
     expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a packet's substrate source is where its inner source IP lives (receive check)."""
+
+    valid: bool
+    reason: str
+    """"ok", or why the source is refused, for the operator."""
+    expected: ipaddress.IPv6Address | None
+    """The substrate address the source IP lives at, when it lives anywhere."""

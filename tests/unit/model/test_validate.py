@@ -1,4 +1,4 @@
-"""onm.manager.validate: each check returns the parsed value or names the field it refuses."""
+"""onm.model.validate: each check returns the parsed value or names the field it refuses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onm.errors import InvalidInputError, UnprocessableError
-from onm.manager import validate
+from onm.model import validate
 from onm.model.ids import PREFIXES, new_id
 
 
