@@ -5,33 +5,47 @@ only when the requesting node exists, is in that network, and the caller is the 
 (or an admin, for inspection). Answers are substrate addresses, which tenants never see
 (docs/addressing.md): a tenant token may neither resolve nor verify. The manager remembers what
 it told each host (a grant), so that it can tell that host again when the answer changes.
+
+Each request looks up what the IP maps to (a typed `Target`), then answers or checks with pure
+functions of that value; the lookup is the only part that knows how the database stores it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TypeAlias, assert_never
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from onm.addressing import HostPrefix, embed_ipv4
+from onm.addressing import HostPrefix
 from onm.errors import NotFoundError
 from onm.manager import access, networks, nodes, tables
+from onm.manager.compiler import substrate_address
 from onm.manager.store import Tx
-from onm.model import Network, Node, NodeId, Resolution, validate
+from onm.model import Network, Node, Resolution, validate
 from onm.model.resolution import Verdict
 
 RESOLUTION_TTL = dt.timedelta(seconds=300)
 
 
-def substrate_address(prefix: HostPrefix, network: Network, node: Node) -> ipaddress.IPv6Address:
-    """Where `node` lives on the substrate (DESIGN.md section 2)."""
-    return ipaddress.IPv6Address(embed_ipv4(prefix.value, network.vni, node.ip.packed, node.slot))
+@dataclass(frozen=True, slots=True)
+class NodeTarget:
+    """The IP is one node's own address."""
+
+    node: Node
+    prefix: HostPrefix
+    """The /64 of the host the node runs on."""
 
 
-def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> tuple[Node, HostPrefix]:
+Target: TypeAlias = NodeTarget
+"""What an IP of a network maps to. Pools (issue #9) join this union with their own case in
+`answer_for` and `check`; mypy's `assert_never` points at each place that must handle it."""
+
+
+def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> Target | None:
     n, h = tables.nodes, tables.hosts
     row = tx.connection.execute(
         select(n, h.c.prefix.label("host_prefix"))
@@ -39,8 +53,31 @@ def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> tuple[Node, 
         .where(n.c.network_id == network.id, n.c.ip == str(ip))
     ).first()
     if row is None:
-        raise NotFoundError(f"no node has {ip} in network {network.name!r}")
-    return nodes.from_row(row), HostPrefix.from_network(row.host_prefix)
+        return None
+    return NodeTarget(nodes.from_row(row), HostPrefix.from_network(row.host_prefix))
+
+
+def _nobody(network: Network, ip: ipaddress.IPv4Address) -> str:
+    return f"no node has {ip} in network {network.name!r}"
+
+
+def answer_for(
+    network: Network, requester: Node, ip: ipaddress.IPv4Address, target: Target, now: dt.datetime
+) -> Resolution:
+    """What `requester` is told about `ip` at `now` (pure: the lookup happened before)."""
+    match target:
+        case NodeTarget(node, prefix):
+            return Resolution(
+                network.id,
+                requester.id,
+                ip,
+                node.id,
+                substrate_address(prefix, network, node),
+                node.mac,
+                now + RESOLUTION_TTL,
+            )
+        case _:
+            assert_never(target)
 
 
 def resolve(tx: Tx, network_ref: str, requester_ref: str, target_ip: str) -> Resolution:
@@ -73,16 +110,10 @@ def _answer(
     ip = validate.ipv4("ip", target_ip)
     network = networks.get(tx, network_ref)
     requester = nodes.get(tx, requester_ref, network.id)
-    target, prefix = _target(tx, network, ip)
-    answer = Resolution(
-        network.id,
-        requester.id,
-        ip,
-        target.id,
-        substrate_address(prefix, network, target),
-        target.mac,
-        tx.now + RESOLUTION_TTL,
-    )
+    target = _target(tx, network, ip)
+    if target is None:
+        raise NotFoundError(_nobody(network, ip))
+    fresh = answer_for(network, requester, ip, target, tx.now)
     g = tables.grants
     grant = tx.connection.execute(
         select(g.c.target_id, g.c.expires_at).where(
@@ -92,11 +123,11 @@ def _answer(
     standing = None
     if (
         grant is not None
-        and grant.target_id == target.id
+        and grant.target_id == fresh.target_id
         and grant.expires_at > tx.now + RESOLUTION_TTL / 2
     ):
-        standing = replace(answer, expires_at=grant.expires_at)
-    return answer, requester, standing
+        standing = replace(fresh, expires_at=grant.expires_at)
+    return fresh, requester, standing
 
 
 def _remember(tx: Tx, requester: Node, answer: Resolution) -> None:
@@ -127,53 +158,23 @@ def verify(tx: Tx, network_ref: str, source_ip: str, substrate_source: str) -> V
     ip = validate.ipv4("ip", source_ip)
     claimed = validate.ipv6("substrate_source", substrate_source)
     network = networks.get(tx, network_ref)
-    try:
-        node, prefix = _target(tx, network, ip)
-    except NotFoundError:
-        return Verdict(False, f"no node has {ip} in network {network.name!r}", None)
-    expected = substrate_address(prefix, network, node)
-    if expected != claimed:
-        return Verdict(False, f"{ip} lives at {expected}, not {claimed}", expected)
-    return Verdict(True, "ok", expected)
+    return check(network, ip, _target(tx, network, ip), claimed)
 
 
-def grants_for_host(tx: Tx, host_id: str) -> list[Resolution]:
-    """Unexpired resolutions given to a host's nodes, as they stand now."""
-    g, n, h, net = tables.grants, tables.nodes, tables.hosts, tables.networks
-    rows = tx.connection.execute(
-        select(
-            g.c.requester_id,
-            g.c.target_ip,
-            g.c.target_id,
-            g.c.network_id,
-            g.c.expires_at,
-            n.c.slot,
-            n.c.mac,
-            h.c.prefix.label("host_prefix"),
-            net.c.vni,
-        )
-        .select_from(
-            g.join(n, g.c.target_id == n.c.id)
-            .join(h, n.c.host_id == h.c.id)
-            .join(net, g.c.network_id == net.c.id)
-        )
-        .where(g.c.host_id == host_id, g.c.expires_at > tx.now)
-        .order_by(g.c.requester_id, g.c.target_ip)
-    ).all()
-    out = []
-    for row in rows:
-        prefix = HostPrefix.from_network(row.host_prefix)
-        ip = ipaddress.IPv4Address(row.target_ip)
-        address = embed_ipv4(prefix.value, row.vni, ip.packed, row.slot)
-        out.append(
-            Resolution(
-                row.network_id,
-                NodeId(row.requester_id),
-                ip,
-                NodeId(row.target_id),
-                ipaddress.IPv6Address(address),
-                row.mac,
-                row.expires_at,
-            )
-        )
-    return out
+def check(
+    network: Network,
+    ip: ipaddress.IPv4Address,
+    target: Target | None,
+    claimed: ipaddress.IPv6Address,
+) -> Verdict:
+    """Whether a packet from `ip` may come from `claimed` (pure: the lookup happened before)."""
+    match target:
+        case None:
+            return Verdict(False, _nobody(network, ip), None)
+        case NodeTarget(node, prefix):
+            expected = substrate_address(prefix, network, node)
+            if expected != claimed:
+                return Verdict(False, f"{ip} lives at {expected}, not {claimed}", expected)
+            return Verdict(True, "ok", expected)
+        case _:
+            assert_never(target)
