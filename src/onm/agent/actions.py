@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from onm.model import NetworkId, NodeId
 from onm.packet.offload import TcpGso
 
 
@@ -34,8 +35,8 @@ class ToSubstrate:
 class Resolve:
     """Ask the manager where `ip` lives for the node behind `interface`."""
 
-    network_id: str
-    requester_id: str
+    network_id: NetworkId
+    requester_id: NodeId
     interface: str
     ip: bytes
 

@@ -14,24 +14,32 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from onm.agent.counters import DIRECTIONS, Counters
+from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
 from onm.packet.drop import DropReason
 
-# Named core events exported as their own counters (the issue's list), the rest as `events`.
-NAMED_EVENTS = {
-    "arp_answers": "ARP requests answered for nodes",
-    "cache_hits": "ARP requests answered from the resolution cache",
-    "cache_misses": "lookups that had to ask the manager",
-    "ports_lost": "node ports closed because their socket failed or their interface vanished",
+# Events exported as their own counters (`onm_agent_<name>_total`).
+NAMED_EVENTS: dict[Event, str] = {
+    Event.ARP_ANSWERS: "ARP requests answered for nodes",
+    Event.CACHE_HITS: "ARP requests answered from the resolution cache",
+    Event.CACHE_MISSES: "lookups that had to ask the manager",
+    Event.PORTS_LOST: "node ports closed because their socket failed or their interface vanished",
 }
+# Events exported as `onm_agent_resolutions_total{result=...}`.
+RESOLUTION_RESULTS: dict[Event, str] = {
+    Event.RESOLUTIONS: "answered",
+    Event.RESOLUTIONS_REFUSED: "refused",
+    Event.RESOLUTIONS_FAILED: "failed",
+}
+OTHER_EVENTS = tuple(e for e in Event if e not in NAMED_EVENTS and e not in RESOLUTION_RESULTS)
+"""Every other event, as `onm_agent_events_total{event=...}` (zero until it happens)."""
 
 
 @dataclass
 class Published:
-    packets: dict[str, int] = field(default_factory=dict)
-    bytes: dict[str, int] = field(default_factory=dict)
+    packets: dict[Direction, int] = field(default_factory=dict)
+    bytes: dict[Direction, int] = field(default_factory=dict)
     drops: dict[DropReason, int] = field(default_factory=dict)
-    events: dict[str, int] = field(default_factory=dict)
+    events: dict[Event, int] = field(default_factory=dict)
     ports: int = 0
     applied_revision: int = 0
     manager_connected: bool = False
@@ -73,18 +81,18 @@ class Metrics(Collector):
         resolutions = CounterMetricFamily(
             "onm_agent_resolutions", "Answers from the manager by result", labels=["result"]
         )
-        for result in ("resolutions", "resolutions_refused", "resolutions_failed"):
-            label = result.removeprefix("resolutions").lstrip("_") or "answered"
-            resolutions.add_metric([label], p.events.get(result, 0))
+        for event, label in RESOLUTION_RESULTS.items():
+            resolutions.add_metric([label], p.events.get(event, 0))
         yield from (packets, octets, drops, resolutions)
-        for name, help_text in NAMED_EVENTS.items():
-            family = CounterMetricFamily(f"onm_agent_{name}", help_text)
-            family.add_metric([], p.events.get(name, 0))
+        for event, help_text in NAMED_EVENTS.items():
+            family = CounterMetricFamily(f"onm_agent_{event.value}", help_text)
+            family.add_metric([], p.events.get(event, 0))
             yield family
-        other = CounterMetricFamily("onm_agent_events", "Other ARP happenings", labels=["event"])
-        for name, value in sorted(p.events.items()):
-            if name not in NAMED_EVENTS and not name.startswith("resolutions"):
-                other.add_metric([name], value)
+        other = CounterMetricFamily(
+            "onm_agent_events", "Other happenings (ARP, caches, sockets)", labels=["event"]
+        )
+        for event in OTHER_EVENTS:
+            other.add_metric([event.value], p.events.get(event, 0))
         yield other
         yield GaugeMetricFamily("onm_agent_ports", "Node ports attached", value=p.ports)
         yield GaugeMetricFamily(

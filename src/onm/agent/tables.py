@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from onm.model import Encoding
+from onm.model import Encoding, NetworkId, NodeId
 from onm.model.snapshot import HostSnapshot
 from onm.packet.ethernet import parse_mac
 from onm.packet.siit import SiitConfig, UdpZeroChecksum
@@ -33,7 +33,7 @@ def node_mtu(substrate_mtu: int, encoding: Encoding) -> int:
 
 @dataclass(frozen=True, slots=True)
 class NetworkEntry:
-    id: str
+    id: NetworkId
     vni: int
     encoding: Encoding
     cidrs: tuple[ipaddress.IPv4Network, ...]
@@ -50,7 +50,7 @@ class NetworkEntry:
 class Port:
     """A local node's attachment: the host-side interface the agent owns for it."""
 
-    node_id: str
+    node_id: NodeId
     name: str
     interface: str
     mac: bytes
@@ -72,7 +72,7 @@ class Tables:
     revision: int
     ports: Mapping[str, Port]
     """Local ports by host-side interface name."""
-    by_node: Mapping[str, Port]
+    by_node: Mapping[NodeId, Port]
     by_substrate: Mapping[bytes, Port]
     """Local ports by their substrate address (incoming packets' destination)."""
     residents: Mapping[tuple[int, bytes], Resident]
@@ -89,7 +89,7 @@ EMPTY = Tables(
 
 
 def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
-    networks: dict[str, NetworkEntry] = {}
+    networks: dict[NetworkId, NetworkEntry] = {}
     for network in snapshot.networks:
         overhead = SIIT_OVERHEAD if network.encoding is Encoding.SIIT else ENCAP_OVERHEAD
         networks[network.id] = NetworkEntry(
@@ -121,7 +121,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             network=networks[node.network_id],
         )
     residents = {
-        (networks[r.network_id].vni, r.ip.packed): Resident(
+        (networks[NetworkId(r.network_id)].vni, r.ip.packed): Resident(
             r.substrate_address.packed, parse_mac(r.mac)
         )
         for r in snapshot.residents

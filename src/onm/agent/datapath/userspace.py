@@ -39,6 +39,7 @@ from typing import Any
 
 from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
 from onm.agent.core import AgentCore
+from onm.agent.counters import Event as CounterEvent
 from onm.agent.datapath.ports import MAX_RETRY, PortRetries
 from onm.agent.io.cbpf import ipv6_dst_prefix_filter
 from onm.agent.io.interfaces import interface_info
@@ -65,10 +66,13 @@ BATCH = 64
 BUFFER = 65536 + 64
 RETRY_PORTS_EVERY = MAX_RETRY
 """Seconds between two looks at the ports and substrate sockets when nothing else is due."""
-PORTS_LOST = "ports_lost"
+PORTS_LOST = CounterEvent.PORTS_LOST
 """The counter (`Counters.events`) of node ports closed because their socket failed."""
-SUBSTRATE_LOST = "substrate_sockets_lost"
+SUBSTRATE_LOST = CounterEvent.SUBSTRATE_SOCKETS_LOST
 """The counter of substrate sockets closed (and reopened) because they failed."""
+WAIT_AT_MOST = 0.5
+"""Seconds one `select()` waits at most (the core's timers and the port retries may wake it
+sooner)."""
 NODE_IP = offload.LENGTH + offload.ETHERNET_HEADER
 """Where the IP header starts in what a packet socket with a virtio-net header reads."""
 SUBSTRATE_IP = NODE_IP
@@ -125,7 +129,7 @@ class UserspaceDatapath:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            ready = self.selector.select(timeout=0.5)
+            ready = self.selector.select(timeout=self._timeout())
             now = self.clock()
             for key, _mask in ready:
                 source = key.data
@@ -138,8 +142,18 @@ class UserspaceDatapath:
                         self._from_substrate(key.fileobj, now)
                 elif self.node_sockets.get(source) is key.fileobj:
                     self._from_node(source, key.fileobj, now)
+            due = self.core.next_timer()
+            if due is not None and due <= now:
+                self._execute(self.core.on_timer(now))
             if time.monotonic() >= self._retry_at:
                 self._sync_ports()
+
+    def _timeout(self) -> float:
+        """Seconds `select()` may wait: until the core's next timer, at most `WAIT_AT_MOST`."""
+        due = self.core.next_timer()
+        if due is None:
+            return WAIT_AT_MOST
+        return min(WAIT_AT_MOST, max(0.0, (due - self.clock()).total_seconds()))
 
     def _from_node(self, interface: str, sock: socket.socket, now: dt.datetime) -> None:
         core = self.core

@@ -1,0 +1,136 @@
+"""Frames from nodes: the checks every frame passes, then where it goes (node -> substrate).
+
+Theory of operation:
+- Until a snapshot is applied, the agent knows no port, so it forwards nothing: isolation and
+  anti-spoofing come first.
+- A frame from a node must carry that node's own MAC (and, for IPv4 and ARP, its own IP).
+  ARP is `onm.agent.resolution`'s; every other EtherType is dropped.
+- An IPv4 frame goes where its destination MAC was resolved to: delivered directly when the
+  target is local, else translated (SIIT or encapsulation, per network: `emission.CROSSING`)
+  onto the substrate. Either way it first passes `admission.check_ipv4` for what its network
+  carries, then what the translation (or encapsulation) toward that node would decide: a frame
+  for a node next door is refused, or answered with an ICMP error, exactly when it would be for
+  a node on another host, and delivered as sent otherwise.
+- A frame to the router MAC is routed: only inside the node's network (external routes arrive
+  with edge pools), never to a gateway address.
+- A resolution in use is refreshed once `REFRESH_BEFORE` of its life is left; an unresolved
+  destination is dropped and asked about in the background.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from onm.agent.actions import Action, ToNode
+from onm.agent.counters import Direction
+from onm.agent.emission import ARP, CROSSING, IPV4, Payload, emit
+from onm.agent.resolution import REFRESH_BEFORE, Resolver
+from onm.agent.state import CoreState
+from onm.agent.superframes import to_local, to_substrate
+from onm.agent.tables import Port
+from onm.model import Encoding
+from onm.packet import admission
+from onm.packet.admission import Carried
+from onm.packet.drop import DropReason
+from onm.packet.mapper import PairMapper
+from onm.packet.offload import TcpGso
+from onm.packet.siit import Translated
+
+CARRIED: dict[Encoding, Carried] = {Encoding.SIIT: admission.SIIT, Encoding.ENCAP: admission.ENCAP}
+"""What each encoding carries (admission's table of protocols and options)."""
+
+
+class Forwarding:
+    """Frames from local nodes' interfaces, decided against the tables and the resolutions."""
+
+    def __init__(self, state: CoreState, resolver: Resolver) -> None:
+        self.state = state
+        self.resolver = resolver
+
+    def node_frame(
+        self,
+        interface: str,
+        frame: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None = None,
+        payload: Payload | None = None,
+    ) -> list[Action]:
+        """A frame from a node's interface (see `AgentCore.node_frame`)."""
+        counters = self.state.counters
+        counters.count(Direction.FROM_NODES, len(frame) + (0 if payload is None else len(payload)))
+        port = self.state.tables.ports.get(interface)
+        if port is None:
+            counters.drop(DropReason.UNKNOWN_PORT)
+            return []
+        if len(frame) < 14:
+            counters.drop(DropReason.ETHERNET_TRUNCATED)
+            return []
+        if frame[6:12] != port.mac:
+            counters.drop(DropReason.SPOOFED_SOURCE_MAC)
+            return []
+        ethertype = frame[12:14]
+        if ethertype == IPV4:
+            return self._ipv4(port, frame, now, gso, payload)
+        if ethertype == ARP and gso is None:
+            return self.resolver.node_arp(port, frame, now)
+        counters.drop(DropReason.ETHERTYPE_UNSUPPORTED)
+        return []
+
+    def _ipv4(
+        self,
+        port: Port,
+        frame: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None,
+        payload: Payload | None,
+    ) -> list[Action]:
+        state = self.state
+        counters = state.counters
+        resolver = self.resolver
+        packet = frame[14:]
+        network = port.network
+        size = None if payload is None else len(packet) + len(payload)
+        refused = admission.check_ipv4(packet, CARRIED[network.encoding], size)
+        if refused is not None:
+            counters.drop(refused)
+            return []
+        if packet[12:16] != port.ip:
+            counters.drop(DropReason.SPOOFED_SOURCE_IP)
+            return []
+        target = packet[16:20]
+        dst_mac = frame[0:6]
+        if dst_mac != network.router_mac:
+            resolved_ip = resolver.ip_of(port.interface, dst_mac)
+            if resolved_ip is None:
+                return resolver.miss(port, target, now, DropReason.NO_MAPPING)
+            if resolved_ip != target:
+                counters.drop(DropReason.DESTINATION_MISMATCH)
+                return []
+        elif not network.contains(target) or target in network.gateways:
+            counters.drop(DropReason.NO_ROUTE)  # external routes arrive with edge pools
+            return []
+        mapping = resolver.mapping(port.interface, target)
+        if mapping is None:
+            return resolver.miss(port, target, now, DropReason.NO_MAPPING)
+        actions: list[Action] = []
+        if mapping.expires_at - now < REFRESH_BEFORE:
+            actions.extend(resolver.ask(port, target, now))
+        local = state.tables.by_substrate.get(mapping.substrate)
+        if local is not None and local.network is not network:
+            counters.drop(DropReason.NETWORK_MISMATCH)
+            return actions
+        mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
+        if local is None:
+            if gso is not None:
+                return actions + to_substrate(state, packet, payload, port, mapper, gso)
+            crossed = CROSSING[network.encoding](packet, mapper, network.siit)
+            return actions + emit(counters, crossed, port, toward_node=False)
+        if gso is not None:
+            return actions + to_local(state, packet, payload, port, local, mapper, gso)
+        verdict = CROSSING[network.encoding](packet, mapper, network.siit)  # as sent elsewhere
+        if not isinstance(verdict, Translated):
+            return actions + emit(counters, verdict, port, toward_node=False)
+        out = local.mac + port.mac + IPV4 + packet
+        counters.count(Direction.TO_NODES, len(out))
+        actions.append(ToNode(local.interface, out))
+        return actions

@@ -1,0 +1,116 @@
+"""Packets from the substrate: the checks every one passes, then delivery to a local node.
+
+Theory of operation:
+- A substrate packet is accepted only for a local node's substrate address, from the address
+  where (network id, source IPv4) really lives (both read from the source address by
+  `onm.addressing.split_address`), on another host (a local node's packets never cross the
+  substrate), and only as an agent sends it (`admission.check_ipv6_header` and
+  `check_ipv6_payload`; for encapsulation the inner datagram passes `check_ipv4` too).
+- It is translated back (SIIT) or opened (encapsulation), per the network's encoding
+  (`TO_NODE`), and delivered with the sender's virtual MAC as source.
+- The agent is no router hop inside a network (one virtual network is one link): TTL and hop
+  limit are carried across unchanged, and a datagram with TTL (hop limit) 0 is refused.
+- An ICMPv6 error the translator produces about a substrate packet goes back to its sender.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from onm.addressing import split_address
+from onm.agent.actions import Action
+from onm.agent.counters import Direction
+from onm.agent.emission import Payload, emit, to_ipv4
+from onm.agent.forwarding import CARRIED
+from onm.agent.state import CoreState
+from onm.agent.superframes import to_node
+from onm.agent.tables import Port
+from onm.model import Encoding
+from onm.packet import admission, encap
+from onm.packet.drop import DropReason
+from onm.packet.mapper import PairMapper
+from onm.packet.offload import TcpGso
+from onm.packet.siit import Result, Translated
+
+
+def decapsulate(state: CoreState, packet: bytes, mapper: PairMapper) -> bytes | None:
+    """The IPv4 datagram inside, if it is one the network carries (None: counted)."""
+    inner = encap.decapsulate(packet, mapper)
+    if isinstance(inner, DropReason):
+        state.counters.drop(inner)
+        return None
+    refused = admission.check_ipv4(inner, admission.ENCAP, padded=False)
+    if refused is not None:
+        state.counters.drop(refused)
+        return None
+    return inner
+
+
+def _siit_to_node(state: CoreState, packet: bytes, port: Port, mapper: PairMapper) -> Result | None:
+    return to_ipv4(packet, mapper, port.network.siit, state.next_identification())
+
+
+def _encap_to_node(
+    state: CoreState, packet: bytes, port: Port, mapper: PairMapper
+) -> Result | None:
+    inner = decapsulate(state, packet, mapper)
+    return None if inner is None else Translated((inner,))
+
+
+ToNodeFn = Callable[[CoreState, bytes, Port, PairMapper], Result | None]
+TO_NODE: dict[Encoding, ToNodeFn] = {Encoding.SIIT: _siit_to_node, Encoding.ENCAP: _encap_to_node}
+"""What a substrate packet becomes for the node, per encoding (None: dropped, counted)."""
+
+
+def substrate_packet(
+    state: CoreState,
+    packet: bytes,
+    now: dt.datetime,
+    gso: TcpGso | None = None,
+    payload: Payload | None = None,
+) -> list[Action]:
+    """An IPv6 packet for our /64 (see `AgentCore.substrate_packet`)."""
+    counters = state.counters
+    tables = state.tables
+    size = len(packet) + (0 if payload is None else len(payload))
+    counters.count(Direction.FROM_SUBSTRATE, size)
+    refused = admission.check_ipv6_header(packet, size)
+    if refused is not None:
+        counters.drop(refused)
+        return []
+    port = tables.by_substrate.get(packet[24:40])
+    if port is None:
+        counters.drop(DropReason.NOT_LOCAL_DESTINATION)
+        return []
+    source = packet[8:24]
+    _host, vni, sender_ip = split_address(source)
+    network = port.network
+    if vni != network.vni:
+        counters.drop(DropReason.NETWORK_MISMATCH)
+        return []
+    resident = tables.residents.get((vni, sender_ip))
+    # A local node's packets are delivered here directly and never cross the substrate: one
+    # that arrives from there with its address was sent by another host.
+    local_source = source in tables.by_substrate
+    if resident is None or resident.substrate != source or local_source:
+        counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
+        return []
+    refused = admission.check_ipv6_payload(packet, CARRIED[network.encoding])
+    if refused is not None:
+        counters.drop(refused)
+        return []
+    mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
+    if gso is not None:
+        opened = network.encoding is Encoding.ENCAP
+        if opened:  # rare (GRO'd IPv4 in IPv6): opened as a whole packet
+            whole = packet if payload is None else b"".join((packet, payload))
+            inner = decapsulate(state, whole, mapper)
+            if inner is None:
+                return []
+            packet, payload = inner, None
+        return to_node(state, packet, payload, port, mapper, resident.mac, gso, opened)
+    result = TO_NODE[network.encoding](state, packet, port, mapper)
+    if result is None:
+        return []
+    return emit(counters, result, port, toward_node=True, sender_mac=resident.mac)

@@ -1,0 +1,62 @@
+"""onm.agent.metrics: every counter name the agent has is exported, zero or not."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from onm.agent.counters import Counters, Direction, Event
+from onm.agent.metrics import NAMED_EVENTS, RESOLUTION_RESULTS, Metrics
+from onm.packet.drop import DropReason
+
+
+def _scrape(counters: Counters) -> dict[str, float]:
+    metrics = Metrics()
+    metrics.publish(counters, ports=2, revision=7, connected=True)
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    samples: dict[str, float] = {}
+    for line in generate_latest(registry).decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def _name(event: Event) -> str:
+    if event in NAMED_EVENTS:
+        return f"onm_agent_{event.value}_total"
+    if event in RESOLUTION_RESULTS:
+        return f'onm_agent_resolutions_total{{result="{RESOLUTION_RESULTS[event]}"}}'
+    return f'onm_agent_events_total{{event="{event.value}"}}'
+
+
+def test_every_event_is_exported_with_its_own_count() -> None:
+    counters = Counters()
+    for times, event in enumerate(Event, start=1):
+        counters.event(event, times)
+    samples = _scrape(counters)
+    for times, event in enumerate(Event, start=1):
+        assert samples[_name(event)] == times, event
+    assert len({_name(e) for e in Event}) == len(Event)  # no two events share a sample
+
+
+def test_every_event_direction_and_drop_reason_is_exported_before_it_happens() -> None:
+    samples = _scrape(Counters())
+    assert all(samples[_name(e)] == 0 for e in Event)
+    for direction in Direction:
+        assert samples[f'onm_agent_packets_total{{direction="{direction.value}"}}'] == 0
+        assert samples[f'onm_agent_bytes_total{{direction="{direction.value}"}}'] == 0
+    for reason in DropReason:
+        assert samples[f'onm_agent_drops_total{{reason="{reason.label}"}}'] == 0
+    assert samples["onm_agent_ports"] == 2 and samples["onm_agent_applied_revision"] == 7
+
+
+def test_counted_directions_and_drops_are_exported() -> None:
+    counters = Counters()
+    counters.count(Direction.TO_SUBSTRATE, 100)
+    counters.count(Direction.TO_SUBSTRATE, 50)
+    counters.drop(DropReason.NO_MAPPING)
+    samples = _scrape(counters)
+    assert samples['onm_agent_packets_total{direction="to_substrate"}'] == 2
+    assert samples['onm_agent_bytes_total{direction="to_substrate"}'] == 150
+    assert samples[f'onm_agent_drops_total{{reason="{DropReason.NO_MAPPING.label}"}}'] == 1
