@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `support`
 
-from support.manager import ManagerProcess, running_manager
+from support.manager import UNLIMITED, ManagerProcess, running_manager
 from support.postgres import postgres_server
 
 CLIENTS = 8
@@ -166,8 +166,10 @@ def managers() -> Iterator[list[tuple[str, ManagerProcess]]]:
     with (
         tempfile.TemporaryDirectory(prefix="onm-bench-") as tmp,
         postgres_server() as postgres,
-        running_manager(Path(tmp) / "sqlite") as on_sqlite,
-        running_manager(Path(tmp) / "postgresql", postgres.url("onm")) as on_postgres,
+        running_manager(Path(tmp) / "sqlite", extra=UNLIMITED) as on_sqlite,
+        running_manager(
+            Path(tmp) / "postgresql", postgres.url("onm"), extra=UNLIMITED
+        ) as on_postgres,
     ):
         yield [("sqlite", on_sqlite), ("postgresql", on_postgres)]
 

@@ -26,11 +26,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `support`
 
-from support.manager import ManagerProcess, start_manager
+from support.manager import UNLIMITED, ManagerProcess, start_manager
 
 CLIENTS = (1, 4)
 SECONDS = 5.0
-UNLIMITED = ["--rate", "write=100000:100000", "--rate", "read=100000:100000"]
 NODES_PER_CLIENT = 900  # under the default tenant quota (1000 nodes)
 
 

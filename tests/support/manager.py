@@ -112,10 +112,17 @@ def start_manager(
     return ManagerProcess(url, token, state_dir, process, log)
 
 
+UNLIMITED = [f"--rate={kind}=100000:100000" for kind in ("read", "write", "resolve", "sync")]
+"""Serve options that keep the rate limits out of a benchmark's way (it measures the manager,
+not its throttle)."""
+
+
 @contextmanager
-def running_manager(state_dir: Path, db: str | None = None) -> Iterator[ManagerProcess]:
+def running_manager(
+    state_dir: Path, db: str | None = None, extra: Sequence[str] = ()
+) -> Iterator[ManagerProcess]:
     """`start_manager`, stopped however the block ends."""
-    manager = start_manager(state_dir, db)
+    manager = start_manager(state_dir, db, extra=extra)
     try:
         yield manager
     finally:
