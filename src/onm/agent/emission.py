@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onm.agent.actions import Action, ToNode, ToSubstrate
-from onm.agent.counters import Counters, Direction
+from onm.agent.counters import TO_NODES, TO_SUBSTRATE, Counters
 from onm.agent.tables import Port
 from onm.model import Encoding
 from onm.packet import encap
@@ -72,18 +72,18 @@ def emit(
     if isinstance(result, IcmpError):
         counters.drop(result.reason)
         if toward_node:  # an ICMPv6 error about the substrate packet: back to its sender
-            counters.count(Direction.TO_SUBSTRATE, len(result.packet))
+            counters.count(TO_SUBSTRATE, len(result.packet))
             return [ToSubstrate(result.packet)]
         frame = port.mac + port.network.router_mac + IPV4 + result.packet
-        counters.count(Direction.TO_NODES, len(frame))
+        counters.count(TO_NODES, len(frame))
         return [ToNode(port.interface, frame)]
     if toward_node:
         out: list[Action] = []
         for packet in result.packets:
             frame = port.mac + sender_mac + IPV4 + packet
-            counters.count(Direction.TO_NODES, len(frame))
+            counters.count(TO_NODES, len(frame))
             out.append(ToNode(port.interface, frame))
         return out
     for packet in result.packets:
-        counters.count(Direction.TO_SUBSTRATE, len(packet))
+        counters.count(TO_SUBSTRATE, len(packet))
     return [ToSubstrate(packet) for packet in result.packets]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from onm.agent.actions import Action, ToNode
-from onm.agent.counters import Direction
+from onm.agent.counters import FROM_NODES, TO_NODES
 from onm.agent.emission import ARP, CROSSING, IPV4, Payload, emit
 from onm.agent.resolution import REFRESH_BEFORE, Resolver
 from onm.agent.state import CoreState
@@ -46,6 +46,8 @@ class Forwarding:
     def __init__(self, state: CoreState, resolver: Resolver) -> None:
         self.state = state
         self.resolver = resolver
+        self._by_mac = resolver.by_mac
+        self._cache = resolver.cache
 
     def node_frame(
         self,
@@ -57,7 +59,7 @@ class Forwarding:
     ) -> list[Action]:
         """A frame from a node's interface (see `AgentCore.node_frame`)."""
         counters = self.state.counters
-        counters.count(Direction.FROM_NODES, len(frame) + (0 if payload is None else len(payload)))
+        counters.count(FROM_NODES, len(frame) + (0 if payload is None else len(payload)))
         port = self.state.tables.ports.get(interface)
         if port is None:
             counters.drop(DropReason.UNKNOWN_PORT)
@@ -100,7 +102,7 @@ class Forwarding:
         target = packet[16:20]
         dst_mac = frame[0:6]
         if dst_mac != network.router_mac:
-            resolved_ip = resolver.ip_of(port.interface, dst_mac)
+            resolved_ip = self._by_mac.get((port.interface, dst_mac))
             if resolved_ip is None:
                 return resolver.miss(port, target, now, DropReason.NO_MAPPING)
             if resolved_ip != target:
@@ -109,7 +111,7 @@ class Forwarding:
         elif not network.contains(target) or target in network.gateways:
             counters.drop(DropReason.NO_ROUTE)  # external routes arrive with edge pools
             return []
-        mapping = resolver.mapping(port.interface, target)
+        mapping = self._cache.get((port.interface, target))
         if mapping is None:
             return resolver.miss(port, target, now, DropReason.NO_MAPPING)
         actions: list[Action] = []
@@ -131,6 +133,6 @@ class Forwarding:
         if not isinstance(verdict, Translated):
             return actions + emit(counters, verdict, port, toward_node=False)
         out = local.mac + port.mac + IPV4 + packet
-        counters.count(Direction.TO_NODES, len(out))
+        counters.count(TO_NODES, len(out))
         actions.append(ToNode(local.interface, out))
         return actions

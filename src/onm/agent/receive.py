@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from onm.addressing import split_address
 from onm.agent.actions import Action
-from onm.agent.counters import Direction
+from onm.agent.counters import FROM_SUBSTRATE
 from onm.agent.emission import Payload, emit, to_ipv4
 from onm.agent.forwarding import CARRIED
 from onm.agent.state import CoreState
@@ -74,7 +74,7 @@ def substrate_packet(
     counters = state.counters
     tables = state.tables
     size = len(packet) + (0 if payload is None else len(payload))
-    counters.count(Direction.FROM_SUBSTRATE, size)
+    counters.count(FROM_SUBSTRATE, size)
     refused = admission.check_ipv6_header(packet, size)
     if refused is not None:
         counters.drop(refused)

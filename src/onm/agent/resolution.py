@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+from collections import abc
 from dataclasses import dataclass, field
 
 from onm.agent.actions import Action, Resolve, ToNode
-from onm.agent.counters import Counters, Direction, Event
+from onm.agent.counters import TO_NODES, Counters, Event
 from onm.agent.emission import ARP
 from onm.agent.tables import Port, Tables
 from onm.model import Resolution
@@ -170,6 +171,17 @@ class Resolver:
 
     # --- what forwarding asks -------------------------------------------------------------------
 
+    @property
+    def by_mac(self) -> abc.Mapping[tuple[str, bytes], bytes]:
+        """(interface, MAC the node was told) -> the IPv4 it stands for. The same dict for the
+        resolver's life (never replaced), so the per-packet path may hold on to it."""
+        return self._by_mac
+
+    @property
+    def cache(self) -> abc.Mapping[Key, Mapping]:
+        """(interface, IPv4) -> what that node was told; the same dict for the resolver's life."""
+        return self._cache
+
     def ip_of(self, interface: str, mac: bytes) -> bytes | None:
         """The IPv4 that `mac` was given for to the node behind `interface`."""
         return self._by_mac.get((interface, mac))
@@ -262,7 +274,7 @@ class Resolver:
         self.counters.event(Event.ARP_ANSWERS)
         body = arp.build(arp.reply_to(request, mac))
         frame = request.sender_mac + mac + ARP + body
-        self.counters.count(Direction.TO_NODES, len(frame))
+        self.counters.count(TO_NODES, len(frame))
         return ToNode(port.interface, frame)
 
     # --- timers ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from onm.agent.actions import Action, ToNode, ToSubstrate
-from onm.agent.counters import Direction
+from onm.agent.counters import TO_NODES, TO_SUBSTRATE
 from onm.agent.emission import CROSSING, IPV4, Payload, emit, to_ipv4, to_ipv6
 from onm.agent.state import CoreState
 from onm.agent.tables import Port
@@ -76,7 +76,7 @@ def to_local(
     if isinstance(frame, DropReason):
         state.counters.drop(frame)
         return []
-    state.counters.count(Direction.TO_NODES, len(frame) + len(body))
+    state.counters.count(TO_NODES, len(frame) + len(body))
     return [ToNode(local.interface, frame, gso, body)]
 
 
@@ -88,7 +88,7 @@ def _siit_out(
     network = port.network
     quick = plain_super_4to6(headers, len(body), gso.size, mapper, network.siit)
     if quick is not None:
-        state.counters.count(Direction.TO_SUBSTRATE, len(quick) + len(body))
+        state.counters.count(TO_SUBSTRATE, len(quick) + len(body))
         return [ToSubstrate(quick, gso, body)]
     first = offload.first_segment(headers, body, gso.size)
     if isinstance(first, DropReason):
@@ -100,7 +100,7 @@ def _siit_out(
     if len(result.packets) == 1:
         whole = offload.super_headers(result.packets[0], len(body))
         if not isinstance(whole, DropReason):
-            state.counters.count(Direction.TO_SUBSTRATE, len(whole) + len(body))
+            state.counters.count(TO_SUBSTRATE, len(whole) + len(body))
             return [ToSubstrate(whole, gso, body)]
     return None
 
@@ -171,7 +171,7 @@ def to_node(
         )
         if quick is not None:
             frame = port.mac + sender_mac + IPV4 + quick
-            counters.count(Direction.TO_NODES, len(frame) + len(body))
+            counters.count(TO_NODES, len(frame) + len(body))
             return [ToNode(port.interface, frame, gso, body)]
     first: bytes | DropReason = offload.first_segment(headers, body, gso.size)
     if isinstance(first, DropReason):
@@ -185,7 +185,7 @@ def to_node(
     if 0 < len(first) <= network.siit.ipv4_mtu:
         made = offload.super_headers(first, len(body), port.mac + sender_mac + IPV4)
         if not isinstance(made, DropReason):
-            counters.count(Direction.TO_NODES, len(made) + len(body))
+            counters.count(TO_NODES, len(made) + len(body))
             return [ToNode(port.interface, made, gso, body)]
     pieces = offload.segment_tcp(b"".join((headers, body)), gso.size)
     if isinstance(pieces, DropReason):
