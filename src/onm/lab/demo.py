@@ -29,7 +29,7 @@ from onm.agent.io.packet_socket import open_packet_socket, recv_batch
 from onm.api.client import Client, read_token_file
 from onm.api.schemas import HostOut
 from onm.errors import OnmError
-from onm.lab import runner
+from onm.lab import examples, runner
 from onm.lab.plan import Role
 from onm.lab.state import LabState
 from onm.packet import ipv6
@@ -46,7 +46,8 @@ SERVE = (
     "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
     "socketserver.TCPServer(('10.0.0.3', 8080), handler).serve_forever()\n"
 )
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fig2a.yaml"
+EXAMPLE = "fig2a.yaml"
+"""The seed's FIG. 2A topology, one of the examples shipped inside the package (`examples`)."""
 LAB = "demo"
 
 
@@ -141,7 +142,8 @@ class Demo:
         self.step(
             "Building the seed's FIG. 2A in network namespaces: substrate, hosts R S T U, nodes"
         )
-        result = runner.up(EXAMPLE, self.lab, None, True, lambda _line: None)
+        with examples.path(EXAMPLE) as topology:
+            result = runner.up(topology, self.lab, None, True, lambda _line: None)
         if result.exited:
             raise DemoError(f"agents exited at start: {[p.owner for p in result.exited]}")
         self.state = result.state
