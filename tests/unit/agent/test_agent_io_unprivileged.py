@@ -16,10 +16,10 @@ import pytest
 from onm.agent.io.errors import InterfaceNotFoundError, NamespaceError
 from onm.agent.io.interfaces import InterfaceInfo, check_ifname
 from onm.agent.io.netns import netns_path, run_in_netns, run_in_netns_value
-from onm.agent.io.offload import parse_features
 from onm.agent.io.packet_socket import recv_batch, send
 from onm.agent.io.raw6 import send_ipv6
 from onm.errors import InvalidInputError, NotFoundError, OnmError
+from onm.netlink.features import legacy_changes
 
 
 @pytest.fixture
@@ -127,19 +127,8 @@ def test_send_ipv6_refuses_what_is_not_ipv6() -> None:
                 send_ipv6(sock, packet)
 
 
-def test_ethtool_features_are_parsed() -> None:
-    output = (
-        "Features for veth0:\n"
-        "rx-checksumming: on\n"
-        "tx-checksumming: on\n"
-        "\ttx-checksum-ipv4: off [fixed]\n"
-        "generic-receive-offload: off\n"
-        "rx-vlan-filter: off [fixed]\n"
-    )
-    assert parse_features(output) == {
-        "rx-checksumming": True,
-        "tx-checksumming": True,
-        "tx-checksum-ipv4": False,
-        "generic-receive-offload": False,
-        "rx-vlan-filter": False,
-    }
+def test_offload_keywords_name_ethtool_flags() -> None:
+    changes = legacy_changes({"gro": True, "tso": False, "sg": None})
+    assert changes == {"generic-receive-offload": True, "tcp-segmentation-offload": False}
+    with pytest.raises(KeyError):
+        legacy_changes({"warp_drive": True})

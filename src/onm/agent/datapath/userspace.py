@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import ipaddress
 import logging
 import selectors
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +45,7 @@ from onm.agent.io.cbpf import ipv6_dst_prefix_filter
 from onm.agent.io.interfaces import interface_info
 from onm.agent.io.neighbours import NextHops
 from onm.agent.io.netns import run_in_netns
-from onm.agent.io.offload import set_offloads
+from onm.agent.io.offload import Offloads
 from onm.agent.io.packet_socket import (
     SOCKET_GONE_ERRORS,
     bound_interface,
@@ -56,6 +56,7 @@ from onm.agent.io.packet_socket import (
 from onm.agent.io.raw6 import open_raw6_sender, send_ipv6
 from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
 from onm.errors import OnmError
+from onm.netlink.kernel import Kernel
 from onm.packet import offload
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import EtherType
@@ -109,6 +110,7 @@ class UserspaceDatapath:
             lambda: [open_raw6_sender(), *_substrate_sender(substrate_if)()],
         )
         substrate_mac = interface_info(substrate_if, netns=netns).mac
+        self.offloads = Offloads(netns)
         self._enable_gro(substrate_if)
         self.next_hops = NextHops(substrate_if, netns, substrate_mac)  # a thread: forks first
         self._buffer = bytearray(BUFFER)
@@ -358,20 +360,19 @@ class UserspaceDatapath:
         then reads one frame where forty segments came. (A veth merges only what a peer
         without TSO sends it: a node with offloads off, a substrate port that cuts.)"""
         try:
-            set_offloads(interface, netns=self.netns, gro=True)
+            self.offloads.set(interface, gro=True)
         except OnmError as error:
             log.warning("could not turn GRO on for %s: %s", interface, error)
 
     def _claim_prefix(self, prefix: bytes) -> None:
         """Make the host's kernel discard what arrives for our /64 (we have read it already):
         without this route it answers every such packet with Destination Unreachable."""
-        network = socket.inet_ntop(socket.AF_INET6, prefix + bytes(8)) + "/64"
-        command = ["ip", *(["-n", self.netns] if self.netns else []), "-6", "route", "replace"]
-        done = subprocess.run(
-            [*command, "blackhole", network], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            log.warning("could not claim %s: %s", network, done.stderr.strip())
+        network = ipaddress.IPv6Network((prefix + bytes(8), 64))
+        try:
+            with Kernel(self.netns) as kernel:
+                kernel.ensure_blackhole(network)
+        except OnmError as error:
+            log.warning("could not claim %s: %s", network, error)
 
     def _sync_ports(self) -> None:
         """Open a socket for every port of the tables whose attempt is due, close those of
@@ -477,6 +478,7 @@ class UserspaceDatapath:
                 sock.close()
         self.selector.close()
         self.next_hops.close()
+        self.offloads.close()
 
 
 def _opener(interface: str) -> Callable[[], list[socket.socket]]:

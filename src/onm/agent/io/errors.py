@@ -3,7 +3,7 @@
     OnmError
      +-- NamespaceError           a network namespace could not be entered, or work done inside
      |                            one failed (the helper child's error text is in the message)
-     +-- OffloadError             ethtool could not read or change an interface's offloads
+     +-- OffloadError             an interface's offloads could not be read or changed
      +-- NotFoundError
           +-- InterfaceNotFoundError   no interface of that name (in that namespace)
 
@@ -52,4 +52,4 @@ class InterfaceNotFoundError(NotFoundError):
 
 
 class OffloadError(OnmError):
-    """`ethtool` is missing, or refused to read or change an interface's offload settings."""
+    """The kernel refused to read or change an interface's offload settings."""

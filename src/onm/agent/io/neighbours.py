@@ -3,131 +3,138 @@
 The userspace datapath sends substrate packets through a packet socket, behind an Ethernet
 header it writes: a TCP super-frame can leave no other way (a raw IPv6 socket knows no GSO), and
 the kernel then neither routes nor filters each packet again. So the agent asks the kernel of
-the host's namespace where a destination goes (`ip -6 route get`) and what MAC that next hop has
-(`ip -6 neigh show`). Only a usable entry counts (not INCOMPLETE, FAILED, NONE); without one the
+the host's namespace, over netlink (`onm.netlink`), where a destination goes and what MAC that
+next hop has. Only a usable entry counts (not INCOMPLETE, FAILED, NONE); without one the
 datapath sends through its raw socket (`onm.agent.io.raw6`), whose traffic makes the kernel
-resolve the neighbour for the next time. The parsers are pure; `next_hop_mac` runs `ip` (in the
-namespace by name, or through `nsenter` for a namespace path), never the agent itself.
-`NextHops` keeps the answers per destination /64 and asks again in a thread of its own, so the
-datapath never waits for `ip`: until an answer is there, it sends the slow way.
+resolve the neighbour, and the kernel's neighbour event brings the MAC.
+
+`NextHops` keeps the answers per destination /64 in a thread of its own, so the datapath never
+waits for the kernel: until an answer is there, it sends the slow way. Rules: a /64 is looked
+up once, when first asked; after that only events change it (a neighbour event for its next
+hop sets or clears the MAC; a route event, or lost events, forgets every answer so each is
+looked up again when next asked). Nothing is polled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import json
+import logging
 import queue
-import subprocess
+import selectors
+import socket
 import threading
-import time
-from typing import Final
 
-from onm.packet.ethernet import parse_mac
+from onm.netlink.errors import KernelError
+from onm.netlink.kernel import Kernel, Neighbour
+from onm.netlink.neighbours import NeighbourEvents, RoutesChanged
 
-TIMEOUT: Final = 2.0
-"""Seconds one `ip` command may take."""
-KEEP_FOR: Final = 10.0
-"""Seconds a next hop's MAC is used before the kernel is asked again (meanwhile still used)."""
-RETRY_AFTER: Final = 1.0
-"""Seconds before the kernel is asked again about a next hop it did not know."""
-USABLE_STATES: Final = frozenset({"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"})
-"""Neighbour states whose link-layer address the kernel itself would send to (ip-neighbour(8))."""
-
-
-def ip_argv(netns: str | None) -> list[str]:
-    """`ip` run inside `netns`: a name under /run/netns, or a namespace file's path."""
-    if netns is None:
-        return ["ip"]
-    if "/" in netns:
-        return ["nsenter", f"--net={netns}", "ip"]
-    return ["ip", "-n", netns]
-
-
-def parse_route(output: str, interface: str) -> str | None:
-    """The next hop in `ip -j -6 route get` output: its gateway, or the destination itself when
-    on-link; None unless the route is a plain unicast one out of `interface`."""
-    try:
-        routes = json.loads(output)
-        route = routes[0]
-    except (ValueError, LookupError, TypeError):
-        return None
-    if not isinstance(route, dict) or route.get("dev") != interface:
-        return None
-    if route.get("type", "unicast") != "unicast":
-        return None
-    hop = route.get("gateway", route.get("dst"))
-    return hop if isinstance(hop, str) else None
-
-
-def parse_neighbour(output: str) -> bytes | None:
-    """The MAC in `ip -j -6 neigh show` output, if its state is a usable one."""
-    try:
-        entries = json.loads(output)
-    except ValueError:
-        return None
-    for entry in entries if isinstance(entries, list) else []:
-        state = entry.get("state", []) if isinstance(entry, dict) else []
-        lladdr = entry.get("lladdr") if isinstance(entry, dict) else None
-        if isinstance(lladdr, str) and USABLE_STATES.intersection(state):
-            try:
-                return parse_mac(lladdr)
-            except ValueError:
-                return None
-    return None
+log = logging.getLogger(__name__)
 
 
 def next_hop_mac(destination: bytes, interface: str, netns: str | None) -> bytes | None:
     """The MAC the kernel of `netns` would send an IPv6 packet for `destination` to, out of
     `interface`; None when it has none (yet), or sends it elsewhere."""
-    ip = ip_argv(netns)
-    address = str(ipaddress.IPv6Address(destination))
-    route = _run([*ip, "-j", "-6", "route", "get", address])
-    hop = None if route is None else parse_route(route, interface)
-    if hop is None:
-        return None
-    neighbour = _run([*ip, "-j", "-6", "neigh", "show", "to", hop, "dev", interface])
-    return None if neighbour is None else parse_neighbour(neighbour)
-
-
-def _run(argv: list[str]) -> str | None:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    with Kernel(netns) as kernel:
+        hop = kernel.next_hop(ipaddress.IPv6Address(destination), interface)
+        return None if hop is None else kernel.neighbour(hop, interface)
 
 
 class NextHops:
     """Ethernet headers toward substrate destinations, by /64 (every substrate route is a host's
-    /64), looked up in the background: `ethernet_to` never blocks."""
+    /64), looked up in the background and kept current by events: `ethernet_to` never blocks."""
 
     def __init__(self, interface: str, netns: str | None, source_mac: bytes) -> None:
         self.interface = interface
         self.netns = netns
         self._tail = source_mac + b"\x86\xdd"  # our MAC, then EtherType IPv6
-        self._known: dict[bytes, tuple[bytes | None, float]] = {}
+        self._known: dict[bytes, bytes | None] = {}
+        self._hops: dict[bytes, ipaddress.IPv6Address] = {}
         self._asked: set[bytes] = set()
         self._wanted: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._wake, self._woken = socket.socketpair()
         self._worker = threading.Thread(target=self._work, name="onm-next-hops", daemon=True)
         self._worker.start()
 
     def ethernet_to(self, destination: bytes) -> bytes | None:
-        """The Ethernet header for an IPv6 packet to `destination`, if known (a stale one is
-        used while it is asked again); None: not known yet, asked for."""
+        """The Ethernet header for an IPv6 packet to `destination`, if known; None: not known
+        (yet), asked for once."""
         key = destination[:8]
-        known = self._known.get(key)
-        if (known is None or known[1] <= time.monotonic()) and key not in self._asked:
+        if key not in self._known and key not in self._asked:
             self._asked.add(key)
-            self._wanted.put(destination)
-        return None if known is None else known[0]
+            self._ask(destination)
+        return self._known.get(key)
 
     def close(self) -> None:
-        self._wanted.put(None)
+        self._ask(None)
+
+    def _ask(self, destination: bytes | None) -> None:
+        self._wanted.put(destination)
+        with contextlib.suppress(OSError):  # closed, or full: the worker is awake anyway
+            self._wake.send(b"\0")
 
     def _work(self) -> None:
-        while (destination := self._wanted.get()) is not None:
-            mac = next_hop_mac(destination, self.interface, self.netns)
-            header = None if mac is None else mac + self._tail
-            refresh = time.monotonic() + (RETRY_AFTER if mac is None else KEEP_FOR)
-            self._known[destination[:8]] = (header, refresh)
-            self._asked.discard(destination[:8])
+        try:
+            events = NeighbourEvents(self.netns)
+        except KernelError as error:
+            log.warning("next hops: %s; substrate packets go the slow way", error)
+            self._woken.close()
+            return
+        kernel = Kernel(self.netns)
+        selector = selectors.DefaultSelector()
+        selector.register(events, selectors.EVENT_READ)
+        selector.register(self._woken, selectors.EVENT_READ)
+        try:
+            while True:
+                for key, _mask in selector.select():
+                    if key.fileobj is events:
+                        self._apply(events, kernel)
+                    else:
+                        self._woken.recv(4096)
+                while not self._wanted.empty():
+                    destination = self._wanted.get()
+                    if destination is None:
+                        return
+                    self._look_up(destination, kernel)
+        finally:
+            selector.close()
+            events.close()
+            kernel.close()
+            self._woken.close()
+            self._wake.close()
+
+    def _look_up(self, destination: bytes, kernel: Kernel) -> None:
+        key = destination[:8]
+        hop = kernel.next_hop(ipaddress.IPv6Address(destination), self.interface)
+        mac = None
+        if isinstance(hop, ipaddress.IPv6Address):
+            self._hops[key] = hop
+            mac = kernel.neighbour(hop, self.interface)
+        self._known[key] = None if mac is None else mac + self._tail
+        self._asked.discard(key)
+
+    def _apply(self, events: NeighbourEvents, kernel: Kernel) -> None:
+        try:
+            arrived = events.read()
+        except KernelError as error:
+            log.warning("next hops: %s", error)
+            arrived = [RoutesChanged()]
+        link = None
+        for event in arrived:
+            if isinstance(event, RoutesChanged):
+                self._forget()
+                continue
+            link = link or kernel.link(self.interface)
+            if link is not None and event.ifindex == link.index:
+                self._neighbour(event)
+
+    def _neighbour(self, event: Neighbour) -> None:
+        header = None if event.mac is None else event.mac + self._tail
+        for key, hop in list(self._hops.items()):
+            if hop == event.address:
+                self._known[key] = header
+
+    def _forget(self) -> None:
+        """Every answer is looked up again when next asked for."""
+        self._hops.clear()
+        self._known.clear()

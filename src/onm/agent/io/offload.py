@@ -1,8 +1,8 @@
-"""Reading and changing an interface's offloads (GRO, GSO, TSO, checksums) with `ethtool`.
+"""Reading and changing an interface's offloads (GRO, GSO, TSO, checksums).
 
-Exploration for the userspace datapath, kept small. `ethtool` is run in a helper child that has
-entered the namespace (`onm.agent.io.netns`), so a name under /run/netns and a namespace path
-both work; the Makefile installs the Debian package.
+Over the SIOCETHTOOL ioctl (`onm.netlink.features`), issued on a socket opened inside the
+namespace, so a name under /run/netns and a namespace path both work. `Offloads(netns)` keeps
+that socket: turning GRO on for each port the datapath attaches costs no fork.
 
 Where this is going: with PACKET_VNET_HDR (SOL_PACKET option 15, packet(7); set before bind)
 every frame read from or written to a packet socket is preceded by a 10-byte
@@ -25,93 +25,77 @@ new IP version (TCPV4 <-> TCPV6).
 
 from __future__ import annotations
 
-import functools
-import shutil
-import subprocess
-
 from onm.agent.io.errors import OffloadError
 from onm.agent.io.interfaces import check_ifname
-from onm.agent.io.netns import run_in_netns_value
+from onm.netlink.errors import KernelError
+from onm.netlink.features import Features, legacy_changes
 
-ETHTOOL_FEATURES = {
-    "gro": "gro",
-    "gso": "gso",
-    "tso": "tso",
-    "sg": "sg",
-    "tx_checksumming": "tx",
-    "rx_checksumming": "rx",
-}
-"""Our keyword -> the short name `ethtool -K` takes (ethtool(8), "Features")."""
 
-ETHTOOL_TIMEOUT = 10.0
-"""Seconds one ethtool run may take."""
+class Offloads:
+    """The offloads of one namespace's interfaces (None: the agent's own namespace)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self._features = Features(netns)
+
+    def close(self) -> None:
+        self._features.close()
+
+    def get(self, ifname: str) -> dict[str, bool]:
+        """Every feature `ethtool -k` lists for `ifname`, by its long name
+        ("generic-receive-offload", "tcp-segmentation-offload", "tx-checksumming", ...)."""
+        try:
+            return self._features.get(check_ifname(ifname))
+        except KernelError as error:
+            raise OffloadError(str(error)) from error
+
+    def set(
+        self,
+        ifname: str,
+        *,
+        gro: bool | None = None,
+        gso: bool | None = None,
+        tso: bool | None = None,
+        sg: bool | None = None,
+        tx_checksumming: bool | None = None,
+        rx_checksumming: bool | None = None,
+    ) -> dict[str, bool]:
+        """Turn the named offloads on (True) or off (False); None leaves one as it is.
+
+        Returns the features afterwards, as `get`. OffloadError if the kernel refuses (a
+        "[fixed]" feature, an unknown interface), naming the interface and namespace.
+        """
+        changes = legacy_changes(
+            {
+                "gro": gro,
+                "gso": gso,
+                "tso": tso,
+                "sg": sg,
+                "tx_checksumming": tx_checksumming,
+                "rx_checksumming": rx_checksumming,
+            }
+        )
+        try:
+            return self._features.set(check_ifname(ifname), changes)
+        except KernelError as error:
+            raise OffloadError(str(error)) from error
 
 
 def get_offloads(ifname: str, *, netns: str | None = None) -> dict[str, bool]:
-    """Every feature `ethtool -k` lists for `ifname`, by its long name
-    ("generic-receive-offload", "tcp-segmentation-offload", "tx-checksumming", ...)."""
-    output = _ethtool(netns, ["-k", check_ifname(ifname)])
-    return parse_features(output)
+    """`Offloads(netns).get(ifname)`, for one look."""
+    offloads = Offloads(netns)
+    try:
+        return offloads.get(ifname)
+    finally:
+        offloads.close()
 
 
 def set_offloads(
-    ifname: str,
-    *,
-    netns: str | None = None,
-    gro: bool | None = None,
-    gso: bool | None = None,
-    tso: bool | None = None,
-    sg: bool | None = None,
-    tx_checksumming: bool | None = None,
-    rx_checksumming: bool | None = None,
+    ifname: str, *, netns: str | None = None, gro: bool | None = None
 ) -> dict[str, bool]:
-    """Turn the named offloads on (True) or off (False); None leaves one as it is.
-
-    Returns the features afterwards, as `get_offloads`. OffloadError if ethtool refuses (a
-    "[fixed]" feature, an unknown interface).
-    """
-    wanted = {
-        "gro": gro,
-        "gso": gso,
-        "tso": tso,
-        "sg": sg,
-        "tx_checksumming": tx_checksumming,
-        "rx_checksumming": rx_checksumming,
-    }
-    args = ["-K", check_ifname(ifname)]
-    for key, value in wanted.items():
-        if value is not None:
-            args += [ETHTOOL_FEATURES[key], "on" if value else "off"]
-    if len(args) > 2:
-        _ethtool(netns, args)
-    return get_offloads(ifname, netns=netns)
-
-
-def parse_features(output: str) -> dict[str, bool]:
-    """`ethtool -k` output ("name: on [fixed]" lines after a "Features for X:" title) as a dict."""
-    features: dict[str, bool] = {}
-    for line in output.splitlines():
-        name, colon, state = line.strip().partition(":")
-        words = state.split()
-        if colon and words and words[0] in ("on", "off"):
-            features[name] = words[0] == "on"
-    return features
-
-
-def _ethtool(netns: str | None, args: list[str]) -> str:
-    binary = shutil.which("ethtool")
-    if binary is None:
-        raise OffloadError("ethtool is not installed (Debian package ethtool)")
-    done = run_in_netns_value(
-        netns, functools.partial(_run, [binary, *args]), timeout=ETHTOOL_TIMEOUT + 5
-    )
-    if done.returncode != 0:
-        text = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
-        raise OffloadError(f"ethtool {' '.join(args)}: {text}")
-    return done.stdout
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=ETHTOOL_TIMEOUT, check=False
-    )
+    """`Offloads(netns).set(ifname, gro=...)`, for one change."""
+    offloads = Offloads(netns)
+    try:
+        return offloads.set(ifname, gro=gro)
+    finally:
+        offloads.close()
