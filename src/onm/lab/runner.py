@@ -182,8 +182,7 @@ def _realise(plan: Plan, record: LabState, directory: Path, say: Say) -> LabStat
             state.save(directory, record)
         if netns.ensure_netns(ns.name):
             say(f"namespace {ns.name}")
-        for key, value in ns.sysctls:
-            netns.set_sysctl(ns.name, key, value)
+        netns.set_sysctls(ns.name, ns.sysctls)
         netns.set_up(ns.name, "lo")
     for bridge in plan.bridges:
         netns.ensure_bridge(bridge)
@@ -193,6 +192,7 @@ def _realise(plan: Plan, record: LabState, directory: Path, say: Say) -> LabStat
         netns.ensure_address(address)
     for route in plan.routes:
         netns.ensure_route(route)
+    netns.close()
     return record
 
 
@@ -322,4 +322,4 @@ def exec_argv(
         )
     if not command:
         raise LabError("give the command to run after --, e.g. `-- ip addr`")
-    return [netns.IP, "netns", "exec", namespace, *command]
+    return ["ip", "netns", "exec", namespace, *command]
