@@ -8,24 +8,16 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from onm.api.codec import decode
 from onm.manager import access, tables
 from onm.manager.store import Tx
-from onm.model import Event, EventSeq, TenantId
+from onm.model import Event
 
 MAX_PAGE = 1000
 
 
 def _event(row: tables.Row) -> Event:
-    return Event(
-        EventSeq(row.seq),
-        row.revision,
-        row.at,
-        row.actor,
-        row.kind,
-        row.object_id,
-        None if row.tenant_id is None else TenantId(row.tenant_id),
-        dict(row.data),
-    )
+    return decode(Event, row)
 
 
 def list_since(tx: Tx, after: int = 0, limit: int = 100) -> list[Event]:

@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from onm.addressing import HostPrefix, Location
+from onm.api.codec import decode
 from onm.errors import AddressingError, ConflictError, InvalidInputError, NotFoundError
 from onm.manager import access, tables, tokens
 from onm.manager.store import Tx
@@ -19,7 +20,7 @@ from onm.model.ids import new_id
 
 
 def from_row(row: tables.Row) -> Host:
-    return Host(HostId(row.id), row.name, HostPrefix.from_network(row.prefix), row.created_at)
+    return decode(Host, row)
 
 
 def status_from_row(row: tables.Row) -> HostStatus:

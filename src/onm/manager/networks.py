@@ -7,30 +7,21 @@ referred to by id, by name (unique for the caller), or as `tenant/name`.
 
 from __future__ import annotations
 
-import ipaddress
-
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from onm.api.codec import decode
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
 from onm.manager import access, quota, tables, tenants
 from onm.manager.store import Tx
-from onm.model import Encoding, Network, NetworkId, TenantId, validate
+from onm.model import Encoding, Network, NetworkId, validate
 from onm.model.ids import new_id
 
 MAX_VNI = (1 << 24) - 1
 
 
 def from_row(row: tables.Row) -> Network:
-    return Network(
-        NetworkId(row.id),
-        TenantId(row.tenant_id),
-        row.name,
-        row.vni,
-        tuple(ipaddress.IPv4Network(c) for c in row.cidrs),
-        Encoding(row.encoding),
-        row.created_at,
-    )
+    return decode(Network, row)
 
 
 def _allocate_vni(tx: Tx) -> int:

@@ -15,11 +15,13 @@ import ipaddress
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from onm.api.codec import decode
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
 from onm.manager import access, hosts, networks, quota, tables
 from onm.manager.store import Tx
-from onm.model import HostId, Network, NetworkId, Node, NodeId, validate
+from onm.model import Network, Node, NodeId, validate
 from onm.model.ids import new_id
+from onm.packet import ethernet
 
 ORDINARY_SLOT = 0
 """The slot of every ordinary node: delivered by (network id, IPv4), U/L clear (FIG. 2D)."""
@@ -27,21 +29,11 @@ MAC_BASE = 0x02_00_00_00_00_00  # locally administered, unicast (RFC 7042 sectio
 
 
 def from_row(row: tables.Row) -> Node:
-    return Node(
-        NodeId(row.id),
-        row.name,
-        NetworkId(row.network_id),
-        HostId(row.host_id),
-        ipaddress.IPv4Address(row.ip),
-        row.mac,
-        row.slot,
-        row.interface,
-        row.created_at,
-    )
+    return decode(Node, row)
 
 
 def format_mac(value: int) -> str:
-    return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
+    return ethernet.format_mac(value.to_bytes(6, "big"))
 
 
 def _allocate_mac(tx: Tx) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from onm.addressing import HostPrefix
+from onm.addressing import HostPrefix, Location
 from onm.model.ids import HostId
 
 
@@ -15,6 +15,10 @@ class Host:
     name: str
     prefix: HostPrefix
     created_at: dt.datetime
+
+    @property
+    def location(self) -> Location:
+        return self.prefix.location
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from onm.model.host import Host
+from onm.model.ids import NetworkId
 from onm.model.network import Network
 from onm.model.node import Node
 from onm.model.resolution import Resolution
@@ -19,7 +20,7 @@ from onm.model.resolution import Resolution
 class Resident:
     """Where a node of one of the host's networks lives: what receiving agents verify against."""
 
-    network_id: str
+    network_id: NetworkId
     ip: ipaddress.IPv4Address
     substrate_address: ipaddress.IPv6Address
     mac: str

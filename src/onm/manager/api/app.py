@@ -21,8 +21,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
+from onm.api import codec, sse
 from onm.api import schemas as s
-from onm.api import sse
 from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
 from onm.manager import (
     events,
@@ -41,6 +41,7 @@ from onm.manager.quota import Quotas
 from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store, Tx
 from onm.model import Host, Principal, PrincipalKind
+from onm.model.clock import utcnow
 
 T = TypeVar("T")
 NOBODY = Principal(PrincipalKind.TENANT, name="anonymous")
@@ -48,10 +49,6 @@ ERRORS: dict[int, dict[str, object]] = {
     code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 ERRORS[429] = throttle.RESPONSE
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -121,16 +118,16 @@ def create_app(context: Context) -> FastAPI:
     @app.post("/v1/tenants", status_code=201, response_model=s.TenantCreated, tags=["tenants"])
     def create_tenant(body: s.TenantCreate, token: Token) -> s.TenantCreated:
         tenant, secret = c.write(token, lambda tx: tenants.create(tx, body.name))
-        return s.TenantCreated(tenant=s.TenantOut.of(tenant), token=secret)
+        return s.TenantCreated(tenant=codec.encode(s.TenantOut, tenant), token=secret)
 
     @app.get("/v1/tenants", response_model=list[s.TenantOut], tags=["tenants"])
     def list_tenants(token: Token) -> list[s.TenantOut]:
-        return [s.TenantOut.of(t) for t in c.read(token, tenants.list_all)]
+        return [codec.encode(s.TenantOut, t) for t in c.read(token, tenants.list_all)]
 
     @app.get("/v1/tenants/{ref}", response_model=s.TenantDetail, tags=["tenants"])
     def get_tenant(ref: str, token: Token) -> s.TenantDetail:
         """The tenant with each quota's limit, its source and the use."""
-        return s.TenantDetail.of_usage(c.read(token, lambda tx: tenants.usage(tx, ref, c.quotas)))
+        return codec.tenant_detail(c.read(token, lambda tx: tenants.usage(tx, ref, c.quotas)))
 
     @app.patch("/v1/tenants/{ref}", response_model=s.TenantDetail, tags=["tenants"])
     def update_tenant(ref: str, body: s.TenantUpdate, token: Token) -> s.TenantDetail:
@@ -138,7 +135,7 @@ def create_app(context: Context) -> FastAPI:
         below the use is accepted (`over` says so): existing objects stay, new ones are refused."""
         changes = body.quotas.changes()
         usage = c.write(token, lambda tx: tenants.set_quotas(tx, ref, changes, c.quotas))
-        return s.TenantDetail.of_usage(usage)
+        return codec.tenant_detail(usage)
 
     @app.delete("/v1/tenants/{ref}", status_code=204, tags=["tenants"])
     def delete_tenant(ref: str, token: Token) -> Response:
@@ -154,15 +151,18 @@ def create_app(context: Context) -> FastAPI:
                 tx, body.tenant, body.name, body.cidrs, body.encoding, c.quotas
             ),
         )
-        return s.NetworkOut.of(network)
+        return codec.encode(s.NetworkOut, network)
 
     @app.get("/v1/networks", response_model=list[s.NetworkOut], tags=["networks"])
     def list_networks(token: Token, tenant: str | None = None) -> list[s.NetworkOut]:
-        return [s.NetworkOut.of(n) for n in c.read(token, lambda tx: networks.list_all(tx, tenant))]
+        return [
+            codec.encode(s.NetworkOut, n)
+            for n in c.read(token, lambda tx: networks.list_all(tx, tenant))
+        ]
 
     @app.get("/v1/networks/{ref:path}", response_model=s.NetworkOut, tags=["networks"])
     def get_network(ref: str, token: Token) -> s.NetworkOut:
-        return s.NetworkOut.of(c.read(token, lambda tx: networks.get(tx, ref)))
+        return codec.encode(s.NetworkOut, c.read(token, lambda tx: networks.get(tx, ref)))
 
     @app.delete("/v1/networks/{ref:path}", status_code=204, tags=["networks"])
     def delete_network(ref: str, token: Token) -> Response:
@@ -183,19 +183,19 @@ def create_app(context: Context) -> FastAPI:
             return hosts.create(tx, body.name, body.prefix, location)
 
         host, secret = c.write(token, work)
-        return s.HostCreated(host=s.HostOut.of(host), token=secret)
+        return s.HostCreated(host=codec.encode(s.HostOut, host), token=secret)
 
     @app.get("/v1/hosts", response_model=list[s.HostView], tags=["hosts"])
     def list_hosts(token: Token) -> list[s.HostView]:
         """Every host the token may see; tenants get no substrate details (`HostPublic`)."""
         found, full = c.read(token, lambda tx: (hosts.list_all(tx), hosts.shows_substrate(tx)))
-        return [s.host_view(h, full) for h in found]
+        return [codec.host_view(h, full) for h in found]
 
     @app.get("/v1/hosts/{ref}", response_model=s.HostView, tags=["hosts"])
     def get_host(ref: str, token: Token) -> s.HostView:
         """One host; tenants get no substrate details (`HostPublic`)."""
         found, full = c.read(token, lambda tx: (hosts.get(tx, ref), hosts.shows_substrate(tx)))
-        return s.host_view(found, full)
+        return codec.host_view(found, full)
 
     @app.delete("/v1/hosts/{ref}", status_code=204, tags=["hosts"])
     def delete_host(ref: str, token: Token) -> Response:
@@ -228,7 +228,7 @@ def create_app(context: Context) -> FastAPI:
         if c.stopping.is_set():
             return Response(status_code=204)
         snapshot = await run_in_threadpool(c.read, token, lambda tx: reads.snapshot(tx, ref))
-        return s.SnapshotOut.of(snapshot)
+        return codec.encode(s.SnapshotOut, snapshot)
 
     @app.get("/v1/hosts/{ref}/snapshot/stream", tags=["agents"], response_class=StreamingResponse)
     async def host_snapshot_stream(
@@ -254,7 +254,7 @@ def create_app(context: Context) -> FastAPI:
                 return []
             snapshot = await run_in_threadpool(c.read, token, lambda tx: reads.snapshot(tx, ref))
             last = snapshot.revision
-            data = s.SnapshotOut.of(snapshot).model_dump_json()
+            data = codec.encode(s.SnapshotOut, snapshot).model_dump_json()
             return [sse.encode(sse.SNAPSHOT_EVENT, data, id=snapshot.revision)]
 
         feed = streams.follow(poll, c.stopping, c.poll_interval)
@@ -263,7 +263,7 @@ def create_app(context: Context) -> FastAPI:
     @app.post("/v1/hosts/{ref}/report", response_model=s.HostStatusOut, tags=["agents"])
     def report(ref: str, body: s.ReportIn, token: Token) -> s.HostStatusOut:
         status = c.write(token, lambda tx: hosts.report(tx, ref, body.applied_revision))
-        return s.HostStatusOut.of(status, c.clock(), c.silence)
+        return codec.host_status(status, c.clock(), c.silence)
 
     # --- nodes -------------------------------------------------------------------------------
     @app.post("/v1/nodes", status_code=201, response_model=s.NodeOut, tags=["nodes"])
@@ -274,18 +274,18 @@ def create_app(context: Context) -> FastAPI:
                 tx, body.name, body.network, body.host, body.ip, body.interface, c.quotas
             ),
         )
-        return s.NodeOut.of(node)
+        return codec.encode(s.NodeOut, node)
 
     @app.get("/v1/nodes", response_model=list[s.NodeOut], tags=["nodes"])
     def list_nodes(
         token: Token, network: str | None = None, host: str | None = None
     ) -> list[s.NodeOut]:
         found = c.read(token, lambda tx: nodes.list_all(tx, network, host))
-        return [s.NodeOut.of(n) for n in found]
+        return [codec.encode(s.NodeOut, n) for n in found]
 
     @app.get("/v1/nodes/{ref:path}", response_model=s.NodeOut, tags=["nodes"])
     def get_node(ref: str, token: Token, network: str | None = None) -> s.NodeOut:
-        return s.NodeOut.of(c.read(token, lambda tx: nodes.get(tx, ref, network)))
+        return codec.encode(s.NodeOut, c.read(token, lambda tx: nodes.get(tx, ref, network)))
 
     @app.delete("/v1/nodes/{ref:path}", status_code=204, tags=["nodes"])
     def delete_node(ref: str, token: Token, network: str | None = None) -> Response:
@@ -300,7 +300,7 @@ def create_app(context: Context) -> FastAPI:
         answer = c.read(token, lambda tx: resolution.resolve_from_grant(tx, *args))
         if answer is None:
             answer = c.write(token, lambda tx: resolution.resolve(tx, *args))
-        return s.ResolutionOut.of(answer)
+        return codec.encode(s.ResolutionOut, answer)
 
     @app.post("/v1/verify", response_model=s.VerdictOut, tags=["resolution"])
     def verify(body: s.VerifyRequest, token: Token) -> s.VerdictOut:
@@ -308,14 +308,14 @@ def create_app(context: Context) -> FastAPI:
             token,
             lambda tx: resolution.verify(tx, body.network, body.ip, body.substrate_source),
         )
-        return s.VerdictOut.of(verdict)
+        return codec.encode(s.VerdictOut, verdict)
 
     # --- status and events -------------------------------------------------------------------
     @app.get("/v1/status", response_model=s.StatusOut, tags=["status"])
     def status(token: Token) -> s.StatusOut:
         def work(tx: Tx) -> s.StatusOut:
             now = tx.now
-            rows = [s.HostStatusOut.of(h, now, c.silence) for h in hosts.statuses(tx)]
+            rows = [codec.host_status(h, now, c.silence) for h in hosts.statuses(tx)]
             return s.StatusOut(revision=tx.current_revision(), hosts=rows)
 
         return c.read(token, work)
@@ -330,7 +330,7 @@ def create_app(context: Context) -> FastAPI:
             found = c.read(token, lambda tx: events.latest(tx, limit))
         else:
             found = c.read(token, lambda tx: events.list_since(tx, after, limit))
-        return [s.EventOut.of(e) for e in found]
+        return [codec.encode(s.EventOut, e) for e in found]
 
     @app.get("/v1/events/stream", tags=["events"], response_class=StreamingResponse)
     async def stream_events(
@@ -349,7 +349,7 @@ def create_app(context: Context) -> FastAPI:
             chunks = []
             for event in batch:
                 last = event.seq
-                data = s.EventOut.of(event).model_dump_json()
+                data = codec.encode(s.EventOut, event).model_dump_json()
                 chunks.append(sse.encode(event.kind, data, id=event.seq))
             return chunks
 
