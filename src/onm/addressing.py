@@ -5,7 +5,7 @@ node's virtual network id and virtual IPv4 address, so the destination host is f
 the /64 and the destination node by (network id, IPv4) inside it. The layout follows seed
 US8595378 FIG. 2D (topology example 274). `LAYOUT` is the single table of fields; encoding,
 decoding, range checks and the per-packet fast path (`embed_ipv4`, `split_address`,
-`network_id_of`) are all derived from it. Bit 0 is the most significant bit:
+`network_and_ipv4`, `network_id_of`) are all derived from it. Bit 0 is the most significant bit:
 
     0          32  34     40     48     56     64     70  71  72           96          127
     +----------+---+------+------+------+------+------+---+---+------------+------------+
@@ -332,12 +332,23 @@ def embed_ipv4(
 
 def split_address(address: bytes) -> tuple[int, int, bytes]:
     """Per-packet fast path: (host prefix value, network id, packed IPv4) of 16 packed bytes."""
-    _check_address_length(address)
+    if len(address) != ADDRESS_BYTES:  # inline: a call costs a tenth of this function
+        _check_address_length(address)
     return (
         int.from_bytes(address[_PREFIX_BYTES], "big"),
         int.from_bytes(address[_NETWORK_ID_BYTES], "big"),
         bytes(address[_IPV4_BYTES]),
     )
+
+
+def network_and_ipv4(
+    address: bytes, _network: slice = _NETWORK_ID_BYTES, _ipv4: slice = _IPV4_BYTES
+) -> tuple[int, bytes]:
+    """Per-packet fast path of the receive check: (network id, packed IPv4) of 16 packed bytes
+    (the slices are bound as defaults: a global lookup each costs more than the slicing)."""
+    if len(address) != ADDRESS_BYTES:
+        _check_address_length(address)
+    return int.from_bytes(address[_network], "big"), address[_ipv4]
 
 
 def network_id_of(address: bytes) -> int:

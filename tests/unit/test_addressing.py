@@ -21,6 +21,7 @@ from onm.addressing import (
     SubstrateAddress,
     distance,
     embed_ipv4,
+    network_and_ipv4,
     network_id_of,
     split_address,
 )
@@ -232,6 +233,7 @@ def test_split_address_inverts_embed_ipv4(address: SubstrateAddress) -> None:
     )
     assert split_address(packed) == (address.host.value, address.network_id, address.ipv4.packed)
     assert network_id_of(packed) == address.network_id
+    assert network_and_ipv4(packed) == (address.network_id, address.ipv4.packed)
 
 
 @given(prefixes)

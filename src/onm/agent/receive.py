@@ -3,7 +3,7 @@
 Theory of operation:
 - A substrate packet is accepted only for a local node's substrate address, from the address
   where (network id, source IPv4) really lives (both read from the source address by
-  `onm.addressing.split_address`), on another host (a local node's packets never cross the
+  `onm.addressing.network_and_ipv4`), on another host (a local node's packets never cross the
   substrate), and only as an agent sends it (`admission.check_ipv6_header` and
   `check_ipv6_payload`; for encapsulation the inner datagram passes `check_ipv4` too).
 - It is translated back (SIIT) or opened (encapsulation), per the network's encoding
@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from onm.addressing import split_address
+from onm.addressing import network_and_ipv4
 from onm.agent.actions import Action
 from onm.agent.counters import FROM_SUBSTRATE
 from onm.agent.emission import Payload, emit, to_ipv4
@@ -84,7 +84,7 @@ def substrate_packet(
         counters.drop(DropReason.NOT_LOCAL_DESTINATION)
         return []
     source = packet[8:24]
-    _host, vni, sender_ip = split_address(source)
+    vni, sender_ip = network_and_ipv4(source)
     network = port.network
     if vni != network.vni:
         counters.drop(DropReason.NETWORK_MISMATCH)

@@ -11,14 +11,20 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Final
 
 from onm.model import Encoding, NetworkId, NodeId
 from onm.model.snapshot import HostSnapshot
+from onm.packet import encap, ipv4, ipv6
 from onm.packet.ethernet import parse_mac
 from onm.packet.siit import SiitConfig, UdpZeroChecksum
 
-SIIT_OVERHEAD = 20  # IPv6 header (40) minus IPv4 header (20), DESIGN.md section 3
-ENCAP_OVERHEAD = 40  # a whole IPv6 header in front of the IPv4 one
+OVERHEAD: Final[Mapping[Encoding, int]] = {
+    Encoding.SIIT: ipv6.HEADER_LENGTH - ipv4.MIN_HEADER_LENGTH,  # re-headered (RFC 7915)
+    Encoding.ENCAP: encap.OVERHEAD,  # a whole IPv6 header in front (RFC 2473)
+}
+"""What each encoding adds to an IPv4 packet on the substrate (DESIGN.md section 3): a node's
+MTU is the substrate's less this."""
 ROUTER_MAC_PREFIX = b"\x0a\x00\x00"  # locally administered, unicast; then the 24-bit network id
 
 
@@ -28,7 +34,7 @@ def router_mac(vni: int) -> bytes:
 
 
 def node_mtu(substrate_mtu: int, encoding: Encoding) -> int:
-    return substrate_mtu - (SIIT_OVERHEAD if encoding is Encoding.SIIT else ENCAP_OVERHEAD)
+    return substrate_mtu - OVERHEAD[encoding]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +66,7 @@ class Port:
 
 
 @dataclass(frozen=True, slots=True)
-class Resident:
+class ResidentEntry:
     """Where a node of one of our networks lives, and the MAC it is known by."""
 
     substrate: bytes
@@ -75,7 +81,7 @@ class Tables:
     by_node: Mapping[NodeId, Port]
     by_substrate: Mapping[bytes, Port]
     """Local ports by their substrate address (incoming packets' destination)."""
-    residents: Mapping[tuple[int, bytes], Resident]
+    residents: Mapping[tuple[int, bytes], ResidentEntry]
     """(network id, IPv4) -> where that node lives: the receive-side anti-spoofing check."""
 
     @property
@@ -91,7 +97,7 @@ EMPTY = Tables(
 def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
     networks: dict[NetworkId, NetworkEntry] = {}
     for network in snapshot.networks:
-        overhead = SIIT_OVERHEAD if network.encoding is Encoding.SIIT else ENCAP_OVERHEAD
+        overhead = OVERHEAD[network.encoding]
         networks[network.id] = NetworkEntry(
             id=network.id,
             vni=network.vni,
@@ -121,7 +127,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             network=networks[node.network_id],
         )
     residents = {
-        (networks[NetworkId(r.network_id)].vni, r.ip.packed): Resident(
+        (networks[r.network_id].vni, r.ip.packed): ResidentEntry(
             r.substrate_address.packed, parse_mac(r.mac)
         )
         for r in snapshot.residents

@@ -25,9 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from onm.agent.tables import node_mtu
 from onm.lab.topology import TRANSIT, Topology
-from onm.model.network import Encoding
-from onm.packet import encap, ipv4, ipv6
 
 BRIDGE: Final = "br0"
 """The substrate switch, in the substrate namespace."""
@@ -35,13 +34,6 @@ SUBSTRATE_IF: Final = "sub0"
 """Each host's interface on the substrate (the agent's `--substrate-if`)."""
 NODE_IF: Final = "eth0"
 """Each node's interface."""
-
-# DESIGN.md section 3: the IPv6 header is 20 bytes longer than IPv4's (SIIT, RFC 7915), and
-# encapsulation adds a whole IPv6 header (RFC 2473).
-OVERHEAD: Final[Mapping[Encoding, int]] = {
-    Encoding.SIIT: ipv6.HEADER_LENGTH - ipv4.MIN_HEADER_LENGTH,
-    Encoding.ENCAP: encap.OVERHEAD,
-}
 
 
 class Role(enum.StrEnum):
@@ -189,7 +181,7 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
         network = topology.network(node.network)
         cidr = next(c for c in network.cidrs if node.ip in c)
         namespaces.append(Namespace(ns, Role.NODE, node.name, SYSCTLS[Role.NODE]))
-        eth0 = End(ns, NODE_IF, mtu - OVERHEAD[network.encoding], mac=allocated.mac)
+        eth0 = End(ns, NODE_IF, node_mtu(mtu, network.encoding), mac=allocated.mac)
         veths.append(Veth(eth0, End(host_ns[node.host], allocated.interface, mtu)))
         addresses.append(Address(ns, NODE_IF, ipaddress.IPv4Interface((node.ip, cidr.prefixlen))))
         default = ipaddress.IPv4Network("0.0.0.0/0")

@@ -24,7 +24,9 @@ import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
+from onm.packet import ethernet, ipv6
 from onm.packet.checksum import (
     finish,
     internet_checksum,
@@ -84,8 +86,8 @@ class TcpGso:
 
 TCP_CHECKSUM_AT = 16
 """Offset of the checksum field in the TCP header (RFC 9293 section 3.1)."""
-IPV6_HEADER = 40
-ETHERNET_HEADER = 14
+IPV6_HEADER: Final = ipv6.HEADER_LENGTH
+ETHERNET_HEADER: Final = ethernet.HEADER_LENGTH
 
 
 def parse(data: bytes) -> tuple[VirtioNetHeader, bytes] | DropReason:

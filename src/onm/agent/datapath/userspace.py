@@ -56,6 +56,7 @@ from onm.agent.io.packet_socket import (
 from onm.agent.io.raw6 import open_raw6_sender, send_ipv6
 from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
 from onm.errors import OnmError
+from onm.model.clock import utcnow
 from onm.netlink.kernel import Kernel
 from onm.packet import offload
 from onm.packet.drop import DropReason
@@ -78,10 +79,6 @@ NODE_IP = offload.LENGTH + offload.ETHERNET_HEADER
 """Where the IP header starts in what a packet socket with a virtio-net header reads."""
 SUBSTRATE_IP = NODE_IP
 NO_VNET = offload.NONE
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class UserspaceDatapath:

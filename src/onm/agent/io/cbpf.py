@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from onm.errors import InvalidInputError
+from onm.packet import ethernet
 
 # Instruction classes, sizes, modes, operations and sources (include/uapi/linux/bpf_common.h).
 BPF_LD = 0x00
@@ -36,7 +37,7 @@ BPF_MAXINSNS = 4096
 ACCEPT_SNAPLEN = 0x40000
 """Bytes kept of an accepted frame: 256 KiB, more than a 64 KiB GSO frame (as tcpdump uses)."""
 
-ETH_HLEN = 14
+ETH_HLEN = ethernet.HEADER_LENGTH
 """Ethernet header length: destination MAC, source MAC, ethertype (IEEE 802.3)."""
 ETHERTYPE_OFFSET = 12
 ETH_P_IPV6 = 0x86DD

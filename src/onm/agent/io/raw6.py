@@ -21,6 +21,7 @@ import errno
 import socket
 
 from onm.errors import InvalidInputError
+from onm.packet import ipv6
 
 IPPROTO_RAW = 255
 """Raw IP, include/uapi/linux/in.h; for AF_INET6 it means "the packet includes its header"."""
@@ -30,7 +31,7 @@ IPV6_HDRINCL = 36
 DEFAULT_SNDBUF = 4 << 20
 """Requested send buffer in bytes (the kernel doubles it, socket(7))."""
 
-IPV6_HEADER_LENGTH = 40
+IPV6_HEADER_LENGTH = ipv6.HEADER_LENGTH
 """RFC 8200 section 3: the fixed IPv6 header."""
 _DST = slice(24, 40)
 """The destination address inside the header (RFC 8200 section 3)."""
