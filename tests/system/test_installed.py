@@ -118,3 +118,29 @@ def test_the_installed_onm_brings_a_shipped_example_up_and_down(
     assert down.returncode == 0, (down.stdout, down.stderr)
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert not set(namespaces) & {line.split()[0] for line in left.stdout.splitlines() if line}
+
+
+def test_the_installed_onm_runs_the_demo(
+    installed: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """`onm demo` from the wheel: FIG. 2A from the packaged example, traffic, clean-up; under its
+    own lab name, so it runs beside a demo a user has up."""
+    bin_, env = installed
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    name = f"ad{os.getpid() % 100000}"
+    done = subprocess.run(
+        [str(bin_ / "onm"), "demo", "--name", name, "--state-dir", str(tmp_path / "state")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    for seen in ("3 packets transmitted, 3 received", "content identical", "gone"):
+        assert seen in done.stdout, done.stdout[-3000:]
+    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert {line.split()[0] for line in after.stdout.splitlines() if line} <= {
+        line.split()[0] for line in before.stdout.splitlines() if line
+    } | set(), "the demo left namespaces behind"

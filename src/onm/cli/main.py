@@ -47,11 +47,17 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", envvar="KEEP", help="Leave the lab up afterwards")
     ] = False,
+    name: Annotated[
+        str, typer.Option("--name", help="The lab's name (two demos at once need two names)")
+    ] = "demo",
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Where the lab keeps its state")
+    ] = None,
 ) -> None:
     """Bring up the seed's FIG. 2A in the lab, send real traffic, and narrate it (as root)."""
     from onm.lab.demo import main as run_demo
 
-    run_demo(keep)
+    run_demo(keep, name, state_dir)
 
 
 @manager_app.command("serve")

@@ -56,9 +56,10 @@ class DemoError(OnmError):
 
 
 class Demo:
-    def __init__(self, console: Console, lab: str = LAB) -> None:
+    def __init__(self, console: Console, lab: str = LAB, state_dir: Path | None = None) -> None:
         self.out = console
         self.lab = lab
+        self.state_dir = state_dir
         self.state: LabState | None = None
         self.client: Client | None = None
         self.metrics_ports: dict[str, int] = {}
@@ -129,12 +130,12 @@ class Demo:
                 self.client.close()
             if keep:
                 self.step(
-                    "Lab left up (KEEP): `onm lab exec a -- ping 10.0.0.3`, "
+                    f"Lab left up (KEEP): `onm lab exec --name {self.lab} a -- ping 10.0.0.3`, "
                     f"`onm lab down --name {self.lab}`"
                 )
             else:
                 self.step("Tearing the lab down")
-                runner.down(self.lab, None, lambda _line: None)
+                runner.down(self.lab, self.state_dir, lambda _line: None)
                 self.say("every namespace and process the lab made is gone")
         self.out.print(f"\n[bold green]Demo finished in {time.monotonic() - started:.0f} s.[/]")
 
@@ -143,7 +144,7 @@ class Demo:
             "Building the seed's FIG. 2A in network namespaces: substrate, hosts R S T U, nodes"
         )
         with examples.path(EXAMPLE) as topology:
-            result = runner.up(topology, self.lab, None, True, lambda _line: None)
+            result = runner.up(topology, self.lab, self.state_dir, True, lambda _line: None)
         if result.exited:
             raise DemoError(f"agents exited at start: {[p.owner for p in result.exited]}")
         self.state = result.state
@@ -334,10 +335,10 @@ class Demo:
             )
 
 
-def main(keep: bool) -> None:
+def main(keep: bool, lab: str = LAB, state_dir: Path | None = None) -> None:
     if os.geteuid() != 0:
         raise DemoError("the demo builds network namespaces: run it as root")
-    Demo(Console(highlight=False, soft_wrap=True)).run(keep)
+    Demo(Console(highlight=False, soft_wrap=True), lab, state_dir).run(keep)
 
 
 __all__: Sequence[str] = ["Demo", "DemoError", "main"]
