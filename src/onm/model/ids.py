@@ -10,10 +10,18 @@ NetworkId = NewType("NetworkId", str)
 HostId = NewType("HostId", str)
 NodeId = NewType("NodeId", str)
 TokenId = NewType("TokenId", str)
+PoolId = NewType("PoolId", str)
 EventSeq = NewType("EventSeq", int)
 
 # The prefix of each kind's ids; a reader of a log knows what an id names.
-PREFIXES = {"tenant": "ten", "network": "net", "host": "hst", "node": "nod", "token": "tok"}
+PREFIXES = {
+    "tenant": "ten",
+    "network": "net",
+    "host": "hst",
+    "node": "nod",
+    "token": "tok",
+    "pool": "pol",
+}
 ID_HEX_DIGITS = 12
 """48 random bits after the prefix: collisions are not a practical concern."""
 
