@@ -104,6 +104,7 @@ class NetworkOut(BaseModel):
     gateway: str
     gateways: list[str]
     created_at: dt.datetime
+    auto_pools: str = "propose"
 
 
 class LocationIn(Request):
@@ -171,10 +172,62 @@ class NodeOut(BaseModel):
     created_at: dt.datetime
 
 
+Seconds = Annotated[float, Field(strict=False, allow_inf_nan=False)]
+
+
+class CheckIn(Request):
+    """A health check as a request gives it; a value left out takes its default."""
+
+    kind: Short | None = None
+    port: int | None = None
+    path: Ref | None = None
+    interval: Seconds | None = None
+    timeout: Seconds | None = None
+    rise: int | None = None
+    fall: int | None = None
+
+    def given(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class PoolSettings(Request):
+    """What `PATCH /v1/pools/{ref}` may change (and `POST /v1/pools` may set)."""
+
+    policy: Short | None = None
+    scope: Short | None = None
+    all_down: Short | None = None
+    check: CheckIn | None = None
+    rotate_packets: int | None = None
+    rotate_seconds: Seconds | None = None
+
+    def given(self) -> dict[str, object]:
+        return {
+            name: (self.check.given() if name == "check" and self.check else getattr(self, name))
+            for name in sorted(self.model_fields_set)
+        }
+
+
+class PoolCreate(PoolSettings):
+    name: Name
+    network: Ref
+    ip: Short
+    members: Annotated[list[Ref], Field(max_length=64)] = Field(default_factory=list)
+
+
+class MemberAdd(Request):
+    node: Ref
+    rank: int | None = None
+
+
 class ResolveRequest(Request):
     network: Ref
     requester: Ref
     ip: Short
+
+
+class AlternativeOut(BaseModel):
+    node_id: str
+    substrate_address: str
 
 
 class ResolutionOut(BaseModel):
@@ -185,6 +238,8 @@ class ResolutionOut(BaseModel):
     substrate_address: str
     mac: str
     expires_at: dt.datetime
+    pool_id: str | None = None
+    alternatives: list[AlternativeOut] = Field(default_factory=list)
 
 
 class VerifyRequest(Request):
@@ -229,6 +284,69 @@ class ResidentOut(BaseModel):
     mac: str
 
 
+class HealthCheckOut(BaseModel):
+    kind: str
+    port: int | None
+    path: str
+    interval: float
+    timeout: float
+    rise: int
+    fall: int
+
+
+class RotationOut(BaseModel):
+    packets: int | None
+    seconds: float | None
+
+
+class PoolOut(BaseModel):
+    id: str
+    network_id: str
+    name: str
+    ip: str
+    mac: str
+    policy: str
+    scope: str
+    all_down: str
+    check: HealthCheckOut
+    rotation: RotationOut
+    state: str
+    created_at: dt.datetime
+
+
+class MemberOut(BaseModel):
+    node_id: str
+    node: str
+    """The member node's name."""
+    host_id: str
+    rank: int
+    health: str
+    since: dt.datetime
+    reported_at: dt.datetime | None
+    load: float
+    selections: int
+    """Requesters whose grant has this member first (their agents steer there while it is up)."""
+
+
+class PoolDetail(PoolOut):
+    """A pool with its members: what `GET /v1/pools/{ref}` and the changes to it answer."""
+
+    network: str
+    members: list[MemberOut]
+
+
+class MemberViewOut(BaseModel):
+    node_id: str
+    host_id: str
+    substrate_address: str
+    health: str
+
+
+class PoolViewOut(BaseModel):
+    pool: PoolOut
+    members: list[MemberViewOut]
+
+
 class SnapshotOut(BaseModel):
     revision: int
     host: HostOut
@@ -236,6 +354,7 @@ class SnapshotOut(BaseModel):
     nodes: list[LocalNodeOut]
     residents: list[ResidentOut]
     grants: list[ResolutionOut]
+    pools: list[PoolViewOut] = Field(default_factory=list)
 
 
 class EventOut(BaseModel):

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from onm.addressing import HostPrefix, embed_ipv4
 from onm.errors import NotFoundError
-from onm.model import Grant, Host, HostId, Network, Node, Resolution
+from onm.model import Grant, Host, HostId, Network, Node, NodeId, Resolution
+from onm.model.pool import Member, MemberView, Pool, PoolState, PoolView
+from onm.model.resolution import Alternative
 from onm.model.snapshot import HostSnapshot, LocalNode, Resident
 
 
@@ -36,11 +38,39 @@ class Intent:
     networks: tuple[Network, ...]
     nodes: tuple[Node, ...]
     grants: tuple[Grant, ...]
+    pools: tuple[Pool, ...] = ()
+    """The pools of those networks."""
+    members: tuple[Member, ...] = ()
+    """Their members (nodes of those networks)."""
 
 
 def substrate_address(prefix: HostPrefix, network: Network, node: Node) -> ipaddress.IPv6Address:
     """Where `node` lives on the substrate (DESIGN.md section 2)."""
     return ipaddress.IPv6Address(embed_ipv4(prefix.value, network.vni, node.ip.packed, node.slot))
+
+
+def pool_address(
+    prefix: HostPrefix, network: Network, pool: Pool, member: Member
+) -> ipaddress.IPv6Address:
+    """Where `member` takes `pool`'s traffic: its host's /64, the pool IP, its slot with U/L set
+    (deliver to slot), so two members of one pool on one host have two addresses."""
+    packed = embed_ipv4(prefix.value, network.vni, pool.ip.packed, member.slot, True)
+    return ipaddress.IPv6Address(packed)
+
+
+def ranked_alternatives(
+    ranking: Iterable[NodeId],
+    pool: Pool,
+    members: Mapping[NodeId, Member],
+    hosts: Mapping[HostId, Host],
+    network: Network,
+) -> tuple[Alternative, ...]:
+    """A requester's ranking as addresses, without members that have left since."""
+    return tuple(
+        Alternative(m, pool_address(hosts[members[m].host_id].prefix, network, pool, members[m]))
+        for m in ranking
+        if m in members
+    )
 
 
 def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetime) -> HostSnapshot:
@@ -54,10 +84,39 @@ def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetim
     here = sorted({n.network_id for n in local})
     residents = _ordered(n for n in intent.nodes if n.network_id in here)
     nodes = {n.id: n for n in intent.nodes}
+    pools = {p.id: p for p in intent.pools if p.state is PoolState.LIVE}
+    members: dict[str, dict[NodeId, Member]] = {p: {} for p in pools}
+    for m in intent.members:
+        if m.pool_id in members:
+            members[m.pool_id][m.node_id] = m
     grants = []
     for g in sorted(intent.grants, key=lambda g: (g.requester_id, g.target_ip)):
+        if g.host_id != host_id or g.expires_at <= now:
+            continue
+        if g.pool_id is not None:
+            pool = pools.get(g.pool_id)
+            if pool is None:
+                continue
+            network = networks[g.network_id]
+            ranked = ranked_alternatives(g.ranking, pool, members[pool.id], hosts, network)
+            if not ranked:
+                continue
+            grants.append(
+                Resolution(
+                    g.network_id,
+                    g.requester_id,
+                    g.target_ip,
+                    ranked[0].node_id,
+                    ranked[0].substrate_address,
+                    pool.mac,
+                    g.expires_at,
+                    pool.id,
+                    ranked,
+                )
+            )
+            continue
         target = nodes.get(g.target_id)
-        if g.host_id != host_id or g.expires_at <= now or target is None:
+        if target is None:
             continue
         address = substrate_address(hosts[target.host_id].prefix, networks[g.network_id], target)
         grants.append(
@@ -88,6 +147,22 @@ def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetim
             for n in residents
         ),
         grants=tuple(grants),
+        pools=tuple(
+            PoolView(
+                pool,
+                tuple(
+                    MemberView(
+                        m.node_id,
+                        m.host_id,
+                        pool_address(hosts[m.host_id].prefix, networks[pool.network_id], pool, m),
+                        m.health,
+                    )
+                    for m in sorted(members[pool.id].values(), key=lambda m: (m.rank, m.node_id))
+                ),
+            )
+            for pool in sorted(pools.values(), key=lambda p: (p.network_id, p.ip))
+            if pool.network_id in here or any(g.pool_id == pool.id for g in grants)
+        ),
     )
 
 
@@ -108,7 +183,14 @@ def changed_hosts(
 def _content(snapshot: HostSnapshot | None) -> object:
     if snapshot is None:
         return None
-    return (snapshot.host, snapshot.networks, snapshot.nodes, snapshot.residents, snapshot.grants)
+    return (
+        snapshot.host,
+        snapshot.networks,
+        snapshot.nodes,
+        snapshot.residents,
+        snapshot.grants,
+        snapshot.pools,
+    )
 
 
 def _ordered(nodes: Iterable[Node]) -> list[Node]:

@@ -23,6 +23,12 @@ def from_row(row: tables.Row) -> Host:
     return decode(Host, row)
 
 
+def by_ids(tx: Tx, ids: list[str]) -> list[Host]:
+    """Hosts by id (no access check: callers have one)."""
+    h = tables.hosts
+    return [from_row(row) for row in tx.connection.execute(select(h).where(h.c.id.in_(ids)))]
+
+
 def status_from_row(row: tables.Row) -> HostStatus:
     return HostStatus(from_row(row), row.desired_revision, row.applied_revision, row.last_report_at)
 

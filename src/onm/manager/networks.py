@@ -165,6 +165,11 @@ def delete_network(tx: Tx, ref: str) -> Network:
     ).first()
     if has_nodes:
         raise ConflictError("network", f"network {network.name!r} still has nodes")
+    has_pools = tx.connection.execute(
+        select(tables.pools.c.id).where(tables.pools.c.network_id == network.id).limit(1)
+    ).first()
+    if has_pools:
+        raise ConflictError("network", f"network {network.name!r} still has pools")
     tx.connection.execute(delete(tables.networks).where(tables.networks.c.id == network.id))
     tx.record("network.deleted", network.id, network.tenant_id, {"name": network.name})
     return network

@@ -36,11 +36,11 @@ def format_mac(value: int) -> str:
     return ethernet.format_mac(value.to_bytes(6, "big"))
 
 
-def _allocate_mac(tx: Tx) -> str:
+def allocate_mac(tx: Tx) -> str:
     return format_mac(MAC_BASE + tx.next_value("mac"))
 
 
-def _check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
+def check_ip(network: Network, ip: ipaddress.IPv4Address) -> None:
     cidr = next((c for c in network.cidrs if ip in c), None)
     if cidr is None:
         cidrs = ", ".join(str(c) for c in network.cidrs)
@@ -68,7 +68,14 @@ def create(
         validate.interface("interface", interface)
     network = networks.get(tx, network_ref)
     host = hosts.get(tx, host_ref)
-    _check_ip(network, address)
+    check_ip(network, address)
+    pool = tx.connection.execute(
+        select(tables.pools.c.name).where(
+            tables.pools.c.network_id == network.id, tables.pools.c.ip == str(address)
+        )
+    ).first()
+    if pool is not None:
+        raise ConflictError("ip", f"{address} is pool {pool.name!r}'s address")
     quota.check_nodes(tx, network.tenant_id, quotas)
     n = tables.nodes
     clash = tx.connection.execute(
@@ -88,7 +95,7 @@ def create(
         network.id,
         host.id,
         address,
-        _allocate_mac(tx),
+        allocate_mac(tx),
         ORDINARY_SLOT,
         chosen_interface,
         tx.now,
@@ -149,6 +156,25 @@ def get(tx: Tx, ref: str, network_ref: str | None = None) -> Node:
     return from_row(rows[0])
 
 
+def by_ids(tx: Tx, ids: list[NodeId]) -> list[Node]:
+    """Nodes by id (no access check: callers have one), in no particular order."""
+    n = tables.nodes
+    return [
+        from_row(row) for row in tx.connection.execute(select(n).where(n.c.id.in_(sorted(ids))))
+    ]
+
+
+def _forget_memberships(tx: Tx, node_id: str) -> set[str]:
+    """Drop a node being deleted from every pool: the hosts holding grants for those pools."""
+    m, g = tables.pool_members, tables.grants
+    pools = select(m.c.pool_id).where(m.c.node_id == node_id).scalar_subquery()
+    holders = {
+        h for (h,) in tx.connection.execute(select(g.c.host_id).where(g.c.pool_id.in_(pools)))
+    }
+    tx.connection.execute(delete(m).where(m.c.node_id == node_id))
+    return holders
+
+
 def list_all(tx: Tx, network_ref: str | None = None, host_ref: str | None = None) -> list[Node]:
     n, net = tables.nodes, tables.networks
     query = select(n).select_from(n.join(net, n.c.network_id == net.c.id)).order_by(n.c.name)
@@ -176,6 +202,7 @@ def delete_node(tx: Tx, ref: str, network_ref: str | None = None) -> Node:
     tx.connection.execute(
         delete(g).where((g.c.target_id == node.id) | (g.c.requester_id == node.id))
     )
+    affected |= _forget_memberships(tx, node.id)
     tx.connection.execute(delete(tables.nodes).where(tables.nodes.c.id == node.id))
     tx.record(
         "node.deleted",

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, select, true
 
-from onm.manager import access, compiler, hosts, networks, nodes, tables
+from onm.manager import access, compiler, hosts, networks, nodes, pools, tables
 from onm.manager.compiler import Intent
 from onm.manager.store import Tx
 from onm.model import Grant, Host, HostId, NetworkId, Node, NodeId
+from onm.model.ids import PoolId
 from onm.model.snapshot import HostSnapshot
 
 
@@ -46,6 +47,12 @@ def intent_for_host(tx: Tx, host: Host) -> Intent:
         for (i,) in tx.connection.execute(select(n.c.network_id).where(n.c.host_id == host.id))
     } | {grant.network_id for grant in granted}
     members = _nodes(tx, list(network_ids))
+    p = tables.pools
+    pool_list = [
+        pools.from_row(row)
+        for row in tx.connection.execute(select(p).where(p.c.network_id.in_(sorted(network_ids))))
+    ]
+    pool_members = pools.members_of(tx, [pool.id for pool in pool_list])
     host_ids = {node.host_id for node in members} - {host.id}
     h = tables.hosts
     others = [
@@ -61,6 +68,8 @@ def intent_for_host(tx: Tx, host: Host) -> Intent:
         ),
         nodes=tuple(members),
         grants=tuple(granted),
+        pools=tuple(pool_list),
+        members=tuple(pool_members),
     )
 
 
@@ -72,6 +81,8 @@ def intent(tx: Tx) -> Intent:
         networks=tuple(networks.from_row(row) for row in c.execute(select(tables.networks))),
         nodes=tuple(nodes.from_row(row) for row in c.execute(select(tables.nodes))),
         grants=tuple(_grants(tx, true())),
+        pools=tuple(pools.from_row(row) for row in c.execute(select(tables.pools))),
+        members=tuple(pools.member_from_row(row) for row in c.execute(select(tables.pool_members))),
     )
 
 
@@ -93,6 +104,8 @@ def _grants(tx: Tx, where: ColumnElement[bool]) -> list[Grant]:
             ipaddress.IPv4Address(row.target_ip),
             NodeId(row.target_id),
             row.expires_at,
+            None if row.pool_id is None else PoolId(row.pool_id),
+            tuple(NodeId(n) for n in row.ranking or ()),
         )
         for row in rows
     ]

@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeAlias, assert_never
+from typing import Any, TypeAlias, assert_never
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from onm.addressing import HostPrefix
 from onm.errors import NotFoundError
-from onm.manager import access, networks, nodes, tables
-from onm.manager.compiler import substrate_address
+from onm.manager import access, hosts, networks, nodes, pools, tables
+from onm.manager.compiler import pool_address, substrate_address
 from onm.manager.store import Tx
-from onm.model import Network, Node, Resolution, validate
-from onm.model.resolution import Verdict
+from onm.model import Network, Node, NodeId, Resolution, validate
+from onm.model.pool import Member, Policy, Pool, PoolState, Scope
+from onm.model.resolution import Alternative, Verdict
+from onm.selection.policy import Candidate, Request
+from onm.selection.policy import select as select_members
 
 RESOLUTION_TTL = dt.timedelta(seconds=300)
 
@@ -40,9 +45,26 @@ class NodeTarget:
     """The /64 of the host the node runs on."""
 
 
-Target: TypeAlias = NodeTarget
-"""What an IP of a network maps to. Pools (issue #9) join this union with their own case in
-`answer_for` and `check`; mypy's `assert_never` points at each place that must handle it."""
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A pool member and the /64 of its host."""
+
+    member: Member
+    prefix: HostPrefix
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTarget:
+    """The IP is a live pool's: its members, and how many live grants each has first."""
+
+    pool: Pool
+    members: tuple[Placed, ...]
+    selections: Mapping[NodeId, int]
+
+
+Target: TypeAlias = NodeTarget | PoolTarget
+"""What an IP of a network maps to; mypy's `assert_never` points at each place that must
+handle a new case."""
 
 
 def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> Target | None:
@@ -52,19 +74,95 @@ def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> Target | Non
         .select_from(n.join(h, n.c.host_id == h.c.id))
         .where(n.c.network_id == network.id, n.c.ip == str(ip))
     ).first()
-    if row is None:
+    if row is not None:
+        return NodeTarget(nodes.from_row(row), HostPrefix.from_network(row.host_prefix))
+    p = tables.pools
+    pool_row = tx.connection.execute(
+        select(p).where(
+            p.c.network_id == network.id, p.c.ip == str(ip), p.c.state == PoolState.LIVE.value
+        )
+    ).first()
+    if pool_row is None:
         return None
-    return NodeTarget(nodes.from_row(row), HostPrefix.from_network(row.host_prefix))
+    pool = pools.from_row(pool_row)
+    members = pools.members_of(tx, [pool.id])
+    prefixes = {
+        host.id: host.prefix for host in hosts.by_ids(tx, sorted({m.host_id for m in members}))
+    }
+    g = tables.grants
+    counts = tx.connection.execute(
+        select(g.c.target_id, func.count())
+        .where(g.c.pool_id == pool.id, g.c.expires_at > tx.now)
+        .group_by(g.c.target_id)
+    ).all()
+    return PoolTarget(
+        pool,
+        tuple(Placed(m, prefixes[m.host_id]) for m in members),
+        {NodeId(node): int(count) for node, count in counts},
+    )
 
 
 def _nobody(network: Network, ip: ipaddress.IPv4Address) -> str:
-    return f"no node has {ip} in network {network.name!r}"
+    return f"no node or pool has {ip} in network {network.name!r}"
+
+
+def candidates(target: PoolTarget) -> list[Candidate]:
+    """The members as selection sees them; load counts the requesters already sent there."""
+    return [
+        Candidate(
+            p.member.node_id,
+            p.prefix,
+            p.member.rank,
+            p.member.load + target.selections.get(p.member.node_id, 0),
+            p.member.health.allows_traffic,
+        )
+        for p in target.members
+    ]
+
+
+def pool_answer(
+    network: Network,
+    requester: Node,
+    target: PoolTarget,
+    ranking: Sequence[NodeId],
+    expires_at: dt.datetime,
+) -> Resolution:
+    """What `requester` is told about a pool IP, given its ranking of the members."""
+    placed = {p.member.node_id: p for p in target.members}
+    alternatives = tuple(
+        Alternative(
+            node, pool_address(placed[node].prefix, network, target.pool, placed[node].member)
+        )
+        for node in ranking
+        if node in placed
+    )
+    if not alternatives:
+        raise NotFoundError(f"pool {target.pool.name!r} has no members")
+    first = alternatives[0]
+    return Resolution(
+        network.id,
+        requester.id,
+        target.pool.ip,
+        first.node_id,
+        first.substrate_address,
+        target.pool.mac,
+        expires_at,
+        target.pool.id,
+        alternatives,
+    )
 
 
 def answer_for(
-    network: Network, requester: Node, ip: ipaddress.IPv4Address, target: Target, now: dt.datetime
+    network: Network,
+    requester: Node,
+    ip: ipaddress.IPv4Address,
+    target: Target,
+    now: dt.datetime,
+    request: Request | None = None,
 ) -> Resolution:
-    """What `requester` is told about `ip` at `now` (pure: the lookup happened before)."""
+    """What `requester` is told about `ip` at `now` (pure: the lookup happened before). A
+    pool's answer selects by `request` (the requester's key and host, its previous member,
+    the pool's turn and a random draw)."""
     match target:
         case NodeTarget(node, prefix):
             return Resolution(
@@ -76,6 +174,11 @@ def answer_for(
                 node.mac,
                 now + RESOLUTION_TTL,
             )
+        case PoolTarget(pool):
+            if request is None:
+                raise ValueError("a pool's answer needs the selection request")
+            ranking = select_members(pool.policy, candidates(target), request)
+            return pool_answer(network, requester, target, ranking, now + RESOLUTION_TTL)
         case _:
             assert_never(target)
 
@@ -113,21 +216,52 @@ def _answer(
     target = _target(tx, network, ip)
     if target is None:
         raise NotFoundError(_nobody(network, ip))
-    fresh = answer_for(network, requester, ip, target, tx.now)
     g = tables.grants
     grant = tx.connection.execute(
-        select(g.c.target_id, g.c.expires_at).where(
+        select(g.c.target_id, g.c.expires_at, g.c.pool_id, g.c.ranking).where(
             g.c.requester_id == requester.id, g.c.target_ip == str(ip)
         )
     ).first()
+    fresh_enough = grant is not None and grant.expires_at > tx.now + RESOLUTION_TTL / 2
+    if isinstance(target, PoolTarget):
+        if grant is not None and fresh_enough and grant.pool_id == target.pool.id:
+            ranking = [NodeId(n) for n in grant.ranking or ()]
+            kept = pool_answer(network, requester, target, ranking, grant.expires_at)
+            return kept, requester, kept
+        request = _selection_request(tx, target, requester, grant)
+        return answer_for(network, requester, ip, target, tx.now, request), requester, None
+    fresh = answer_for(network, requester, ip, target, tx.now)
     standing = None
-    if (
-        grant is not None
-        and grant.target_id == fresh.target_id
-        and grant.expires_at > tx.now + RESOLUTION_TTL / 2
-    ):
+    if grant is not None and fresh_enough and grant.target_id == fresh.target_id:
         standing = replace(fresh, expires_at=grant.expires_at)
     return fresh, requester, standing
+
+
+def _selection_request(tx: Tx, target: PoolTarget, requester: Node, grant: Any) -> Request:
+    """The inputs a pool's choice for `requester` depends on besides the members."""
+    pool = target.pool
+    host = hosts.get(tx, requester.host_id)
+    key = requester.id if pool.scope is Scope.REQUESTER else requester.host_id
+    previous = None
+    if grant is not None and grant.pool_id == pool.id:
+        previous = NodeId(grant.target_id)
+    if pool.scope is Scope.HOST:
+        previous = _host_choice(tx, pool, requester.host_id) or previous
+    turn = pools.advance_turn(tx, pool.id) if pool.policy is Policy.ROUND_ROBIN else 0
+    draw = secrets.randbits(64) if pool.policy is Policy.RANDOM else 0
+    return Request(key, host.prefix, previous, turn, draw)
+
+
+def _host_choice(tx: Tx, pool: Pool, host_id: str) -> NodeId | None:
+    """Scope `host`: the member another requester of the host was given (one choice for all)."""
+    g = tables.grants
+    row = tx.connection.execute(
+        select(g.c.target_id)
+        .where(g.c.pool_id == pool.id, g.c.host_id == host_id, g.c.expires_at > tx.now)
+        .order_by(g.c.expires_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else NodeId(row.target_id)
 
 
 def _remember(tx: Tx, requester: Node, answer: Resolution) -> None:
@@ -137,6 +271,8 @@ def _remember(tx: Tx, requester: Node, answer: Resolution) -> None:
         "host_id": requester.host_id,
         "target_id": answer.target_id,
         "expires_at": answer.expires_at,
+        "pool_id": answer.pool_id,
+        "ranking": [a.node_id for a in answer.alternatives] if answer.pool_id else None,
     }
     key = (g.c.requester_id == requester.id) & (g.c.target_ip == str(answer.target_ip))
     if tx.connection.execute(update(g).where(key).values(**values)).rowcount:
@@ -176,5 +312,10 @@ def check(
             if expected != claimed:
                 return Verdict(False, f"{ip} lives at {expected}, not {claimed}", expected)
             return Verdict(True, "ok", expected)
+        case PoolTarget(pool, members):
+            allowed = [pool_address(p.prefix, network, pool, p.member) for p in members]
+            if claimed not in allowed:
+                return Verdict(False, f"{claimed} is no member of pool {pool.name!r}", None)
+            return Verdict(True, "ok", claimed)
         case _:
             assert_never(target)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -85,6 +86,8 @@ networks = Table(
     Column("encoding", String(8), nullable=False),
     Column("cidrs", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Detected pools (0004): off | propose | accept (onm.model.pool.AutoPools).
+    Column("auto_pools", String(8), nullable=False, server_default="propose"),
     UniqueConstraint("tenant_id", "name", name="uq_networks_tenant_name"),
 )
 
@@ -117,6 +120,52 @@ nodes = Table(
     UniqueConstraint("host_id", "interface", name="uq_nodes_host_interface"),
 )
 
+# Pools (0004, seed 0): nodes of one network sharing a virtual IP no node owns.
+pools = Table(
+    "pools",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("network_id", String(16), ForeignKey("networks.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("ip", String(15), nullable=False),
+    Column("mac", String(17), nullable=False, unique=True),
+    Column("policy", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("all_down", String(16), nullable=False),
+    Column("check_kind", String(8), nullable=False),
+    Column("check_port", Integer, nullable=True),
+    Column("check_path", String(200), nullable=False),
+    Column("check_interval", Float, nullable=False),
+    Column("check_timeout", Float, nullable=False),
+    Column("check_rise", Integer, nullable=False),
+    Column("check_fall", Integer, nullable=False),
+    Column("rotate_packets", Integer, nullable=True),
+    Column("rotate_seconds", Float, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("turn", BigInteger, nullable=False, default=0),  # round-robin's counter
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("network_id", "name", name="uq_pools_network_name"),
+    UniqueConstraint("network_id", "ip", name="uq_pools_network_ip"),
+)
+
+pool_members = Table(
+    "pool_members",
+    metadata,
+    Column("pool_id", String(16), ForeignKey("pools.id"), primary_key=True),
+    Column("node_id", String(16), ForeignKey("nodes.id"), primary_key=True),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    # The slot of the member's pool address on its host (1..63, U/L set): two members of one
+    # pool on one host have two addresses (docs/pools.md).
+    Column("slot", Integer, nullable=False),
+    Column("health", String(8), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=True),
+    Column("load", Float, nullable=False, default=0.0),
+    UniqueConstraint("pool_id", "host_id", "slot", name="uq_pool_members_host_slot"),
+    Index("ix_pool_members_node", "node_id"),
+)
+
 # What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can
 # tell them when it changes). One row per (requesting node, target IP).
 grants = Table(
@@ -128,7 +177,11 @@ grants = Table(
     Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
     Column("target_id", String(16), ForeignKey("nodes.id"), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # A pool's IP (0004): the pool, and its members in this requester's order (node ids).
+    Column("pool_id", String(16), ForeignKey("pools.id"), nullable=True),
+    Column("ranking", JSON, nullable=True),
     Index("ix_grants_target", "target_id"),
+    Index("ix_grants_pool", "pool_id"),
 )
 
 tokens = Table(

@@ -11,7 +11,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 
-from onm.model.ids import HostId, NetworkId, NodeId
+from onm.model.ids import HostId, NetworkId, NodeId, PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,5 +22,8 @@ class Grant:
     requester_id: NodeId
     target_ip: ipaddress.IPv4Address
     target_id: NodeId
-    """The node the IP was resolved to."""
+    """The node the IP was resolved to (a pool's: the member selected first)."""
     expires_at: dt.datetime
+    pool_id: PoolId | None = None
+    ranking: tuple[NodeId, ...] = ()
+    """A pool's members in the order selection gave this requester."""

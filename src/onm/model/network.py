@@ -17,6 +17,15 @@ class Encoding(enum.StrEnum):
     ENCAP = "encap"  # IPv4-in-IPv6, RFC 2473
 
 
+class AutoPools(enum.StrEnum):
+    """What a pool detected in a network does (two nodes claiming one IP no node owns): nothing,
+    a `proposed` pool an operator accepts or rejects, or a live pool at once."""
+
+    OFF = "off"
+    PROPOSE = "propose"
+    ACCEPT = "accept"
+
+
 @dataclass(frozen=True, slots=True)
 class Network:
     id: NetworkId
@@ -27,6 +36,8 @@ class Network:
     cidrs: tuple[ipaddress.IPv4Network, ...]
     encoding: Encoding
     created_at: dt.datetime
+    auto_pools: AutoPools = AutoPools.PROPOSE
+    """What a pool detected in this network does (onm.model.pool.AutoPools)."""
 
     @property
     def gateways(self) -> tuple[ipaddress.IPv4Address, ...]:

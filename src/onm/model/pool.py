@@ -58,14 +58,6 @@ class PoolState(enum.StrEnum):
     REJECTED = "rejected"  # an operator said no; the claims stay spoofed
 
 
-class AutoPools(enum.StrEnum):
-    """A network's setting for detected pools."""
-
-    OFF = "off"
-    PROPOSE = "propose"
-    ACCEPT = "accept"
-
-
 class Health(enum.StrEnum):
     """A member's health as the manager holds it."""
 
@@ -139,3 +131,25 @@ class Member:
     """The last report from its host's agent (None: never)."""
     load: float
     """What its agent reports for `least-loaded`: packets per second to the member."""
+    slot: int
+    """The slot of its pool address on its host (1..63, U/L set: deliver to slot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member as agents see it: where its pool address lives and whether it takes traffic
+    (no load or report times, which change too often to recompile snapshots for)."""
+
+    node_id: NodeId
+    host_id: HostId
+    substrate_address: ipaddress.IPv6Address
+    health: Health
+
+
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    """A live pool in a host's snapshot: for requesters there (ARP, steering, replies) and for
+    members there (checks, delivery, their replies' source)."""
+
+    pool: Pool
+    members: tuple[MemberView, ...]

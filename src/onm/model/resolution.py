@@ -6,7 +6,15 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 
-from onm.model.ids import NetworkId, NodeId
+from onm.model.ids import NetworkId, NodeId, PoolId
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """One pool member a requester may be steered to: where its pool address lives."""
+
+    node_id: NodeId
+    substrate_address: ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +26,12 @@ class Resolution:
     substrate_address: ipaddress.IPv6Address
     mac: str
     expires_at: dt.datetime
+    pool_id: PoolId | None = None
+    """Set when `target_ip` is a pool's: `target_id` is the member selected for the requester
+    and `mac` the pool's own."""
+    alternatives: tuple[Alternative, ...] = ()
+    """A pool's members in this requester's order (the selected one first); the agent moves
+    along it as their health changes, with no new question and no new ARP."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from onm.model.host import Host
 from onm.model.ids import NetworkId
 from onm.model.network import Network
 from onm.model.node import Node
+from onm.model.pool import PoolView
 from onm.model.resolution import Resolution
 
 
@@ -45,4 +46,6 @@ class HostSnapshot:
     residents: tuple[Resident, ...]
     """Every node of those networks, wherever it runs (anti-spoofing on receive)."""
     grants: tuple[Resolution, ...]
+    pools: tuple[PoolView, ...] = ()
+    """Live pools of the host's networks, with their members' health."""
     """Resolutions given to this host's nodes and not yet expired."""

@@ -331,7 +331,7 @@ def test_resolve_with_the_token_of_the_requester_s_host(onm: Onm, place: dict[st
     refused = onm("resolve", "--network", network, "--from", "a", "10.5.0.11", token=two["token"])
     assert failed(refused) == "error: no node 'a'"
     unknown = onm("resolve", "--network", network, "--from", "a", "10.5.0.99")
-    assert failed(unknown) == f"error: no node has 10.5.0.99 in network {place['network']!r}"
+    assert failed(unknown) == f"error: no node or pool has 10.5.0.99 in network {place['network']!r}"
 
 
 # --- status and events -----------------------------------------------------------------------

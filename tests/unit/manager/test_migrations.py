@@ -129,3 +129,33 @@ def test_0003_gives_existing_tenants_the_defaults_and_keeps_them_on_downgrade(
     with engine.connect() as connection:
         names = connection.execute(sa.text("SELECT id, name FROM tenants")).all()
     assert [tuple(r) for r in names] == [("ten-1", "t")]
+
+
+def table_names(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(sa.inspect(connection).get_table_names())
+
+
+def test_0004_adds_pools_and_gives_existing_networks_propose(engine: sa.Engine) -> None:
+    migrate(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO tenants (id, name, created_at) VALUES ('ten-1', 't', :at)"),
+            {"at": NOW},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO networks (id, tenant_id, name, vni, encoding, cidrs, created_at) "
+                "VALUES ('net-1', 'ten-1', 'n', 1, 'siit', '[\"10.0.0.0/24\"]', :at)"
+            ),
+            {"at": NOW},
+        )
+    migrate(engine, "0004")
+    assert {"pools", "pool_members"} <= table_names(engine)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(tables.networks.c.auto_pools)).scalar_one() == "propose"
+    migrate(engine, "0003", down=True)
+    assert {"pools", "pool_members"} & table_names(engine) == set()
+    with engine.connect() as connection:
+        names = connection.execute(sa.text("SELECT id, name FROM networks")).all()
+    assert [tuple(r) for r in names] == [("net-1", "n")]

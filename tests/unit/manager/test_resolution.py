@@ -210,7 +210,7 @@ def test_verify_false_for_an_ip_nobody_has(world: World, admin: Actor) -> None:
     verdict = verify(admin, "a/na", "10.0.0.99", "fd00::1")
     assert not verdict.valid
     assert verdict.expected is None
-    assert "no node has 10.0.0.99" in verdict.reason
+    assert "no node or pool has 10.0.0.99" in verdict.reason
 
 
 @pytest.mark.parametrize(
