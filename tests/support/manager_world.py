@@ -16,7 +16,7 @@ import anyio
 from starlette.types import ASGIApp, Message
 
 from onm.addressing import HostPrefix, Location
-from onm.manager import hosts, networks, nodes, tenants, tokens
+from onm.manager import hosts, networks, nodes, pools, tenants, tokens
 from onm.manager.store import Store, Tx
 from onm.model import Host, Network, Node, Principal, PrincipalKind, Tenant
 from onm.model.principal import ADMIN
@@ -123,6 +123,7 @@ def build_world(store: Store, now: dt.datetime = NOW) -> World:
         a1 = nodes.create(tx, "a1", "a/na", "x", "10.0.0.11")
         a2 = nodes.create(tx, "a2", "a/na", "y", "10.0.0.12")
         b1 = nodes.create(tx, "b1", "b/nb", "y", "10.0.0.11")
+        pools.create(tx, "pa", "a/na", "10.0.0.3", {"check": {"kind": "none"}}, ["a1"])
     return World(
         a=a,
         b=b,

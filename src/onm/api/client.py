@@ -307,6 +307,52 @@ class Client:
     def delete_node(self, ref: str, network: str | None = None) -> None:
         self._send("DELETE", _path("/v1/nodes", ref, "/"), params={"network": network})
 
+    # --- pools -------------------------------------------------------------------------------
+    def create_pool(
+        self,
+        name: str,
+        network: str,
+        ip: str,
+        settings: dict[str, object] | None = None,
+        members: list[str] | None = None,
+    ) -> s.PoolDetail:
+        """A pool on `ip`; `settings` as `PoolSettings` takes them (policy, check, ...)."""
+        with _checked_request():
+            body = s.PoolCreate.model_validate(
+                {"name": name, "network": network, "ip": ip, "members": members or []}
+                | (settings or {})
+            )
+        return self._parse(s.PoolDetail, self._send("POST", "/v1/pools", body=body))
+
+    def list_pools(self, network: str | None = None) -> list[s.PoolDetail]:
+        response = self._send("GET", "/v1/pools", params={"network": network})
+        return self._parse_list(s.PoolDetail, response)
+
+    def get_pool(self, ref: str, network: str | None = None) -> s.PoolDetail:
+        """By id, by name (in `network`, or unambiguous), or as `network/name`."""
+        path = _path("/v1/pools", ref, "/")
+        return self._parse(s.PoolDetail, self._send("GET", path, params={"network": network}))
+
+    def update_pool(self, ref: str, settings: dict[str, object]) -> s.PoolDetail:
+        with _checked_request():
+            body = s.PoolSettings.model_validate(settings)
+        path = _path("/v1/pools", ref, "/")
+        response = self._send("PATCH", path, body=body, exclude_unset=True)
+        return self._parse(s.PoolDetail, response)
+
+    def delete_pool(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/pools", ref, "/"))
+
+    def add_member(self, pool: str, node: str, rank: int | None = None) -> s.PoolDetail:
+        with _checked_request():
+            body = s.MemberAdd(node=node, rank=rank)
+        response = self._send("POST", "/v1/pool-members", body=body, params={"pool": pool})
+        return self._parse(s.PoolDetail, response)
+
+    def remove_member(self, pool: str, node: str) -> s.PoolDetail:
+        path = _path("/v1/pool-members", node, "/")
+        return self._parse(s.PoolDetail, self._send("DELETE", path, params={"pool": pool}))
+
     # --- resolution --------------------------------------------------------------------------
     def resolve(self, network: str, requester: str, ip: str) -> s.ResolutionOut:
         """Where `ip` lives, asked on behalf of the node `requester` (what an agent does on ARP)."""

@@ -175,7 +175,7 @@ def settle_check(base: HealthCheck, given: Mapping[str, object]) -> HealthCheck:
         if check.kind not in CHECK_PORT_KINDS and given.get("port") is None:
             check = replace(check, port=None)
     if given.get("port") is not None:
-        check = replace(check, port=_optional(given, "check.port", int))
+        check = replace(check, port=_optional(given, "port", int, "check.port"))
     if given.get("path") is not None:
         check = replace(check, path=str(given["path"]))
     interval, timeout = _seconds(given, "interval"), _seconds(given, "timeout")
@@ -208,10 +208,12 @@ def settle_check(base: HealthCheck, given: Mapping[str, object]) -> HealthCheck:
     return check
 
 
-def _optional(given: Mapping[str, object], field: str, kind: type[T]) -> T | None:
-    value = given.get(field)
+def _optional(
+    given: Mapping[str, object], key: str, kind: type[T], field: str | None = None
+) -> T | None:
+    value = given.get(key)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise InvalidInputError(field, f"{value!r} is not a number")
+        raise InvalidInputError(field or key, f"{value!r} is not a number")
     return value
 
 

@@ -7,7 +7,6 @@ Ctrl-C run the real `python -m onm.cli` so that exit codes and stderr are the pr
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import json
 import os
 import re
@@ -22,23 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
 
-from onm.addressing import HostPrefix, Location
+from onm.addressing import HostPrefix
 from onm.cli.main import app
+from support.cli import NO_ENV, RUNNER, Onm, failed, new_location, one_error_line, unique
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
-
-SEQ = itertools.count(1)
-RUNNER = CliRunner()
-NO_ENV: dict[str, str | None] = {"ONM_URL": None, "ONM_TOKEN": None, "ONM_TOKEN_FILE": None}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(SEQ)}"
-
-
-def new_location() -> Location:
-    return Location(locale=2, area=0, rack=0, node=next(SEQ))
 
 
 @pytest.fixture(scope="module")
@@ -47,58 +34,9 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagerProcess
         yield process
 
 
-class Onm:
-    """Runs `onm ARGS` in-process with ONM_URL and ONM_TOKEN (admin unless told) set."""
-
-    def __init__(self, manager: ManagerProcess) -> None:
-        self.manager = manager
-
-    def __call__(self, *args: str, token: str | None = None, **env: str | None) -> Result:
-        settings = {
-            **NO_ENV,
-            "ONM_URL": self.manager.url,
-            "ONM_TOKEN": token or self.manager.admin_token,
-            **env,
-        }
-        return RUNNER.invoke(app, list(args), env=settings)
-
-    def ok(self, *args: str, token: str | None = None) -> str:
-        result = self(*args, token=token)
-        assert result.exit_code == 0, (result.stdout, result.stderr)
-        assert result.stderr == ""
-        return result.stdout
-
-    def json(self, *args: str, token: str | None = None) -> Any:
-        return json.loads(self.ok(*args, "--json", token=token))
-
-    def api(self, path: str, token: str | None = None) -> Any:
-        """What the manager itself answers, to compare `--json` with."""
-        bearer = token or self.manager.admin_token
-        response = httpx.get(
-            f"{self.manager.url}{path}", headers={"Authorization": f"Bearer {bearer}"}
-        )
-        response.raise_for_status()
-        return response.json()
-
-
 @pytest.fixture
 def onm(manager: ManagerProcess) -> Onm:
     return Onm(manager)
-
-
-def one_error_line(result: Result | subprocess.CompletedProcess[str]) -> str:
-    """The single `error: ...` line a failed command printed (and nothing on stdout)."""
-    stdout, stderr = result.stdout, result.stderr
-    assert stdout == ""
-    lines = stderr.splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
-def failed(result: Result) -> str:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    return one_error_line(result)
 
 
 def run_onm(*args: str, env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
@@ -331,7 +269,9 @@ def test_resolve_with_the_token_of_the_requester_s_host(onm: Onm, place: dict[st
     refused = onm("resolve", "--network", network, "--from", "a", "10.5.0.11", token=two["token"])
     assert failed(refused) == "error: no node 'a'"
     unknown = onm("resolve", "--network", network, "--from", "a", "10.5.0.99")
-    assert failed(unknown) == f"error: no node or pool has 10.5.0.99 in network {place['network']!r}"
+    assert (
+        failed(unknown) == f"error: no node or pool has 10.5.0.99 in network {place['network']!r}"
+    )
 
 
 # --- status and events -----------------------------------------------------------------------

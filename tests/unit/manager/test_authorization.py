@@ -61,6 +61,9 @@ A2_ASKS = {"network": "a/na", "requester": "a2", "ip": "10.0.0.11"}
 B1_ASKS = {"network": "b/nb", "requester": "b1", "ip": "10.0.0.11"}
 VERIFY_NA = {"network": "a/na", "ip": "10.0.0.11", "substrate_source": "fd00::1"}
 VERIFY_NB = {"network": "b/nb", "ip": "10.0.0.11", "substrate_source": "fd00::1"}
+NEW_POOL = {"name": "new", "network": "a/na", "ip": "10.0.0.4"}
+POOL_HASH = {"policy": "hash"}
+ADD_A2 = {"node": "a2"}
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -248,6 +251,42 @@ MATRIX: list[Row] = [
     ("POST",   "/v1/verify",              VERIFY_NB,    "tenant_a", 403),
     ("POST",   "/v1/verify",              VERIFY_NB,    "host_x",   404),
     ("POST",   "/v1/verify",              VERIFY_NB,    "host_y",   200),
+    # --- pools: a tenant's own; hosts read those of networks they run nodes of, change none ---
+    ("POST",  "/v1/pools",                               NEW_POOL,     "admin",    201),
+    ("POST",  "/v1/pools",                               NEW_POOL,     "tenant_a", 201),
+    ("POST",  "/v1/pools",                               NEW_POOL,     "tenant_b", 404),
+    ("POST",  "/v1/pools",                               NEW_POOL,     "host_x",   403),
+    ("POST",  "/v1/pools",                               NEW_POOL,     "host_y",   403),
+    ("GET",   "/v1/pools",                               None,         "admin",    200),
+    ("GET",   "/v1/pools",                               None,         "tenant_a", 200),
+    ("GET",   "/v1/pools",                               None,         "tenant_b", 200),
+    ("GET",   "/v1/pools",                               None,         "host_x",   200),
+    ("GET",   "/v1/pools",                               None,         "host_y",   200),
+    ("GET",   "/v1/pools/a/na/pa",                       None,         "admin",    200),
+    ("GET",   "/v1/pools/a/na/pa",                       None,         "tenant_a", 200),
+    ("GET",   "/v1/pools/a/na/pa",                       None,         "tenant_b", 404),
+    ("GET",   "/v1/pools/a/na/pa",                       None,         "host_x",   200),
+    ("GET",   "/v1/pools/a/na/pa",                       None,         "host_y",   200),
+    ("PATCH", "/v1/pools/a/na/pa",                       POOL_HASH,    "admin",    200),
+    ("PATCH", "/v1/pools/a/na/pa",                       POOL_HASH,    "tenant_a", 200),
+    ("PATCH", "/v1/pools/a/na/pa",                       POOL_HASH,    "tenant_b", 404),
+    ("PATCH", "/v1/pools/a/na/pa",                       POOL_HASH,    "host_x",   403),
+    ("PATCH", "/v1/pools/a/na/pa",                       POOL_HASH,    "host_y",   403),
+    ("DELETE", "/v1/pools/a/na/pa",                       None,         "admin",    204),
+    ("DELETE", "/v1/pools/a/na/pa",                       None,         "tenant_a", 204),
+    ("DELETE", "/v1/pools/a/na/pa",                       None,         "tenant_b", 404),
+    ("DELETE", "/v1/pools/a/na/pa",                       None,         "host_x",   403),
+    ("DELETE", "/v1/pools/a/na/pa",                       None,         "host_y",   403),
+    ("POST",  "/v1/pool-members?pool=a/na/pa",           ADD_A2,       "admin",    201),
+    ("POST",  "/v1/pool-members?pool=a/na/pa",           ADD_A2,       "tenant_a", 201),
+    ("POST",  "/v1/pool-members?pool=a/na/pa",           ADD_A2,       "tenant_b", 404),
+    ("POST",  "/v1/pool-members?pool=a/na/pa",           ADD_A2,       "host_x",   403),
+    ("POST",  "/v1/pool-members?pool=a/na/pa",           ADD_A2,       "host_y",   403),
+    ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "admin",    200),
+    ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "tenant_a", 200),
+    ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "tenant_b", 404),
+    ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "host_x",   403),
+    ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "host_y",   403),
     # --- status is the operator's; events by visibility, none for hosts -----------------------
     ("GET",    "/v1/status",              None,         "admin",    200),
     ("GET",    "/v1/status",              None,         "tenant_a", 403),

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 
-from onm.addressing import HostPrefix, Location, embed_ipv4
+from onm.addressing import HostPrefix, Location, SubstrateAddress, embed_ipv4
 from onm.errors import NotFoundError
 from onm.manager.compiler import Intent, changed_hosts, compile_all, compile_host
 from onm.model import (
@@ -29,6 +29,19 @@ from onm.model import (
     NodeId,
     Resolution,
     TenantId,
+)
+from onm.model.ids import PoolId
+from onm.model.pool import (
+    AllDown,
+    CheckKind,
+    Health,
+    HealthCheck,
+    Member,
+    Policy,
+    Pool,
+    PoolState,
+    Rotation,
+    Scope,
 )
 from onm.model.snapshot import HostSnapshot, LocalNode, Resident
 
@@ -195,3 +208,58 @@ def test_the_compiler_loads_no_database_layer() -> None:
     ).stdout
     assert "'onm'" in loaded
     assert "sqlalchemy" not in loaded and "alembic" not in loaded
+
+
+# --- pools (issue #9) --------------------------------------------------------------------------
+
+
+def _pool(state: PoolState = PoolState.LIVE) -> Pool:
+    check = HealthCheck(CheckKind.NONE, None, "/", 1.0, 1.0, 2, 2)
+    return Pool(
+        PoolId("pol-web"), NA.id, "web", ipaddress.IPv4Address("10.0.0.3"), "02:00:00:00:00:99",
+        Policy.NEAREST, Scope.REQUESTER, AllDown.FAIL_CLOSED, check, Rotation(), state, NOW,
+    )  # fmt: skip
+
+
+def _member(n: Node, rank: int, health: Health, slot: int = 1) -> Member:
+    return Member(PoolId("pol-web"), n.id, n.host_id, rank, health, NOW, None, 0.0, slot)
+
+
+A3 = node("a3", NA, Z, "10.0.0.13", 4)
+
+
+def test_a_live_pool_reaches_its_network_hosts_with_member_health_and_pool_addresses() -> None:
+    pool = _pool()
+    intent = Intent(
+        hosts=(X, Y, Z), networks=(NA, NB), nodes=(A1, A2, A3, B1), grants=(),
+        pools=(pool,), members=(_member(A2, 0, Health.UP), _member(A3, 1, Health.INITIAL)),
+    )  # fmt: skip
+    [view] = snap(intent, X).pools
+    assert view.pool == pool
+    assert [(m.node_id, m.health) for m in view.members] == [
+        (A2.id, Health.UP),
+        (A3.id, Health.INITIAL),
+    ]
+    address = SubstrateAddress.decode(view.members[0].substrate_address)
+    assert (address.host, address.ipv4, address.slot, address.deliver_to_slot) == (
+        Y.prefix, pool.ip, 1, True,
+    )  # fmt: skip
+    assert snap(intent, Y).pools
+    proposed = replace(intent, pools=(_pool(PoolState.PROPOSED),))
+    assert snap(proposed, X).pools == ()
+
+
+def test_a_pool_grant_carries_the_ranking_as_addresses_without_members_gone() -> None:
+    pool = _pool()
+    g = Grant(NA.id, X.id, A1.id, pool.ip, A3.id, LATER, pool.id, (A3.id, A2.id))
+    intent = Intent(
+        hosts=(X, Y, Z), networks=(NA,), nodes=(A1, A2, A3), grants=(g,), pools=(pool,),
+        members=(_member(A2, 0, Health.UP), _member(A3, 1, Health.UP)),
+    )  # fmt: skip
+    [answer] = snap(intent, X).grants
+    assert (answer.pool_id, answer.target_id, answer.mac) == (pool.id, A3.id, pool.mac)
+    assert [a.node_id for a in answer.alternatives] == [A3.id, A2.id]
+    left = replace(intent, members=(_member(A2, 0, Health.UP),))
+    [answer] = snap(left, X).grants
+    assert answer.target_id == A2.id and [a.node_id for a in answer.alternatives] == [A2.id]
+    assert snap(replace(intent, members=()), X).grants == ()

@@ -8,22 +8,17 @@ The OpenAPI document is served at /openapi.json.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onm import __version__
 from onm.addressing import Location
 from onm.api import codec, sse
 from onm.api import schemas as s
-from onm.errors import AddressingError, InvalidInputError, UnauthorizedError
+from onm.errors import AddressingError, InvalidInputError
 from onm.manager import (
     events,
     hosts,
@@ -32,60 +27,18 @@ from onm.manager import (
     reads,
     resolution,
     tenants,
-    tokens,
 )
-from onm.manager.api import errors, streams, throttle
+from onm.manager.api import errors, pool_routes, streams, throttle
+from onm.manager.api.context import Context as Context  # re-exported: serve and tests build one
+from onm.manager.api.context import Token
 from onm.manager.api.limits import BodyLimit
-from onm.manager.metrics import ManagerMetrics
-from onm.manager.quota import Quotas
-from onm.manager.ratelimit import Limiter
-from onm.manager.store import Store, Tx
-from onm.model import Host, Principal, PrincipalKind
-from onm.model.clock import utcnow
+from onm.manager.store import Tx
+from onm.model import Host
 
-T = TypeVar("T")
-NOBODY = Principal(PrincipalKind.TENANT, name="anonymous")
 ERRORS: dict[int, dict[str, object]] = {
     code: {"model": s.ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 ERRORS[429] = throttle.RESPONSE
-
-
-@dataclass
-class Context:
-    store: Store
-    clock: Callable[[], dt.datetime] = utcnow
-    silence: dt.timedelta = field(default=dt.timedelta(seconds=60))
-    poll_interval: float = 0.2
-    stopping: threading.Event = field(default_factory=threading.Event)
-    """Set when the server begins to shut down: long polls and streams end at once."""
-    limiter: Limiter = field(default_factory=Limiter)
-    """Token buckets per token and operation class, failed authentications per address."""
-    quotas: Quotas = field(default_factory=Quotas)
-    metrics: ManagerMetrics = field(default_factory=ManagerMetrics)
-
-    def write(self, token: str, work: Callable[[Tx], T]) -> T:
-        with self.store.write(NOBODY, self.clock()) as tx:
-            tx.actor = tokens.authenticate(tx, token)
-            return work(tx)
-
-    def read(self, token: str, work: Callable[[Tx], T]) -> T:
-        with self.store.read(NOBODY, self.clock()) as tx:
-            tx.actor = tokens.authenticate(tx, token)
-            return work(tx)
-
-
-_bearer = HTTPBearer(auto_error=False, description="An admin, tenant or host token")
-
-
-def _token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    """The bearer token; a request without one is refused before its body is even validated."""
-    if credentials is None or not credentials.credentials:
-        raise UnauthorizedError("a bearer token is required")
-    return credentials.credentials
-
-
-Token = Annotated[str, Depends(_token)]
 
 
 def _no_nul(request: Request) -> None:
@@ -291,6 +244,8 @@ def create_app(context: Context) -> FastAPI:
     def delete_node(ref: str, token: Token, network: str | None = None) -> Response:
         c.write(token, lambda tx: nodes.delete_node(tx, ref, network))
         return Response(status_code=204)
+
+    pool_routes.install(app, c)
 
     # --- resolution --------------------------------------------------------------------------
     @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])
