@@ -78,7 +78,7 @@ class AgentCore:
     ) -> list[Action]:
         """The manager's answer to a `Resolve` (None: refused). Answers the ARPs waiting on it."""
         port = self._state.tables.ports.get(request.interface)
-        return self.resolver.resolved(port, request, answer, now)
+        return self.resolver.resolved(port, request, answer, now, self._state.tables)
 
     def resolve_failed(self, request: Resolve, now: dt.datetime) -> list[Action]:
         """The manager could not be asked (unreachable): keep forwarding with what we have."""

@@ -69,6 +69,8 @@ class Event(enum.StrEnum):
     """Refusals from the manager (no such address, not allowed)."""
     RESOLUTIONS_FAILED = "resolutions_failed"
     """Resolutions the manager could not be asked (unreachable)."""
+    POOL_FAILOVERS = "pool_failovers"
+    """Requesters moved from one pool member to another (health changed), with no new ARP."""
     PORTS_LOST = "ports_lost"
     """Node ports closed because their socket failed or their interface vanished."""
     SUBSTRATE_SOCKETS_LOST = "substrate_sockets_lost"

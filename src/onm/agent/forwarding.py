@@ -29,15 +29,31 @@ from onm.agent.state import CoreState
 from onm.agent.superframes import to_local, to_substrate
 from onm.agent.tables import Port
 from onm.model import Encoding
-from onm.packet import admission
+from onm.packet import admission, icmpv4, ipv4
 from onm.packet.admission import Carried
 from onm.packet.drop import DropReason
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
-from onm.packet.siit import Translated
+from onm.packet.siit import Drop, IcmpError, SiitConfig, Translated
+from onm.packet.siit.generate import icmpv4_error
 
 CARRIED: dict[Encoding, Carried] = {Encoding.SIIT: admission.SIIT, Encoding.ENCAP: admission.ENCAP}
 """What each encoding carries (admission's table of protocols and options)."""
+
+
+_UNREACHABLE = (icmpv4.IcmpV4Type.DEST_UNREACHABLE, icmpv4.Unreachable.HOST, bytes(4))
+
+
+def all_down(packet: bytes, config: SiitConfig) -> IcmpError | Drop:
+    """A fail-closed pool's answer: ICMP host unreachable from the gateway at once (RFC 792),
+    so a client fails fast instead of timing out."""
+    parsed = ipv4.parse(packet)
+    if isinstance(parsed, DropReason):
+        return Drop(parsed)
+    h = parsed.header
+    is_error = icmpv4.carries_error(h.protocol, h.fragment_offset, parsed.payload)
+    original = packet[: h.total_length]
+    return icmpv4_error(original, h, is_error, _UNREACHABLE, config, DropReason.POOL_ALL_DOWN)
 
 
 class Forwarding:
@@ -96,9 +112,14 @@ class Forwarding:
         if refused is not None:
             counters.drop(refused)
             return []
-        if packet[12:16] != port.ip:
-            counters.drop(DropReason.SPOOFED_SOURCE_IP)
-            return []
+        source = packet[12:16]
+        source_substrate = port.substrate
+        if source != port.ip:  # a pool member answering from the pool IP may; nobody else
+            pooled = port.pool_sources.get(source)
+            if pooled is None:
+                counters.drop(DropReason.SPOOFED_SOURCE_IP)
+                return []
+            source_substrate = pooled
         target = packet[16:20]
         dst_mac = frame[0:6]
         if dst_mac != network.router_mac:
@@ -117,11 +138,13 @@ class Forwarding:
         actions: list[Action] = []
         if mapping.expires_at - now < REFRESH_BEFORE:
             actions.extend(resolver.ask(port, target, now))
+        if not mapping.substrate:  # a pool with no member taking traffic, failing closed
+            return actions + emit(counters, all_down(packet, network.siit), port, False)
         local = state.tables.by_substrate.get(mapping.substrate)
         if local is not None and local.network is not network:
             counters.drop(DropReason.NETWORK_MISMATCH)
             return actions
-        mapper = PairMapper(port.ip, port.substrate, target, mapping.substrate)
+        mapper = PairMapper(source, source_substrate, target, mapping.substrate)
         if local is None:
             if gso is not None:
                 return actions + to_substrate(state, packet, payload, port, mapper, gso)

@@ -93,7 +93,7 @@ def substrate_packet(
     # A local node's packets are delivered here directly and never cross the substrate: one
     # that arrives from there with its address was sent by another host.
     local_source = source in tables.by_substrate
-    if resident is None or resident.substrate != source or local_source:
+    if resident is None or source not in resident.sources or local_source:
         counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
         return []
     refused = admission.check_ipv6_payload(packet, CARRIED[network.encoding])

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from onm.agent.actions import Action, Resolve, ToNode
 from onm.agent.counters import TO_NODES, Counters, Event
 from onm.agent.emission import ARP
-from onm.agent.tables import Port, Tables
-from onm.model import Resolution
+from onm.agent.tables import PoolEntry, Port, Tables, choose
+from onm.model import NodeId, Resolution
 from onm.model.snapshot import HostSnapshot
 from onm.packet import arp
 from onm.packet.drop import DropReason
@@ -72,9 +72,15 @@ class Mapping:
 
     mac: bytes
     substrate: bytes
+    """Where packets go; for a pool IP the chosen member's pool address (empty: no member
+    takes traffic and the pool fails closed)."""
     expires_at: dt.datetime
     due: dt.datetime
     """When the timer looks at it next: its expiry, then every `STALE_REVIEW` while kept."""
+    ranking: tuple[NodeId, ...] = ()
+    """A pool IP's members in this requester's order (empty for a node's IP)."""
+    member: NodeId | None = None
+    """The pool member chosen now."""
 
 
 @dataclass(slots=True)
@@ -119,26 +125,34 @@ class Resolver:
         for grant in snapshot.grants:
             port = tables.by_node.get(grant.requester_id)
             if port is not None:
-                self._learn(port, grant, keep_newer=True)
+                self._learn(port, grant, keep_newer=True, tables=tables)
         for key in list(self._cache):
             interface, ip = key
             port = tables.ports.get(interface)
             resident = None if port is None else tables.residents.get((port.network.vni, ip))
-            if resident is None:
+            mapping = self._cache[key]
+            if port is None or resident is None or (mapping.ranking and not resident.sources):
                 self._forget(key)
+                continue
+            if mapping.ranking:  # a pool's members' health changed: steer, with no new ARP
+                self._steer(mapping, tables.pools.get((port.network.vni, ip)))
             else:  # the node may have moved: follow it without the requester asking again
-                mapping = self._cache[key]
                 mapping.substrate = resident.substrate
-                if mapping.mac != resident.mac:
-                    mapping.mac = resident.mac
-                    self._by_mac[(interface, resident.mac)] = ip
+            if mapping.mac != resident.mac:  # the old MAC keeps working for the node
+                mapping.mac = resident.mac
+                self._by_mac[(interface, resident.mac)] = ip
         for key in [k for k in self._by_mac if k[0] not in tables.ports]:
             del self._by_mac[key]
         self._pending = {k: v for k, v in self._pending.items() if k[0] in tables.ports}
         self._refused = {k: v for k, v in self._refused.items() if k[0] in tables.ports}
 
     def resolved(
-        self, port: Port | None, request: Resolve, answer: Resolution | None, now: dt.datetime
+        self,
+        port: Port | None,
+        request: Resolve,
+        answer: Resolution | None,
+        now: dt.datetime,
+        tables: Tables | None = None,
     ) -> list[Action]:
         """The manager's answer to `request` (None: refused); answers the ARPs waiting on it."""
         key = (request.interface, request.ip)
@@ -151,7 +165,7 @@ class Resolver:
             self._refuse(key, now)
             return []
         self.counters.event(Event.RESOLUTIONS)
-        mapping = self._learn(port, answer, keep_newer=False)
+        mapping = self._learn(port, answer, keep_newer=False, tables=tables)
         if pending is None:
             return []
         return [self._arp_reply(port, w.request, mapping.mac) for w in pending.requests]
@@ -240,7 +254,8 @@ class Resolver:
         if request.is_probe:
             counters.event(Event.ARP_PROBES)
             return []
-        if request.sender_ip != port.ip:  # claiming someone else's address
+        if request.sender_ip != port.ip and request.sender_ip not in port.pool_sources:
+            # claiming someone else's address (a pool member may use the pool's)
             counters.drop(DropReason.ARP_SPOOFED)
             return []
         if request.op != arp.ArpOp.REQUEST:
@@ -348,7 +363,19 @@ class Resolver:
 
     # --- the cache ---------------------------------------------------------------------------
 
-    def _learn(self, port: Port, answer: Resolution, keep_newer: bool) -> Mapping:
+    def _steer(self, mapping: Mapping, pool: PoolEntry | None) -> None:
+        """Point a pool IP's mapping at the member `choose` picks now (none: fail closed)."""
+        if pool is None:
+            return
+        before = mapping.member
+        mapping.member = choose(pool, mapping.ranking, mapping.member)
+        mapping.substrate = b"" if mapping.member is None else pool.members[mapping.member]
+        if before is not None and mapping.member != before:
+            self.counters.event(Event.POOL_FAILOVERS)
+
+    def _learn(
+        self, port: Port, answer: Resolution, keep_newer: bool, tables: Tables | None = None
+    ) -> Mapping:
         key = (port.interface, answer.target_ip.packed)
         current = self._cache.get(key)
         if keep_newer and current is not None and current.expires_at >= answer.expires_at:
@@ -362,6 +389,11 @@ class Resolver:
         mapping = Mapping(
             mac, answer.substrate_address.packed, answer.expires_at, answer.expires_at
         )
+        if answer.pool_id is not None:
+            mapping.ranking = tuple(a.node_id for a in answer.alternatives)
+            mapping.member = None if current is None else current.member
+            pools = {} if tables is None else tables.pools
+            self._steer(mapping, pools.get((port.network.vni, key[1])))
         self._cache[key] = mapping
         self._by_mac[(port.interface, mac)] = key[1]
         self._schedule(key, mapping, answer.expires_at)

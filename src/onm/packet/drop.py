@@ -61,6 +61,7 @@ class DropReason(enum.IntEnum):
     NO_MAPPING = 64
     DESTINATION_MISMATCH = 65
     NO_ROUTE = 66
+    POOL_ALL_DOWN = 67  # a pool with no member taking traffic, fail-closed: ICMP unreachable
     # Agent: packets from the substrate (verified against where nodes really live)
     NOT_LOCAL_DESTINATION = 70
     SPOOFED_SUBSTRATE_SOURCE = 71
