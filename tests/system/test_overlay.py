@@ -41,7 +41,7 @@ from scapy.packet import Packet, Raw
 from onm.api.schemas import NodeOut
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Address, End, Role, Route, Veth
-from support.netns_tools import in_netns, ping_counts
+from support.netns_tools import ping_counts
 from support.overlay_lab import (
     PUBLISH,
     Lab,
@@ -57,6 +57,7 @@ from support.overlay_lab import (
     wait_for_counts,
     wait_reachable,
 )
+from support.servers import SERVE, Background
 
 T = TypeVar("T")
 
@@ -123,28 +124,6 @@ def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
     return say
 
 
-class Background:
-    """Programs started inside namespaces (`ip netns exec` execs them: the pid is theirs)."""
-
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen[str]] = []
-
-    def start(self, namespace: str, *command: str, **options: Any) -> subprocess.Popen[str]:
-        process = subprocess.Popen(in_netns(namespace, *command), text=True, **options)
-        self.started.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
-
-
 @pytest.fixture
 def background() -> Iterator[Background]:
     programs = Background()
@@ -167,21 +146,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             ("manager", ""),
         ]
         yield built
-
-
-SERVE = """\
-import functools, http.server, socketserver, sys
-
-class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-address, port, directory = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
-Server((address, port), handler).serve_forever()
-"""
-"""`python -m http.server` on a plain TCPServer: http.server's own HTTPServer looks its address
-up in DNS (`socket.getfqdn`) before it listens, and a node has no DNS server to answer."""
 
 
 @dataclass(frozen=True)

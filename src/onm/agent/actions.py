@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onm.model import NetworkId, NodeId
+from onm.model.ids import PoolId
+from onm.model.pool import Health
 from onm.packet.offload import TcpGso
 
 
@@ -48,4 +50,18 @@ class Report:
     revision: int
 
 
-Action = ToNode | ToSubstrate | Resolve | Report
+@dataclass(frozen=True, slots=True)
+class MemberHealth:
+    pool_id: PoolId
+    node_id: NodeId
+    health: Health
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHealth:
+    """Tell the manager the health of the pool members this host checks."""
+
+    members: tuple[MemberHealth, ...]
+
+
+Action = ToNode | ToSubstrate | Resolve | Report | ReportHealth

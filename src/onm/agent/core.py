@@ -8,7 +8,8 @@
   or straight to a node on this host);
 - `onm.agent.superframes`: TCP super-frames (GSO) on every path;
 - `onm.agent.receive`: substrate packets, their checks and delivery to nodes;
-- `onm.agent.emission`: translation per encoding and what its results become.
+- `onm.agent.emission`: translation per encoding and what its results become;
+- `onm.agent.health`: active checks of the pool members this host runs, and their reports.
 
 Time only passes when told: every call takes `now`, and `next_timer()` says when the core next
 needs `on_timer(now)` without a packet (expiring resolutions, retrying pending ones, dropping ARP
@@ -25,6 +26,7 @@ from onm.agent.actions import Action, Report, Resolve
 from onm.agent.counters import Counters
 from onm.agent.emission import Payload
 from onm.agent.forwarding import Forwarding
+from onm.agent.health import Monitor, health_targets
 from onm.agent.resolution import (
     MAX_PENDING_ARP,
     NEGATIVE_FOR,
@@ -54,6 +56,7 @@ class AgentCore:
         self._state = CoreState()
         self.resolver = Resolver(self._state.counters)
         self._forwarding = Forwarding(self._state, self.resolver)
+        self.monitor = Monitor()
 
     @property
     def tables(self) -> Tables:
@@ -71,6 +74,7 @@ class AgentCore:
         tables = compile_tables(snapshot, self.substrate_mtu)
         self.resolver.apply_snapshot(snapshot, tables)
         self._state.tables = tables
+        self.monitor.update(health_targets(tables), now)
         return [Report(snapshot.revision)]
 
     def resolved(
@@ -88,11 +92,12 @@ class AgentCore:
 
     def next_timer(self) -> dt.datetime | None:
         """The earliest moment the core needs `on_timer` without a packet (None: never)."""
-        return self.resolver.next_timer()
+        times = [t for t in (self.resolver.next_timer(), self.monitor.next_timer()) if t]
+        return min(times, default=None)
 
     def on_timer(self, now: dt.datetime) -> list[Action]:
         """Do what is due at `now`: the actions (resolutions asked again) to carry out."""
-        return self.resolver.on_timer(now, self._state.tables)
+        return self.resolver.on_timer(now, self._state.tables) + self.monitor.on_timer(now)
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -107,6 +112,10 @@ class AgentCore:
         """A frame from a node's interface. With `gso`, a TCP super-frame its kernel left uncut:
         whole, or only its Ethernet, IPv4 and TCP headers with the TCP `payload` apart (a view
         into the datapath's buffer, which nothing here reads or copies)."""
+        if gso is None and self.monitor.watching(interface):  # a pool member's port
+            answered = self.monitor.on_frame(interface, frame, now)
+            if answered is not None:
+                return answered
         return self._forwarding.node_frame(interface, frame, now, gso, payload)
 
     def substrate_packet(

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from onm.agent.actions import Resolve
+from onm.agent.actions import ReportHealth, Resolve
 from onm.agent.backoff import Backoff
 from onm.api import codec
 from onm.api import schemas as s
@@ -202,6 +202,18 @@ class ManagerLink:
             self._client().report(self.host, revision)
         except OnmError as error:
             log.info("could not report revision %d: %s", revision, error)
+
+    def report_health(self, report: ReportHealth) -> None:
+        self._pool.submit(self._report_health, report)
+
+    def _report_health(self, report: ReportHealth) -> None:
+        members: list[dict[str, object]] = [
+            {"pool": m.pool_id, "node": m.node_id, "health": m.health.value} for m in report.members
+        ]
+        try:
+            self._client().report_health(self.host, members)
+        except OnmError as error:
+            log.info("could not report member health: %s", error)
 
     def resolve(self, request: Resolve) -> None:
         self._pool.submit(self._resolve, request)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from onm.model import Encoding, NetworkId, NodeId
 from onm.model.ids import PoolId
-from onm.model.pool import AllDown
+from onm.model.pool import AllDown, HealthCheck
 from onm.model.snapshot import HostSnapshot
 from onm.packet import encap, ipv4, ipv6
 from onm.packet.ethernet import parse_mac
@@ -89,6 +89,7 @@ class PoolEntry:
     """Member -> its pool address."""
     usable: frozenset[NodeId]
     """The members whose health allows traffic."""
+    check: HealthCheck
 
 
 def choose(pool: PoolEntry, ranking: Sequence[NodeId], current: NodeId | None) -> NodeId | None:
@@ -198,6 +199,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             pool.policy in RETURNING,
             MappingProxyType(members),
             frozenset(m.node_id for m in view.members if m.health.allows_traffic),
+            pool.check,
         )
         residents[key] = ResidentEntry(b"", parse_mac(pool.mac), frozenset(members.values()))
         for m in view.members:

@@ -287,6 +287,12 @@ class Client:
         path = _path("/v1/hosts", host) + "/report"
         return self._parse(s.HostStatusOut, self._send("POST", path, body=body))
 
+    def report_health(self, host: str, members: list[dict[str, object]]) -> None:
+        """Tell the manager the health of the pool members this host's agent checks."""
+        with _checked_request():
+            body = s.HealthReportIn.model_validate({"members": members})
+        self._send("POST", _path("/v1/hosts", host) + "/health", body=body)
+
     # --- nodes -------------------------------------------------------------------------------
     def create_node(
         self, name: str, network: str, host: str, ip: str, interface: str | None = None

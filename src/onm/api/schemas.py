@@ -214,6 +214,19 @@ class PoolCreate(PoolSettings):
     members: Annotated[list[Ref], Field(max_length=64)] = Field(default_factory=list)
 
 
+class MemberHealthIn(Request):
+    pool: Short
+    node: Short
+    health: Short
+    load: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+
+
+class HealthReportIn(Request):
+    """`POST /v1/hosts/{ref}/health`: an agent's word on the members it hosts."""
+
+    members: Annotated[list[MemberHealthIn], Field(max_length=4096)]
+
+
 class MemberAdd(Request):
     node: Ref
     rank: int | None = None

@@ -202,7 +202,9 @@ def check(file: File) -> None:
             (topology.tenants, "tenant"),
             (topology.networks, "network"),
             (topology.nodes, "node"),
+            (topology.pools, "pool"),
         )
+        if items or kind != "pool"
     )
     out.print_line(f"{file}: ok: {counts}, substrate MTU {topology.substrate.mtu}")
 

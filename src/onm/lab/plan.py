@@ -187,4 +187,9 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
         default = ipaddress.IPv4Network("0.0.0.0/0")
         routes.append(Route(ns, default, allocated.gateway, NODE_IF))
 
+    for pool in topology.pools:  # a member answers for the pool IP with its own stack
+        for member in pool.members:
+            ns = namespace_name(lab, Role.NODE, member)
+            addresses.append(Address(ns, NODE_IF, ipaddress.IPv4Interface((pool.ip, 32))))
+
     return Plan(tuple(namespaces), bridges, tuple(veths), tuple(addresses), tuple(routes))

@@ -72,6 +72,24 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
         _check_node(node, made, host)
         nodes[node.name] = NodeAllocation(made.mac, made.interface, _gateway(network, node))
 
+    existing_pools = {(p.network_id, p.name): p for p in client.list_pools()}
+    for pool in topology.pools:
+        network = networks[pool.network]
+        held_pool = existing_pools.get((network.id, pool.name))
+        if held_pool is None:
+            settings = dict(pool.settings)
+            held_pool = client.create_pool(pool.name, network.id, str(pool.ip), settings)
+            say(f"pool {pool.name} ({pool.ip} in {pool.network}, {held_pool.policy})")
+        if held_pool.ip != str(pool.ip):
+            raise ConflictError(
+                "pools", f"pool {pool.name} is on {held_pool.ip} in the manager, not {pool.ip}"
+            )
+        held = {m.node for m in held_pool.members}
+        for member in pool.members:
+            if member not in held:
+                client.add_member(held_pool.id, member)
+                say(f"pool {pool.name}: member {member}")
+
     prefixes = {name: ipaddress.IPv6Network(h.prefix) for name, h in hosts.items()}
     return Allocations(prefixes, nodes)
 

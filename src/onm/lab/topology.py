@@ -19,13 +19,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import yaml
 
 from onm.addressing import HostPrefix, Location
 from onm.errors import InvalidInputError
-from onm.model import validate
+from onm.model import pool_settings, validate
 from onm.model.ids import NetworkId, TenantId
 from onm.model.network import Encoding, Network
 
@@ -44,6 +44,7 @@ _TOP: Final = {
     "tenants": False,
     "networks": False,
     "nodes": False,
+    "pools": False,
 }
 _SUBSTRATE: Final = {"mtu": False}
 _HOST: Final = {"name": True, "location": False, "prefix": False}
@@ -51,6 +52,25 @@ _LOCATION: Final = {"locale": True, "area": True, "rack": True, "node": True}
 _TENANT: Final = {"name": True}
 _NETWORK: Final = {"name": True, "tenant": True, "cidr": False, "cidrs": False, "encoding": False}
 _NODE: Final = {"name": True, "network": True, "host": True, "ip": True}
+_POOL: Final = {
+    "name": True,
+    "network": True,
+    "ip": True,
+    "members": False,
+    "policy": False,
+    "scope": False,
+    "all_down": False,
+    "check": False,
+}
+_CHECK: Final = {
+    "kind": True,
+    "port": False,
+    "path": False,
+    "interval": False,
+    "timeout": False,
+    "rise": False,
+    "fall": False,
+}
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PLAIN_TAGS: Final = frozenset(
@@ -116,6 +136,16 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolSpec:
+    name: str
+    network: str
+    ip: ipaddress.IPv4Address
+    members: tuple[str, ...]
+    settings: Mapping[str, Any]
+    """As the API takes them (`policy`, `scope`, `all_down`, `check`), already checked."""
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     """A whole lab; every reference in it resolves and every name is unique in its kind."""
 
@@ -124,6 +154,7 @@ class Topology:
     tenants: tuple[TenantSpec, ...] = ()
     networks: tuple[NetworkSpec, ...] = ()
     nodes: tuple[NodeSpec, ...] = ()
+    pools: tuple[PoolSpec, ...] = ()
 
     def host(self, name: str) -> HostSpec:
         return next(h for h in self.hosts if h.name == name)
@@ -142,6 +173,10 @@ class Topology:
                 for n in self.networks
             ],
             "nodes": [[n.name, n.network, n.host, str(n.ip)] for n in self.nodes],
+            "pools": [
+                [p.name, p.network, str(p.ip), list(p.members), dict(p.settings)]
+                for p in self.pools
+            ],
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -269,12 +304,14 @@ class _Reader:
         tenants = self.tenants(self.sequence(top.get("tenants"), "tenants"))
         networks = self.networks(self.sequence(top.get("networks"), "networks"), tenants)
         nodes = self.nodes(self.sequence(top.get("nodes"), "nodes"), networks, hosts)
+        pools = self.pools(self.sequence(top.get("pools"), "pools"), networks, nodes)
         return Topology(
             substrate,
             tuple(hosts.values()),
             tuple(tenants.values()),
             tuple(networks.values()),
             tuple(nodes),
+            tuple(pools),
         )
 
     def substrate(self, node: yaml.Node | None) -> Substrate:
@@ -406,6 +443,89 @@ class _Reader:
             owners[network, ip] = name
             found.append(NodeSpec(name, network, host, ip))
         return found
+
+    def pools(
+        self,
+        items: list[yaml.Node],
+        networks: Mapping[str, NetworkSpec],
+        nodes: list[NodeSpec],
+    ) -> list[PoolSpec]:
+        found: list[PoolSpec] = []
+        names: set[tuple[str, str]] = set()
+        owners = {(n.network, n.ip): n.name for n in nodes}
+        for i, item in enumerate(items):
+            path = f"pools[{i}]"
+            keys = self.mapping(item, path, _POOL)
+            name = self.name(keys["name"], f"{path}.name")
+            network = self.reference(keys["network"], f"{path}.network", "network", networks)
+            if (network, name) in names:
+                raise self.error(keys["name"], f"{path}.name", f"pool {name!r} is defined twice")
+            names.add((network, name))
+            ip = self.node_ip(keys["ip"], f"{path}.ip", networks[network])
+            if (network, ip) in owners:
+                reason = f"{ip} is node {owners[network, ip]}'s address in network {network!r}"
+                raise self.error(keys["ip"], f"{path}.ip", reason)
+            owners[network, ip] = f"pool {name}"
+            members = []
+            where = f"{path}.members"
+            for j, value in enumerate(self.sequence(keys.get("members"), where)):
+                member = self.name(value, f"{where}[{j}]")
+                spec = next((n for n in nodes if n.name == member), None)
+                if spec is None or spec.network != network:
+                    reason = f"{member!r} is no node of network {network!r}"
+                    raise self.error(value, f"{where}[{j}]", reason)
+                if member in members:
+                    raise self.error(value, f"{where}[{j}]", f"{member!r} is listed twice")
+                members.append(member)
+            settings = self.pool_settings(keys, path)
+            found.append(PoolSpec(name, network, ip, tuple(members), settings))
+        return found
+
+    def pool_settings(self, keys: dict[str, yaml.Node], path: str) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        for key in ("policy", "scope", "all_down"):
+            if key in keys:
+                settings[key] = self.text(keys[key], f"{path}.{key}")
+        if "check" in keys:
+            where = f"{path}.check"
+            parts = self.mapping(keys["check"], where, _CHECK)
+            check: dict[str, Any] = {"kind": self.text(parts["kind"], f"{where}.kind")}
+            if "path" in parts:
+                check["path"] = self.text(parts["path"], f"{where}.path")
+            for key in ("port", "rise", "fall"):
+                if key in parts:
+                    check[key] = self.integer(parts[key], f"{where}.{key}", 0, 65535)
+            for key in ("interval", "timeout"):
+                if key in parts:
+                    check[key] = self.number(parts[key], f"{where}.{key}")
+            settings["check"] = check
+        try:
+            pool_settings.check_settings(settings)
+        except InvalidInputError as exc:
+            field = exc.field.split(".")[-1]
+            node = keys.get(exc.field) or keys.get("check") or keys["name"]
+            if exc.field.startswith("check.") and "check" in keys:
+                inner = self.mapping(keys["check"], f"{path}.check", _CHECK)
+                node = inner.get(field) or keys["check"]
+            raise self.error(node, f"{path}.{exc.field}", exc.reason) from None
+        return settings
+
+    def number(self, node: yaml.Node, path: str) -> float:
+        numbers = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        if not isinstance(node, yaml.ScalarNode) or node.tag not in numbers:
+            raise self.error(node, path, "must be a number (seconds)")
+        value = self.loader.construct_object(node)
+        if (
+            not isinstance(value, int | float)
+            or value != value
+            or value
+            in (
+                float("inf"),
+                float("-inf"),
+            )
+        ):
+            raise self.error(node, path, f"must be a finite number, got {node.value}")
+        return float(value)
 
     def node_ip(self, node: yaml.Node, path: str, network: NetworkSpec) -> ipaddress.IPv4Address:
         try:

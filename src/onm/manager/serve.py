@@ -23,7 +23,7 @@ from types import FrameType
 import uvicorn
 
 from onm.api.listen import parse_listen
-from onm.manager import durability, tokens
+from onm.manager import durability, health, tokens
 from onm.manager.api.app import Context, create_app
 from onm.manager.durability import AckMarker, DataLossError
 from onm.manager.metrics import serve_metrics
@@ -124,6 +124,20 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+EXPIRE_EVERY = 1.0
+"""Seconds between looks for pool members whose health reports went stale."""
+
+
+def expire_health(context: Context) -> None:
+    """Until the manager stops: members whose agents went silent become `unknown`."""
+    while not context.stopping.wait(EXPIRE_EVERY):
+        try:
+            with context.store.write(ADMIN, context.clock()) as tx:
+                health.expire(tx)
+        except Exception:  # the database away for a moment: try again next time
+            log.warning("could not expire stale member health", exc_info=True)
+
+
 def serve(
     db: str | None,
     listen: str,
@@ -166,9 +180,12 @@ def serve(
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         proxy_headers=False,  # rate limits count the real peer, not a forgeable header
     )
+    expiry = threading.Thread(target=expire_health, args=(context,), daemon=True)
+    expiry.start()
     try:
         _Server(config, context).run()
     finally:
+        context.stopping.set()
         if stop_metrics is not None:
             stop_metrics()
         store.dispose()

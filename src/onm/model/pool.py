@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 from onm.model.ids import HostId, NetworkId, NodeId, PoolId
 
+HEALTH_REPORT_EVERY = 2.0
+"""Seconds: an agent reports its members' health at each change and at least this often; the
+manager trusts a report for three of these (onm.manager.health)."""
+
 
 class Policy(enum.StrEnum):
     """How a member is chosen for a requester (DESIGN.md section 4)."""

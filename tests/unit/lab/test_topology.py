@@ -345,3 +345,68 @@ def test_check_command_names_line_and_key(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: {path}:10: nodes[1].ipp: unknown key")
     assert result.stderr.count("\n") == 1
+
+
+# --- pools (issue #9) --------------------------------------------------------------------------
+
+POOLS = (
+    BASE
+    + """\
+  - {name: h, network: znet, host: r, ip: 10.0.0.4}
+pools:
+  - name: web
+    network: znet
+    ip: 10.0.0.9
+    policy: nearest
+    scope: requester
+    all_down: fail-closed
+    check: {kind: http, port: 8080, path: /healthz, interval: 0.5, timeout: 0.5, rise: 2, fall: 2}
+    members: [g, h]
+"""
+)
+
+
+def test_a_pool_loads_with_its_settings_as_the_api_takes_them() -> None:
+    [pool] = loads(POOLS).pools
+    assert (pool.name, pool.network, str(pool.ip), pool.members) == (
+        "web",
+        "znet",
+        "10.0.0.9",
+        ("g", "h"),
+    )
+    assert pool.settings["check"] == {
+        "kind": "http", "port": 8080, "path": "/healthz", "interval": 0.5, "timeout": 0.5,
+        "rise": 2, "fall": 2,
+    }  # fmt: skip
+    assert loads(POOLS).digest() != loads(BASE).digest()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("ip: 10.0.0.9", "ip: 10.0.0.3", "lab.yaml:15: pools[0].ip: 10.0.0.3 is node g's address"),
+        ("ip: 10.0.0.9", "ip: 10.9.0.9", "pools[0].ip: 10.9.0.9 is not inside network 'znet'"),
+        ("members: [g, h]", "members: [g, x]", "pools[0].members[1]: 'x' is no node of network"),
+        ("members: [g, h]", "members: [g, g]", "pools[0].members[1]: 'g' is listed twice"),
+        (
+            "policy: nearest",
+            "policy: fastest",
+            "lab.yaml:16: pools[0].policy: 'fastest' is not one of",
+        ),
+        ("timeout: 0.5,", "timeout: 2,", "lab.yaml:19: pools[0].check.timeout: 2 s is longer than"),
+        ("interval: 0.5,", "interval: '0.5',", "pools[0].check.interval: must be a number"),
+        (
+            "kind: http, port: 8080,",
+            "kind: http,",
+            "pools[0].check.port: a http check needs a port",
+        ),
+        (
+            "    members: [g, h]",
+            "    members: [g, h]\n    colour: red",
+            "pools[0].colour: unknown key",
+        ),
+    ],
+)
+def test_bad_pools_name_line_and_key(old: str, new: str, expected: str) -> None:
+    assert old in POOLS
+    assert expected in error_of(POOLS.replace(old, new))

@@ -64,6 +64,7 @@ VERIFY_NB = {"network": "b/nb", "ip": "10.0.0.11", "substrate_source": "fd00::1"
 NEW_POOL = {"name": "new", "network": "a/na", "ip": "10.0.0.4"}
 POOL_HASH = {"policy": "hash"}
 ADD_A2 = {"node": "a2"}
+HEALTH_A1 = {"members": [{"pool": "pa", "node": "a1", "health": "down"}]}
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -287,6 +288,11 @@ MATRIX: list[Row] = [
     ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "tenant_b", 404),
     ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "host_x",   403),
     ("DELETE", "/v1/pool-members/a1?pool=a/na/pa",        None,         "host_y",   403),
+    ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "admin",    204),
+    ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "tenant_a", 403),
+    ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "tenant_b", 403),
+    ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "host_x",   204),
+    ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "host_y",   404),
     # --- status is the operator's; events by visibility, none for hosts -----------------------
     ("GET",    "/v1/status",              None,         "admin",    200),
     ("GET",    "/v1/status",              None,         "tenant_a", 403),

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from onm.agent.actions import Action, Report, Resolve, ToNode, ToSubstrate
+from onm.agent.actions import Action, Report, ReportHealth, Resolve, ToNode, ToSubstrate
 from onm.agent.core import AgentCore
 from onm.agent.counters import Event as CounterEvent
 from onm.agent.datapath.ports import MAX_RETRY, PortRetries
@@ -121,6 +121,7 @@ class UserspaceDatapath:
             ToSubstrate: self._to_substrate,
             Resolve: link.resolve,
             Report: self._report,
+            ReportHealth: link.report_health,
         }
         self._from_cache = False
 

@@ -6,8 +6,10 @@ from fastapi import FastAPI, Response
 
 from onm.api import codec
 from onm.api import schemas as s
-from onm.manager import pools
+from onm.errors import InvalidInputError
+from onm.manager import health, pools
 from onm.manager.api.context import Context, Token
+from onm.model.pool import Health
 
 
 def detail_out(found: pools.PoolDetail) -> s.PoolDetail:
@@ -29,7 +31,25 @@ def detail_out(found: pools.PoolDetail) -> s.PoolDetail:
     return s.PoolDetail(**dict(pool), network=found.network.name, members=members)
 
 
+def _reports(body: s.HealthReportIn) -> list[health.MemberReport]:
+    found = []
+    for m in body.members:
+        try:
+            state = Health(m.health)
+        except ValueError:
+            raise InvalidInputError("health", f"{m.health!r}: report up or down") from None
+        found.append(health.MemberReport(m.pool, m.node, state, m.load))
+    return found
+
+
 def install(app: FastAPI, c: Context) -> None:
+    @app.post("/v1/hosts/{ref}/health", status_code=204, tags=["agents"])
+    def report_health(ref: str, body: s.HealthReportIn, token: Token) -> Response:
+        """The health of pool members the host's agent hosts (it may report no others)."""
+        reports = _reports(body)
+        c.write(token, lambda tx: health.report(tx, ref, reports))
+        return Response(status_code=204)
+
     @app.post("/v1/pools", status_code=201, response_model=s.PoolDetail, tags=["pools"])
     def create_pool(body: s.PoolCreate, token: Token) -> s.PoolDetail:
         settings = s.PoolSettings.model_validate(

@@ -1,0 +1,175 @@
+"""Pools end to end in the lab (issue #9; seed 0 FIG. 2B): J's requests to the pool IP 10.0.0.3
+are answered by the nearest member H; when H's service dies they are answered by G, with no new
+ARP from J; H back, J goes back to it (nearest); with every member down J fails fast (ICMP host
+unreachable, fail-closed); a member whose agent goes silent becomes `unknown`.
+
+Real HTTP from the node J's namespace; health checks are the agents' own (HTTP GET /healthz
+from the network's gateway), reported to the manager and pushed to J's agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.netns_tools import in_netns
+from support.overlay_lab import Lab, eventually, onm, running_lab
+from support.servers import SERVE, Background
+
+POOL_IP, PORT = "10.0.0.3", 8080
+TOPOLOGY = f"""
+hosts:
+  - {{name: r, location: {{locale: 1, area: 1, rack: 1, node: 1}}}}
+  - {{name: s, location: {{locale: 1, area: 1, rack: 2, node: 1}}}}
+  - {{name: t, location: {{locale: 2, area: 1, rack: 1, node: 1}}}}
+tenants: [{{name: z}}]
+networks:
+  - {{name: znet, tenant: z, cidr: 10.0.0.0/24}}
+nodes:
+  - {{name: j, network: znet, host: r, ip: 10.0.0.10}}
+  - {{name: h, network: znet, host: s, ip: 10.0.0.8}}
+  - {{name: g, network: znet, host: t, ip: 10.0.0.7}}
+pools:
+  - name: web
+    network: znet
+    ip: {POOL_IP}
+    policy: nearest
+    check: {{kind: http, port: {PORT}, path: /healthz, interval: 0.2, timeout: 0.2,
+             rise: 2, fall: 2}}
+    members: [g, h]
+"""
+PORTS = {"r": 1, "s": 1, "t": 1}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, f"pl{os.getpid()}", TOPOLOGY, PORTS, 20) as built:
+        yield built
+
+
+class Members:
+    """An HTTP server on each member, serving /healthz and /whoami.txt (its name)."""
+
+    def __init__(self, lab: Lab, root: Path) -> None:
+        self.lab, self.root = lab, root
+        self.background = Background()
+        self.running: dict[str, subprocess.Popen[str]] = {}
+
+    def start(self, name: str) -> None:
+        where = self.root / name
+        where.mkdir(exist_ok=True)
+        (where / "whoami.txt").write_text(name)
+        (where / "healthz").write_text("ok")
+        self.running[name] = self.background.start(
+            self.lab.ns(name),
+            *(sys.executable, "-c", SERVE, "0.0.0.0", str(PORT), str(where)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self, name: str) -> None:
+        process = self.running.pop(name)
+        process.terminate()
+        process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def members(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Members]:
+    found = Members(lab, tmp_path_factory.mktemp("www"))
+    try:
+        found.start("g")
+        found.start("h")
+        yield found
+    finally:
+        found.background.stop_all()
+
+
+def fetch(lab: Lab, timeout: float = 2.0) -> tuple[str | None, float]:
+    """J asks the pool: who answered (None: nobody), and how long it took."""
+    url = f"http://{POOL_IP}:{PORT}/whoami.txt"
+    started = time.monotonic()
+    done = subprocess.run(
+        in_netns(lab.ns("j"), "curl", "-s", "-m", str(timeout), url),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return (done.stdout if done.returncode == 0 else None), time.monotonic() - started
+
+
+def health(lab: Lab) -> dict[str, str]:
+    shown = json.loads(onm("pool", "show", "znet/web", "--json", *_manager(lab)).stdout)
+    return {m["node"]: m["health"] for m in shown["members"]}
+
+
+def _manager(lab: Lab) -> list[str]:
+    record = lab.record()
+    return ["--url", record.manager_url, "--token", f"@{record.admin_token_file}"]
+
+
+def neighbour_mac(lab: Lab) -> str:
+    out = subprocess.run(
+        in_netns(lab.ns("j"), "ip", "-j", "neigh", "show", POOL_IP),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    entries = json.loads(out or "[]")
+    return str(entries[0].get("lladdr", "")) if entries else ""
+
+
+def test_nearest_member_answers_then_failover_without_arp_then_back(
+    lab: Lab, members: Members
+) -> None:
+    eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
+    assert eventually(lambda: fetch(lab)[0], "an answer from the pool", 10) == "h"  # nearest
+    mac = neighbour_mac(lab)
+    pool_mac = json.loads(onm("pool", "show", "znet/web", "--json", *_manager(lab)).stdout)["mac"]
+    assert mac == pool_mac
+
+    members.stop("h")
+    died = time.monotonic()
+    who = eventually(lambda: fetch(lab, 0.5)[0] == "g" or None, "g answering", 10)
+    moved_after = time.monotonic() - died
+    assert who and moved_after < 5, moved_after
+    assert neighbour_mac(lab) == pool_mac  # J did not need another ARP answer
+    assert health(lab)["h"] == "down"
+    events = onm("events", "--json", *_manager(lab)).stdout
+    assert "pool.member_health" in events
+
+    members.start("h")
+    eventually(lambda: fetch(lab, 0.5)[0] == "h" or None, "h answering again", 10)
+
+
+def test_all_members_down_fails_fast(lab: Lab, members: Members) -> None:
+    eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
+    members.stop("g")
+    members.stop("h")
+    try:
+        eventually(lambda: health(lab) == {"g": "down", "h": "down"} or None, "both down", 10)
+        answer, took = fetch(lab, 5.0)
+        assert answer is None and took < 1.5, took  # host unreachable at once, no 5 s wait
+    finally:
+        members.start("g")
+        members.start("h")
+    eventually(lambda: fetch(lab, 0.5)[0] == "h" or None, "h answering again", 15)
+
+
+def test_a_member_whose_agent_is_silent_becomes_unknown(lab: Lab, members: Members) -> None:
+    eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
+    agent = lab.process("agent", "t")
+    os.kill(agent.pid, signal.SIGSTOP)  # frozen: no reports (not dead: the lab would restart it)
+    try:
+        eventually(lambda: health(lab)["g"] == "unknown" or None, "g unknown", 15)
+        assert fetch(lab, 1.0)[0] == "h"
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)
+    eventually(lambda: health(lab)["g"] == "up" or None, "g up again", 15)
