@@ -14,7 +14,7 @@ STAMPS := .make-stamps
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd
 
-.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath demo clean
+.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools demo clean
 
 all: test
 
@@ -67,6 +67,9 @@ bench-manager: install
 
 bench-datapath: install
 	$(BIN)/python tests/bench/bench_datapath.py
+
+bench-pools: install
+	$(BIN)/python tests/bench/bench_pools.py
 
 demo: install
 	$(BIN)/onm demo $(if $(KEEP),--keep)

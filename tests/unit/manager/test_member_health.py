@@ -67,7 +67,7 @@ def test_the_same_health_again_changes_no_snapshot(world: tuple[Store, World]) -
 
 def test_a_host_reports_only_its_own_members(world: tuple[Store, World]) -> None:
     store, w = world
-    with pytest.raises(NotFoundError, match="no node|on this host"):
+    with pytest.raises(NotFoundError, match=r"no node|on this host"):
         _report(store, w, "y", "a1", Health.DOWN)  # a1 runs on x
     with store.read(ADMIN, NOW) as tx:
         pool = pools.get(tx, "a/na/pa")
