@@ -42,31 +42,9 @@ from onm.lab.plan import Role  # noqa: E402
 from onm.model.ids import NodeId  # noqa: E402
 from onm.model.pool import Policy  # noqa: E402
 from onm.selection.policy import Candidate, Request, select  # noqa: E402
+from support.pool_lab import FALL, INTERVAL, PORT, TOPOLOGY  # noqa: E402
 from support.servers import SERVE  # noqa: E402
 
-INTERVAL, FALL = 0.2, 2
-PORT = 8080
-TOPOLOGY = f"""
-hosts:
-  - {{name: r, location: {{locale: 1, area: 1, rack: 1, node: 1}}}}
-  - {{name: s, location: {{locale: 1, area: 1, rack: 2, node: 1}}}}
-  - {{name: t, location: {{locale: 2, area: 1, rack: 1, node: 1}}}}
-tenants: [{{name: z}}]
-networks:
-  - {{name: znet, tenant: z, cidr: 10.0.0.0/24}}
-nodes:
-  - {{name: j, network: znet, host: r, ip: 10.0.0.10}}
-  - {{name: h, network: znet, host: s, ip: 10.0.0.8}}
-  - {{name: g, network: znet, host: t, ip: 10.0.0.7}}
-pools:
-  - name: web
-    network: znet
-    ip: 10.0.0.3
-    policy: nearest
-    check: {{kind: http, port: {PORT}, path: /healthz, interval: {INTERVAL}, timeout: 0.2,
-             rise: 2, fall: {FALL}}}
-    members: [g, h]
-"""
 CLIENT = """\
 import sys, time, urllib.request
 while True:

@@ -22,30 +22,9 @@ import pytest
 
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually, onm, running_lab
+from support.pool_lab import POOL_IP, PORT, TOPOLOGY
 from support.servers import SERVE, Background
 
-POOL_IP, PORT = "10.0.0.3", 8080
-TOPOLOGY = f"""
-hosts:
-  - {{name: r, location: {{locale: 1, area: 1, rack: 1, node: 1}}}}
-  - {{name: s, location: {{locale: 1, area: 1, rack: 2, node: 1}}}}
-  - {{name: t, location: {{locale: 2, area: 1, rack: 1, node: 1}}}}
-tenants: [{{name: z}}]
-networks:
-  - {{name: znet, tenant: z, cidr: 10.0.0.0/24}}
-nodes:
-  - {{name: j, network: znet, host: r, ip: 10.0.0.10}}
-  - {{name: h, network: znet, host: s, ip: 10.0.0.8}}
-  - {{name: g, network: znet, host: t, ip: 10.0.0.7}}
-pools:
-  - name: web
-    network: znet
-    ip: {POOL_IP}
-    policy: nearest
-    check: {{kind: http, port: {PORT}, path: /healthz, interval: 0.2, timeout: 0.2,
-             rise: 2, fall: 2}}
-    members: [g, h]
-"""
 PORTS = {"r": 1, "s": 1, "t": 1}
 
 

@@ -7,7 +7,8 @@ attributes by name, so the same plan turns a database row into the model (the st
 are the wire's names and text forms). Adding a resource is a dataclass and a schema; nothing
 here changes unless the resource brings a new kind of value (`PARSERS`).
 
-Each class gets its plan once (field names and converters, cached). A value the model refuses
+A model field with a default may be absent from the source (it takes the default). Each class
+gets its plan once (field names and converters, cached). A value the model refuses
 (an encoding it does not know, a /33) is an `OnmError` naming what was being read, never a
 stray `ValueError`: the agent's link handles it (log, back off, retry).
 """
@@ -85,15 +86,33 @@ def _parser(hint: Any) -> Convert:
     raise TypeError(f"the codec cannot read a {hint!r}")
 
 
+_MISSING = object()
+
+
 @functools.cache
-def _read_plan(model: Any) -> tuple[tuple[str, Convert], ...]:
+def _read_plan(model: Any) -> tuple[tuple[str, Convert, bool], ...]:
+    """(field, how to read it, whether it may be missing: it has a default)."""
     hints = typing.get_type_hints(model)
-    return tuple((f.name, _parser(hints[f.name])) for f in dataclasses.fields(model) if f.init)
+    return tuple(
+        (
+            f.name,
+            _parser(hints[f.name]),
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(model)
+        if f.init
+    )
 
 
 def _decode(model: type[M], source: Any) -> M:
-    plan = _read_plan(typing.cast(Any, model))
-    return model(*(read(getattr(source, name)) for name, read in plan))
+    """A field with a default that `source` does not carry takes its default (a view that
+    leaves something out on purpose, e.g. agents' pools carry no actions)."""
+    values = {}
+    for name, read, optional in _read_plan(typing.cast(Any, model)):
+        value = getattr(source, name, _MISSING) if optional else getattr(source, name)
+        if value is not _MISSING:
+            values[name] = read(value)
+    return model(**values)
 
 
 @contextmanager

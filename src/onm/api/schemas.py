@@ -190,8 +190,18 @@ class CheckIn(Request):
         return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
 
 
+class ActionIn(Request):
+    """`{on: "healthy<2", webhook: URL, secret: S}` or `{on: ..., run: COMMAND}`."""
+
+    on: Short
+    webhook: Annotated[str, Field(max_length=2000)] | None = None
+    run: Annotated[str, Field(max_length=2000)] | None = None
+    secret: Annotated[str, Field(max_length=200)] | None = None
+
+
 class PoolSettings(Request):
-    """What `PATCH /v1/pools/{ref}` may change (and `POST /v1/pools` may set)."""
+    """What `PATCH /v1/pools/{ref}` may change (and `POST /v1/pools` may set); `actions`
+    replaces the whole list."""
 
     policy: Short | None = None
     scope: Short | None = None
@@ -199,12 +209,21 @@ class PoolSettings(Request):
     check: CheckIn | None = None
     rotate_packets: int | None = None
     rotate_seconds: Seconds | None = None
+    actions: Annotated[list[ActionIn], Field(max_length=16)] | None = None
+    add_actions: Annotated[list[ActionIn], Field(max_length=16)] | None = None
+    """Actions to add to those the pool has (secrets are never read back, so `actions` would
+    have to be given whole again)."""
 
     def given(self) -> dict[str, object]:
-        return {
-            name: (self.check.given() if name == "check" and self.check else getattr(self, name))
-            for name in sorted(self.model_fields_set)
-        }
+        found: dict[str, object] = {}
+        for name in sorted(self.model_fields_set):
+            if name == "check" and self.check:
+                found[name] = self.check.given()
+            elif name in ("actions", "add_actions") and getattr(self, name) is not None:
+                found[name] = [a.model_dump(exclude_none=True) for a in getattr(self, name)]
+            else:
+                found[name] = getattr(self, name)
+        return found
 
 
 class PoolCreate(PoolSettings):
@@ -341,11 +360,20 @@ class MemberOut(BaseModel):
     """Requesters whose grant has this member first (their agents steer there while it is up)."""
 
 
+class ActionOut(BaseModel):
+    on: str
+    kind: str
+    target: str
+    signed: bool
+    """A webhook signed with its secret (which is never shown)."""
+
+
 class PoolDetail(PoolOut):
     """A pool with its members: what `GET /v1/pools/{ref}` and the changes to it answer."""
 
     network: str
     members: list[MemberOut]
+    actions: list[ActionOut] = Field(default_factory=list)
 
 
 class MemberViewOut(BaseModel):

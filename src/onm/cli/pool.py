@@ -47,6 +47,19 @@ Check = Annotated[
         show_default=False,
     ),
 ]
+On = Annotated[
+    str | None,
+    typer.Option(
+        "--on", help='An action\'s criterion, e.g. "healthy<2" (with --webhook or --run).'
+    ),
+]
+Webhook = Annotated[str | None, typer.Option(help="With --on: POST a JSON body to this URL.")]
+Secret = Annotated[
+    str | None, typer.Option(help="With --webhook: sign the body (X-Onm-Signature: sha256=...).")
+]
+RunCommand = Annotated[
+    str | None, typer.Option("--run", help="With --on: run this command on the manager's host.")
+]
 Interval = Annotated[float | None, typer.Option(help="Seconds between checks [new: 1].")]
 Timeout = Annotated[float | None, typer.Option(help="Seconds a check may take [new: 1].")]
 Rise = Annotated[int | None, typer.Option(help="Passes in a row that make a member up [new: 2].")]
@@ -115,6 +128,21 @@ def settings(
     return given
 
 
+def action(
+    on: str | None, webhook: str | None, run: str | None, secret: str | None
+) -> dict[str, object] | None:
+    """The action the options describe (None: none)."""
+    if on is None:
+        if webhook or run or secret:
+            raise InvalidInputError("on", "give the action's criterion with --on, e.g. healthy<2")
+        return None
+    found: dict[str, object] = {"on": on}
+    for key, value in (("webhook", webhook), ("run", run), ("secret", secret)):
+        if value is not None:
+            found[key] = value
+    return found
+
+
 def describe_check(pool: PoolDetail) -> str:
     c = pool.check
     where = {"tcp": f":{c.port}", "http": f":{c.port}{c.path}"}.get(c.kind, "")
@@ -149,6 +177,9 @@ def show_pool(pool: PoolDetail) -> None:
         cells = [m.node, m.rank, m.health, out.when(m.since), out.when(m.reported_at)]
         out.add_row(grid, [*cells, f"{m.load:g}", m.selections], style)
     out.print_table(grid, "no members yet: `onm pool member add POOL NODE`")
+    for a in pool.actions:
+        signed = ", signed" if a.signed else ""
+        out.print_line(f"on {a.on}: {a.kind} {a.target}{signed}")
 
 
 @app.command("create")
@@ -177,6 +208,10 @@ def create(
     member: Annotated[
         list[str] | None, typer.Option(help="A member node (repeat for several).")
     ] = None,
+    on: On = None,
+    webhook: Webhook = None,
+    run: RunCommand = None,
+    secret: Secret = None,
     url: Url = None,
     token: Token = None,
     json: Json = False,
@@ -195,6 +230,9 @@ def create(
         rotate_packets,
         rotate_seconds,
     )
+    added = action(on, webhook, run, secret)
+    if added is not None:
+        given["actions"] = [added]
     pool = s.client.create_pool(name, network, ip, given, member or [])
     if s.json:
         out.print_json(pool)
@@ -217,11 +255,18 @@ def set_(
     fall: Fall = None,
     rotate_packets: RotatePackets = None,
     rotate_seconds: RotateSeconds = None,
+    on: On = None,
+    webhook: Webhook = None,
+    run: RunCommand = None,
+    secret: Secret = None,
+    clear_actions: Annotated[
+        bool, typer.Option("--clear-actions", help="Remove every action first.")
+    ] = False,
     url: Url = None,
     token: Token = None,
     json: Json = False,
 ) -> None:
-    """Change a pool's settings (those not given stay as they are)."""
+    """Change a pool's settings (those not given stay as they are; --on adds an action)."""
     s = session(ctx, url, token, json)
     given = settings(
         policy,
@@ -235,8 +280,13 @@ def set_(
         rotate_packets,
         rotate_seconds,
     )
+    added = action(on, webhook, run, secret)
+    if clear_actions:
+        given["actions"] = []
+    if added is not None:
+        given["add_actions"] = [added]
     if not given:
-        raise fail("nothing to change: give --policy, --check, ... (see --help)")
+        raise fail("nothing to change: give --policy, --check, --on ... (see --help)")
     pool = s.client.update_pool(ref, given)
     if s.json:
         out.print_json(pool)

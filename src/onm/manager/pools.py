@@ -23,6 +23,7 @@ from onm.manager.store import Tx
 from onm.model import Network, Node, NodeId, validate
 from onm.model.ids import HostId, NetworkId, PoolId, new_id
 from onm.model.pool import (
+    ActionKind,
     AllDown,
     CheckKind,
     Health,
@@ -30,11 +31,12 @@ from onm.model.pool import (
     Member,
     Policy,
     Pool,
+    PoolAction,
     PoolState,
     Rotation,
     Scope,
 )
-from onm.model.pool_settings import DEFAULT_CHECK, settle
+from onm.model.pool_settings import DEFAULT_CHECK, parse_criterion, settle
 
 MAX_SLOT = 63
 """The 6-bit slot field: at most this many members of one pool on one host."""
@@ -79,6 +81,12 @@ def from_row(row: tables.Row) -> Pool:
         Rotation(row.rotate_packets, row.rotate_seconds),
         PoolState(row.state),
         row.created_at,
+        tuple(
+            PoolAction(
+                parse_criterion("actions", a["on"]), ActionKind(a["kind"]), a["target"], a["secret"]
+            )
+            for a in row.actions or ()
+        ),
     )
 
 
@@ -98,6 +106,10 @@ def _columns(pool: Pool) -> dict[str, object]:
         "rotate_packets": pool.rotation.packets,
         "rotate_seconds": pool.rotation.seconds,
         "state": pool.state.value,
+        "actions": [
+            {"on": str(a.on), "kind": a.kind.value, "target": a.target, "secret": a.secret}
+            for a in pool.actions
+        ],
     }
 
 

@@ -23,7 +23,7 @@ from types import FrameType
 import uvicorn
 
 from onm.api.listen import parse_listen
-from onm.manager import durability, health, tokens
+from onm.manager import actions, durability, health, tokens
 from onm.manager.api.app import Context, create_app
 from onm.manager.durability import AckMarker, DataLossError
 from onm.manager.metrics import serve_metrics
@@ -124,6 +124,8 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+DELIVER_EVERY = 0.5
+"""Seconds between looks for pool actions to carry out."""
 EXPIRE_EVERY = 1.0
 """Seconds between looks for pool members whose health reports went stale."""
 
@@ -136,6 +138,22 @@ def expire_health(context: Context) -> None:
                 health.expire(tx)
         except Exception:  # the database away for a moment: try again next time
             log.warning("could not expire stale member health", exc_info=True)
+
+
+def deliver_actions(context: Context) -> None:
+    """Until the manager stops: carry out the pool actions that are due (onm.manager.actions)."""
+    while not context.stopping.wait(DELIVER_EVERY):
+        try:
+            with context.store.write(ADMIN, context.clock()) as tx:
+                due = actions.claim(tx)
+            for delivery in due:
+                error = actions.deliver(delivery)
+                if error is not None:
+                    log.warning("pool action %d (%s) failed: %s", delivery.id, delivery.kind, error)
+                with context.store.write(ADMIN, context.clock()) as tx:
+                    actions.settle(tx, delivery, error)
+        except Exception:  # the database away for a moment: try again next time
+            log.warning("could not deliver pool actions", exc_info=True)
 
 
 def serve(
@@ -182,6 +200,8 @@ def serve(
     )
     expiry = threading.Thread(target=expire_health, args=(context,), daemon=True)
     expiry.start()
+    delivery = threading.Thread(target=deliver_actions, args=(context,), daemon=True)
+    delivery.start()
     try:
         _Server(config, context).run()
     finally:

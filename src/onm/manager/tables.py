@@ -143,6 +143,7 @@ pools = Table(
     Column("rotate_seconds", Float, nullable=True),
     Column("state", String(16), nullable=False),
     Column("turn", BigInteger, nullable=False, default=0),  # round-robin's counter
+    Column("actions", JSON, nullable=False, default=list),  # [{on, kind, target, secret}]
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("network_id", "name", name="uq_pools_network_name"),
     UniqueConstraint("network_id", "ip", name="uq_pools_network_ip"),
@@ -164,6 +165,26 @@ pool_members = Table(
     Column("load", Float, nullable=False, default=0.0),
     UniqueConstraint("pool_id", "host_id", "slot", name="uq_pool_members_host_slot"),
     Index("ix_pool_members_node", "node_id"),
+)
+
+# Actions a pool's criteria set off, until delivered (an outbox: written in the transaction
+# that changed the health, delivered after it by the manager's worker, retried with back-off).
+pool_deliveries = Table(
+    "pool_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("pool_id", String(16), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("target", String(2000), nullable=False),
+    Column("secret", String(200), nullable=True),
+    Column("body", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UtcDateTime(), nullable=False),
+    Column("state", String(8), nullable=False),  # pending | done | failed
+    Column("last_error", String(500), nullable=True),
+    Index("ix_pool_deliveries_due", "state", "next_at"),
 )
 
 # What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can

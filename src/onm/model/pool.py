@@ -102,6 +102,48 @@ class Rotation:
     seconds: float | None = None
 
 
+class ActionKind(enum.StrEnum):
+    WEBHOOK = "webhook"  # POST a JSON body to a URL, signed, retried with back-off
+    RUN = "run"  # run a command on the manager's host, the body on its stdin
+
+
+COMPARISONS = ("<=", ">=", "==", "<", ">")
+"""How a criterion compares the pool's count of healthy members (longest first, to parse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """`healthy<2`: a condition on the number of members taking traffic."""
+
+    comparison: str
+    value: int
+
+    def holds(self, healthy: int) -> bool:
+        return {
+            "<": healthy < self.value,
+            "<=": healthy <= self.value,
+            ">": healthy > self.value,
+            ">=": healthy >= self.value,
+            "==": healthy == self.value,
+        }[self.comparison]
+
+    def __str__(self) -> str:
+        return f"healthy{self.comparison}{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAction:
+    """What to do when `on` becomes true (once per time it does): seed 0's actions on
+    criteria, e.g. start a replacement member."""
+
+    on: Criterion
+    kind: ActionKind
+    target: str
+    """The webhook's URL, or the command line."""
+    secret: str | None = None
+    """Webhooks: the key of the body's HMAC-SHA256 signature (`X-Onm-Signature`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Pool:
     id: PoolId
@@ -117,6 +159,7 @@ class Pool:
     rotation: Rotation
     state: PoolState
     created_at: dt.datetime
+    actions: tuple[PoolAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,15 @@ from typing import TypeVar
 from onm.errors import InvalidInputError
 from onm.model.ids import NetworkId, PoolId
 from onm.model.pool import (
+    COMPARISONS,
+    ActionKind,
     AllDown,
     CheckKind,
+    Criterion,
     HealthCheck,
     Policy,
     Pool,
+    PoolAction,
     PoolState,
     Rotation,
     Scope,
@@ -118,6 +122,48 @@ def _optional(
     return value
 
 
+MAX_ACTIONS = 16
+URL_SCHEMES = ("http://", "https://")
+
+
+def parse_criterion(field: str, text: str) -> Criterion:
+    """`healthy<2`, `healthy<=1`, `healthy==0`, ...: the pool's count of members up."""
+    spaced = "".join(text.split())
+    if spaced.startswith("healthy"):
+        rest = spaced[len("healthy") :]
+        for comparison in COMPARISONS:
+            if rest.startswith(comparison) and rest[len(comparison) :].isdigit():
+                value = int(rest[len(comparison) :])
+                if value <= 1000:
+                    return Criterion(comparison, value)
+    raise InvalidInputError(field, f"{text!r} is not a criterion like healthy<2 (< <= > >= ==)")
+
+
+def parse_action(field: str, given: object) -> PoolAction:
+    """`{"on": "healthy<2", "webhook": URL, "secret": S}` or `{"on": ..., "run": COMMAND}`."""
+    if not isinstance(given, Mapping) or not isinstance(given.get("on"), str):
+        raise InvalidInputError(field, "an action is {on: CRITERION, webhook: URL} or {on, run}")
+    on = parse_criterion(f"{field}.on", str(given["on"]))
+    webhook, run, secret = given.get("webhook"), given.get("run"), given.get("secret")
+    if (webhook is None) == (run is None):
+        raise InvalidInputError(field, "give an action one of webhook or run")
+    if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= 200):
+        raise InvalidInputError(f"{field}.secret", "a secret is 1 to 200 characters")
+    if webhook is not None:
+        if (
+            not isinstance(webhook, str)
+            or not webhook.startswith(URL_SCHEMES)
+            or len(webhook) > 2000
+        ):
+            raise InvalidInputError(f"{field}.webhook", f"{webhook!r} is not an http(s) URL")
+        return PoolAction(on, ActionKind.WEBHOOK, webhook, secret)
+    if not isinstance(run, str) or not run.strip() or len(run) > 2000 or "\x00" in run:
+        raise InvalidInputError(f"{field}.run", "give the command line to run")
+    if secret is not None:
+        raise InvalidInputError(f"{field}.secret", "only a webhook is signed")
+    return PoolAction(on, ActionKind.RUN, run)
+
+
 def settle(base: Pool, given: Mapping[str, object]) -> Pool:
     """`base` with the settings `given`: policy, scope, all_down, check, rotate_*."""
     pool = base
@@ -141,6 +187,14 @@ def settle(base: Pool, given: Mapping[str, object]) -> Pool:
         if seconds is not None:
             _within("rotate_seconds", seconds, (1.0, 86400.0))
         rotation = replace(rotation, seconds=seconds)
+    for key, kept in (("actions", ()), ("add_actions", pool.actions)):
+        listed = given.get(key)
+        if listed is None:
+            continue
+        if not isinstance(listed, list | tuple) or len(kept) + len(listed) > MAX_ACTIONS:
+            raise InvalidInputError(key, f"a pool holds at most {MAX_ACTIONS} actions")
+        parsed = tuple(parse_action(f"{key}[{i}]", a) for i, a in enumerate(listed))
+        pool = replace(pool, actions=(*kept, *parsed))
     if rotation != Rotation() and pool.policy is not Policy.RANKED:
         raise InvalidInputError("rotate_packets", "rotation applies to the ranked policy only")
     return replace(pool, rotation=rotation)

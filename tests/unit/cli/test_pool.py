@@ -3,9 +3,17 @@ show, set, delete, and the errors a careless operator meets, each one line namin
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from onm.addressing import HostPrefix, Location
@@ -38,15 +46,15 @@ def znet(onm: Onm) -> dict[str, Any]:
     onm.ok("network", "create", network, "--tenant", tenant, "--cidr", "10.0.0.0/24")
     n = next(HOSTS)
     where = {"j": Location(1, 1, 1, n), "h": Location(1, 1, 2, n), "g": Location(2, 1, 1, n)}
-    hosts = {}
+    hosts, tokens = {}, {}
     for name, location in where.items():
         host = unique(f"host{name}")
-        onm.ok("host", "create", host, "--prefix", str(HostPrefix(location)))
-        hosts[name] = host
+        made = onm.json("host", "create", host, "--prefix", str(HostPrefix(location)))
+        hosts[name], tokens[name] = host, made["token"]
     ref = f"{tenant}/{network}"
     for name, ip in (("j", "10.0.0.9"), ("g", "10.0.0.7"), ("h", "10.0.0.8")):
         onm.ok("node", "create", name, "--network", ref, "--host", hosts[name], "--ip", ip)
-    return {"network": ref, "hosts": hosts}
+    return {"network": ref, "hosts": hosts, "tokens": tokens}
 
 
 def test_a_pool_is_created_shown_changed_and_deleted(onm: Onm, znet: dict[str, Any]) -> None:
@@ -179,3 +187,95 @@ def test_parse_check() -> None:
     for bad in ("udp:53", "icmp:1", "tcp:80/x", "http:/x"):
         with pytest.raises(InvalidInputError):
             parse_check(bad)
+
+
+# --- actions on criteria ----------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        received: list[tuple[dict[str, str], bytes]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def report_down(manager: ManagerProcess, znet: dict[str, Any], pool_id: str, node_id: str) -> None:
+    host = znet["hosts"]["g"]
+    response = httpx.post(
+        f"{manager.url}/v1/hosts/{host}/health",
+        json={"members": [{"pool": pool_id, "node": node_id, "health": "down"}]},
+        headers={"Authorization": f"Bearer {znet['tokens']['g']}"},
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_actions_fire_when_healthy_members_drop_below_two(
+    onm: Onm, znet: dict[str, Any], manager: ManagerProcess, tmp_path: Path
+) -> None:
+    receiver = Receiver()
+    ran = tmp_path / "ran.json"
+    net = znet["network"]
+    pool = onm.json(
+        "pool", "create", "web", "--network", net, "--ip", "10.0.0.3", "--check", "none",
+        "--member", "g", "--member", "h",
+        "--on", "healthy<2", "--webhook", receiver.url, "--secret", "s3cret",
+    )  # fmt: skip
+    changed = onm.json(
+        "pool", "set", f"{net}/web", "--on", "healthy<2", "--run", f"sh -c 'cat > {ran}'"
+    )
+    assert [(a["on"], a["kind"], a["signed"]) for a in changed["actions"]] == [
+        ("healthy<2", "webhook", True),
+        ("healthy<2", "run", False),
+    ]
+    assert "s3cret" not in json.dumps(changed)
+    nodes = {n["name"]: n["id"] for n in onm.json("node", "list", "--network", net)}
+    report_down(manager, znet, pool["id"], nodes["g"])
+    deadline = time.monotonic() + 15
+    while (not receiver.received or not ran.exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [(headers, body)] = receiver.received
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Onm-Signature"] == expected
+    sent = json.loads(body)
+    assert (sent["pool"], sent["criterion"], sent["healthy"]) == ("web", "healthy<2", 1)
+    assert {m["node"]: m["health"] for m in sent["members"]} == {"g": "down", "h": "up"}
+    assert json.loads(ran.read_text()) == sent
+    report_down(manager, znet, pool["id"], nodes["g"])  # still 1 healthy: no new action
+    time.sleep(1.5)
+    assert len(receiver.received) == 1
+    kinds = [e["kind"] for e in onm.json("events", "-n", "50")]
+    assert kinds.count("pool.action_delivered") == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--on", "healthy<<2", "--webhook", "http://x"], "not a criterion"),
+        (["--on", "healthy<2", "--webhook", "ftp://x"], "not an http(s) URL"),
+        (["--on", "healthy<2"], "one of webhook or run"),
+        (["--on", "healthy<2", "--run", "true", "--secret", "x"], "only a webhook is signed"),
+        (["--webhook", "http://x"], "--on"),
+    ],
+)
+def test_bad_actions_are_refused(
+    onm: Onm, znet: dict[str, Any], args: list[str], words: str
+) -> None:
+    line = failed(
+        onm("pool", "create", "p", "--network", znet["network"], "--ip", "10.0.0.4", *args)
+    )
+    assert words in line, line

@@ -28,7 +28,11 @@ def detail_out(found: pools.PoolDetail) -> s.PoolDetail:
         for d in found.members
     ]
     pool = codec.encode(s.PoolOut, found.pool)
-    return s.PoolDetail(**dict(pool), network=found.network.name, members=members)
+    actions = [
+        s.ActionOut(on=str(a.on), kind=a.kind.value, target=a.target, signed=a.secret is not None)
+        for a in found.pool.actions
+    ]
+    return s.PoolDetail(**dict(pool), network=found.network.name, members=members, actions=actions)
 
 
 def _reports(body: s.HealthReportIn) -> list[health.MemberReport]:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("rotate_seconds", sa.Float, nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("turn", sa.BigInteger, nullable=False),
+        sa.Column("actions", sa.JSON, nullable=False),
         sa.Column("created_at", _TS, nullable=False),
         sa.UniqueConstraint("network_id", "name", name="uq_pools_network_name"),
         sa.UniqueConstraint("network_id", "ip", name="uq_pools_network_ip"),
@@ -61,6 +62,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("pool_id", "host_id", "slot", name="uq_pool_members_host_slot"),
     )
     op.create_index("ix_pool_members_node", "pool_members", ["node_id"])
+    op.create_table(
+        "pool_deliveries",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("pool_id", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("target", sa.String(2000), nullable=False),
+        sa.Column("secret", sa.String(200), nullable=True),
+        sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_at", _TS, nullable=False),
+        sa.Column("state", sa.String(8), nullable=False),
+        sa.Column("last_error", sa.String(500), nullable=True),
+    )  # fmt: skip
+    op.create_index("ix_pool_deliveries_due", "pool_deliveries", ["state", "next_at"])
     with op.batch_alter_table("grants") as batch:
         batch.add_column(sa.Column("pool_id", sa.String(16), nullable=True))
         batch.add_column(sa.Column("ranking", sa.JSON, nullable=True))
@@ -82,6 +100,8 @@ def downgrade() -> None:
         batch.drop_constraint("fk_grants_pool_id_pools", type_="foreignkey")
         batch.drop_column("ranking")
         batch.drop_column("pool_id")
+    op.drop_index("ix_pool_deliveries_due", "pool_deliveries")
+    op.drop_table("pool_deliveries")
     op.drop_index("ix_pool_members_node", "pool_members")
     op.drop_table("pool_members")
     op.drop_table("pools")
