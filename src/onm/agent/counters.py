@@ -71,6 +71,8 @@ class Event(enum.StrEnum):
     """Resolutions the manager could not be asked (unreachable)."""
     POOL_FAILOVERS = "pool_failovers"
     """Requesters moved from one pool member to another (health changed), with no new ARP."""
+    POOL_ROTATIONS = "pool_rotations"
+    """Requesters of a rotating ranked pool moved on to their next member."""
     PORTS_LOST = "ports_lost"
     """Node ports closed because their socket failed or their interface vanished."""
     SUBSTRATE_SOCKETS_LOST = "substrate_sockets_lost"

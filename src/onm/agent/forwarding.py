@@ -140,6 +140,8 @@ class Forwarding:
             actions.extend(resolver.ask(port, target, now))
         if not mapping.substrate:  # a pool with no member taking traffic, failing closed
             return actions + emit(counters, all_down(packet, network.siit), port, False)
+        if mapping.rotation is not None:  # a rotating ranked pool counts what it was sent
+            resolver.sent_to_pool(mapping, state.tables.pools.get((network.vni, target)), now)
         local = state.tables.by_substrate.get(mapping.substrate)
         if local is not None and local.network is not network:
             counters.drop(DropReason.NETWORK_MISMATCH)

@@ -24,6 +24,7 @@ NAMED_EVENTS: dict[Event, str] = {
     Event.CACHE_MISSES: "lookups that had to ask the manager",
     Event.PORTS_LOST: "node ports closed because their socket failed or their interface vanished",
     Event.POOL_FAILOVERS: "requesters moved to another pool member as health changed (no ARP)",
+    Event.POOL_ROTATIONS: "requesters of a rotating ranked pool moved on to their next member",
 }
 # Events exported as `onm_agent_resolutions_total{result=...}`.
 RESOLUTION_RESULTS: dict[Event, str] = {

@@ -39,6 +39,7 @@ from onm.agent.counters import TO_NODES, Counters, Event
 from onm.agent.emission import ARP
 from onm.agent.tables import PoolEntry, Port, Tables, choose
 from onm.model import NodeId, Resolution
+from onm.model.pool import Rotation
 from onm.model.snapshot import HostSnapshot
 from onm.packet import arp
 from onm.packet.drop import DropReason
@@ -81,6 +82,12 @@ class Mapping:
     """A pool IP's members in this requester's order (empty for a node's IP)."""
     member: NodeId | None = None
     """The pool member chosen now."""
+    rotation: Rotation | None = None
+    """A rotating `ranked` pool's: move on after so many packets or seconds."""
+    sent: int = 0
+    """Packets sent to the current member (rotation)."""
+    since: dt.datetime | None = None
+    """When the current member got its first packet (rotation)."""
 
 
 @dataclass(slots=True)
@@ -368,10 +375,30 @@ class Resolver:
         if pool is None:
             return
         before = mapping.member
+        mapping.rotation = pool.rotation
         mapping.member = choose(pool, mapping.ranking, mapping.member)
         mapping.substrate = b"" if mapping.member is None else pool.members[mapping.member]
         if before is not None and mapping.member != before:
             self.counters.event(Event.POOL_FAILOVERS)
+
+    def sent_to_pool(self, mapping: Mapping, pool: PoolEntry | None, now: dt.datetime) -> None:
+        """One packet to a rotating pool's member: after `packets` of them, or `seconds` since
+        the member's first, the requester's ranking turns by one (the next member leads)."""
+        rotation = mapping.rotation
+        if rotation is None or pool is None:
+            return
+        if mapping.since is not None:  # this member has had its share: the next one leads
+            by_packets = rotation.packets is not None and mapping.sent >= rotation.packets
+            elapsed = (now - mapping.since).total_seconds()
+            by_time = rotation.seconds is not None and elapsed >= rotation.seconds
+            if by_packets or by_time:
+                mapping.ranking = (*mapping.ranking[1:], *mapping.ranking[:1])
+                mapping.sent, mapping.since, mapping.member = 0, None, None  # not a failover
+                self._steer(mapping, pool)
+                self.counters.event(Event.POOL_ROTATIONS)
+        mapping.sent += 1
+        if mapping.since is None:
+            mapping.since = now
 
     def _learn(
         self, port: Port, answer: Resolution, keep_newer: bool, tables: Tables | None = None

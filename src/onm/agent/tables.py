@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from onm.model import Encoding, NetworkId, NodeId
 from onm.model.ids import PoolId
-from onm.model.pool import AllDown, HealthCheck
+from onm.model.pool import AllDown, HealthCheck, Rotation
 from onm.model.snapshot import HostSnapshot
 from onm.packet import encap, ipv4, ipv6
 from onm.packet.ethernet import parse_mac
@@ -90,6 +90,8 @@ class PoolEntry:
     usable: frozenset[NodeId]
     """The members whose health allows traffic."""
     check: HealthCheck
+    rotation: Rotation | None = None
+    """`ranked` pools that rotate: move each requester on after N packets or T seconds."""
 
 
 def choose(pool: PoolEntry, ranking: Sequence[NodeId], current: NodeId | None) -> NodeId | None:
@@ -200,6 +202,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             MappingProxyType(members),
             frozenset(m.node_id for m in view.members if m.health.allows_traffic),
             pool.check,
+            pool.rotation if pool.rotation != Rotation() else None,
         )
         residents[key] = ResidentEntry(b"", parse_mac(pool.mac), frozenset(members.values()))
         for m in view.members:

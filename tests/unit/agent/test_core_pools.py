@@ -135,3 +135,23 @@ def test_the_pool_mac_is_the_managers(lab: Lab) -> None:
         ipaddress.IPv4Address(POOL_IP)
         in lab.r.tables.ports[lab.nodes["b"].interface].network.cidrs[0]
     )
+
+
+def test_a_ranked_pool_rotates_after_n_packets(lab: Lab) -> None:
+    """`ranked` with `rotate_packets 3`: three packets to the first member, then the next leads
+    (seed 0: use the best for N packets, then the next), with no new ARP."""
+    with lab.store.write(ADMIN, NOW) as tx:
+        settings = {"check": {"kind": "none"}, "policy": "ranked", "rotate_packets": 3}
+        pool_mac = pools.create(tx, "rr", "z/znet", POOL_IP, settings, ["b", "g"]).pool.mac
+    lab.snapshot("r")
+    lab.snapshot("s")
+    resolve_via_arp(lab, "r", "a", POOL_IP)
+    a = lab.nodes["a"]
+    frame = ping_frame(lab, "a", pool_mac, POOL_IP)
+    went = []
+    for _ in range(7):
+        [out] = lab.r.node_frame(a.interface, frame, NOW)
+        went.append("b" if isinstance(out, ToNode) else "g")
+    assert went == ["b", "b", "b", "g", "g", "g", "b"]
+    assert lab.r.counters.events[Event.POOL_ROTATIONS] == 2
+    assert lab.r.counters.events[Event.POOL_FAILOVERS] == 0
