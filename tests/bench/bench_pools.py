@@ -143,7 +143,7 @@ def failover_once(lab: PoolLab) -> tuple[float, float]:
             total += 1
             if who == "g":
                 return float(at) - killed, lost / total
-            lost += who != "g"
+            lost += 1
         raise RuntimeError("the client stopped")
     finally:
         client.kill()

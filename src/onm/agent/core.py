@@ -112,7 +112,7 @@ class AgentCore:
         """A frame from a node's interface. With `gso`, a TCP super-frame its kernel left uncut:
         whole, or only its Ethernet, IPv4 and TCP headers with the TCP `payload` apart (a view
         into the datapath's buffer, which nothing here reads or copies)."""
-        if gso is None and self.monitor.watching(interface):  # a pool member's port
+        if gso is None and interface in self.monitor.by_interface:  # a pool member's port
             answered = self.monitor.on_frame(interface, frame, now)
             if answered is not None:
                 return answered

@@ -121,9 +121,6 @@ class Monitor:
         for w in fresh.values():
             self.by_interface.setdefault(w.target.interface, []).append(w)
 
-    def watching(self, interface: str) -> bool:
-        return interface in self.by_interface
-
     def health(self, pool_id: PoolId, node_id: NodeId) -> Health | None:
         found = self.watched.get((pool_id, node_id))
         return None if found is None else found.health

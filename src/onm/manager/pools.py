@@ -271,14 +271,7 @@ def detail(tx: Tx, ref: str, network_ref: str | None = None) -> PoolDetail:
     pool = get(tx, ref, network_ref)
     network = networks.get(tx, pool.network_id)
     members = members_of(tx, [pool.id])
-    g = tables.grants
-    counts: dict[str, int] = dict(
-        tx.connection.execute(
-            select(g.c.target_id, func.count())
-            .where(g.c.pool_id == pool.id, g.c.expires_at > tx.now)
-            .group_by(g.c.target_id)
-        ).all()
-    )
+    counts = selections(tx, pool.id)
     by_id = {n.id: n for n in nodes.by_ids(tx, [m.node_id for m in members])}
     return PoolDetail(
         pool,
@@ -314,11 +307,10 @@ def delete_pool(tx: Tx, ref: str) -> Pool:
     access.require_not_host(tx.actor, "delete pools")
     pool = get(tx, ref)
     network = networks.get(tx, pool.network_id)
-    g = tables.grants
-    holders = {
-        h for (h,) in tx.connection.execute(select(g.c.host_id).where(g.c.pool_id == pool.id))
-    }
+    g, d = tables.grants, tables.pool_deliveries
+    holders = _holders(tx, pool.id)
     tx.connection.execute(delete(g).where(g.c.pool_id == pool.id))
+    tx.connection.execute(delete(d).where(d.c.pool_id == pool.id, d.c.state == "pending"))
     tx.connection.execute(
         delete(tables.pool_members).where(tables.pool_members.c.pool_id == pool.id)
     )
@@ -405,6 +397,17 @@ def remove_member(tx: Tx, pool_ref: str, node_ref: str) -> PoolDetail:
         networks.hosts_of(tx, network.id) | _holders(tx, pool.id),
     )
     return detail(tx, pool.id)
+
+
+def selections(tx: Tx, pool_id: str) -> dict[NodeId, int]:
+    """Live grants of the pool by the member they put first (the requesters sent there)."""
+    g = tables.grants
+    rows = tx.connection.execute(
+        select(g.c.target_id, func.count())
+        .where(g.c.pool_id == pool_id, g.c.expires_at > tx.now)
+        .group_by(g.c.target_id)
+    ).all()
+    return {NodeId(node): int(count) for node, count in rows}
 
 
 def _holders(tx: Tx, pool_id: str) -> set[str]:

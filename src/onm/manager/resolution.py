@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, assert_never
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from onm.addressing import HostPrefix
@@ -89,17 +89,8 @@ def _target(tx: Tx, network: Network, ip: ipaddress.IPv4Address) -> Target | Non
     prefixes = {
         host.id: host.prefix for host in hosts.by_ids(tx, sorted({m.host_id for m in members}))
     }
-    g = tables.grants
-    counts = tx.connection.execute(
-        select(g.c.target_id, func.count())
-        .where(g.c.pool_id == pool.id, g.c.expires_at > tx.now)
-        .group_by(g.c.target_id)
-    ).all()
-    return PoolTarget(
-        pool,
-        tuple(Placed(m, prefixes[m.host_id]) for m in members),
-        {NodeId(node): int(count) for node, count in counts},
-    )
+    placed = tuple(Placed(m, prefixes[m.host_id]) for m in members)
+    return PoolTarget(pool, placed, pools.selections(tx, pool.id))
 
 
 def _nobody(network: Network, ip: ipaddress.IPv4Address) -> str:
