@@ -55,6 +55,8 @@ class MemberHealth:
     pool_id: PoolId
     node_id: NodeId
     health: Health
+    load: float = 0.0
+    """Packets per second delivered to the member as the pool, since the last report."""
 
 
 @dataclass(frozen=True, slots=True)

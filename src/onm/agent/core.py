@@ -56,7 +56,7 @@ class AgentCore:
         self._state = CoreState()
         self.resolver = Resolver(self._state.counters)
         self._forwarding = Forwarding(self._state, self.resolver)
-        self.monitor = Monitor()
+        self.monitor = Monitor(delivered=self._state.delivered)
 
     @property
     def tables(self) -> Tables:
@@ -112,8 +112,9 @@ class AgentCore:
         """A frame from a node's interface. With `gso`, a TCP super-frame its kernel left uncut:
         whole, or only its Ethernet, IPv4 and TCP headers with the TCP `payload` apart (a view
         into the datapath's buffer, which nothing here reads or copies)."""
-        if gso is None and interface in self.monitor.by_interface:  # a pool member's port
-            answered = self.monitor.on_frame(interface, frame, now)
+        if interface in self.monitor.by_interface:  # a pool member's port
+            self.monitor.seen(interface, now)
+            answered = None if gso is not None else self.monitor.on_frame(interface, frame, now)
             if answered is not None:
                 return answered
         return self._forwarding.node_frame(interface, frame, now, gso, payload)

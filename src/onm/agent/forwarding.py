@@ -147,6 +147,8 @@ class Forwarding:
             counters.drop(DropReason.NETWORK_MISMATCH)
             return actions
         mapper = PairMapper(source, source_substrate, target, mapping.substrate)
+        if local is not None:
+            state.count_delivery(local)
         if local is None:
             if gso is not None:
                 return actions + to_substrate(state, packet, payload, port, mapper, gso)

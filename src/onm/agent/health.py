@@ -9,12 +9,21 @@ Theory of operation:
   - `tcp`: a SYN to the port; a SYN-ACK passes (answered with a RST), a RST fails.
   - `http`: the connection as `tcp`, then `GET PATH HTTP/1.0`; the response's status line
     passes with 2xx or 3xx, anything else fails; the connection is reset once it is read.
-  - `none`: no probe; the member is trusted (passive only).
+  - `none`: no probe; the member is trusted from the start and watched passively (below).
   A probe with no verdict after the check's `timeout` fails. Frames that answer a probe are
   taken here; everything else from the member goes on to forwarding.
 - Rise and fall: a new member is `initial` until its first verdict: a pass makes it `up` at
   once, `fall` failures in a row `down`; `up` needs `fall` failures in a row to go `down`,
   `down` needs `rise` passes in a row to come back.
+- Passive liveness (`none`): every `interval` the member's traffic is looked at. A packet
+  from the member in that interval passes; packets delivered to it as the pool with nothing
+  back from it in that interval fail; neither (idle) decides nothing. `fall` failures in a row
+  make it `down`, `rise` passes `up`. A member held down passively gets no traffic, so it could
+  never prove itself again: after `PASSIVE_HOLD` intervals it is `up` again on probation (as
+  Envoy returns an ejected host), and the next interval with traffic and no answer takes it
+  down again.
+- Load (`least-loaded`): the packets delivered to each member as the pool, per second since
+  the previous report, go with every report.
 - Reports: a change of health is reported at once; every member's health is reported again
   at least every `HEALTH_REPORT_EVERY` seconds (the manager holds a silent agent's members
   `unknown` after three missed reports). `initial` is never reported: it is the manager's.
@@ -27,7 +36,7 @@ import datetime as dt
 import ipaddress
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from onm.agent.actions import Action, MemberHealth, ReportHealth, ToNode
@@ -47,6 +56,11 @@ PORTS = range(33000, 61000)
 client's ephemeral ports)."""
 STATUS_LINE = re.compile(rb"^HTTP/\d\.\d (\d{3})")
 REPORT_EVERY = dt.timedelta(seconds=HEALTH_REPORT_EVERY)
+LOAD_WINDOW = dt.timedelta(seconds=1)
+"""The shortest time a load is measured over (a report sent at once after another keeps the
+load measured before)."""
+PASSIVE_HOLD = 10
+"""Intervals a member held down by passive liveness waits before it is tried again."""
 ISN_STEP = 0x01000193
 
 
@@ -62,6 +76,8 @@ class Target:
     gateway_ip: bytes
     router_mac: bytes
     check: HealthCheck
+    pool_ip: bytes = b""
+    """The pool's IP: what the member is sent as a member (its load, passive liveness)."""
 
 
 @dataclass(slots=True)
@@ -87,6 +103,15 @@ class Watched:
     next_at: dt.datetime | None = None
     probe: Probe | None = None
     changed: bool = False
+    last_seen: dt.datetime | None = None
+    """The member's last packet (passive liveness)."""
+    delivered: int = 0
+    """Packets delivered to it as the pool, as counted at the last passive look."""
+    held_until: dt.datetime | None = None
+    """Held down by passive liveness until then."""
+    load: float = 0.0
+    load_count: int = 0
+    load_at: dt.datetime | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +121,8 @@ class Monitor:
     watched: dict[tuple[PoolId, NodeId], Watched] = field(default_factory=dict)
     by_interface: dict[str, list[Watched]] = field(default_factory=dict)
     reported_at: dt.datetime | None = None
+    delivered: Mapping[tuple[str, bytes], int] = field(default_factory=dict)
+    """(interface, pool IP) -> packets delivered to a member as the pool (the core's count)."""
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- what to check ----------------------------------------------------------------------
@@ -113,13 +140,19 @@ class Monitor:
             watched = Watched(target, next_at=now)
             if old is not None:
                 watched.health = old.health
-            if target.check.kind is CheckKind.NONE:
-                watched.health, watched.changed, watched.next_at = Health.UP, True, None
+            passive = target.check.kind is CheckKind.NONE
+            if passive and (old is None or old.target.check.kind is not CheckKind.NONE):
+                watched.health, watched.changed = Health.UP, True
             fresh[key] = watched
         self.watched = fresh
         self.by_interface = {}
         for w in fresh.values():
             self.by_interface.setdefault(w.target.interface, []).append(w)
+
+    def seen(self, interface: str, now: dt.datetime) -> None:
+        """A packet from the member on `interface` (passive liveness)."""
+        for w in self.by_interface.get(interface, ()):
+            w.last_seen = now
 
     def health(self, pool_id: PoolId, node_id: NodeId) -> Health | None:
         found = self.watched.get((pool_id, node_id))
@@ -146,7 +179,7 @@ class Monitor:
             if w.probe is not None and now - w.probe.sent_at >= _seconds(check.timeout):
                 actions += self._verdict(w, False, now)
             if w.probe is None and w.next_at is not None and w.next_at <= now:
-                actions += self._send(w, now)
+                actions += _LOOK[check.kind](self, w, now)
         return actions + self._report(now)
 
     # --- frames from members ----------------------------------------------------------------
@@ -194,6 +227,19 @@ class Monitor:
             datagram = self._tcp(t, syn)
         w.probe = probe
         return [self._frame(t, datagram)]
+
+    def _passive(self, w: Watched, now: dt.datetime) -> list[Action]:
+        t, check = w.target, w.target.check
+        count = self.delivered.get((t.interface, t.pool_ip), 0)
+        sent, w.delivered = count != w.delivered, count
+        answered = w.last_seen is not None and now - w.last_seen <= _seconds(check.interval)
+        if answered or sent:
+            return self._verdict(w, answered, now)
+        w.next_at = now + _seconds(check.interval)
+        if w.health is Health.DOWN and w.held_until is not None and now >= w.held_until:
+            w.health, w.passes, w.fails, w.changed, w.held_until = Health.UP, 0, 0, True, None
+            return self._report(now, at_once=True)
+        return []
 
     def _tcp(self, t: Target, header: TcpHeader, payload: bytes = b"") -> bytes:
         segment = tcp.build(TcpSegment(header, payload), t.gateway_ip, t.node_ip)
@@ -281,6 +327,8 @@ class Monitor:
             w.health = Health.DOWN
         if w.health is not before:
             w.changed = True
+            if w.health is Health.DOWN and check.kind is CheckKind.NONE:
+                w.held_until = now + _seconds(check.interval * PASSIVE_HOLD)
             return self._report(now, at_once=True)
         return []
 
@@ -297,15 +345,39 @@ class Monitor:
         self.reported_at = now
         for w in members:
             w.changed = False
+            self._measure(w, now)
         return [
             ReportHealth(
-                tuple(MemberHealth(w.target.pool_id, w.target.node_id, w.health) for w in members)
+                tuple(
+                    MemberHealth(w.target.pool_id, w.target.node_id, w.health, w.load)
+                    for w in members
+                )
             )
         ]
+
+    def _measure(self, w: Watched, now: dt.datetime) -> None:
+        count = self.delivered.get((w.target.interface, w.target.pool_ip), 0)
+        if w.load_at is None:
+            w.load_count, w.load_at = count, now
+            return
+        elapsed = now - w.load_at
+        if elapsed >= LOAD_WINDOW:
+            w.load = max(count - w.load_count, 0) / elapsed.total_seconds()
+            w.load_count, w.load_at = count, now
 
 
 def _seconds(value: float) -> dt.timedelta:
     return dt.timedelta(seconds=value)
+
+
+Look = Callable[[Monitor, Watched, dt.datetime], list[Action]]
+_LOOK: dict[CheckKind, Look] = {
+    CheckKind.ICMP: Monitor._send,
+    CheckKind.TCP: Monitor._send,
+    CheckKind.HTTP: Monitor._send,
+    CheckKind.NONE: Monitor._passive,
+}
+"""What each kind of check does when it is due: probe, or look at the member's traffic."""
 
 
 def _no_answer(
@@ -347,6 +419,7 @@ def health_targets(tables: Tables) -> list[Target]:
                     gateway.packed,
                     network.router_mac,
                     pool.check,
+                    pool.ip,
                 )
             )
     return targets

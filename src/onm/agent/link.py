@@ -208,7 +208,8 @@ class ManagerLink:
 
     def _report_health(self, report: ReportHealth) -> None:
         members: list[dict[str, object]] = [
-            {"pool": m.pool_id, "node": m.node_id, "health": m.health.value} for m in report.members
+            {"pool": m.pool_id, "node": m.node_id, "health": m.health.value, "load": m.load}
+            for m in report.members
         ]
         try:
             self._client().report_health(self.host, members)

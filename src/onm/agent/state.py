@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from onm.agent.counters import Counters
-from onm.agent.tables import EMPTY, Tables
+from onm.agent.tables import EMPTY, Port, Tables
 
 
 @dataclass
@@ -17,7 +17,16 @@ class CoreState:
     counters: Counters = field(default_factory=Counters)
     identification: int = 0
     """The last IPv4 Identification given to a datagram translated toward a node."""
+    delivered: dict[tuple[str, bytes], int] = field(default_factory=dict)
+    """(member's interface, pool IP) -> packets delivered to it as the pool: its load, and
+    for passive liveness whether it was sent anything (onm.agent.health)."""
 
     def next_identification(self) -> int:
         self.identification = (self.identification + 1) & 0xFFFF
         return self.identification
+
+    def count_delivery(self, port: Port, packets: int = 1) -> None:
+        """Packets sent to `port`: counted when it is a member's port as its pool IP."""
+        if port.pool_sources and port.ip in port.pool_sources:
+            key = (port.interface, port.ip)
+            self.delivered[key] = self.delivered.get(key, 0) + packets

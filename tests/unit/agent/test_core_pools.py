@@ -60,6 +60,8 @@ def test_traffic_goes_to_the_nearest_member_then_fails_over_without_arp(lab: Lab
     [local] = only(lab.r.node_frame(a.interface, frame, NOW), ToNode)  # b: a's own host
     assert local.interface == lab.nodes["b"].interface
     assert Ether(local.frame)[IP].dst == POOL_IP
+    pool_ip = ipaddress.IPv4Address(POOL_IP).packed  # b's load: what it was sent as the pool
+    assert lab.r.monitor.delivered == {(local.interface, pool_ip): 1}
 
     set_health(lab, "b", "down")
     [out] = only(lab.r.node_frame(a.interface, frame, NOW), ToSubstrate)  # the same frame
@@ -70,6 +72,7 @@ def test_traffic_goes_to_the_nearest_member_then_fails_over_without_arp(lab: Lab
     assert delivered.interface == lab.nodes["g"].interface
     assert Ether(delivered.frame)[IP].dst == POOL_IP
     assert Ether(delivered.frame).dst == lab.nodes["g"].mac
+    assert lab.s.monitor.delivered == {(delivered.interface, pool_ip): 1}
 
     set_health(lab, "b", "up")  # nearest moves back
     [back] = only(lab.r.node_frame(a.interface, frame, NOW), ToNode)

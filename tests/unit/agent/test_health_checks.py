@@ -11,7 +11,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, Ether, Raw, raw
 
 from onm.agent.actions import ReportHealth, ToNode
-from onm.agent.health import ECHO_ID, REPORT_EVERY, Monitor, Target
+from onm.agent.health import ECHO_ID, PASSIVE_HOLD, REPORT_EVERY, Monitor, Target
 from onm.model import NodeId
 from onm.model.ids import PoolId
 from onm.model.pool import CheckKind, Health, HealthCheck
@@ -25,7 +25,7 @@ def target(kind: CheckKind, port: int | None = None, rise: int = 2, fall: int = 
     check = HealthCheck(kind, port, "/healthz", 0.5, 0.2, rise, fall)
     return Target(
         PoolId("pol-web"), NodeId("nod-g"), "onm-g", NODE_MAC, bytes([10, 0, 0, 3]),
-        bytes([10, 0, 0, 1]), ROUTER_MAC, check,
+        bytes([10, 0, 0, 1]), ROUTER_MAC, check, bytes([10, 0, 0, 9]),
     )  # fmt: skip
 
 
@@ -150,7 +150,66 @@ def test_a_member_is_reported_again_every_report_interval() -> None:
     assert reports(m.on_timer(NOW)) == [("nod-g", Health.UP)]  # check none: up at once
     assert m.on_timer(NOW + dt.timedelta(seconds=1)) == []
     assert reports(m.on_timer(NOW + REPORT_EVERY)) == [("nod-g", Health.UP)]
-    assert m.next_timer() == NOW + 2 * REPORT_EVERY
+    assert m.next_timer() == NOW + REPORT_EVERY + HALF  # the next passive look, every interval
+    assert all(m.on_timer(NOW + REPORT_EVERY + HALF * k) == [] for k in (1, 2, 3))
+    assert reports(m.on_timer(NOW + 2 * REPORT_EVERY)) == [("nod-g", Health.UP)]
+
+
+HALF = dt.timedelta(seconds=0.5)  # the check's interval in `target`
+
+
+def passive(fall: int = 2, rise: int = 1) -> tuple[Monitor, dict[tuple[str, bytes], int]]:
+    delivered: dict[tuple[str, bytes], int] = {}
+    m = Monitor(delivered=delivered)
+    m.update([target(CheckKind.NONE, rise=rise, fall=fall)], NOW)
+    m.on_timer(NOW)
+    return m, delivered
+
+
+KEY = ("onm-g", bytes([10, 0, 0, 9]))  # the member's interface and the pool IP
+
+
+def test_passive_a_member_sent_traffic_that_answers_nothing_goes_down_then_up_at_a_packet() -> None:
+    m, delivered = passive(fall=2)
+    health = lambda: m.health(PoolId("pol-web"), NodeId("nod-g"))  # noqa: E731
+    delivered[KEY] = 10  # requests reach it; it sends nothing back
+    assert reports(m.on_timer(NOW + HALF)) == []  # one failure: fall is 2
+    delivered[KEY] = 20
+    assert reports(m.on_timer(NOW + 2 * HALF)) == [("nod-g", Health.DOWN)]
+    m.seen("onm-g", NOW + 2.5 * HALF)  # it speaks again
+    assert reports(m.on_timer(NOW + 3 * HALF)) == [("nod-g", Health.UP)]  # rise 1
+    assert health() is Health.UP
+
+
+def test_passive_an_idle_member_stays_as_it_is_and_an_answering_one_stays_up() -> None:
+    m, delivered = passive(fall=1)
+    for k in range(1, 6):  # idle: nothing sent to it, nothing from it (reported: still up)
+        assert reports(m.on_timer(NOW + k * HALF)) in ([], [("nod-g", Health.UP)])
+    for k in range(6, 10):  # busy and answering
+        delivered[KEY] = k * 10
+        m.seen("onm-g", NOW + (k - 0.5) * HALF)
+        assert reports(m.on_timer(NOW + k * HALF)) in ([], [("nod-g", Health.UP)])
+    assert m.health(PoolId("pol-web"), NodeId("nod-g")) is Health.UP
+
+
+def test_passive_a_member_held_down_is_tried_again_after_the_hold() -> None:
+    m, delivered = passive(fall=1)
+    delivered[KEY] = 5
+    assert reports(m.on_timer(NOW + HALF)) == [("nod-g", Health.DOWN)]
+    for k in range(2, 1 + PASSIVE_HOLD):  # held: it gets no traffic, so nothing changes
+        assert reports(m.on_timer(NOW + k * HALF)) in ([], [("nod-g", Health.DOWN)])
+    assert reports(m.on_timer(NOW + (1 + PASSIVE_HOLD) * HALF)) == [("nod-g", Health.UP)]
+
+
+def test_each_report_carries_the_packets_per_second_delivered_to_the_member() -> None:
+    delivered: dict[tuple[str, bytes], int] = {}
+    m = Monitor(delivered=delivered)
+    m.update([target(CheckKind.NONE)], NOW)
+    m.on_timer(NOW)  # the first report starts the measurement
+    delivered[KEY] = 300
+    m.seen("onm-g", NOW + REPORT_EVERY)
+    [report] = [a for a in m.on_timer(NOW + REPORT_EVERY) if isinstance(a, ReportHealth)]
+    assert report.members[0].load == pytest.approx(300 / REPORT_EVERY.total_seconds())
 
 
 def test_a_kept_member_keeps_its_health_and_a_new_one_starts_initial() -> None:

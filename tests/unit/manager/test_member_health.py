@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import events, health, pools, reads
+from onm.manager import events, health, nodes, pools, reads, resolution
 from onm.manager.health import MemberReport, stale_after
 from onm.manager.store import Store
 from onm.model.pool import Health
@@ -102,3 +102,37 @@ def test_stale_after_is_three_reports_and_one_check() -> None:
 
     check = HealthCheck(CheckKind.HTTP, 80, "/", 0.5, 0.25, 2, 2)
     assert stale_after(check) == dt.timedelta(seconds=6.75)
+
+
+def test_least_loaded_sends_a_new_requester_to_the_member_reporting_less_load(
+    world: tuple[Store, World],
+) -> None:
+    """The load each member's agent reports (packets per second delivered to it as the pool)
+    decides where `least-loaded` sends the next requester."""
+    store, w = world
+    with store.write(ADMIN, NOW) as tx:
+        nodes.create(tx, "a3", "a/na", "z", "10.0.0.13")
+        nodes.create(tx, "a4", "a/na", "x", "10.0.0.14")
+        settings = {"policy": "least-loaded", "check": {"kind": "none"}}
+        pool = pools.create(tx, "ll", "a/na", "10.0.0.4", settings, ["a2", "a3"]).pool
+    with store.read(ADMIN, NOW) as tx:
+        members = {d.node.name: d.node.id for d in pools.detail(tx, "a/na/ll").members}
+
+    def load(who: str, node: str, value: float) -> None:
+        report = MemberReport(pool.id, members[node], Health.UP, value)
+        with store.write(host_principal(getattr(w, who)), NOW) as tx:
+            health.report(tx, who, [report])
+
+    def chosen(requester: str) -> str:
+        with store.write(host_principal(w.x), NOW) as tx:
+            answer = resolution.resolve(tx, "a/na", requester, "10.0.0.4")
+        return next(name for name, node_id in members.items() if node_id == answer.target_id)
+
+    load("y", "a2", 900.0)
+    load("z", "a3", 10.0)
+    assert chosen("a1") == "a3"
+    load("z", "a3", 5000.0)  # a3 got busy: the next requester goes to a2
+    assert chosen("a4") == "a2"
+    with store.read(ADMIN, NOW) as tx:
+        shown = {d.node.name: d.member.load for d in pools.detail(tx, "a/na/ll").members}
+    assert shown == {"a2": 900.0, "a3": 5000.0}
