@@ -1,9 +1,10 @@
 """A pool's actions on criteria (seed 0: "actions ... when criteria are satisfied", e.g. start a
 replacement member when too few are healthy).
 
-- When a member's health changes, each action of its pool whose criterion (`healthy<2`) has
-  just become true is queued: a row of `pool_deliveries`, written in the same transaction as
-  the change (an outbox: nothing is lost if the manager stops before delivering).
+- When a member's health changes, or a member is added or removed, each action of its pool
+  whose criterion (`healthy<2`) has just become true is queued: a row of `pool_deliveries`,
+  written in the same transaction as the change (an outbox: nothing is lost if the manager
+  stops before delivering).
 - The manager's worker delivers what is due: a webhook is POSTed the JSON body, signed
   `X-Onm-Signature: sha256=HMAC(secret, body)` when the action has a secret; a command runs on
   the manager's host with the body on its stdin and `ONM_POOL`, `ONM_HEALTHY` in its
@@ -61,6 +62,22 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def changed(tx: Tx, pool: Pool, before: int) -> None:
+    """The pool's members changed (health, a member added or removed) when `before` of them
+    were healthy: queue the actions whose criterion that made true."""
+    if not pool.actions:
+        return
+    after = healthy_count(tx, pool.id)
+    m, n = tables.pool_members, tables.nodes
+    rows = tx.connection.execute(
+        select(n.c.name, m.c.health)
+        .select_from(m.join(n, m.c.node_id == n.c.id))
+        .where(m.c.pool_id == pool.id)
+        .order_by(n.c.name)
+    ).all()
+    enqueue(tx, pool, before, after, [{"node": name, "health": state} for name, state in rows])
 
 
 def enqueue(tx: Tx, pool: Pool, before: int, after: int, members: list[dict[str, str]]) -> None:

@@ -130,15 +130,5 @@ def _record_change(tx: Tx, pool: Pool, member: Member, health: Health, why: str)
         },
         networks.hosts_of(tx, network.id),
     )
-    if pool.actions:
-        after = actions.healthy_count(tx, pool.id)
-        before = after - (health is Health.UP) + (member.health is Health.UP)
-        m, n = tables.pool_members, tables.nodes
-        rows = tx.connection.execute(
-            select(n.c.name, m.c.health)
-            .select_from(m.join(n, m.c.node_id == n.c.id))
-            .where(m.c.pool_id == pool.id)
-            .order_by(n.c.name)
-        ).all()
-        members = [{"node": name, "health": state} for name, state in rows]
-        actions.enqueue(tx, pool, before, after, members)
+    after = actions.healthy_count(tx, pool.id) if pool.actions else 0
+    actions.changed(tx, pool, after - (health is Health.UP) + (member.health is Health.UP))

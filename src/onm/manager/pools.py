@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, networks, nodes, tables
+from onm.manager import access, actions, networks, nodes, tables
 from onm.manager.store import Tx
 from onm.model import Network, Node, NodeId, validate
 from onm.model.ids import HostId, NetworkId, PoolId, new_id
@@ -329,7 +329,9 @@ def add_member(tx: Tx, pool_ref: str, node_ref: str, rank: int | None = None) ->
     access.require_not_host(tx.actor, "change pools")
     pool = get(tx, pool_ref)
     network = networks.get(tx, pool.network_id)
+    before = actions.healthy_count(tx, pool.id)
     _add_member(tx, pool, network, node_ref, rank)
+    actions.changed(tx, pool, before)
     return detail(tx, pool.id)
 
 
@@ -384,6 +386,7 @@ def remove_member(tx: Tx, pool_ref: str, node_ref: str) -> PoolDetail:
     network = networks.get(tx, pool.network_id)
     node = nodes.get(tx, node_ref, network.id)
     m = tables.pool_members
+    before = actions.healthy_count(tx, pool.id)
     gone = tx.connection.execute(
         delete(m).where(m.c.pool_id == pool.id, m.c.node_id == node.id)
     ).rowcount
@@ -396,6 +399,7 @@ def remove_member(tx: Tx, pool_ref: str, node_ref: str) -> PoolDetail:
         {"pool": pool.name, "node": node.name},
         networks.hosts_of(tx, network.id) | _holders(tx, pool.id),
     )
+    actions.changed(tx, pool, before)
     return detail(tx, pool.id)
 
 

@@ -136,3 +136,19 @@ def test_least_loaded_sends_a_new_requester_to_the_member_reporting_less_load(
     with store.read(ADMIN, NOW) as tx:
         shown = {d.node.name: d.member.load for d in pools.detail(tx, "a/na/ll").members}
     assert shown == {"a2": 900.0, "a3": 5000.0}
+
+
+def test_removing_or_adding_members_evaluates_the_criteria_too(world: tuple[Store, World]) -> None:
+    store, _ = world
+    action = {"on": "healthy<1", "run": "true"}
+    with store.write(ADMIN, NOW) as tx:
+        pools.update_pool(tx, "a/na/pa", {"actions": [action]})  # a1 is up (check none)
+        pools.add_member(tx, "a/na/pa", "a2")  # 2 healthy: nothing
+        pools.remove_member(tx, "a/na/pa", "a1")  # 1 healthy: nothing
+    with store.read(ADMIN, NOW) as tx:
+        assert not [e for e in events.list_since(tx) if e.kind == "pool.action_queued"]
+    with store.write(ADMIN, NOW) as tx:
+        pools.remove_member(tx, "a/na/pa", "a2")  # none left healthy: the action is queued
+    with store.read(ADMIN, NOW) as tx:
+        [queued] = [e for e in events.list_since(tx) if e.kind == "pool.action_queued"]
+    assert queued.data["criterion"] == "healthy<1"
