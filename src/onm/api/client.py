@@ -201,11 +201,25 @@ class Client:
 
     # --- networks ----------------------------------------------------------------------------
     def create_network(
-        self, name: str, cidrs: list[str], tenant: str | None = None, encoding: str = "siit"
+        self,
+        name: str,
+        cidrs: list[str],
+        tenant: str | None = None,
+        encoding: str = "siit",
+        auto_pools: str = "propose",
     ) -> s.NetworkOut:
         with _checked_request():
-            body = s.NetworkCreate(name=name, tenant=tenant, cidrs=cidrs, encoding=encoding)
+            body = s.NetworkCreate(
+                name=name, tenant=tenant, cidrs=cidrs, encoding=encoding, auto_pools=auto_pools
+            )
         return self._parse(s.NetworkOut, self._send("POST", "/v1/networks", body=body))
+
+    def update_network(self, ref: str, auto_pools: str | None = None) -> s.NetworkOut:
+        with _checked_request():
+            body = s.NetworkUpdate(auto_pools=auto_pools)
+        path = _path("/v1/networks", ref, "/")
+        response = self._send("PATCH", path, body=body, exclude_unset=True)
+        return self._parse(s.NetworkOut, response)
 
     def list_networks(self, tenant: str | None = None) -> list[s.NetworkOut]:
         response = self._send("GET", "/v1/networks", params={"tenant": tenant})
@@ -293,6 +307,13 @@ class Client:
             body = s.HealthReportIn.model_validate({"members": members})
         self._send("POST", _path("/v1/hosts", host) + "/health", body=body)
 
+    def report_claims(self, host: str, claims: list[dict[str, str]]) -> list[s.ClaimOut]:
+        """Tell the manager the addresses this host's nodes use that are not their own."""
+        with _checked_request():
+            body = s.ClaimsReportIn.model_validate({"claims": claims})
+        response = self._send("POST", _path("/v1/hosts", host) + "/claims", body=body)
+        return self._parse_list(s.ClaimOut, response)
+
     # --- nodes -------------------------------------------------------------------------------
     def create_node(
         self, name: str, network: str, host: str, ip: str, interface: str | None = None
@@ -348,6 +369,15 @@ class Client:
 
     def delete_pool(self, ref: str) -> None:
         self._send("DELETE", _path("/v1/pools", ref, "/"))
+
+    def accept_pool(self, ref: str) -> s.PoolDetail:
+        """A proposed (detected) pool goes live."""
+        response = self._send("POST", _path("/v1/pools", ref, "/") + "/accept")
+        return self._parse(s.PoolDetail, response)
+
+    def reject_pool(self, ref: str) -> s.PoolDetail:
+        response = self._send("POST", _path("/v1/pools", ref, "/") + "/reject")
+        return self._parse(s.PoolDetail, response)
 
     def add_member(self, pool: str, node: str, rank: int | None = None) -> s.PoolDetail:
         with _checked_request():

@@ -92,6 +92,11 @@ class NetworkCreate(Request):
     tenant: Ref | None = None
     cidrs: Annotated[list[Short], Field(min_length=1, max_length=32)]
     encoding: Short = "siit"
+    auto_pools: Short = "propose"
+
+
+class NetworkUpdate(Request):
+    auto_pools: Short | None = None
 
 
 class NetworkOut(BaseModel):
@@ -244,6 +249,23 @@ class HealthReportIn(Request):
     """`POST /v1/hosts/{ref}/health`: an agent's word on the members it hosts."""
 
     members: Annotated[list[MemberHealthIn], Field(max_length=4096)]
+
+
+class ClaimIn(Request):
+    node: Short
+    ip: Short
+
+
+class ClaimsReportIn(Request):
+    """`POST /v1/hosts/{ref}/claims`: addresses the host's nodes use that are not their own."""
+
+    claims: Annotated[list[ClaimIn], Field(max_length=256)]
+
+
+class ClaimOut(BaseModel):
+    node: str
+    ip: str
+    verdict: str
 
 
 class MemberAdd(Request):

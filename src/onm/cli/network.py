@@ -10,10 +10,16 @@ from onm.api.schemas import NetworkOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
 from onm.model import Encoding
+from onm.model.network import AutoPools
 
 app = typer.Typer(no_args_is_help=True, help="Virtual IPv4 networks of tenants.")
 
 Ref = Annotated[str, typer.Argument(help="Network name, TENANT/NAME, or id.", show_default=False)]
+AUTO_POOLS_HELP = (
+    "What two nodes claiming one address become: off (nothing), propose (a proposed pool, "
+    "for onm pool accept/reject) or accept (a live pool at once)."
+)
+AutoPoolsOption = Annotated[AutoPools, typer.Option(help=AUTO_POOLS_HELP)]
 
 
 def fields(network: NetworkOut, tenant_names: dict[str, str]) -> list[tuple[str, object]]:
@@ -25,6 +31,7 @@ def fields(network: NetworkOut, tenant_names: dict[str, str]) -> list[tuple[str,
         ("cidrs", ", ".join(network.cidrs)),
         ("encoding", network.encoding),
         ("gateway", network.gateway),
+        ("auto pools", network.auto_pools),
         ("created", out.when(network.created_at)),
     ]
 
@@ -44,17 +51,38 @@ def create(
     encoding: Annotated[
         Encoding, typer.Option(help="How packets cross the substrate.")
     ] = Encoding.SIIT,
+    auto_pools: AutoPoolsOption = AutoPools.PROPOSE,
     url: Url = None,
     token: Token = None,
     json: Json = False,
 ) -> None:
     """Create a network."""
     s = session(ctx, url, token, json)
-    network = s.client.create_network(name, cidr, tenant, encoding.value)
+    network = s.client.create_network(name, cidr, tenant, encoding.value, auto_pools.value)
     if s.json:
         out.print_json(network)
         return
     out.print_line(f"created network {network.name} ({network.id})")
+    out.print_fields(fields(network, out.names(s.client.list_tenants)))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    ref: Ref,
+    auto_pools: Annotated[
+        AutoPools | None, typer.Option(help=AUTO_POOLS_HELP, show_default=False)
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Change a network's settings."""
+    s = session(ctx, url, token, json)
+    network = s.client.update_network(ref, None if auto_pools is None else auto_pools.value)
+    if s.json:
+        out.print_json(network)
+        return
     out.print_fields(fields(network, out.names(s.client.list_tenants)))
 
 

@@ -346,6 +346,33 @@ def delete(
         out.print_line(f"deleted pool {ref}")
 
 
+@app.command("accept")
+def accept(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Accept a detected (proposed) pool: its address resolves to its members from now on."""
+    s = session(ctx, url, token, json)
+    found = s.client.accept_pool(ref)
+    if s.json:
+        out.print_json(found)
+        return
+    out.print_line(f"accepted pool {found.name}: {found.ip} is live")
+    show_pool(found)
+
+
+@app.command("reject")
+def reject(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Reject a detected pool: its address stays spoofed and is not proposed again."""
+    s = session(ctx, url, token, json)
+    found = s.client.reject_pool(ref)
+    if s.json:
+        out.print_json(found)
+        return
+    out.print_line(f"rejected pool {found.name}: traffic from {found.ip} stays dropped")
+
+
 Node = Annotated[str, typer.Argument(help="A node of the pool's network.", show_default=False)]
 
 

@@ -8,6 +8,7 @@ referred to by id, by name (unique for the caller), or as `tenant/name`.
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy import update as update_
 from sqlalchemy.exc import IntegrityError
 
 from onm.api.codec import decode
@@ -16,6 +17,7 @@ from onm.manager import access, quota, tables, tenants
 from onm.manager.store import Tx
 from onm.model import Encoding, Network, NetworkId, validate
 from onm.model.ids import new_id
+from onm.model.network import AutoPools
 
 MAX_VNI = (1 << 24) - 1
 
@@ -47,6 +49,7 @@ def create(
     cidrs: list[str],
     encoding: str = "siit",
     quotas: quota.Quotas = quota.DEFAULT,
+    auto_pools: str = AutoPools.PROPOSE.value,
 ) -> Network:
     """A new network; a tenant token may leave `tenant_ref` out (its own tenant).
 
@@ -65,9 +68,17 @@ def create(
     except ValueError:
         choices = ", ".join(e.value for e in Encoding)
         raise InvalidInputError("encoding", f"{encoding!r} is not one of {choices}") from None
+    detect = _auto_pools(auto_pools)
     quota.check_networks(tx, tenant.id, quotas)
     network = Network(
-        NetworkId(new_id("network")), tenant.id, name, _allocate_vni(tx), parsed, chosen, tx.now
+        NetworkId(new_id("network")),
+        tenant.id,
+        name,
+        _allocate_vni(tx),
+        parsed,
+        chosen,
+        tx.now,
+        detect,
     )
     try:
         with tx.connection.begin_nested():
@@ -80,6 +91,7 @@ def create(
                     encoding=chosen.value,
                     cidrs=[str(c) for c in parsed],
                     created_at=tx.now,
+                    auto_pools=detect.value,
                 )
             )
     except IntegrityError:
@@ -95,9 +107,39 @@ def create(
             "vni": network.vni,
             "cidrs": [str(c) for c in parsed],
             "encoding": chosen.value,
+            "auto_pools": detect.value,
         },
     )
     return network
+
+
+def _auto_pools(value: str) -> AutoPools:
+    try:
+        return AutoPools(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in AutoPools)
+        raise InvalidInputError("auto_pools", f"{value!r} is not one of {choices}") from None
+
+
+def update(tx: Tx, ref: str, auto_pools: str | None = None) -> Network:
+    """Change a network's settings (what a detected pool does); the rest is fixed at birth."""
+    access.require_not_host(tx.actor, "change networks")
+    network = get(tx, ref)
+    if auto_pools is None:
+        return network
+    detect = _auto_pools(auto_pools)
+    if detect is not network.auto_pools:
+        n = tables.networks
+        tx.connection.execute(
+            update_(n).where(n.c.id == network.id).values(auto_pools=detect.value)
+        )
+        tx.record(
+            "network.updated",
+            network.id,
+            network.tenant_id,
+            {"name": network.name, "auto_pools": detect.value},
+        )
+    return get(tx, network.id)
 
 
 def get(tx: Tx, ref: str) -> Network:

@@ -165,13 +165,15 @@ def by_ids(tx: Tx, ids: list[NodeId]) -> list[Node]:
 
 
 def _forget_memberships(tx: Tx, node_id: str) -> set[str]:
-    """Drop a node being deleted from every pool: the hosts holding grants for those pools."""
+    """Drop a node being deleted from every pool (and its claims): the hosts holding grants
+    for those pools."""
     m, g = tables.pool_members, tables.grants
     pools = select(m.c.pool_id).where(m.c.node_id == node_id).scalar_subquery()
     holders = {
         h for (h,) in tx.connection.execute(select(g.c.host_id).where(g.c.pool_id.in_(pools)))
     }
     tx.connection.execute(delete(m).where(m.c.node_id == node_id))
+    tx.connection.execute(delete(tables.ip_claims).where(tables.ip_claims.c.node_id == node_id))
     return holders
 
 

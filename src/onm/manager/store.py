@@ -91,6 +91,16 @@ class Tx:
         self.now = now
         self._revision: int | None = None
 
+    @contextmanager
+    def acting_as(self, actor: Principal) -> Iterator[None]:
+        """Within: the transaction's changes are `actor`'s (the manager's own doing, after
+        the caller's request was authorized)."""
+        caller, self.actor = self.actor, actor
+        try:
+            yield
+        finally:
+            self.actor = caller
+
     @property
     def revision(self) -> int:
         if self._revision is None:

@@ -187,6 +187,21 @@ pool_deliveries = Table(
     Index("ix_pool_deliveries_due", "state", "next_at"),
 )
 
+# Addresses nodes were seen using that are not their own (0005): two nodes of a network
+# claiming one become a detected pool (onm.manager.detection). `refused`: why it never can.
+ip_claims = Table(
+    "ip_claims",
+    metadata,
+    Column("network_id", String(16), ForeignKey("networks.id"), primary_key=True),
+    Column("ip", String(15), primary_key=True),
+    Column("node_id", String(16), ForeignKey("nodes.id"), primary_key=True),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("refused", String(200), nullable=True),
+    Index("ix_ip_claims_node", "node_id"),
+)
+
 # What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can
 # tell them when it changes). One row per (requesting node, target IP).
 grants = Table(

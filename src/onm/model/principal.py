@@ -28,3 +28,5 @@ class Principal:
 
 
 ADMIN = Principal(PrincipalKind.ADMIN)
+MANAGER = Principal(PrincipalKind.ADMIN, name="manager")
+"""The manager acting on its own (a pool it detected from agents' claims), as events name it."""

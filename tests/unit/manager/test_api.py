@@ -541,7 +541,9 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
     listed = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == listed
     assert {p for _, p in served if not p.startswith("/v1/")} == set()
-    assert len(served) == 33  # 25, 7 for pools and their members, 1 for health (issue #9)
+    # 25; for issue #9: 7 for pools and their members, health, claims, accept, reject; and
+    # PATCH /v1/networks (auto_pools)
+    assert len(served) == 37
     assert "bearer" in json.dumps(document["components"]["securitySchemes"]).lower()
 
 

@@ -65,6 +65,8 @@ NEW_POOL = {"name": "new", "network": "a/na", "ip": "10.0.0.4"}
 POOL_HASH = {"policy": "hash"}
 ADD_A2 = {"node": "a2"}
 HEALTH_A1 = {"members": [{"pool": "pa", "node": "a1", "health": "down"}]}
+CLAIM_A1 = {"claims": [{"node": "a1", "ip": "10.0.0.60"}]}
+AUTO_ACCEPT = {"auto_pools": "accept"}
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -293,6 +295,27 @@ MATRIX: list[Row] = [
     ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "tenant_b", 403),
     ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "host_x",   204),
     ("POST",  "/v1/hosts/x/health",                      HEALTH_A1,    "host_y",   404),
+    # --- detection (issue #9): claims from hosts; accept/reject and auto_pools like pools --
+    ("POST"  , "/v1/hosts/x/claims"                    , CLAIM_A1    , "admin"   , 200),
+    ("POST"  , "/v1/hosts/x/claims"                    , CLAIM_A1    , "tenant_a", 403),
+    ("POST"  , "/v1/hosts/x/claims"                    , CLAIM_A1    , "tenant_b", 403),
+    ("POST"  , "/v1/hosts/x/claims"                    , CLAIM_A1    , "host_x"  , 200),
+    ("POST"  , "/v1/hosts/x/claims"                    , CLAIM_A1    , "host_y"  , 404),
+    ("POST"  , "/v1/pools/a/na/pa/accept"              , None        , "admin"   , 409),
+    ("POST"  , "/v1/pools/a/na/pa/accept"              , None        , "tenant_a", 409),
+    ("POST"  , "/v1/pools/a/na/pa/accept"              , None        , "tenant_b", 404),
+    ("POST"  , "/v1/pools/a/na/pa/accept"              , None        , "host_x"  , 403),
+    ("POST"  , "/v1/pools/a/na/pa/accept"              , None        , "host_y"  , 403),
+    ("POST"  , "/v1/pools/a/na/pa/reject"              , None        , "admin"   , 409),
+    ("POST"  , "/v1/pools/a/na/pa/reject"              , None        , "tenant_a", 409),
+    ("POST"  , "/v1/pools/a/na/pa/reject"              , None        , "tenant_b", 404),
+    ("POST"  , "/v1/pools/a/na/pa/reject"              , None        , "host_x"  , 403),
+    ("POST"  , "/v1/pools/a/na/pa/reject"              , None        , "host_y"  , 403),
+    ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "admin"   , 200),
+    ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "tenant_a", 200),
+    ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "tenant_b", 404),
+    ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "host_x"  , 403),
+    ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "host_y"  , 403),
     # --- status is the operator's; events by visibility, none for hosts -----------------------
     ("GET",    "/v1/status",              None,         "admin",    200),
     ("GET",    "/v1/status",              None,         "tenant_a", 403),

@@ -159,3 +159,12 @@ def test_0004_adds_pools_and_gives_existing_networks_propose(engine: sa.Engine) 
     with engine.connect() as connection:
         names = connection.execute(sa.text("SELECT id, name FROM networks")).all()
     assert [tuple(r) for r in names] == [("net-1", "n")]
+
+
+def test_0005_adds_claims_and_takes_them_away_on_downgrade(engine: sa.Engine) -> None:
+    migrate(engine, "0004")
+    assert "ip_claims" not in table_names(engine)
+    migrate(engine, "0005")
+    assert "ip_claims" in table_names(engine)
+    migrate(engine, "0004", down=True)
+    assert "ip_claims" not in table_names(engine)

@@ -283,6 +283,7 @@ def test_changes_are_events_of_the_tenant(admin: Actor, a: Tenant) -> None:
         "vni": network.vni,
         "cidrs": ["10.0.0.0/24"],
         "encoding": "encap",
+        "auto_pools": "propose",
     }
     assert (deleted.kind, deleted.object_id, deleted.tenant_id) == (
         "network.deleted",

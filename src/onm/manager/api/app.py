@@ -101,10 +101,15 @@ def create_app(context: Context) -> FastAPI:
         network = c.write(
             token,
             lambda tx: networks.create(
-                tx, body.tenant, body.name, body.cidrs, body.encoding, c.quotas
+                tx, body.tenant, body.name, body.cidrs, body.encoding, c.quotas, body.auto_pools
             ),
         )
         return codec.encode(s.NetworkOut, network)
+
+    @app.patch("/v1/networks/{ref:path}", response_model=s.NetworkOut, tags=["networks"])
+    def update_network(ref: str, body: s.NetworkUpdate, token: Token) -> s.NetworkOut:
+        changed = c.write(token, lambda tx: networks.update(tx, ref, body.auto_pools))
+        return codec.encode(s.NetworkOut, changed)
 
     @app.get("/v1/networks", response_model=list[s.NetworkOut], tags=["networks"])
     def list_networks(token: Token, tenant: str | None = None) -> list[s.NetworkOut]:

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Response
 from onm.api import codec
 from onm.api import schemas as s
 from onm.errors import InvalidInputError
-from onm.manager import health, pools
+from onm.manager import detection, health, pools
 from onm.manager.api.context import Context, Token
 from onm.model.pool import Health
 
@@ -53,6 +53,23 @@ def install(app: FastAPI, c: Context) -> None:
         reports = _reports(body)
         c.write(token, lambda tx: health.report(tx, ref, reports))
         return Response(status_code=204)
+
+    @app.post("/v1/hosts/{ref}/claims", response_model=list[s.ClaimOut], tags=["agents"])
+    def report_claims(ref: str, body: s.ClaimsReportIn, token: Token) -> list[s.ClaimOut]:
+        """Addresses the host's nodes were seen using that are not their own (detection)."""
+        claims = [detection.ClaimReport(c.node, c.ip) for c in body.claims]
+        found = c.write(token, lambda tx: detection.report(tx, ref, claims))
+        return [s.ClaimOut(node=o.node, ip=o.ip, verdict=o.verdict) for o in found]
+
+    @app.post("/v1/pools/{ref:path}/accept", response_model=s.PoolDetail, tags=["pools"])
+    def accept_pool(ref: str, token: Token) -> s.PoolDetail:
+        """A proposed (detected) pool goes live."""
+        return detail_out(c.write(token, lambda tx: detection.accept(tx, ref)))
+
+    @app.post("/v1/pools/{ref:path}/reject", response_model=s.PoolDetail, tags=["pools"])
+    def reject_pool(ref: str, token: Token) -> s.PoolDetail:
+        """A proposed (detected) pool is refused: its address stays spoofed."""
+        return detail_out(c.write(token, lambda tx: detection.reject(tx, ref)))
 
     @app.post("/v1/pools", status_code=201, response_model=s.PoolDetail, tags=["pools"])
     def create_pool(body: s.PoolCreate, token: Token) -> s.PoolDetail:
