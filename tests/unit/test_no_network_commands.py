@@ -1,4 +1,4 @@
-"""No `ip`, `nsenter` or `ethtool` command is run by onm itself: the kernel is configured over
+"""No `ip`, `tc`, `nsenter` or `ethtool` command is run by onm itself: the kernel is configured over
 netlink (`onm.netlink`). The only commands left are a user's own, run inside a namespace
 where the lab deliberately does so (`onm lab exec`, the demo's commands inside nodes).
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import onm
 
-COMMANDS = frozenset({"ip", "nsenter", "ethtool"})
+COMMANDS = frozenset({"ip", "tc", "nsenter", "ethtool"})
 SOURCE = Path(onm.__file__).parent
 
 ALLOWED = frozenset(

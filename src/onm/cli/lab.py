@@ -10,6 +10,7 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -206,7 +207,12 @@ def check(file: File) -> None:
         )
         if items or kind != "pool"
     )
-    out.print_line(f"{file}: ok: {counts}, substrate MTU {topology.substrate.mtu}")
+    latency = topology.substrate.latency
+    delays = ", ".join(
+        f"{key} {value / 1000:g}ms" for key, value in asdict(latency).items() if value
+    )
+    extra = f", one-way latency {delays}" if delays else ""
+    out.print_line(f"{file}: ok: {counts}, substrate MTU {topology.substrate.mtu}{extra}")
 
 
 def _count(n: int, word: str) -> str:

@@ -3,7 +3,7 @@
 Rules: every call names its own objects (a namespace, an interface in a namespace); none lists
 and matches by pattern, so nothing that is not the lab's is ever touched. "Already exists" is
 success; "ensure" operations first look, then create only what is missing, and settings
-(MTU, MAC, addresses, routes, sysctls) are written with replace semantics, so running a plan
+(MTU, MAC, addresses, routes, sysctls, delays) are written with replace semantics, so running a plan
 twice changes nothing the second time. The process itself never changes namespace: a helper
 child (`onm.netlink.helper`) enters each namespace and passes its netlink socket back, which
 is kept (one per namespace, in this thread) until `close()` or the namespace's deletion.
@@ -11,7 +11,7 @@ is kept (one per namespace, in this thread) until `close()` or the namespace's d
 
 from __future__ import annotations
 
-from onm.lab.plan import Address, Bridge, End, Route, Veth
+from onm.lab.plan import Address, Bridge, Delays, End, Route, Veth
 from onm.netlink import helper, kernel
 from onm.netlink.errors import KernelError
 from onm.netlink.kernel import Kernel, Link
@@ -130,3 +130,10 @@ def ensure_address(address: Address) -> None:
 
 def ensure_route(route: Route) -> None:
     _kernel(route.namespace).ensure_route(route.destination, route.via, route.device)
+
+
+# --- delays ----------------------------------------------------------------------------------
+def ensure_delays(delays: Delays) -> None:
+    """The device's qdisc tree delays each band's destinations by the band's delay."""
+    bands = [(band.delay_us, band.destinations) for band in delays.bands]
+    _kernel(delays.namespace).ensure_delays(delays.device, bands)

@@ -12,6 +12,10 @@ and host-side interface names, gateways) into a `Plan`; `onm.lab.netns` applies 
                            substrate MTU - the encoding's overhead, default route via the
                            network's gateway; IPv6 off (nodes are IPv4 only)
 
+With `substrate.latency`, each host's `sub0` also holds one delay per other host's /64 it must
+wait toward (`Delays`: the topology's one-way delay for the two hosts' locations), grouped into
+one band per distinct delay so `onm.lab.netns` builds one qdisc tree per device.
+
 Every namespace has `lo` up. Veth pairs are created with both ends already in their namespaces
 and named (one atomic `ip link add`), so nothing ever lives in the root namespace, not even for a
 moment, and no interface name is shared between namespaces.
@@ -142,6 +146,25 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class DelayBand:
+    """Packets toward any of `destinations` wait `delay_us` before they leave."""
+
+    delay_us: int
+    """One way, microseconds (more than 0)."""
+    destinations: tuple[ipaddress.IPv6Network, ...]
+    """Other hosts' /64s, in the topology's host order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delays:
+    """Everything delayed on one device: one band per distinct delay, shortest first."""
+
+    namespace: str
+    device: str
+    bands: tuple[DelayBand, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything to create, in the order to create it."""
 
@@ -150,6 +173,8 @@ class Plan:
     veths: tuple[Veth, ...]
     addresses: tuple[Address, ...]
     routes: tuple[Route, ...]
+    delays: tuple[Delays, ...] = ()
+    """Only for hosts that wait toward some other host."""
 
 
 def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
@@ -161,6 +186,7 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
     veths: list[Veth] = []
     addresses: list[Address] = []
     routes: list[Route] = []
+    delays: list[Delays] = []
 
     host_ns = {h.name: namespace_name(lab, Role.HOST, h.name) for h in topology.hosts}
     for index, host in enumerate(topology.hosts):
@@ -174,6 +200,9 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
                 prefix = allocations.host_prefixes[other.name]
                 via = transit_address(other_index).ip
                 routes.append(Route(ns, prefix, via, SUBSTRATE_IF))
+        bands = delay_bands(topology, host.name, allocations)
+        if bands:
+            delays.append(Delays(ns, SUBSTRATE_IF, bands))
 
     for node in topology.nodes:
         ns = namespace_name(lab, Role.NODE, node.name)
@@ -192,4 +221,18 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
             ns = namespace_name(lab, Role.NODE, member)
             addresses.append(Address(ns, NODE_IF, ipaddress.IPv4Interface((pool.ip, 32))))
 
-    return Plan(tuple(namespaces), bridges, tuple(veths), tuple(addresses), tuple(routes))
+    return Plan(
+        tuple(namespaces), bridges, tuple(veths), tuple(addresses), tuple(routes), tuple(delays)
+    )
+
+
+def delay_bands(topology: Topology, host: str, allocations: Allocations) -> tuple[DelayBand, ...]:
+    """What `host` delays toward each other host's /64, one band per distinct delay."""
+    latency = topology.substrate.latency
+    mine = topology.host(host).prefix
+    toward: dict[int, list[ipaddress.IPv6Network]] = {}
+    for other in topology.hosts:
+        delay = latency.between(mine, other.prefix) if other.name != host else 0
+        if delay:
+            toward.setdefault(delay, []).append(allocations.host_prefixes[other.name])
+    return tuple(DelayBand(delay, tuple(toward[delay])) for delay in sorted(toward))

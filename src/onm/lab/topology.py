@@ -8,14 +8,23 @@ addresses are checked by the manager's own validators; references, duplicates an
 outside their network are checked here, so an inconsistent file is rejected before anything is
 built. Plain scalars are read as the text they are written as (`name: on` is the name "on",
 not YAML 1.1's boolean). `onm lab check FILE` runs this loader and nothing else.
+
+`substrate.latency` adds a one-way delay between hosts by how far apart their locations are
+(`between_locales`, `between_areas`, `between_racks`: the outermost level of the location in
+which two hosts differ picks the key, as `onm.addressing.distance` ranks them); each direction
+is delayed, so a round trip takes twice the value longer. Durations carry their unit (`20ms`,
+`0.5ms`, `1s`, `250us`): a bare number is refused, since elsewhere in the file (a check's
+`interval`) a bare number means seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +32,7 @@ from typing import Any, Final
 
 import yaml
 
-from onm.addressing import HostPrefix, Location
+from onm.addressing import Distance, HostPrefix, Location, distance
 from onm.errors import InvalidInputError
 from onm.model import pool_settings, validate
 from onm.model.ids import NetworkId, TenantId
@@ -46,7 +55,20 @@ _TOP: Final = {
     "nodes": False,
     "pools": False,
 }
-_SUBSTRATE: Final = {"mtu": False}
+_SUBSTRATE: Final = {"mtu": False, "latency": False}
+_LATENCY_BY_DISTANCE: Final[Mapping[Distance, str]] = {
+    Distance.OTHER: "between_locales",
+    Distance.SAME_LOCALE: "between_areas",
+    Distance.SAME_AREA: "between_racks",
+}
+"""How far apart two hosts are -> the `substrate.latency` key that delays them (none: no delay,
+same rack or same host)."""
+_LATENCY: Final = dict.fromkeys(_LATENCY_BY_DISTANCE.values(), False)
+MAX_DELAY_US: Final = 10_000_000
+"""The largest one-way delay a lab may add: 10 s."""
+_DURATION: Final = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>us|ms|s)")
+_MICROSECONDS: Final = {"us": 1, "ms": 1_000, "s": 1_000_000}
+"""A duration's unit -> microseconds in one."""
 _HOST: Final = {"name": True, "location": False, "prefix": False}
 _LOCATION: Final = {"locale": True, "area": True, "rack": True, "node": True}
 _TENANT: Final = {"name": True}
@@ -93,11 +115,35 @@ class TopologyError(InvalidInputError):
 
 
 @dataclass(frozen=True, slots=True)
+class Latency:
+    """One-way delays the lab adds between hosts, in microseconds (0: none), by the outermost
+    level of location in which the two hosts differ."""
+
+    between_locales: int = 0
+    """Hosts in different locales (or with another org id or layout version)."""
+    between_areas: int = 0
+    """Hosts in one locale, different areas."""
+    between_racks: int = 0
+    """Hosts in one area, different racks."""
+
+    def between(self, a: HostPrefix, b: HostPrefix) -> int:
+        """The one-way delay from host `a` to host `b` (microseconds; 0 for the same rack)."""
+        key = _LATENCY_BY_DISTANCE.get(distance(a, b))
+        return 0 if key is None else int(getattr(self, key))
+
+    def adds_any(self) -> bool:
+        """Does any pair of hosts get a delay?"""
+        return any(asdict(self).values())
+
+
+@dataclass(frozen=True, slots=True)
 class Substrate:
     """The IPv6 fabric joining the hosts."""
 
     mtu: int = DEFAULT_MTU
     """Link MTU of the fabric and of the hosts' node-facing interfaces."""
+    latency: Latency = Latency()
+    """Delays added between hosts (none unless the file asks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +210,13 @@ class Topology:
 
     def digest(self) -> str:
         """A hash of what the file means (not how it is written): same lab, same digest."""
+        substrate: dict[str, Any] = {"mtu": self.substrate.mtu}
+        if (
+            self.substrate.latency.adds_any()
+        ):  # a file without latency keeps the digest it had before
+            substrate["latency"] = asdict(self.substrate.latency)
         data = {
-            "substrate": asdict(self.substrate),
+            "substrate": substrate,
             "hosts": [[h.name, str(h.prefix)] for h in self.hosts],
             "tenants": [t.name for t in self.tenants],
             "networks": [
@@ -318,9 +369,36 @@ class _Reader:
         if node is None:
             return Substrate()
         keys = self.mapping(node, "substrate", _SUBSTRATE)
-        if "mtu" not in keys:
-            return Substrate()
-        return Substrate(self.integer(keys["mtu"], "substrate.mtu", MIN_MTU, MAX_MTU))
+        mtu = DEFAULT_MTU
+        if "mtu" in keys:
+            mtu = self.integer(keys["mtu"], "substrate.mtu", MIN_MTU, MAX_MTU)
+        latency = Latency()
+        if "latency" in keys:
+            where = "substrate.latency"
+            parts = self.mapping(keys["latency"], where, _LATENCY)
+            latency = Latency(
+                **{key: self.duration(value, f"{where}.{key}") for key, value in parts.items()}
+            )
+        return Substrate(mtu, latency)
+
+    def duration(self, node: yaml.Node, path: str) -> int:
+        """`20ms`, `0.5ms`, `1s`, `250us` as whole microseconds, 0..MAX_DELAY_US."""
+        value = self.text(node, path).strip()
+        if value.startswith("-"):
+            raise self.error(node, path, f"must not be negative, got {value}")
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            raise self.error(node, path, f"write the unit: {value}ms, {value}s or {value}us")
+        found = _DURATION.fullmatch(value)
+        if found is None:
+            raise self.error(
+                node, path, f"must be a duration such as 20ms, 0.5ms or 1s, got {value}"
+            )
+        micro = decimal.Decimal(found["number"]) * _MICROSECONDS[found["unit"]]
+        if micro != micro.to_integral_value():
+            raise self.error(node, path, f"{value} is not a whole number of microseconds")
+        if micro > MAX_DELAY_US:
+            raise self.error(node, path, f"must be at most 10s, got {value}")
+        return int(micro)
 
     def hosts(self, items: list[yaml.Node], whole: yaml.Node) -> dict[str, HostSpec]:
         if not items:

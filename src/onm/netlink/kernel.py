@@ -1,4 +1,5 @@
-"""One network namespace's kernel over netlink: links, veths, bridges, addresses, routes.
+"""One network namespace's kernel over netlink: links, veths, bridges, addresses, routes, and
+the qdisc tree that delays traffic by destination (its shape: `onm.netlink.tc`).
 
 `Kernel(netns)` opens its netlink socket on first use (`onm.netlink.helper`'s child makes it
 inside the namespace and passes it back; the caller never moves) and keeps it until
@@ -18,6 +19,7 @@ import errno as errnos
 import ipaddress
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +27,7 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from onm.netlink import helper
+from onm.netlink import helper, tc
 from onm.netlink.errors import KernelError
 
 IFA_F_NODAD: Final = 0x02
@@ -36,6 +38,8 @@ RTN_BLACKHOLE: Final = 6
 """Route type that silently discards (rtnetlink.h)."""
 NETLINK_ROUTE: Final = 0
 """netlink(7) protocol of the routing family."""
+TC_H_ROOT: Final = 0xFFFF_FFFF
+"""The parent of a device's root qdisc (include/uapi/linux/pkt_sched.h)."""
 NETNS_RUN_DIR: Final = helper.NETNS_RUN_DIR
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -275,6 +279,129 @@ class Kernel:
             if neighbour is not None and neighbour.address == address:
                 return neighbour.mac
         return None
+
+    # --- delays by destination (traffic control) -------------------------------------------
+    def ensure_delays(
+        self, device: str, bands: Sequence[tuple[int, Sequence[ipaddress.IPv6Network]]]
+    ) -> None:
+        """IPv6 packets leaving `device` toward a network of band i wait band i's delay
+        (microseconds, one way); everything else leaves at once. The whole tree is ours:
+        what an earlier call made and this one does not want is removed."""
+        classes = self.ensure_delay_classes(device, [networks for _, networks in bands])
+        for band, ((delay_us, _), classid) in enumerate(zip(bands, classes, strict=True)):
+            self.ensure_netem(device, classid, tc.band_leaf(band), delay_us)
+
+    def ensure_delay_classes(
+        self, device: str, bands: Sequence[Sequence[ipaddress.IPv6Network]]
+    ) -> tuple[int, ...]:
+        """The htb root on `device`, one class per band and a u32 filter sending IPv6
+        packets toward each of a band's networks to its class; the classes, in band order.
+        Classes and filters no band asks for any more are deleted."""
+        index = self.index(device)
+        subject = f"delay classes on {device}"
+        if self._root_qdisc(index) != ("htb", tc.ROOT):  # htb has no "change": look first
+            self._call(subject, "tc", "replace", "htb", index=index, handle=tc.ROOT, default=0)
+        present = self._delay_filters(index)
+        classes: list[int] = []
+        wanted: set[int] = set()
+        for band, networks in enumerate(bands):
+            classid = tc.band_class(band)
+            self._call(
+                f"delay class {classid >> 16:x}:{classid & 0xFFFF:x} on {device}",
+                "tc",
+                "replace-class",
+                "htb",
+                index=index,
+                handle=classid,
+                parent=tc.ROOT,
+                rate=tc.BAND_RATE,
+                quantum=tc.BAND_QUANTUM,
+            )
+            classes.append(classid)
+            for network in networks:
+                handle = tc.filter_handle(len(wanted))
+                wanted.add(handle)
+                keys = tc.destination_keys(network)
+                found = present.get(handle)
+                if found == (keys, classid):
+                    continue
+                if found is not None:  # a filter's keys cannot be replaced, only its class
+                    self._call(subject, "tc", "del-filter", "u32", **self._filter(index, handle))
+                self._call(
+                    f"delay filter for {network} on {device}",
+                    "tc",
+                    "add-filter",
+                    "u32",
+                    **self._filter(index, handle, classid),
+                    keys=[key.notation() for key in keys],
+                )
+        for handle in present.keys() - wanted:
+            self._call(subject, "tc", "del-filter", "u32", **self._filter(index, handle))
+        for message in self._call(subject, "get_classes", index=index):
+            classid = int(message["handle"])
+            if classid >> 16 == tc.ROOT >> 16 and classid not in classes:
+                self._call(subject, "tc", "del-class", index=index, handle=classid)
+        return tuple(classes)
+
+    def _delay_filters(self, index: int) -> dict[int, tuple[tuple[tc.U32Key, ...], int]]:
+        """Our u32 filters on the root: handle -> (keys, class)."""
+        found: dict[int, tuple[tuple[tc.U32Key, ...], int]] = {}
+        for message in self._call("delay filters", "get_filters", index=index, parent=tc.ROOT):
+            handle = int(message["handle"])
+            options = message.get_attr("TCA_OPTIONS")
+            if not tc.is_filter_node(handle) or options is None:
+                continue
+            selector = options.get_attr("TCA_U32_SEL")
+            classid = options.get_attr("TCA_U32_CLASSID")
+            keys: tuple[tc.U32Key, ...] = ()
+            if selector is not None:  # pyroute2 decodes the keys 4 bytes off: read the bytes
+                raw = bytes(selector.data[selector.offset : selector.offset + selector.length])
+                keys = tc.parse_selector(raw)
+            found[handle] = (keys, int(classid or 0))
+        return found
+
+    def ensure_netem(self, device: str, parent: int, handle: int, delay_us: int) -> None:
+        """A netem qdisc `handle` under class `parent` of `device`, delaying by `delay_us`."""
+        try:
+            self._call(
+                f"netem delay of {delay_us} us on {device}",
+                "tc",
+                "replace",
+                "netem",
+                index=self.index(device),
+                parent=parent,
+                handle=handle,
+                delay=delay_us,
+            )
+        except KernelError as error:
+            if error.errno == errnos.ENOENT:  # "Specified qdisc kind is unknown"
+                raise KernelError(
+                    error.subject,
+                    self.netns,
+                    "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem)",
+                    errno=error.errno,
+                ) from error
+            raise
+
+    def _root_qdisc(self, index: int) -> tuple[str, int] | None:
+        """The root qdisc's kind and handle (None: none is reported)."""
+        for message in self._call("root qdisc", "get_qdiscs", index=index):
+            if int(message["parent"]) == TC_H_ROOT:
+                return str(message.get_attr("TCA_KIND") or ""), int(message["handle"])
+        return None
+
+    @staticmethod
+    def _filter(index: int, handle: int, target: int = 0) -> dict[str, Any]:
+        """What names one of our filters (pyroute2 packs protocol and preference into
+        `info`, and reads `target`, the class, even when deleting)."""
+        return {
+            "index": index,
+            "parent": tc.ROOT,
+            "prio": tc.FILTER_PREFERENCE,
+            "protocol": tc.ETH_P_IPV6,
+            "handle": handle,
+            "target": target,
+        }
 
 
 def _family(version: int) -> int:

@@ -14,6 +14,8 @@ from onm.lab.plan import (
     NODE_IF,
     SUBSTRATE_IF,
     Allocations,
+    DelayBand,
+    Delays,
     End,
     NodeAllocation,
     Plan,
@@ -22,7 +24,7 @@ from onm.lab.plan import (
     namespace_name,
     transit_address,
 )
-from onm.lab.topology import Topology, load
+from onm.lab.topology import Topology, load, loads
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 IFNAMSIZ = 16
@@ -157,3 +159,59 @@ def test_multi_cidr_network_uses_the_nodes_cidr() -> None:
     # Four hosts: each routes to the three others.
     assert sum(1 for r in plan.routes if r.namespace == "onm-t1-h-r") == 3
     assert len(topology.hosts) == 4
+
+
+LATENCY = """\
+substrate: {latency: {between_locales: 20ms, between_racks: 0.5ms}}
+hosts:
+  - {name: r, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: s, location: {locale: 1, area: 1, rack: 2, node: 1}}
+  - {name: q, location: {locale: 1, area: 1, rack: 2, node: 2}}
+  - {name: t, location: {locale: 2, area: 1, rack: 1, node: 1}}
+  - {name: u, location: {locale: 1, area: 2, rack: 1, node: 1}}
+"""
+
+
+def test_delays_per_host_one_band_per_distinct_delay() -> None:
+    topology = loads(LATENCY)
+    plan = build(topology, "t1", allocations(topology))
+    prefix = {h.name: h.prefix.network for h in topology.hosts}
+    by_ns = {d.namespace: d for d in plan.delays}
+    assert all(d.device == SUBSTRATE_IF for d in plan.delays)
+    # r: s and q are in another rack (0.5 ms); t in another locale (20 ms); u in another area,
+    # and between_areas is not given, so no delay toward u.
+    assert by_ns["onm-t1-h-r"] == Delays(
+        "onm-t1-h-r",
+        SUBSTRATE_IF,
+        (DelayBand(500, (prefix["s"], prefix["q"])), DelayBand(20_000, (prefix["t"],))),
+    )
+    # s and q share a rack: nothing between them.
+    assert by_ns["onm-t1-h-q"].bands == (
+        DelayBand(500, (prefix["r"],)),
+        DelayBand(20_000, (prefix["t"],)),
+    )
+    # t is in another locale than everyone else.
+    assert by_ns["onm-t1-h-t"].bands == (DelayBand(20_000, tuple(prefix[h] for h in "rsqu")),)
+    assert by_ns["onm-t1-h-u"].bands == (DelayBand(20_000, (prefix["t"],)),)
+
+
+def test_delays_are_symmetric_and_toward_the_routed_prefixes() -> None:
+    topology = loads(LATENCY)
+    plan = build(topology, "t1", allocations(topology))
+    delayed = {
+        (d.namespace, destination): band.delay_us
+        for d in plan.delays
+        for band in d.bands
+        for destination in band.destinations
+    }
+    owner = {h.prefix.network: f"onm-t1-h-{h.name}" for h in topology.hosts}
+    for (ns, destination), delay in delayed.items():
+        mine = next(n for n, o in owner.items() if o == ns)
+        assert delayed[owner[destination], mine] == delay  # both ways: a round trip is 2x
+    routed = {(r.namespace, r.destination) for r in plan.routes}
+    assert set(delayed) <= routed
+
+
+def test_no_latency_no_delays() -> None:
+    _, plan = plan_of("two-hosts.yaml")
+    assert plan.delays == ()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from onm.addressing import HostPrefix, Location
 from onm.cli.main import app
-from onm.lab.topology import DEFAULT_MTU, Topology, TopologyError, load, loads
+from onm.lab.topology import DEFAULT_MTU, Latency, Topology, TopologyError, load, loads
 from onm.model.network import Encoding
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -410,3 +410,90 @@ def test_a_pool_loads_with_its_settings_as_the_api_takes_them() -> None:
 def test_bad_pools_name_line_and_key(old: str, new: str, expected: str) -> None:
     assert old in POOLS
     assert expected in error_of(POOLS.replace(old, new))
+
+
+# --- substrate.latency -----------------------------------------------------------------------
+LATENCY = """\
+substrate: {latency: {between_locales: 20ms, between_areas: 2ms, between_racks: 0.5ms}}
+hosts:
+  - {name: r, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: q, location: {locale: 1, area: 1, rack: 1, node: 2}}
+  - {name: s, location: {locale: 1, area: 1, rack: 2, node: 1}}
+  - {name: u, location: {locale: 1, area: 2, rack: 1, node: 1}}
+  - {name: t, prefix: "fd00:0:201:101::/64"}
+"""
+
+
+def test_latency_is_one_way_microseconds_by_the_outermost_level_that_differs() -> None:
+    topology = loads(LATENCY)
+    latency = topology.substrate.latency
+    assert latency == Latency(between_locales=20_000, between_areas=2_000, between_racks=500)
+    assert topology.substrate.mtu == DEFAULT_MTU
+    r = topology.host("r").prefix
+    between = {h.name: latency.between(r, h.prefix) for h in topology.hosts}
+    # t is given by its prefix: its location (locale 2) comes from the /64's bits.
+    assert between == {"r": 0, "q": 0, "s": 500, "u": 2_000, "t": 20_000}
+    assert latency.between(topology.host("t").prefix, r) == 20_000
+
+
+def test_latency_units_and_default() -> None:
+    for written, micro in (("20ms", 20_000), ("1s", 1_000_000), ("250us", 250), ("10s", 10**7)):
+        topology = loads(edit(1, f"substrate: {{latency: {{between_locales: {written}}}}}"))
+        assert topology.substrate.latency.between_locales == micro
+    assert loads(BASE).substrate.latency == Latency()
+    assert not loads(BASE).substrate.latency.adds_any()
+    assert not loads(
+        edit(1, "substrate: {latency: {between_racks: 0ms}}")
+    ).substrate.latency.adds_any()
+
+
+def test_latency_is_in_the_digest_and_no_latency_keeps_the_old_one() -> None:
+    with_latency = edit(1, "substrate: {mtu: 1520, latency: {between_racks: 1ms}}")
+    other = edit(1, "substrate: {mtu: 1520, latency: {between_racks: 2ms}}")
+    assert loads(with_latency).digest() != loads(BASE).digest()
+    assert loads(with_latency).digest() != loads(other).digest()
+    zero = edit(1, "substrate: {mtu: 1520, latency: {between_racks: 0ms}}")
+    assert loads(zero).digest() == loads(BASE).digest()
+
+
+def _latency(value: str) -> str:
+    return edit(1, f"substrate:\n  latency:\n    between_locales: {value}")
+
+
+BAD_LATENCY = [
+    (_latency("20"), "lab.yaml:3: substrate.latency.between_locales: write the unit: 20ms"),
+    (_latency("0.5"), "lab.yaml:3: substrate.latency.between_locales: write the unit: 0.5ms"),
+    (_latency("-5ms"), "lab.yaml:3: substrate.latency.between_locales: must not be negative"),
+    (_latency("-5"), "lab.yaml:3: substrate.latency.between_locales: must not be negative"),
+    (_latency("11s"), "lab.yaml:3: substrate.latency.between_locales: must be at most 10s"),
+    (_latency("10.001s"), "lab.yaml:3: substrate.latency.between_locales: must be at most 10s"),
+    (_latency("fast"), "lab.yaml:3: substrate.latency.between_locales: must be a duration"),
+    (_latency("20 ms"), "lab.yaml:3: substrate.latency.between_locales: must be a duration"),
+    (_latency("20min"), "lab.yaml:3: substrate.latency.between_locales: must be a duration"),
+    (_latency("0.1us"), "lab.yaml:3: substrate.latency.between_locales: 0.1us is not a whole"),
+    (_latency("[20ms]"), "lab.yaml:3: substrate.latency.between_locales: must be a single value"),
+    (_latency(""), "lab.yaml:3: substrate.latency.between_locales: must not be empty"),
+    (
+        edit(1, "substrate: {latency: {between_nodes: 1ms}}"),
+        "lab.yaml:1: substrate.latency.between_nodes: unknown key (expected one of: "
+        "between_locales, between_areas, between_racks)",
+    ),
+    (edit(1, "substrate: {latency: 20ms}"), "lab.yaml:1: substrate.latency: must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_LATENCY, ids=[e for _, e in BAD_LATENCY])
+def test_bad_latency_names_line_and_key(text: str, expected: str) -> None:
+    message = error_of(text)
+    assert message.startswith(expected), message
+
+
+def test_check_command_shows_the_latency(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(LATENCY)
+    result = RUNNER.invoke(app, ["lab", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(
+        "substrate MTU 1520, one-way latency between_locales 20ms, between_areas 2ms, "
+        "between_racks 0.5ms"
+    ), result.stdout
