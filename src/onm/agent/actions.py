@@ -66,4 +66,18 @@ class ReportHealth:
     members: tuple[MemberHealth, ...]
 
 
-Action = ToNode | ToSubstrate | Resolve | Report | ReportHealth
+@dataclass(frozen=True, slots=True)
+class Claim:
+    node_id: NodeId
+    ip: bytes
+    """An address the node used that is not its own (onm.agent.claims)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportClaims:
+    """Tell the manager addresses local nodes use that are not their own (detection)."""
+
+    claims: tuple[Claim, ...]
+
+
+Action = ToNode | ToSubstrate | Resolve | Report | ReportHealth | ReportClaims

@@ -54,7 +54,7 @@ class AgentCore:
     def __init__(self, substrate_mtu: int) -> None:
         self.substrate_mtu = substrate_mtu
         self._state = CoreState()
-        self.resolver = Resolver(self._state.counters)
+        self.resolver = Resolver(self._state.counters, self._state.claims)
         self._forwarding = Forwarding(self._state, self.resolver)
         self.monitor = Monitor(delivered=self._state.delivered)
 
@@ -74,6 +74,7 @@ class AgentCore:
         tables = compile_tables(snapshot, self.substrate_mtu)
         self.resolver.apply_snapshot(snapshot, tables)
         self._state.tables = tables
+        self._state.claims.keep(tables)
         self.monitor.update(health_targets(tables), now)
         return [Report(snapshot.revision)]
 

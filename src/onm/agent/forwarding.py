@@ -118,7 +118,7 @@ class Forwarding:
             pooled = port.pool_sources.get(source)
             if pooled is None:
                 counters.drop(DropReason.SPOOFED_SOURCE_IP)
-                return []
+                return state.claims.saw(port, source, now)
             source_substrate = pooled
         target = packet[16:20]
         dst_mac = frame[0:6]

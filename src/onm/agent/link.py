@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from onm.agent.actions import ReportHealth, Resolve
+from onm.agent.actions import ReportClaims, ReportHealth, Resolve
 from onm.agent.backoff import Backoff
 from onm.api import codec
 from onm.api import schemas as s
@@ -215,6 +215,17 @@ class ManagerLink:
             self._client().report_health(self.host, members)
         except OnmError as error:
             log.info("could not report member health: %s", error)
+
+    def report_claims(self, report: ReportClaims) -> None:
+        self._pool.submit(self._report_claims, report)
+
+    def _report_claims(self, report: ReportClaims) -> None:
+        claims = [{"node": c.node_id, "ip": ".".join(map(str, c.ip))} for c in report.claims]
+        try:
+            for outcome in self._client().report_claims(self.host, claims):
+                log.info("claim of %s by %s: %s", outcome.ip, outcome.node, outcome.verdict)
+        except OnmError as error:
+            log.info("could not report claims: %s", error)
 
     def resolve(self, request: Resolve) -> None:
         self._pool.submit(self._resolve, request)

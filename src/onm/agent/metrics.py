@@ -25,6 +25,7 @@ NAMED_EVENTS: dict[Event, str] = {
     Event.PORTS_LOST: "node ports closed because their socket failed or their interface vanished",
     Event.POOL_FAILOVERS: "requesters moved to another pool member as health changed (no ARP)",
     Event.POOL_ROTATIONS: "requesters of a rotating ranked pool moved on to their next member",
+    Event.CLAIMS_REPORTED: "addresses nodes used that are not their own, reported as claims",
 }
 # Events exported as `onm_agent_resolutions_total{result=...}`.
 RESOLUTION_RESULTS: dict[Event, str] = {

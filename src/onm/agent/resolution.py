@@ -35,6 +35,7 @@ from collections import abc
 from dataclasses import dataclass, field
 
 from onm.agent.actions import Action, Resolve, ToNode
+from onm.agent.claims import Claims
 from onm.agent.counters import TO_NODES, Counters, Event
 from onm.agent.emission import ARP
 from onm.agent.tables import PoolEntry, Port, Tables, choose
@@ -110,8 +111,9 @@ class Pending:
 class Resolver:
     """The resolution cache, pending requests and negative cache of one agent's nodes."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, claims: Claims) -> None:
         self.counters = counters
+        self.claims = claims
         self._cache: dict[Key, Mapping] = {}
         """Oldest (inserted or refreshed) first: eviction order."""
         self._by_mac: dict[tuple[str, bytes], bytes] = {}
@@ -264,7 +266,7 @@ class Resolver:
         if request.sender_ip != port.ip and request.sender_ip not in port.pool_sources:
             # claiming someone else's address (a pool member may use the pool's)
             counters.drop(DropReason.ARP_SPOOFED)
-            return []
+            return self.claims.saw(port, request.sender_ip, now)
         if request.op != arp.ArpOp.REQUEST:
             counters.event(Event.ARP_REPLIES_IGNORED)
             return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from onm.agent.claims import Claims
 from onm.agent.counters import Counters
 from onm.agent.tables import EMPTY, Port, Tables
 
@@ -17,9 +18,14 @@ class CoreState:
     counters: Counters = field(default_factory=Counters)
     identification: int = 0
     """The last IPv4 Identification given to a datagram translated toward a node."""
+    claims: Claims = field(init=False)
+    """Addresses local nodes use that are not their own (detection)."""
     delivered: dict[tuple[str, bytes], int] = field(default_factory=dict)
     """(member's interface, pool IP) -> packets delivered to it as the pool: its load, and
     for passive liveness whether it was sent anything (onm.agent.health)."""
+
+    def __post_init__(self) -> None:
+        self.claims = Claims(self.counters)
 
     def next_identification(self) -> int:
         self.identification = (self.identification + 1) & 0xFFFF

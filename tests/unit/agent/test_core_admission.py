@@ -19,7 +19,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Ether, IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, raw
 from scapy.packet import Packet, Raw
 
-from onm.agent.actions import Action, ToNode, ToSubstrate
+from onm.agent.actions import Action, ReportClaims, ToNode, ToSubstrate
 from onm.packet.checksum import internet_checksum
 from onm.packet.drop import DropReason
 from onm.packet.offload import TcpGso
@@ -107,8 +107,9 @@ def _from_a(lab: Lab, target: str) -> tuple[str, bytes, Callable[[bytes], list[A
     dst_mac = resolve_via_arp(lab, "r", "a", target)
     ethernet = raw(Ether(src=a.mac, dst=dst_mac, type=0x0800))
 
-    def send(packet: bytes) -> list[Action]:
-        return lab.r.node_frame(a.interface, ethernet + packet, NOW)
+    def send(packet: bytes) -> list[Action]:  # what goes on (a claim report is not a packet)
+        sent = lab.r.node_frame(a.interface, ethernet + packet, NOW)
+        return [x for x in sent if not isinstance(x, ReportClaims)]
 
     return a.interface, ethernet, send
 

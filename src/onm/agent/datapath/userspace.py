@@ -37,7 +37,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from onm.agent.actions import Action, Report, ReportHealth, Resolve, ToNode, ToSubstrate
+from onm.agent.actions import (
+    Action,
+    Report,
+    ReportClaims,
+    ReportHealth,
+    Resolve,
+    ToNode,
+    ToSubstrate,
+)
 from onm.agent.core import AgentCore
 from onm.agent.counters import Event as CounterEvent
 from onm.agent.datapath.ports import MAX_RETRY, PortRetries
@@ -122,6 +130,7 @@ class UserspaceDatapath:
             Resolve: link.resolve,
             Report: self._report,
             ReportHealth: link.report_health,
+            ReportClaims: link.report_claims,
         }
         self._from_cache = False
 
