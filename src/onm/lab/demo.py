@@ -1,4 +1,7 @@
-"""`onm demo`: the seed's FIG. 2A example brought up in the lab, with real traffic, narrated.
+"""`onm demo`: the seed's FIG. 2A and 2B examples brought up in the lab, with real traffic,
+narrated: node-to-node traffic over the substrate, then 10.0.0.3 as a pool of G and H (nearest
+member, failover with no ARP, a new member held back, an action on a criterion, a pool detected
+from two nodes' claims).
 
 Every line the demo prints is read off the running system (the manager's API, the agents'
 metrics, the nodes' kernels, a capture on the substrate), never written in advance: if
@@ -9,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,14 +43,18 @@ FETCH = (
     "curl -s -o /tmp/onm-demo-blob -w '%{http_code} %{size_download} %{time_total} ' "
     "http://10.0.0.3:8080/blob && sha256sum /tmp/onm-demo-blob; rm -f /tmp/onm-demo-blob"
 )
-# A plain file server on G. Not `python -m http.server`: its HTTPServer looks up the host's
-# name (getfqdn) when it binds, and a node namespace has no DNS to answer.
+# A plain file server on each pool member. Not `python -m http.server`: its HTTPServer looks up
+# the host's name (getfqdn) when it binds, and a node namespace has no DNS to answer.
 SERVE = (
     "import functools, http.server, socketserver, sys\n"
     "socketserver.TCPServer.allow_reuse_address = True\n"
-    "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
-    "socketserver.TCPServer(('10.0.0.3', 8080), handler).serve_forever()\n"
+    "class Quiet(http.server.SimpleHTTPRequestHandler):\n"
+    "    def log_message(self, *args): pass\n"
+    "handler = functools.partial(Quiet, directory=sys.argv[1])\n"
+    "socketserver.ThreadingTCPServer(('0.0.0.0', 8080), handler).serve_forever()\n"
 )
+WHOAMI = "curl -s -m 1 http://10.0.0.3:8080/whoami.txt"
+POOL = "znet/web"
 EXAMPLE = "fig2a.yaml"
 """The seed's FIG. 2A topology, one of the examples shipped inside the package (`examples`)."""
 LAB = "demo"
@@ -63,6 +72,9 @@ class Demo:
         self.state: LabState | None = None
         self.client: Client | None = None
         self.metrics_ports: dict[str, int] = {}
+        self.services: dict[str, subprocess.Popen[bytes]] = {}
+        self.www = Path(tempfile.mkdtemp(prefix="onm-demo-www-"))
+        self.blob = secrets.token_bytes(256 * 1024)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -118,14 +130,22 @@ class Demo:
         started = time.monotonic()
         try:
             self.bring_up()
+            self.start_services()
             self.show_topology()
             g_mac = self.arp()
             self.resolution(g_mac)
             self.ping_and_capture()
             self.http()
             self.isolation()
+            self.nearest_member()
+            self.failover()
+            self.new_member()
+            self.detection()
             self.show_counters()
         finally:
+            for name in list(self.services):
+                self.stop_service(name)
+            shutil.rmtree(self.www, ignore_errors=True)
             if self.client is not None:
                 self.client.close()
             if keep:
@@ -158,6 +178,157 @@ class Demo:
         self.say(
             f"manager at {result.state.manager_url}; one agent per host: "
             f"{', '.join(sorted(self.metrics_ports))}"
+        )
+
+    def start_service(self, node: str) -> None:
+        where = self.www / node
+        where.mkdir(exist_ok=True)
+        (where / "healthz").write_text("ok")
+        (where / "whoami.txt").write_text(node)
+        (where / "blob").write_bytes(self.blob)
+        self.services[node] = subprocess.Popen(
+            [
+                *("ip", "netns", "exec", self.namespace(Role.NODE, node)),
+                *(sys.executable, "-c", SERVE, str(where)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop_service(self, node: str) -> None:
+        server = self.services.pop(node)
+        server.terminate()
+        server.wait(timeout=5)
+
+    def health(self) -> dict[str, str]:
+        assert self.client is not None
+        return {m.node: m.health for m in self.client.get_pool(POOL).members}
+
+    def wait_health(self, wanted: dict[str, str], within: float = 15) -> dict[str, str]:
+        deadline = time.monotonic() + within
+        while True:
+            seen = self.health()
+            if all(seen.get(k) == v for k, v in wanted.items()):
+                return seen
+            if time.monotonic() > deadline:
+                raise DemoError(f"pool web: wanted {wanted}, the manager says {seen}")
+            time.sleep(0.1)
+
+    def start_services(self) -> None:
+        self.step(
+            "Pool web (10.0.0.3): an HTTP service on members G and H, checked by their agents"
+        )
+        for node in ("g", "h"):
+            self.start_service(node)
+        seen = self.wait_health({"g": "up", "h": "up"})
+        self.say(
+            "health as the manager holds it (HTTP GET /healthz every 0.3 s by each member's "
+            f"own agent): {', '.join(f'{k.upper()} {v}' for k, v in sorted(seen.items()))}"
+        )
+
+    def whoami(self, node: str, tries: int = 1) -> str:
+        for _ in range(tries):
+            answer = self.run_in(node, "sh", "-c", WHOAMI).stdout.strip()
+            if answer:
+                return answer
+            time.sleep(0.1)
+        return ""
+
+    def pool_mac_seen(self, node: str) -> str:
+        neigh = self.run_in(node, "ip", "neigh", "show", "10.0.0.3").stdout.split()
+        return neigh[neigh.index("lladdr") + 1] if "lladdr" in neigh else ""
+
+    def nearest_member(self) -> None:
+        assert self.client is not None
+        self.step("FIG. 2B: J (on U, second location) asks for 10.0.0.3; the nearest member is H")
+        answer = self.client.resolve("z/znet", "j", "10.0.0.3")
+        names = {n.id: n.name for n in self.client.list_nodes()}
+        ranked = [names.get(a.node_id, a.node_id).upper() for a in answer.alternatives]
+        self.say(
+            f"the manager's answer for J: member {names.get(answer.target_id, '?').upper()}, "
+            f"alternatives in order {', '.join(ranked)}, pool MAC {answer.mac}"
+        )
+        who = self.whoami("j", 30)
+        self.say(f"J: GET http://10.0.0.3:8080/whoami.txt -> answered by {who.upper() or 'nobody'}")
+        if who != "h":
+            raise DemoError(f"J's request was answered by {who!r}, not by H (nearest J)")
+
+    def failover(self) -> None:
+        assert self.client is not None
+        self.step("H's service dies: J's requests go to G, with no new ARP from J")
+        ran = self.www / "action.json"
+        action = {"on": "healthy<2", "run": f"sh -c 'cat > {ran}'"}
+        self.client.update_pool(POOL, {"add_actions": [action]})
+        self.say('the pool now carries an action: --on "healthy<2" --run CMD (on the manager)')
+        mac = self.pool_mac_seen("j")
+        before = self.counters("u").get("onm_agent_arp_answers_total", 0)
+        self.stop_service("h")
+        died = time.monotonic()
+        who = ""
+        while who != "g" and time.monotonic() - died < 10:
+            who = self.whoami("j")
+        took = time.monotonic() - died
+        if who != "g":
+            raise DemoError(f"after H died J's requests were answered by {who!r}, not G")
+        arp = self.counters("u").get("onm_agent_arp_answers_total", 0) - before
+        self.say(f"J answered by G {took:.2f} s after H's service died; health {self.health()}")
+        self.say(
+            f"J's ARP entry for 10.0.0.3: {self.pool_mac_seen('j')} (before: {mac}); "
+            f"ARP requests agent U answered meanwhile: {arp:.0f}"
+        )
+        deadline = time.monotonic() + 10
+        while not ran.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not ran.exists():
+            raise DemoError("the healthy<2 action did not run")
+        body = json.loads(ran.read_text())
+        self.say(
+            f"the action ran on the manager's host: {body['criterion']}, healthy {body['healthy']},"
+            f" members {', '.join(m['node'].upper() + ' ' + m['health'] for m in body['members'])}"
+        )
+        self.start_service("h")
+        self.wait_health({"h": "up"})
+        who = self.whoami("j", 30)
+        self.say(f"H's service back: J answered by {who.upper()} again (nearest returns)")
+
+    def new_member(self) -> None:
+        assert self.client is not None
+        self.step("A new member B starts `initial` and gets no traffic until its check passes")
+        added = self.client.add_member(POOL, "b")
+        state = {m.node: m.health for m in added.members}["b"]
+        self.say(f"onm pool member add web b -> B is {state}")
+        answers = {self.whoami("j", 5) for _ in range(5)} | {self.whoami("a", 5) for _ in range(5)}
+        seen = self.wait_health({"b": "down"})
+        self.say(
+            f"B runs no service: its check fails, B is {seen['b']}; requests meanwhile answered "
+            f"by {', '.join(sorted(a.upper() for a in answers if a))} only"
+        )
+        if "b" in answers:
+            raise DemoError("a request went to the new member B before its check passed")
+        self.client.remove_member(POOL, "b")
+
+    def detection(self) -> None:
+        assert self.client is not None
+        self.step("Two nodes configured by hand with one address (10.0.0.77): a detected pool")
+        before = self.counters("r").get("onm_agent_drops_total{reason=arp_spoofed}", 0)
+        for node in ("a", "b"):
+            self.run_in(node, "ip", "addr", "add", "10.0.0.77/32", "dev", "eth0")
+            self.run_in(node, "ping", "-c", "1", "-W", "1", "-I", "10.0.0.77", "10.0.0.4")
+        deadline = time.monotonic() + 10
+        found = None
+        while found is None and time.monotonic() < deadline:
+            found = next(
+                (p for p in self.client.list_pools() if p.name == "detected-10-0-0-77"), None
+            )
+            time.sleep(0.2)
+        if found is None:
+            raise DemoError("no pool was detected for 10.0.0.77")
+        dropped = self.counters("r").get("onm_agent_drops_total{reason=arp_spoofed}", 0) - before
+        members = ", ".join(sorted(m.node.upper() for m in found.members))
+        self.say(
+            f"the manager proposes pool {found.name} ({found.state}) with members {members}; "
+            f"until `onm pool accept` their traffic from 10.0.0.77 is dropped as spoofed "
+            f"({dropped:.0f} ARP so far)"
         )
 
     def show_topology(self) -> None:
@@ -262,23 +433,9 @@ class Demo:
             raise DemoError("no IPv6 packet toward host S seen on host R's substrate link")
 
     def http(self) -> None:
-        self.step("An HTTP request from A to G, TCP over the same path")
-        with tempfile.TemporaryDirectory() as directory:
-            body = secrets.token_bytes(256 * 1024)
-            (Path(directory) / "blob").write_bytes(body)
-            server = subprocess.Popen(
-                [
-                    *("ip", "netns", "exec", self.namespace(Role.NODE, "g")),
-                    *(sys.executable, "-c", SERVE, directory),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                fetched = self._fetch_with_retries()
-            finally:
-                server.terminate()
-                server.wait(timeout=5)
+        self.step("An HTTP request from A to 10.0.0.3 (G, the member nearest A), over TCP")
+        fetched = self._fetch_with_retries()
+        body = self.blob
         if fetched is None:
             raise DemoError("the HTTP request from A to G failed")
         code, size, seconds, digest = fetched

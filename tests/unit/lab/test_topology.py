@@ -76,8 +76,10 @@ def test_fig2a_has_the_seeds_nodes() -> None:
     nodes = {n.name: n for n in topology.nodes}
     assert {"a", "g", "h", "j"} <= set(nodes)
     assert str(nodes["a"].ip) == "10.0.0.2" and nodes["a"].host == "r"
-    assert str(nodes["g"].ip) == "10.0.0.3"
+    assert str(nodes["g"].ip) == "10.0.0.5"
     assert str(nodes["j"].ip) == "10.0.0.8"
+    [web] = topology.pools  # FIG. 2B: 10.0.0.3 is the pool of G and H
+    assert (str(web.ip), web.members) == ("10.0.0.3", ("g", "h"))
     assert len({nodes[n].host for n in "aghj"}) == 4  # each on its own host
     # Entity Y's node shares A's address in another tenant's network.
     same = [n for n in topology.nodes if n.ip == nodes["a"].ip and n.name != "a"]
