@@ -219,6 +219,10 @@ def _answer(
             ranking = [NodeId(n) for n in grant.ranking or ()]
             kept = pool_answer(network, requester, target, ranking, grant.expires_at)
             return kept, requester, kept
+        shared = _host_ranking(tx, target, requester.host_id)
+        if shared:  # scope host: the host's choice stands for its other requesters too
+            answer = pool_answer(network, requester, target, shared, tx.now + RESOLUTION_TTL)
+            return answer, requester, None
         request = _selection_request(tx, target, requester, grant)
         return answer_for(network, requester, ip, target, tx.now, request), requester, None
     fresh = answer_for(network, requester, ip, target, tx.now)
@@ -241,6 +245,28 @@ def _selection_request(tx: Tx, target: PoolTarget, requester: Node, grant: Any) 
     turn = pools.advance_turn(tx, pool.id) if pool.policy is Policy.ROUND_ROBIN else 0
     draw = secrets.randbits(64) if pool.policy is Policy.RANDOM else 0
     return Request(key, host.prefix, previous, turn, draw)
+
+
+def _host_ranking(tx: Tx, target: PoolTarget, host_id: str) -> list[NodeId]:
+    """Scope `host`: the ranking another requester of the host was given, while that grant has
+    more than half its life left (as a requester's own is kept); empty when there is none, or
+    none of its members is left."""
+    if target.pool.scope is not Scope.HOST:
+        return []
+    g = tables.grants
+    row = tx.connection.execute(
+        select(g.c.ranking)
+        .where(
+            g.c.pool_id == target.pool.id,
+            g.c.host_id == host_id,
+            g.c.expires_at > tx.now + RESOLUTION_TTL / 2,
+        )
+        .order_by(g.c.expires_at.desc())
+        .limit(1)
+    ).first()
+    members = {p.member.node_id for p in target.members}
+    ranking = [NodeId(n) for n in (row.ranking or ()) if n in members] if row else []
+    return ranking
 
 
 def _host_choice(tx: Tx, pool: Pool, host_id: str) -> NodeId | None:

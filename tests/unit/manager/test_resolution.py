@@ -14,7 +14,7 @@ import pytest
 
 from onm.addressing import embed_ipv4
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import compiler, nodes, reads, resolution
+from onm.manager import compiler, nodes, pools, reads, resolution
 from onm.manager.resolution import RESOLUTION_TTL
 from onm.manager.store import Tx
 from onm.model import Host, Network, Node, Resolution, Tenant
@@ -269,6 +269,49 @@ def test_inspection_never_needs_a_write(world: World, admin: Actor) -> None:
     answer = _from_grant(admin)
     assert answer is not None and answer.target_id == world.a2.id
     assert grants(admin, world.x) == []
+
+
+def _round_robin_pool(admin: Actor, scope: str) -> None:
+    """Pool rr on 10.0.0.4, round-robin over a2 and a4 (both on y); a3 and a5 join a1 on x."""
+
+    def build(tx: Tx) -> None:
+        nodes.create(tx, "a3", "a/na", "x", "10.0.0.13")
+        nodes.create(tx, "a4", "a/na", "y", "10.0.0.14")
+        nodes.create(tx, "a5", "a/na", "x", "10.0.0.15")
+        settings = {"policy": "round-robin", "scope": scope, "check": {"kind": "none"}}
+        pools.create(tx, "rr", "a/na", "10.0.0.4", settings, ["a2", "a4"])
+
+    admin(build)
+
+
+def _ranking(answer: Resolution) -> list[str]:
+    return [a.node_id for a in answer.alternatives]
+
+
+@pytest.mark.parametrize("scope", ["host", "requester"])
+def test_scope_host_gives_a_hosts_requesters_one_choice(
+    world: World, admin: Actor, as_host: AsHost, scope: str
+) -> None:
+    """Round-robin takes a turn per choice: with scope `requester` the second requester of
+    host x gets the next member first; with scope `host` it gets the host's choice."""
+    _round_robin_pool(admin, scope)
+    host = as_host(world.x)
+    first = resolve(host, "a/na", "a1", "10.0.0.4")
+    second = resolve(host, "a/na", "a3", "10.0.0.4")
+    assert (_ranking(second) == _ranking(first)) is (scope == "host")
+    assert second.expires_at == first.expires_at  # one clock: each a grant of its own
+
+
+def test_scope_host_choice_is_made_again_when_half_expired(
+    world: World, admin: Actor, as_host: AsHost, clock: Clock
+) -> None:
+    _round_robin_pool(admin, "host")
+    host = as_host(world.x)
+    first = resolve(host, "a/na", "a1", "10.0.0.4")
+    clock.advance(RESOLUTION_TTL / 2 + dt.timedelta(seconds=1))
+    later = resolve(host, "a/na", "a5", "10.0.0.4")  # the host's choice is half-expired
+    assert _ranking(later) == list(reversed(_ranking(first)))  # the next turn
+    assert _ranking(resolve(host, "a/na", "a3", "10.0.0.4")) == _ranking(later)
 
 
 def test_answer_and_check_are_functions_of_the_typed_target(world: World) -> None:
