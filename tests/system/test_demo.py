@@ -34,6 +34,12 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
         "-> 200, 262144 bytes",
         "content identical",
         "C (ynet) pings 10.0.0.3: no answer",
+        "J: GET http://10.0.0.3:8080/whoami.txt -> answered by H",  # FIG. 2B: nearest
+        "the action ran on the manager's host: healthy<2, healthy 1",
+        "H's service back: J answered by H again",
+        "onm pool member add web b -> B is initial",
+        "requests meanwhile answered by G, H only",
+        "the manager proposes pool detected-10-0-0-77 (proposed) with members A, B",
         "every namespace and process the lab made is gone",
     ):
         assert seen in out, f"missing from the demo: {seen!r}"

@@ -271,6 +271,8 @@ class Demo:
         if who != "g":
             raise DemoError(f"after H died J's requests were answered by {who!r}, not G")
         arp = self.counters("u").get("onm_agent_arp_answers_total", 0) - before
+        if self.pool_mac_seen("j") != mac:
+            raise DemoError("J's ARP entry for the pool changed: it should never need to")
         self.say(f"J answered by G {took:.2f} s after H's service died; health {self.health()}")
         self.say(
             f"J's ARP entry for 10.0.0.3: {self.pool_mac_seen('j')} (before: {mac}); "

@@ -129,7 +129,8 @@ def pool_answer(
     )
     if not alternatives:
         raise NotFoundError(f"pool {target.pool.name!r} has no members")
-    first = alternatives[0]
+    usable = (a for a in alternatives if placed[a.node_id].member.health.allows_traffic)
+    first = next(usable, alternatives[0])  # selected: the first in the ranking taking traffic
     return Resolution(
         network.id,
         requester.id,

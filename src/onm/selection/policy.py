@@ -126,7 +126,11 @@ best at that moment."""
 
 def select(policy: Policy, candidates: Sequence[Candidate], request: Request) -> list[NodeId]:
     """The ranking of `candidates` for `request`: usable members in policy order, then the rest
-    in policy order. Empty when there are no candidates."""
+    in policy order; for `RETURNING` policies the policy's order itself, health aside (the
+    requester is steered to the first usable member in it, and back up it as better members
+    recover). Empty when there are no candidates."""
     ordered = ORDERS[policy](candidates, request, _hash_position(candidates, request))
+    if policy in RETURNING:
+        return [c.node_id for c in ordered]
     usable = [c.node_id for c in ordered if c.usable]
     return usable + [c.node_id for c in ordered if not c.usable]

@@ -41,15 +41,19 @@ def test_nearest_ties_fall_to_the_hash_and_spread() -> None:
     assert firsts == {"m0", "m1", "m2", "m3"}
 
 
-def test_an_unusable_member_is_ranked_last() -> None:
+def test_an_unusable_member_is_ranked_last_where_the_policy_does_not_move_back() -> None:
+    down_h = member("h", H.host, rank=0, usable=False)
+    for policy in (Policy.ROUND_ROBIN, Policy.LEAST_LOADED, Policy.STICKY, Policy.RANDOM):
+        assert select(policy, [G, down_h], Request("j", J_HOST))[-1] == "h"
+
+
+def test_a_returning_policy_ranks_by_its_order_health_aside() -> None:
+    """nearest, hash, ranked: the ranking says where a requester belongs; the agent steers it to
+    the first usable member and back to a better one when it recovers (issue #9)."""
     down_h = member("h", H.host, rank=1, usable=False)
-    assert select(Policy.NEAREST, [G, down_h], Request("j", J_HOST)) == ["g", "h"]
-    assert select(
-        Policy.RANKED, [member("g", G.host, 0, usable=False), H], Request("j", J_HOST)
-    ) == [
-        "h",
-        "g",
-    ]
+    assert select(Policy.NEAREST, [G, down_h], Request("j", J_HOST)) == ["h", "g"]
+    down_g = member("g", G.host, 0, usable=False)
+    assert select(Policy.RANKED, [down_g, H], Request("j", J_HOST)) == ["g", "h"]
 
 
 def test_no_members_no_ranking() -> None:
@@ -131,7 +135,8 @@ def test_every_policy_ranks_every_member_once(policy: Policy) -> None:
     members = [member(f"m{i}", host(i % 3, i), rank=i, load=i % 2, usable=i != 2) for i in range(6)]
     ranking = select(policy, members, Request("x", J_HOST, previous=NodeId("m3"), turn=4, draw=7))
     assert sorted(ranking) == sorted(c.node_id for c in members)
-    assert ranking[-1] == "m2"  # the one unusable member
+    if policy not in RETURNING:
+        assert ranking[-1] == "m2"  # the one unusable member
 
 
 def test_returning_policies() -> None:
