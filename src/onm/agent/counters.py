@@ -49,6 +49,8 @@ class Event(enum.StrEnum):
     """ARP requests for addresses outside the node's network."""
     ARP_REQUESTS_EXPIRED = "arp_requests_expired"
     """ARP requests dropped unanswered after waiting `ARP_WAIT` for the manager."""
+    ARP_ANNOUNCED = "arp_announced"
+    """Unsolicited ARP replies to a node that sent to a MAC no answer stands for any more."""
     CACHE_HITS = "cache_hits"
     """ARP requests answered from the resolution cache."""
     CACHE_MISSES = "cache_misses"

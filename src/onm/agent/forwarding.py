@@ -125,7 +125,7 @@ class Forwarding:
         if dst_mac != network.router_mac:
             resolved_ip = self._by_mac.get((port.interface, dst_mac))
             if resolved_ip is None:
-                return resolver.miss(port, target, now, DropReason.NO_MAPPING)
+                return resolver.miss(port, target, now, DropReason.NO_MAPPING, dst_mac)
             if resolved_ip != target:
                 counters.drop(DropReason.DESTINATION_MISMATCH)
                 return []

@@ -106,6 +106,9 @@ class Pending:
     due: dt.datetime
     """When the timer asks again (ARP requests waiting) or forgets the entry (none)."""
     requests: list[Waiting] = field(default_factory=list)
+    stale_mac: bytes | None = None
+    """A MAC the node sent to for this address that the agent does not know (an answer it
+    learnt before, e.g. of a pool deleted and made again): the answer is announced to it."""
 
 
 class Resolver:
@@ -177,7 +180,14 @@ class Resolver:
         mapping = self._learn(port, answer, keep_newer=False, tables=tables)
         if pending is None:
             return []
-        return [self._arp_reply(port, w.request, mapping.mac) for w in pending.requests]
+        replies = [self._arp_reply(port, w.request, mapping.mac) for w in pending.requests]
+        if pending.stale_mac is not None and pending.stale_mac != mapping.mac:
+            # unsolicited (RFC 826 lets a receiver update the sender's entry): the node's ARP
+            # cache holds a MAC nobody answers for; put it right instead of waiting for it
+            asked = arp.ArpPacket(arp.ArpOp.REQUEST, port.mac, port.ip, bytes(6), request.ip)
+            replies.append(self._arp_reply(port, asked, mapping.mac))
+            self.counters.event(Event.ARP_ANNOUNCED)
+        return replies
 
     def resolve_failed(self, request: Resolve, now: dt.datetime) -> list[Action]:
         """The manager could not be asked: keep what we have; traffic may ask again at once
@@ -220,14 +230,26 @@ class Resolver:
             return self.ask(port, target, now)
         return []
 
-    def miss(self, port: Port, target: bytes, now: dt.datetime, reason: DropReason) -> list[Action]:
+    def miss(
+        self,
+        port: Port,
+        target: bytes,
+        now: dt.datetime,
+        reason: DropReason,
+        used_mac: bytes | None = None,
+    ) -> list[Action]:
         """A packet to an address not resolved for this node: drop it, and ask in the background
-        so that the node's next packet (or its next ARP) finds an answer."""
+        so that the node's next packet (or its next ARP) finds an answer. `used_mac`: the MAC it
+        was sent to, which the agent does not know (the answer will be announced)."""
         self.counters.drop(reason)
         self.counters.event(Event.CACHE_MISSES)
-        if port.network.contains(target) and target != port.ip:
-            return self.ask(port, target, now)
-        return []
+        if not port.network.contains(target) or target == port.ip:
+            return []
+        asked = self.ask(port, target, now)
+        pending = self._pending.get((port.interface, target))
+        if used_mac is not None and pending is not None:
+            pending.stale_mac = used_mac
+        return asked
 
     def ask(self, port: Port, target: bytes, now: dt.datetime) -> list[Action]:
         """A `Resolve` for `target`, unless refused lately or asked less than `RETRY_AFTER` ago."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from scapy.all import ICMP, IP, Ether, raw
+from scapy.all import ARP, ICMP, IP, Ether, raw
 from sqlalchemy import update
 
 from onm.addressing import SubstrateAddress
-from onm.agent.actions import ToNode, ToSubstrate
+from onm.agent.actions import Resolve, ToNode, ToSubstrate
 from onm.agent.counters import Event
 from onm.manager import pools, tables
 from onm.model.principal import ADMIN
@@ -159,3 +159,33 @@ def test_a_ranked_pool_rotates_after_n_packets(lab: Lab) -> None:
     assert went == ["b", "b", "b", "g", "g", "g", "b"]
     assert lab.r.counters.events[Event.POOL_ROTATIONS] == 2
     assert lab.r.counters.events[Event.POOL_FAILOVERS] == 0
+
+
+def test_a_pool_made_again_is_announced_to_a_requester_still_using_the_old_mac(
+    lab: Lab,
+) -> None:
+    """The pool deleted and created again on its IP gets a new MAC; the requester's ARP cache
+    still says the old one. Its next packet is dropped (no mapping), the agent asks, and the
+    answer is announced to the node (an unsolicited ARP reply), instead of the node waiting
+    for its ARP entry to go stale (about 45 s on Linux)."""
+    old_mac = make_pool(lab)
+    resolve_via_arp(lab, "r", "a", POOL_IP)
+    with lab.store.write(ADMIN, NOW) as tx:
+        pools.delete_pool(tx, "z/znet/web")
+    lab.snapshot("r")  # the agents hear of the deletion
+    new_mac = make_pool(lab)
+    assert new_mac != old_mac
+    a = lab.nodes["a"]
+    actions = lab.r.node_frame(a.interface, ping_frame(lab, "a", old_mac, POOL_IP), NOW)
+    assert lab.r.counters.drops[DropReason.NO_MAPPING] == 1
+    [ask] = [x for x in actions if isinstance(x, Resolve)]
+    [announced] = only(lab.r.resolved(ask, lab.answer("r", ask), NOW), ToNode)
+    frame = Ether(announced.frame)
+    assert (frame.dst, frame[ARP].op, frame[ARP].psrc, frame[ARP].hwsrc) == (
+        a.mac, 2, POOL_IP, new_mac,
+    )  # fmt: skip
+    assert lab.r.counters.events[Event.ARP_ANNOUNCED] == 1
+    [sent] = only(
+        lab.r.node_frame(a.interface, ping_frame(lab, "a", new_mac, POOL_IP), NOW), ToNode
+    )
+    assert sent.interface == lab.nodes["b"].interface  # and on it goes
