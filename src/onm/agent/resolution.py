@@ -180,7 +180,9 @@ class Resolver:
         mapping = self._learn(port, answer, keep_newer=False, tables=tables)
         if pending is None:
             return []
-        replies = [self._arp_reply(port, w.request, mapping.mac) for w in pending.requests]
+        replies: list[Action] = [
+            self._arp_reply(port, w.request, mapping.mac) for w in pending.requests
+        ]
         if pending.stale_mac is not None and pending.stale_mac != mapping.mac:
             # unsolicited (RFC 826 lets a receiver update the sender's entry): the node's ARP
             # cache holds a MAC nobody answers for; put it right instead of waiting for it
