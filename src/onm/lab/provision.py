@@ -54,9 +54,13 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
         found = existing_networks.get((tenant_id, net.name))
         if found is None:
             cidrs = [str(c) for c in net.cidrs]
-            found = client.create_network(net.name, cidrs, tenant_id, net.encoding.value)
+            found = client.create_network(
+                net.name, cidrs, tenant_id, net.encoding.value, net.auto_pools.value
+            )
             say(f"network {net.name} ({', '.join(cidrs)}, {net.encoding.value})")
         _check_network(net, found)
+        if found.auto_pools != net.auto_pools.value:  # a setting: follow the file
+            found = client.update_network(found.id, net.auto_pools.value)
         networks[net.name] = found
 
     hosts = _hosts(client, topology, state_dir, say)

@@ -36,7 +36,7 @@ from onm.addressing import Distance, HostPrefix, Location, distance
 from onm.errors import InvalidInputError
 from onm.model import pool_settings, validate
 from onm.model.ids import NetworkId, TenantId
-from onm.model.network import Encoding, Network
+from onm.model.network import AutoPools, Encoding, Network
 
 DEFAULT_MTU: Final = 1520
 """The lab's substrate MTU unless the file says otherwise: nodes keep 1500 with SIIT."""
@@ -72,7 +72,14 @@ _MICROSECONDS: Final = {"us": 1, "ms": 1_000, "s": 1_000_000}
 _HOST: Final = {"name": True, "location": False, "prefix": False}
 _LOCATION: Final = {"locale": True, "area": True, "rack": True, "node": True}
 _TENANT: Final = {"name": True}
-_NETWORK: Final = {"name": True, "tenant": True, "cidr": False, "cidrs": False, "encoding": False}
+_NETWORK: Final = {
+    "name": True,
+    "tenant": True,
+    "cidr": False,
+    "cidrs": False,
+    "encoding": False,
+    "auto_pools": False,
+}
 _NODE: Final = {"name": True, "network": True, "host": True, "ip": True}
 _POOL: Final = {
     "name": True,
@@ -164,6 +171,8 @@ class NetworkSpec:
     tenant: str
     cidrs: tuple[ipaddress.IPv4Network, ...]
     encoding: Encoding = Encoding.SIIT
+    auto_pools: AutoPools = AutoPools.PROPOSE
+    """What two nodes claiming one address become (onm.manager.detection)."""
 
     def gateway_for(self, ip: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
         """The router address of the CIDR holding `ip`, by the model's own rule."""
@@ -221,6 +230,7 @@ class Topology:
             "tenants": [t.name for t in self.tenants],
             "networks": [
                 [n.name, n.tenant, [str(c) for c in n.cidrs], n.encoding.value]
+                + ([] if n.auto_pools is AutoPools.PROPOSE else [n.auto_pools.value])
                 for n in self.networks
             ],
             "nodes": [[n.name, n.network, n.host, str(n.ip)] for n in self.nodes],
@@ -474,7 +484,16 @@ class _Reader:
                     choices = " or ".join(e.value for e in Encoding)
                     raise self.error(keys["encoding"], where, f"{value!r} is not {choices}")
                 encoding = Encoding(value)
-            found[name] = NetworkSpec(name, tenant, cidrs, encoding)
+            auto_pools = AutoPools.PROPOSE
+            if "auto_pools" in keys:
+                where = f"{path}.auto_pools"
+                value = self.text(keys["auto_pools"], where)
+                if value not in {a.value for a in AutoPools}:
+                    choices = ", ".join(a.value for a in AutoPools)
+                    reason = f"{value!r} is not one of {choices}"
+                    raise self.error(keys["auto_pools"], where, reason)
+                auto_pools = AutoPools(value)
+            found[name] = NetworkSpec(name, tenant, cidrs, encoding, auto_pools)
         return found
 
     def cidrs(

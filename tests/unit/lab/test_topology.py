@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from onm.addressing import HostPrefix, Location
 from onm.cli.main import app
 from onm.lab.topology import DEFAULT_MTU, Latency, Topology, TopologyError, load, loads
-from onm.model.network import Encoding
+from onm.model.network import AutoPools, Encoding
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -499,3 +499,20 @@ def test_check_command_shows_the_latency(tmp_path: Path) -> None:
         "substrate MTU 1520, one-way latency between_locales 20ms, between_areas 2ms, "
         "between_racks 0.5ms"
     ), result.stdout
+
+
+def test_a_network_says_what_detected_pools_become() -> None:
+    text = """\
+hosts: [{name: r, location: {locale: 1, area: 1, rack: 1, node: 1}}]
+tenants: [{name: z}]
+networks:
+  - {name: n1, tenant: z, cidr: 10.0.0.0/24, auto_pools: accept}
+  - {name: n2, tenant: z, cidr: 10.1.0.0/24}
+"""
+    topology = loads(text)
+    assert topology.network("n1").auto_pools is AutoPools.ACCEPT
+    assert topology.network("n2").auto_pools is AutoPools.PROPOSE  # the manager's default
+    bad = text.replace("auto_pools: accept", "auto_pools: maybe")
+    assert error_of(bad) == (
+        "lab.yaml:4: networks[0].auto_pools: 'maybe' is not one of off, propose, accept"
+    )
