@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import hashlib
 import ipaddress
 import json
@@ -28,7 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import yaml
 
@@ -37,6 +38,8 @@ from onm.errors import InvalidInputError
 from onm.model import pool_settings, validate
 from onm.model.ids import NetworkId, TenantId
 from onm.model.network import AutoPools, Encoding, Network
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 DEFAULT_MTU: Final = 1520
 """The lab's substrate MTU unless the file says otherwise: nodes keep 1500 with SIIT."""
@@ -346,6 +349,18 @@ class _Reader:
         except InvalidInputError as exc:
             raise self.error(node, path, exc.reason) from None
 
+    def choice(self, keys: dict[str, yaml.Node], path: str, key: str, default: E) -> E:
+        """The value of an enumeration at `key` (`default` when absent), by its spelling."""
+        if key not in keys:
+            return default
+        where = f"{path}.{key}"
+        value = self.text(keys[key], where)
+        kind = type(default)
+        if value not in {e.value for e in kind}:
+            choices = ", ".join(e.value for e in kind)
+            raise self.error(keys[key], where, f"{value!r} is not one of {choices}")
+        return kind(value)
+
     def reference(self, node: yaml.Node, path: str, kind: str, known: Mapping[str, object]) -> str:
         value = self.text(node, path)
         if value not in known:
@@ -476,23 +491,8 @@ class _Reader:
             self.unique(keys["name"], f"{path}.name", "network", name, set(found))
             tenant = self.reference(keys["tenant"], f"{path}.tenant", "tenant", tenants)
             cidrs = self.cidrs(item, keys, path)
-            encoding = Encoding.SIIT
-            if "encoding" in keys:
-                where = f"{path}.encoding"
-                value = self.text(keys["encoding"], where)
-                if value not in {e.value for e in Encoding}:
-                    choices = " or ".join(e.value for e in Encoding)
-                    raise self.error(keys["encoding"], where, f"{value!r} is not {choices}")
-                encoding = Encoding(value)
-            auto_pools = AutoPools.PROPOSE
-            if "auto_pools" in keys:
-                where = f"{path}.auto_pools"
-                value = self.text(keys["auto_pools"], where)
-                if value not in {a.value for a in AutoPools}:
-                    choices = ", ".join(a.value for a in AutoPools)
-                    reason = f"{value!r} is not one of {choices}"
-                    raise self.error(keys["auto_pools"], where, reason)
-                auto_pools = AutoPools(value)
+            encoding = self.choice(keys, path, "encoding", Encoding.SIIT)
+            auto_pools = self.choice(keys, path, "auto_pools", AutoPools.PROPOSE)
             found[name] = NetworkSpec(name, tenant, cidrs, encoding, auto_pools)
         return found
 

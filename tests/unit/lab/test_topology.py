@@ -266,7 +266,7 @@ BAD = [
     (edit(1, "substrate: {mtu: true}"), "lab.yaml:1: substrate.mtu: must be a whole number"),
     (
         edit(7, "  - {name: znet, tenant: z, cidr: 10.0.0.0/24, encoding: vxlan}"),
-        "lab.yaml:7: networks[0].encoding: 'vxlan' is not siit or encap",
+        "lab.yaml:7: networks[0].encoding: 'vxlan' is not one of siit, encap",
     ),
     (edit(5, "tenants: [{name: Z}]"), "lab.yaml:5: tenants[0].name: 'Z' is not a valid name"),
     (edit(5, "tenants: [{name: }]"), "lab.yaml:5: tenants[0].name: must not be empty"),
