@@ -37,6 +37,7 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
         "J: GET http://10.0.0.3:8080/whoami.txt -> answered by H",  # FIG. 2B: nearest
         "the action ran on the manager's host: healthy<2, healthy 1",
         "H's service back: J answered by H again",
+        "s after H's service died; health: G up, H down",
         "onm pool member add web b -> B is initial",
         "requests meanwhile answered by G, H only",
         "the manager proposes pool detected-10-0-0-77 (proposed) with members A, B",

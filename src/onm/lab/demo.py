@@ -273,7 +273,8 @@ class Demo:
         arp = self.counters("u").get("onm_agent_arp_answers_total", 0) - before
         if self.pool_mac_seen("j") != mac:
             raise DemoError("J's ARP entry for the pool changed: it should never need to")
-        self.say(f"J answered by G {took:.2f} s after H's service died; health {self.health()}")
+        states = ", ".join(f"{k.upper()} {v}" for k, v in sorted(self.health().items()))
+        self.say(f"J answered by G {took:.2f} s after H's service died; health: {states}")
         self.say(
             f"J's ARP entry for 10.0.0.3: {self.pool_mac_seen('j')} (before: {mac}); "
             f"ARP requests agent U answered meanwhile: {arp:.0f}"
@@ -290,8 +291,15 @@ class Demo:
         )
         self.start_service("h")
         self.wait_health({"h": "up"})
-        who = self.whoami("j", 30)
-        self.say(f"H's service back: J answered by {who.upper()} again (nearest returns)")
+        back = time.monotonic()
+        while (who := self.whoami("j")) != "h" and time.monotonic() - back < 10:
+            time.sleep(0.05)
+        if who != "h":
+            raise DemoError(f"H is up again but J's requests are answered by {who!r}")
+        self.say(
+            f"H's service back: J answered by H again {time.monotonic() - back:.2f} s after the "
+            "manager saw it up (nearest returns)"
+        )
 
     def new_member(self) -> None:
         assert self.client is not None
