@@ -13,14 +13,14 @@ The weight is BLAKE2b, not Python's `hash`: every manager replica and every run 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
+
+from onm.selection.hashing import digest64
 
 
 def weight(key: str, candidate: str) -> int:
     """The 64-bit weight of `candidate` for `key`."""
-    digest = hashlib.blake2b(f"{key}\x00{candidate}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return digest64(key, candidate)
 
 
 def rank(key: str, candidates: Iterable[str]) -> list[str]:

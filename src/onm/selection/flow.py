@@ -1,0 +1,72 @@
+"""A flow as edge-pool selection sees it, and its hash over the fields a pool chooses (seed 1:
+"a hash of the source and destination"; DESIGN.md section 5).
+
+The fields are the IPv4 source and destination (the default), the protocol, and the two ports.
+A field the pool does not hash on counts as zero, so `src,dst` keeps every flow between two
+addresses on one gateway and `src,dst,proto,sport,dport` spreads one pair's connections. The
+words go to `hashing.jhash_words` in a fixed order, the layout the eBPF datapath uses too.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from onm.errors import InvalidInputError
+from onm.selection.hashing import jhash_words
+
+
+class HashField(enum.StrEnum):
+    SRC = "src"
+    DST = "dst"
+    PROTO = "proto"
+    SPORT = "sport"
+    DPORT = "dport"
+
+
+DEFAULT_FIELDS: Final = frozenset({HashField.SRC, HashField.DST})
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One direction of a conversation: IPv4 addresses as 4 octets, ports 0 when the protocol
+    has none."""
+
+    src: bytes
+    dst: bytes
+    proto: int
+    sport: int = 0
+    dport: int = 0
+
+
+def parse_fields(text: str | Iterable[str]) -> frozenset[HashField]:
+    """`src,dst` (or a list of names) as fields; an unknown or repeated name is refused."""
+    names = (
+        [n.strip() for n in text.split(",") if n.strip()] if isinstance(text, str) else list(text)
+    )
+    found: set[HashField] = set()
+    for name in names:
+        try:
+            field = HashField(name)
+        except ValueError:
+            choices = ", ".join(f.value for f in HashField)
+            raise InvalidInputError("hash", f"{name!r} is not a field ({choices})") from None
+        if field in found:
+            raise InvalidInputError("hash", f"{name!r} is given twice")
+        found.add(field)
+    if not found:
+        raise InvalidInputError("hash", "give at least one field (e.g. src,dst)")
+    return frozenset(found)
+
+
+def flow_hash(flow: Flow, fields: Collection[HashField] = DEFAULT_FIELDS) -> int:
+    """The 32-bit hash of `flow` over `fields`: jhash2 of (src, dst, proto, sport << 16 | dport)
+    with the unchosen fields zero."""
+    src = int.from_bytes(flow.src, "big") if HashField.SRC in fields else 0
+    dst = int.from_bytes(flow.dst, "big") if HashField.DST in fields else 0
+    proto = flow.proto if HashField.PROTO in fields else 0
+    sport = flow.sport if HashField.SPORT in fields else 0
+    dport = flow.dport if HashField.DPORT in fields else 0
+    return jhash_words((src, dst, proto, (sport << 16) | dport))
