@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from onm.addressing import HostPrefix, Location
 from onm.api.codec import decode
 from onm.errors import AddressingError, ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, tables, tokens
+from onm.manager import access, externals, tables, tokens
 from onm.manager.store import Tx
 from onm.model import Host, HostId, HostStatus, PrincipalKind, validate
+from onm.model.host import HostRole
 from onm.model.ids import new_id
 
 
@@ -50,12 +51,29 @@ def _prefix(prefix: str | None, location: Location | None) -> HostPrefix:
 
 
 def create(
-    tx: Tx, name: str, prefix: str | None = None, location: Location | None = None
+    tx: Tx,
+    name: str,
+    prefix: str | None = None,
+    location: Location | None = None,
+    role: str = HostRole.NODE.value,
+    external: str | None = None,
 ) -> tuple[Host, str]:
-    """A new host and its agent's token (shown once)."""
+    """A new host and its agent's token (shown once); an edge host names its external network."""
     access.require_admin(tx.actor, "create hosts")
     validate.name("name", name)
-    host = Host(HostId(new_id("host")), name, _prefix(prefix, location), tx.now)
+    try:
+        chosen = HostRole(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in HostRole)
+        raise InvalidInputError("role", f"{role!r} is not one of {choices}") from None
+    if (chosen is HostRole.EDGE) != (external is not None):
+        raise InvalidInputError(
+            "external", "an edge host names its external network (--external), a node host none"
+        )
+    external_id = None if external is None else externals.get(tx, external).id
+    host = Host(
+        HostId(new_id("host")), name, _prefix(prefix, location), tx.now, chosen, external_id
+    )
     c = tables.hosts.c
     taken = tx.connection.execute(
         select(c.name, c.prefix).where((c.name == name) | (c.prefix == str(host.prefix)))
@@ -74,12 +92,15 @@ def create(
                     created_at=tx.now,
                     desired_revision=0,
                     applied_revision=0,
+                    role=chosen.value,
+                    external_id=external_id,
                 )
             )
     except IntegrityError:
         raise ConflictError("name", f"host {name!r} or prefix {host.prefix} exists") from None
     token = tokens.issue(tx, PrincipalKind.HOST, host_id=host.id)
-    tx.record("host.created", host.id, None, {"name": name, "prefix": str(host.prefix)}, [host.id])
+    data = {"name": name, "prefix": str(host.prefix), "role": chosen.value}
+    tx.record("host.created", host.id, None, data, [host.id])
     return host, token
 
 
@@ -145,6 +166,10 @@ def delete_host(tx: Tx, ref: str) -> Host:
     ).first()
     if has_nodes:
         raise ConflictError("host", f"host {host.name!r} still runs nodes")
+    g = tables.edge_gateways
+    gateway = tx.connection.execute(select(g.c.name).where(g.c.host_id == host.id)).first()
+    if gateway is not None:
+        raise ConflictError("host", f"host {host.name!r} still runs gateway {gateway.name!r}")
     tokens.revoke_host(tx, host.id)
     tx.connection.execute(delete(tables.grants).where(tables.grants.c.host_id == host.id))
     tx.connection.execute(delete(tables.hosts).where(tables.hosts.c.id == host.id))

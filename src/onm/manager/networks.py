@@ -199,6 +199,13 @@ def hosts_of(tx: Tx, network_id: str) -> set[str]:
     return {host for (host,) in tx.connection.execute(query)}
 
 
+def networks_of_host(tx: Tx, host_id: str) -> set[str]:
+    """Networks a host runs nodes of (what it may see of them)."""
+    nodes = tables.nodes
+    query = select(nodes.c.network_id).where(nodes.c.host_id == host_id).distinct()
+    return {network for (network,) in tx.connection.execute(query)}
+
+
 def delete_network(tx: Tx, ref: str) -> Network:
     access.require_not_host(tx.actor, "delete networks")
     network = get(tx, ref)
@@ -212,6 +219,9 @@ def delete_network(tx: Tx, ref: str) -> Network:
     ).first()
     if has_pools:
         raise ConflictError("network", f"network {network.name!r} still has pools")
+    e = tables.edge_pools
+    if tx.connection.execute(select(e.c.id).where(e.c.network_id == network.id)).first():
+        raise ConflictError("network", f"network {network.name!r} still has edge pools")
     tx.connection.execute(delete(tables.networks).where(tables.networks.c.id == network.id))
     tx.record("network.deleted", network.id, network.tenant_id, {"name": network.name})
     return network

@@ -222,7 +222,7 @@ def get(tx: Tx, ref: str, network_ref: str | None = None) -> Pool:
     if scope is not None:
         query = query.where(net.c.tenant_id == scope)
     if tx.actor.host_id is not None:
-        query = query.where(p.c.network_id.in_(_host_networks(tx, tx.actor.host_id)))
+        query = query.where(p.c.network_id.in_(networks.networks_of_host(tx, tx.actor.host_id)))
     rows = tx.connection.execute(query).all()
     if not rows:
         raise NotFoundError(f"no pool {ref!r}")
@@ -231,12 +231,6 @@ def get(tx: Tx, ref: str, network_ref: str | None = None) -> Pool:
             "pool", f"{ref!r} names pools of several networks: give the network"
         )
     return from_row(rows[0])
-
-
-def _host_networks(tx: Tx, host_id: str) -> list[str]:
-    n = tables.nodes
-    query = select(n.c.network_id).where(n.c.host_id == host_id).distinct()
-    return [i for (i,) in tx.connection.execute(query)]
 
 
 def get_by_id(tx: Tx, pool_id: str) -> Pool:
@@ -256,7 +250,7 @@ def list_all(tx: Tx, network_ref: str | None = None) -> list[PoolDetail]:
     if scope is not None:
         query = query.where(net.c.tenant_id == scope)
     if tx.actor.host_id is not None:
-        query = query.where(p.c.network_id.in_(_host_networks(tx, tx.actor.host_id)))
+        query = query.where(p.c.network_id.in_(networks.networks_of_host(tx, tx.actor.host_id)))
     ids = [i for (i,) in tx.connection.execute(query.order_by(p.c.name, p.c.id))]
     return [detail(tx, i) for i in ids]
 

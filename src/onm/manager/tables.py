@@ -91,6 +91,16 @@ networks = Table(
     UniqueConstraint("tenant_id", "name", name="uq_networks_tenant_name"),
 )
 
+# Networks outside the overlay that edge hosts reach (0006; onm.model.edge_pool).
+external_networks = Table(
+    "external_networks",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("cidr", String(18), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 hosts = Table(
     "hosts",
     metadata,
@@ -101,6 +111,9 @@ hosts = Table(
     Column("desired_revision", BigInteger, nullable=False, default=0),
     Column("applied_revision", BigInteger, nullable=False, default=0),
     Column("last_report_at", UtcDateTime(), nullable=True),
+    # Edge pools (0006): `node` or `edge`; an edge host's external network.
+    Column("role", String(8), nullable=False, server_default="node"),
+    Column("external_id", String(16), ForeignKey("external_networks.id"), nullable=True),
 )
 
 nodes = Table(
@@ -200,6 +213,48 @@ ip_claims = Table(
     Column("last_seen", UtcDateTime(), nullable=False),
     Column("refused", String(200), nullable=True),
     Index("ix_ip_claims_node", "node_id"),
+)
+
+# A network's ways out (0006): edge pools, their gateways, and the routes that use them.
+edge_pools = Table(
+    "edge_pools",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("network_id", String(16), ForeignKey("networks.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("nat", String(8), nullable=False),
+    Column("hash_fields", JSON, nullable=False),
+    Column("choice", String(16), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("split_above", Float, nullable=True),
+    Column("probe_interval", Float, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("network_id", "name", name="uq_edge_pools_network_name"),
+)
+
+edge_gateways = Table(
+    "edge_gateways",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("pool_id", String(16), ForeignKey("edge_pools.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("host_id", String(16), ForeignKey("hosts.id"), nullable=False),
+    Column("external_ip", String(15), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("pool_id", "name", name="uq_edge_gateways_pool_name"),
+    Index("ix_edge_gateways_external_ip", "external_ip"),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("network_id", String(16), ForeignKey("networks.id"), nullable=False),
+    Column("prefix", String(18), nullable=False),
+    Column("edge_pool_id", String(16), ForeignKey("edge_pools.id"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("network_id", "prefix", name="uq_routes_network_prefix"),
 )
 
 # What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can

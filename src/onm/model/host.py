@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
 from onm.addressing import HostPrefix, Location
-from onm.model.ids import HostId
+from onm.model.ids import ExternalId, HostId
+
+
+class HostRole(enum.StrEnum):
+    """What a host's agent does (seed 1: an edge host carries traffic to external networks)."""
+
+    NODE = "node"  # runs tenant nodes
+    EDGE = "edge"  # a gateway: has an interface on an external network
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +23,9 @@ class Host:
     name: str
     prefix: HostPrefix
     created_at: dt.datetime
+    role: HostRole = HostRole.NODE
+    external_id: ExternalId | None = None
+    """Edge hosts: the external network their external interface is on."""
 
     @property
     def location(self) -> Location:

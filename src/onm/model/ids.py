@@ -11,6 +11,10 @@ HostId = NewType("HostId", str)
 NodeId = NewType("NodeId", str)
 TokenId = NewType("TokenId", str)
 PoolId = NewType("PoolId", str)
+ExternalId = NewType("ExternalId", str)
+EdgePoolId = NewType("EdgePoolId", str)
+GatewayId = NewType("GatewayId", str)
+RouteId = NewType("RouteId", str)
 EventSeq = NewType("EventSeq", int)
 
 # The prefix of each kind's ids; a reader of a log knows what an id names.
@@ -21,6 +25,10 @@ PREFIXES = {
     "node": "nod",
     "token": "tok",
     "pool": "pol",
+    "external": "ext",
+    "edge_pool": "edg",
+    "gateway": "gwy",
+    "route": "rte",
 }
 ID_HEX_DIGITS = 12
 """48 random bits after the prefix: collisions are not a practical concern."""

@@ -9,21 +9,15 @@ words go to `hashing.jhash_words` in a fixed order, the layout the eBPF datapath
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from onm.errors import InvalidInputError
+from onm.model.edge_pool import HashField
 from onm.selection.hashing import jhash_words
 
-
-class HashField(enum.StrEnum):
-    SRC = "src"
-    DST = "dst"
-    PROTO = "proto"
-    SPORT = "sport"
-    DPORT = "dport"
+__all__ = ["DEFAULT_FIELDS", "Flow", "HashField", "flow_hash", "parse_fields"]
 
 
 DEFAULT_FIELDS: Final = frozenset({HashField.SRC, HashField.DST})

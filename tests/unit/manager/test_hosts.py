@@ -254,4 +254,4 @@ def test_events_are_infrastructure(admin: Actor) -> None:
         ("host.created", host.id, None),
         ("host.deleted", host.id, None),
     ]
-    assert rows[0].data == {"name": "h", "prefix": prefix_at(1)}
+    assert rows[0].data == {"name": "h", "prefix": prefix_at(1), "role": "node"}

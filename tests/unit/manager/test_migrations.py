@@ -168,3 +168,24 @@ def test_0005_adds_claims_and_takes_them_away_on_downgrade(engine: sa.Engine) ->
     assert "ip_claims" in table_names(engine)
     migrate(engine, "0004", down=True)
     assert "ip_claims" not in table_names(engine)
+
+
+def test_0006_adds_edge_pools_and_gives_existing_hosts_the_node_role(engine: sa.Engine) -> None:
+    migrate(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO hosts (id, name, prefix, created_at, desired_revision, "
+                "applied_revision) VALUES ('hst-1', 'h', 'fd00:0:101:101::/64', :at, 0, 0)"
+            ),
+            {"at": NOW},
+        )
+    migrate(engine, "0006")
+    assert {"external_networks", "edge_pools", "edge_gateways", "routes"} <= table_names(engine)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(tables.hosts.c.role)).scalar_one() == "node"
+    migrate(engine, "0005", down=True)
+    assert {"edge_pools", "routes"} & table_names(engine) == set()
+    with engine.connect() as connection:
+        names = connection.execute(sa.text("SELECT id, name FROM hosts")).all()
+    assert [tuple(r) for r in names] == [("hst-1", "h")]
