@@ -234,7 +234,12 @@ class Client:
 
     # --- hosts -------------------------------------------------------------------------------
     def create_host(
-        self, name: str, prefix: str | None = None, location: Location | None = None
+        self,
+        name: str,
+        prefix: str | None = None,
+        location: Location | None = None,
+        role: str = "node",
+        external: str | None = None,
     ) -> s.HostCreated:
         """A new host, by /64 prefix or location (or both, if they agree), and its agent's token."""
         with _checked_request():
@@ -246,7 +251,9 @@ class Client:
                     rack=location.rack,
                     node=location.node,
                 )
-            body = s.HostCreate(name=name, prefix=prefix, location=where)
+            body = s.HostCreate(
+                name=name, prefix=prefix, location=where, role=role, external=external
+            )
         return self._parse(s.HostCreated, self._send("POST", "/v1/hosts", body=body))
 
     def list_hosts(self) -> list[s.HostView]:
@@ -378,6 +385,75 @@ class Client:
     def reject_pool(self, ref: str) -> s.PoolDetail:
         response = self._send("POST", _path("/v1/pools", ref, "/") + "/reject")
         return self._parse(s.PoolDetail, response)
+
+    # --- edge pools ----------------------------------------------------------------------
+    def create_external(self, name: str, cidr: str) -> s.ExternalOut:
+        with _checked_request():
+            body = s.ExternalCreate(name=name, cidr=cidr)
+        return self._parse(s.ExternalOut, self._send("POST", "/v1/externals", body=body))
+
+    def list_externals(self) -> list[s.ExternalOut]:
+        return self._parse_list(s.ExternalOut, self._send("GET", "/v1/externals"))
+
+    def delete_external(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/externals", ref))
+
+    def create_edge_pool(
+        self, name: str, network: str, settings: dict[str, object]
+    ) -> s.EdgePoolDetail:
+        with _checked_request():
+            body = s.EdgePoolCreate.model_validate({"name": name, "network": network, **settings})
+        response = self._send("POST", "/v1/edge-pools", body=body, exclude_unset=True)
+        return self._parse(s.EdgePoolDetail, response)
+
+    def list_edge_pools(self, network: str | None = None) -> list[s.EdgePoolDetail]:
+        response = self._send("GET", "/v1/edge-pools", params={"network": network})
+        return self._parse_list(s.EdgePoolDetail, response)
+
+    def get_edge_pool(self, ref: str, network: str | None = None) -> s.EdgePoolDetail:
+        path = _path("/v1/edge-pools", ref, "/")
+        return self._parse(s.EdgePoolDetail, self._send("GET", path, params={"network": network}))
+
+    def update_edge_pool(self, ref: str, settings: dict[str, object]) -> s.EdgePoolDetail:
+        with _checked_request():
+            body = s.EdgePoolSettings.model_validate(settings)
+        path = _path("/v1/edge-pools", ref, "/")
+        response = self._send("PATCH", path, body=body, exclude_unset=True)
+        return self._parse(s.EdgePoolDetail, response)
+
+    def delete_edge_pool(self, ref: str) -> None:
+        self._send("DELETE", _path("/v1/edge-pools", ref, "/"))
+
+    def add_gateway(self, pool: str, name: str, host: str, external_ip: str) -> s.EdgePoolDetail:
+        with _checked_request():
+            body = s.GatewayAdd(name=name, host=host, external_ip=external_ip)
+        response = self._send("POST", "/v1/edge-gateways", body=body, params={"pool": pool})
+        return self._parse(s.EdgePoolDetail, response)
+
+    def update_gateway(
+        self, pool: str, name: str, state: str | None = None, external_ip: str | None = None
+    ) -> s.EdgePoolDetail:
+        with _checked_request():
+            body = s.GatewayUpdate(state=state, external_ip=external_ip)
+        path = _path("/v1/edge-gateways", name)
+        response = self._send("PATCH", path, body=body, params={"pool": pool})
+        return self._parse(s.EdgePoolDetail, response)
+
+    def remove_gateway(self, pool: str, name: str) -> s.EdgePoolDetail:
+        path = _path("/v1/edge-gateways", name)
+        return self._parse(s.EdgePoolDetail, self._send("DELETE", path, params={"pool": pool}))
+
+    def add_route(self, network: str, prefix: str, edge_pool: str) -> s.RouteOut:
+        with _checked_request():
+            body = s.RouteCreate(network=network, prefix=prefix, edge_pool=edge_pool)
+        return self._parse(s.RouteOut, self._send("POST", "/v1/routes", body=body))
+
+    def list_routes(self, network: str) -> list[s.RouteOut]:
+        response = self._send("GET", "/v1/routes", params={"network": network})
+        return self._parse_list(s.RouteOut, response)
+
+    def delete_route(self, network: str, prefix: str) -> None:
+        self._send("DELETE", "/v1/routes", params={"network": network, "prefix": prefix})
 
     def add_member(self, pool: str, node: str, rank: int | None = None) -> s.PoolDetail:
         with _checked_request():

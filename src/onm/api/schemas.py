@@ -123,6 +123,8 @@ class HostCreate(Request):
     name: Name
     prefix: Short | None = None
     location: LocationIn | None = None
+    role: Short = "node"
+    external: Ref | None = None
 
 
 class LocationOut(BaseModel):
@@ -146,6 +148,8 @@ class HostOut(HostPublic):
     """A host as admins and its own agent see it: with the substrate /64 it owns."""
 
     prefix: str
+    role: str = "node"
+    external_id: str | None = None
 
 
 HostView = HostOut | HostPublic
@@ -440,3 +444,89 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# --- edge pools (issue #10; onm.model.edge_pool) ----------------------------------------------
+
+
+class ExternalCreate(Request):
+    name: Name
+    cidr: Short
+
+
+class ExternalOut(BaseModel):
+    id: str
+    name: str
+    cidr: str
+    created_at: dt.datetime
+
+
+class EdgePoolSettings(Request):
+    """What `PATCH /v1/edge-pools/{ref}` may change (and `POST /v1/edge-pools` may set)."""
+
+    nat: Short | None = None
+    hash: Annotated[list[Short], Field(min_length=1, max_length=5)] | None = None
+    choice: Short | None = None
+    mode: Short | None = None
+    split_above: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    probe_interval: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    def given(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class EdgePoolCreate(EdgePoolSettings):
+    name: Name
+    network: Ref
+
+
+class GatewayOut(BaseModel):
+    id: str
+    name: str
+    host_id: str
+    external_ip: str
+    state: str
+    created_at: dt.datetime
+
+
+class EdgePoolOut(BaseModel):
+    id: str
+    network_id: str
+    name: str
+    nat: str
+    hash_fields: list[str]
+    choice: str
+    mode: str
+    split_above: float | None
+    probe_interval: float
+    created_at: dt.datetime
+
+
+class EdgePoolDetail(EdgePoolOut):
+    network: str
+    gateways: list[GatewayOut]
+
+
+class GatewayAdd(Request):
+    name: Name
+    host: Ref
+    external_ip: Short
+
+
+class GatewayUpdate(Request):
+    state: Short | None = None
+    external_ip: Short | None = None
+
+
+class RouteCreate(Request):
+    network: Ref
+    prefix: Short
+    edge_pool: Ref
+
+
+class RouteOut(BaseModel):
+    id: str
+    network_id: str
+    prefix: str
+    edge_pool_id: str
+    created_at: dt.datetime

@@ -66,6 +66,12 @@ def create(
     area: Annotated[int | None, _part("Area in the locale, 0..255.")] = None,
     rack: Annotated[int | None, _part("Rack in the area, 0..255.")] = None,
     node: Annotated[int | None, _part("Host in the rack, 0..255.")] = None,
+    role: Annotated[
+        str, typer.Option(help="node (runs tenant nodes) | edge (a gateway to an external network)")
+    ] = "node",
+    external: Annotated[
+        str | None, typer.Option(help="An edge host's external network (onm external create).")
+    ] = None,
     url: Url = None,
     token: Token = None,
     json: Json = False,
@@ -73,7 +79,7 @@ def create(
     """Create a host by /64 prefix or location, and print its agent's token (shown once)."""
     where = _location(locale, area, rack, node)
     s = session(ctx, url, token, json)
-    created = s.client.create_host(name, prefix, where)
+    created = s.client.create_host(name, prefix, where, role, external)
     if s.json:
         out.print_json(created)
         return

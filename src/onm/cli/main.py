@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from onm.cli import agent, host, lab, network, node, observe, pool, tenant
+from onm.cli import agent, edge, host, lab, network, node, observe, pool, tenant
 from onm.cli.options import Globals, Json, OnmGroup, Token, Url
 
 app = typer.Typer(
@@ -33,6 +33,9 @@ app.add_typer(network.app, name="network", rich_help_panel=OBJECTS)
 app.add_typer(host.app, name="host", rich_help_panel=OBJECTS)
 app.add_typer(node.app, name="node", rich_help_panel=OBJECTS)
 app.add_typer(pool.app, name="pool", rich_help_panel=OBJECTS)
+app.add_typer(edge.external_app, name="external", rich_help_panel=OBJECTS)
+app.add_typer(edge.app, name="edge-pool", rich_help_panel=OBJECTS)
+app.add_typer(edge.route_app, name="route", rich_help_panel=OBJECTS)
 app.command("resolve", rich_help_panel=WATCH)(observe.resolve)
 app.command("status", rich_help_panel=WATCH)(observe.status)
 app.command("events", rich_help_panel=WATCH)(observe.events)

@@ -32,10 +32,13 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from onm.manager import edge_pools, externals, hosts, routes
 from onm.manager.api.app import Context, create_app
 from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store
+from onm.model.principal import ADMIN as ADMIN_PRINCIPAL
 from support.manager_world import (
+    NOW,
     Clock,
     World,
     bearer,
@@ -67,6 +70,12 @@ ADD_A2 = {"node": "a2"}
 HEALTH_A1 = {"members": [{"pool": "pa", "node": "a1", "health": "down"}]}
 CLAIM_A1 = {"claims": [{"node": "a1", "ip": "10.0.0.60"}]}
 AUTO_ACCEPT = {"auto_pools": "accept"}
+NEW_EXT = {"name": "partner", "cidr": "40.0.0.0/16"}
+NEW_EDGE = {"name": "eb", "network": "a/na"}
+EDGE_HASH = {"hash": ["src", "dst", "proto"]}
+NEW_GW = {"name": "g2", "host": "gw", "external_ip": "30.0.100.2"}
+DRAIN = {"state": "draining"}
+NEW_ROUTE = {"network": "a/na", "prefix": "40.0.0.0/8", "edge_pool": "ea"}
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -316,6 +325,77 @@ MATRIX: list[Row] = [
     ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "tenant_b", 404),
     ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "host_x"  , 403),
     ("PATCH" , "/v1/networks/a/na"                     , AUTO_ACCEPT , "host_y"  , 403),
+    # --- edge pools (issue #10): gateways and external networks are the operator's ---------
+    ("POST"  , "/v1/externals"                             , NEW_EXT     , "admin"   , 201),
+    ("POST"  , "/v1/externals"                             , NEW_EXT     , "tenant_a", 403),
+    ("POST"  , "/v1/externals"                             , NEW_EXT     , "tenant_b", 403),
+    ("POST"  , "/v1/externals"                             , NEW_EXT     , "host_x"  , 403),
+    ("POST"  , "/v1/externals"                             , NEW_EXT     , "host_y"  , 403),
+    ("GET"   , "/v1/externals"                             , None        , "admin"   , 200),
+    ("GET"   , "/v1/externals"                             , None        , "tenant_a", 200),
+    ("GET"   , "/v1/externals"                             , None        , "tenant_b", 200),
+    ("GET"   , "/v1/externals"                             , None        , "host_x"  , 403),
+    ("GET"   , "/v1/externals"                             , None        , "host_y"  , 403),
+    ("DELETE", "/v1/externals/internet"                    , None        , "admin"   , 409),
+    ("DELETE", "/v1/externals/internet"                    , None        , "tenant_a", 403),
+    ("DELETE", "/v1/externals/internet"                    , None        , "tenant_b", 403),
+    ("DELETE", "/v1/externals/internet"                    , None        , "host_x"  , 403),
+    ("DELETE", "/v1/externals/internet"                    , None        , "host_y"  , 403),
+    ("POST"  , "/v1/edge-pools"                            , NEW_EDGE    , "admin"   , 201),
+    ("POST"  , "/v1/edge-pools"                            , NEW_EDGE    , "tenant_a", 201),
+    ("POST"  , "/v1/edge-pools"                            , NEW_EDGE    , "tenant_b", 404),
+    ("POST"  , "/v1/edge-pools"                            , NEW_EDGE    , "host_x"  , 403),
+    ("POST"  , "/v1/edge-pools"                            , NEW_EDGE    , "host_y"  , 403),
+    ("GET"   , "/v1/edge-pools"                            , None        , "admin"   , 200),
+    ("GET"   , "/v1/edge-pools"                            , None        , "tenant_a", 200),
+    ("GET"   , "/v1/edge-pools"                            , None        , "tenant_b", 200),
+    ("GET"   , "/v1/edge-pools"                            , None        , "host_x"  , 200),
+    ("GET"   , "/v1/edge-pools"                            , None        , "host_y"  , 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea"                    , None        , "admin"   , 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea"                    , None        , "tenant_a", 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea"                    , None        , "tenant_b", 404),
+    ("GET"   , "/v1/edge-pools/a/na/ea"                    , None        , "host_x"  , 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea"                    , None        , "host_y"  , 200),
+    ("PATCH" , "/v1/edge-pools/a/na/ea"                    , EDGE_HASH   , "admin"   , 200),
+    ("PATCH" , "/v1/edge-pools/a/na/ea"                    , EDGE_HASH   , "tenant_a", 200),
+    ("PATCH" , "/v1/edge-pools/a/na/ea"                    , EDGE_HASH   , "tenant_b", 404),
+    ("PATCH" , "/v1/edge-pools/a/na/ea"                    , EDGE_HASH   , "host_x"  , 403),
+    ("PATCH" , "/v1/edge-pools/a/na/ea"                    , EDGE_HASH   , "host_y"  , 403),
+    ("DELETE", "/v1/edge-pools/a/na/ea"                    , None        , "admin"   , 409),
+    ("DELETE", "/v1/edge-pools/a/na/ea"                    , None        , "tenant_a", 409),
+    ("DELETE", "/v1/edge-pools/a/na/ea"                    , None        , "tenant_b", 404),
+    ("DELETE", "/v1/edge-pools/a/na/ea"                    , None        , "host_x"  , 403),
+    ("DELETE", "/v1/edge-pools/a/na/ea"                    , None        , "host_y"  , 403),
+    ("POST"  , "/v1/edge-gateways?pool=a/na/ea"            , NEW_GW      , "admin"   , 201),
+    ("POST"  , "/v1/edge-gateways?pool=a/na/ea"            , NEW_GW      , "tenant_a", 403),
+    ("POST"  , "/v1/edge-gateways?pool=a/na/ea"            , NEW_GW      , "tenant_b", 403),
+    ("POST"  , "/v1/edge-gateways?pool=a/na/ea"            , NEW_GW      , "host_x"  , 403),
+    ("POST"  , "/v1/edge-gateways?pool=a/na/ea"            , NEW_GW      , "host_y"  , 403),
+    ("PATCH" , "/v1/edge-gateways/g1?pool=a/na/ea"         , DRAIN       , "admin"   , 200),
+    ("PATCH" , "/v1/edge-gateways/g1?pool=a/na/ea"         , DRAIN       , "tenant_a", 403),
+    ("PATCH" , "/v1/edge-gateways/g1?pool=a/na/ea"         , DRAIN       , "tenant_b", 403),
+    ("PATCH" , "/v1/edge-gateways/g1?pool=a/na/ea"         , DRAIN       , "host_x"  , 403),
+    ("PATCH" , "/v1/edge-gateways/g1?pool=a/na/ea"         , DRAIN       , "host_y"  , 403),
+    ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "admin"   , 200),
+    ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "tenant_a", 403),
+    ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "tenant_b", 403),
+    ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "host_x"  , 403),
+    ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "host_y"  , 403),
+    ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "admin"   , 201),
+    ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "tenant_a", 201),
+    ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "tenant_b", 404),
+    ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "host_x"  , 403),
+    ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "host_y"  , 403),
+    ("GET"   , "/v1/routes?network=a/na"                   , None        , "admin"   , 200),
+    ("GET"   , "/v1/routes?network=a/na"                   , None        , "tenant_a", 200),
+    ("GET"   , "/v1/routes?network=a/na"                   , None        , "tenant_b", 404),
+    ("GET"   , "/v1/routes?network=a/na"                   , None        , "host_x"  , 200),
+    ("GET"   , "/v1/routes?network=a/na"                   , None        , "host_y"  , 200),
+    ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "admin"   , 204),
+    ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "tenant_a", 204),
+    ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "tenant_b", 404),
+    ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "host_x"  , 403),
+    ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "host_y"  , 403),
     # --- status is the operator's; events by visibility, none for hosts -----------------------
     ("GET",    "/v1/status",              None,         "admin",    200),
     ("GET",    "/v1/status",              None,         "tenant_a", 403),
@@ -365,6 +445,12 @@ def template() -> Iterator[tuple[Store, World]]:
     store = Store("sqlite://")
     store.migrate()
     world = build_world(store)
+    with store.write(ADMIN_PRINCIPAL, NOW) as tx:  # edge objects (issue #10)
+        externals.create(tx, "internet", "30.0.0.0/16")
+        hosts.create(tx, "gw", prefix_at(1, rack=9), role="edge", external="internet")
+        edge_pools.create(tx, "ea", "a/na", {})
+        edge_pools.add_gateway(tx, "a/na/ea", "g1", "gw", "30.0.100.1")
+        routes.add(tx, "a/na", "30.0.0.0/16", "ea")
     yield store, world
     store.dispose()
 
@@ -467,8 +553,8 @@ def names(call: Any, path: str, who: str) -> list[str]:
         ("host_x", "/v1/nodes", ["a1"]),
         ("host_y", "/v1/nodes", ["a2", "b1"]),
         ("host_y", "/v1/nodes?network=a/na", ["a2"]),
-        ("admin", "/v1/hosts", ["x", "y", "z"]),
-        ("tenant_a", "/v1/hosts", ["x", "y", "z"]),
+        ("admin", "/v1/hosts", ["gw", "x", "y", "z"]),
+        ("tenant_a", "/v1/hosts", ["gw", "x", "y", "z"]),
         ("host_x", "/v1/hosts", ["x"]),
         ("host_y", "/v1/hosts", ["y"]),
     ],
@@ -500,7 +586,7 @@ def test_resolution_by_host_is_remembered_only_for_that_host(call: Any) -> None:
 
 # --- what each caller sees of the substrate (issue #7 defect 8) -------------------------------
 
-HOST_PREFIXES = [prefix_at(node) for node in (1, 2, 3)]
+HOST_PREFIXES = [prefix_at(node) for node in (1, 2, 3)] + [prefix_at(1, rack=9)]  # gw: edge
 PUBLIC_HOST_FIELDS = {"id", "name", "location", "created_at"}
 
 
@@ -523,7 +609,7 @@ def test_tenants_see_hosts_without_their_substrate_prefix(call: Any, path: str, 
 def test_admins_and_hosts_see_the_prefix(call: Any, who: str) -> None:
     for path in ("/v1/hosts", "/v1/hosts/x"):
         for host in hosts_seen(call, path, who):
-            assert set(host) == PUBLIC_HOST_FIELDS | {"prefix"}
+            assert set(host) == PUBLIC_HOST_FIELDS | {"prefix", "role", "external_id"}
             assert host["prefix"] in HOST_PREFIXES
 
 

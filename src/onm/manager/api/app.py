@@ -28,7 +28,7 @@ from onm.manager import (
     resolution,
     tenants,
 )
-from onm.manager.api import errors, pool_routes, streams, throttle
+from onm.manager.api import edge_routes, errors, pool_routes, streams, throttle
 from onm.manager.api.context import Context as Context  # re-exported: serve and tests build one
 from onm.manager.api.context import Token
 from onm.manager.api.limits import BodyLimit
@@ -138,7 +138,7 @@ def create_app(context: Context) -> FastAPI:
                 )
             except AddressingError as error:  # name the field as the body spells it
                 raise InvalidInputError(f"location.{error.field}", error.reason) from None
-            return hosts.create(tx, body.name, body.prefix, location)
+            return hosts.create(tx, body.name, body.prefix, location, body.role, body.external)
 
         host, secret = c.write(token, work)
         return s.HostCreated(host=codec.encode(s.HostOut, host), token=secret)
@@ -251,6 +251,7 @@ def create_app(context: Context) -> FastAPI:
         return Response(status_code=204)
 
     pool_routes.install(app, c)
+    edge_routes.install(app, c)
 
     # --- resolution --------------------------------------------------------------------------
     @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])

@@ -1,0 +1,109 @@
+"""`onm external`, `onm host create --role edge`, `onm edge-pool` and `onm route` against a
+real manager process (issue #10): the issue's own commands, and the errors a careless operator
+meets, each one line naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from onm.addressing import HostPrefix
+from support.cli import Onm, failed, new_location, unique
+from support.manager import ManagerProcess, running_manager
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagerProcess]:
+    with running_manager(tmp_path_factory.mktemp("edge") / "m") as process:
+        yield process
+
+
+@pytest.fixture
+def onm(manager: ManagerProcess) -> Onm:
+    return Onm(manager)
+
+
+@pytest.fixture
+def world(onm: Onm) -> dict[str, Any]:
+    tenant, network, internet = unique("t"), unique("z"), unique("internet")
+    onm.ok("tenant", "create", tenant)
+    onm.ok("network", "create", network, "--tenant", tenant, "--cidr", "10.0.0.0/24")
+    onm.ok("external", "create", internet, "--cidr", "30.0.0.0/16")
+    gateways = {}
+    for name in ("gw1", "gw2"):
+        host = unique(name)
+        prefix = str(HostPrefix(new_location()))
+        onm.ok("host", "create", host, "--prefix", prefix, "--role", "edge", "--external", internet)
+        gateways[name] = host
+    return {"network": f"{tenant}/{network}", "internet": internet, "hosts": gateways}
+
+
+def test_the_issues_commands(onm: Onm, world: dict[str, Any]) -> None:
+    net, gw = world["network"], world["hosts"]
+    made = onm.json("edge-pool", "create", "egress", "--network", net, "--nat", "snat",
+                    "--hash", "src,dst")  # fmt: skip
+    assert (made["nat"], made["hash_fields"], made["gateways"]) == ("snat", ["src", "dst"], [])
+    onm.ok("edge-pool", "gateway", "add", f"{net}/egress", "e1", "--host", gw["gw1"],
+           "--external-ip", "30.0.100.1")  # fmt: skip
+    onm.ok("edge-pool", "gateway", "add", f"{net}/egress", "e2", "--host", gw["gw2"],
+           "--external-ip", "30.0.100.2")  # fmt: skip
+    route = onm.json("route", "add", "0.0.0.0/0", "--network", net, "--edge-pool", "egress")
+    assert route["prefix"] == "0.0.0.0/0"
+    shown = onm.json("edge-pool", "show", f"{net}/egress")
+    assert [(g["name"], g["external_ip"], g["state"]) for g in shown["gateways"]] == [
+        ("e1", "30.0.100.1", "active"),
+        ("e2", "30.0.100.2", "active"),
+    ]
+    text = onm.ok("edge-pool", "show", f"{net}/egress")
+    assert "30.0.100.2" in text and "src,dst" in text
+    drained = onm.json("edge-pool", "gateway", "set", f"{net}/egress", "e2", "--state", "draining")
+    assert drained["gateways"][1]["state"] == "draining"
+    onm.ok("edge-pool", "set", f"{net}/egress", "--hash", "src,dst,proto,sport,dport")
+    assert "0.0.0.0/0" in onm.ok("route", "list", "--network", net)
+    line = failed(onm("edge-pool", "delete", f"{net}/egress"))
+    assert "route 0.0.0.0/0" in line and "delete the route first" in line
+    onm.ok("route", "delete", "0.0.0.0/0", "--network", net)
+    onm.ok("edge-pool", "gateway", "remove", f"{net}/egress", "e1")
+    onm.ok("edge-pool", "delete", f"{net}/egress")
+    assert "no edge pools" in onm.ok("edge-pool", "list", "--network", net)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--hash", "src,port"], "hash: 'port' is not a field"),
+        (["--nat", "masq"], "nat: 'masq' is not one of snat, none"),
+        (["--split-above", "1e9"], "split_above: only a pool without NAT splits"),
+    ],
+)
+def test_bad_edge_pools_are_one_line_naming_the_field(
+    onm: Onm, world: dict[str, Any], args: list[str], words: str
+) -> None:
+    line = failed(onm("edge-pool", "create", "p", "--network", world["network"], *args))
+    assert words in line, line
+
+
+def test_bad_gateways_and_routes_are_one_line_naming_the_field(
+    onm: Onm, world: dict[str, Any]
+) -> None:
+    net = world["network"]
+    onm.ok("edge-pool", "create", "egress", "--network", net)
+    node_host = unique("plain")
+    onm.ok("host", "create", node_host, "--prefix", str(HostPrefix(new_location())))
+    cases = [
+        (["edge-pool", "gateway", "add", f"{net}/egress", "e1", "--host", node_host,
+          "--external-ip", "30.0.100.1"], "host: host"),
+        (["edge-pool", "gateway", "add", f"{net}/egress", "e1", "--host", world["hosts"]["gw1"],
+          "--external-ip", "31.0.0.1"], "external_ip: 31.0.0.1 is not a host address"),
+        (["route", "add", "10.0.0.0/25", "--network", net, "--edge-pool", "egress"],
+         "prefix: 10.0.0.0/25 is inside network"),
+        (["route", "add", "not-a-cidr", "--network", net, "--edge-pool", "egress"],
+         "prefix: 'not-a-cidr' is not an IPv4 CIDR"),
+        (["host", "create", unique("gw"), "--prefix", str(HostPrefix(new_location())),
+          "--role", "edge"], "external: an edge host names its external network"),
+    ]  # fmt: skip
+    for args, words in cases:
+        line = failed(onm(*args))
+        assert words in line, (args, line)
