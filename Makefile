@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMPS := .make-stamps
 
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd
+APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd nftables libnftables1
 
 .PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools demo clean
 

@@ -2,7 +2,9 @@
 
 One thin, typed adapter: `kernel.Kernel` is one network namespace's links, addresses, routes and
 neighbours; `features` reads and changes ethtool features; `neighbours` follows the kernel's
-neighbour and route events. pyroute2 is untyped, so its objects stay inside this package.
+neighbour and route events; `gateway_plan` computes a gateway host's NAT, firewall and policy
+routing (pure), `nftables` applies its ruleset through libnftables and `gateway` the rest.
+pyroute2 is untyped, so its objects stay inside this package.
 
 Rules: the calling process never changes namespace (a socket inside another namespace is opened
 by a short-lived child that enters it and passes the descriptor back); changes are idempotent

@@ -36,6 +36,8 @@ RTN_UNICAST: Final = 1
 """Route type of a plain unicast route (include/uapi/linux/rtnetlink.h, enum rtn_type)."""
 RTN_BLACKHOLE: Final = 6
 """Route type that silently discards (rtnetlink.h)."""
+RT_SCOPE_LINK: Final = 253
+"""Scope of an on-link route, no gateway (rtnetlink.h, enum rt_scope_t)."""
 NETLINK_ROUTE: Final = 0
 """netlink(7) protocol of the routing family."""
 TC_H_ROOT: Final = 0xFFFF_FFFF
@@ -240,6 +242,58 @@ class Kernel:
             dst_len=destination.prefixlen,
             type=RTN_BLACKHOLE,
         )
+
+    def ensure_link_route(self, destination: IPNetwork, device: str, table: int) -> None:
+        """In routing table `table`, `destination` is on-link out of `device` (replacing any
+        other route to it there)."""
+        self._call(
+            f"route to {destination} dev {device} in table {table}",
+            "route",
+            "replace",
+            family=_family(destination.version),
+            dst=str(destination.network_address),
+            dst_len=destination.prefixlen,
+            oif=self.index(device),
+            table=table,
+            scope=RT_SCOPE_LINK,
+        )
+
+    def ensure_fwmark_rule(self, version: int, mark: int, table: int, priority: int) -> None:
+        """The policy rule `priority: fwmark MARK lookup TABLE` exists (the whole mark must
+        match). An identical rule is success (the kernel answers EEXIST)."""
+        try:
+            self._call(
+                f"rule fwmark {mark:#x} lookup {table}",
+                "rule",
+                "add",
+                family=_family(version),
+                fwmark=mark,
+                fwmask=0xFFFF_FFFF,
+                table=table,
+                priority=priority,
+            )
+        except KernelError as error:
+            if error.errno != errnos.EEXIST:
+                raise
+
+    def delete_fwmark_rule(self, version: int, mark: int, table: int, priority: int) -> bool:
+        """Make that rule not exist; True if this call deleted it."""
+        try:
+            self._call(
+                f"rule fwmark {mark:#x} lookup {table}",
+                "rule",
+                "del",
+                family=_family(version),
+                fwmark=mark,
+                fwmask=0xFFFF_FFFF,
+                table=table,
+                priority=priority,
+            )
+        except KernelError as error:
+            if error.errno == errnos.ENOENT:
+                return False
+            raise
+        return True
 
     def next_hop(self, destination: IPAddress, device: str) -> IPAddress | None:
         """Where the kernel sends a packet for `destination`: its gateway, or the destination
