@@ -390,3 +390,10 @@ def test_counters_of_a_listing_are_onms_only() -> None:
         "vni9.egress-allowed": (1, 60),
     }
     assert nftables.counters_of(None) == {}
+
+
+def test_a_missing_libnftables_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nftables, "LIBRARY", "libnftables-absent.so.1")
+    monkeypatch.setattr(nftables, "_nft", None)
+    with pytest.raises(KernelError, match=r"libnftables is not installed.*libnftables1"):
+        nftables.counters("somewhere")
