@@ -1,0 +1,124 @@
+"""Flow pinning for edge pools (seed 1: a flow keeps its intermediate destination; DESIGN.md
+section 5), sans-IO: which gateway each flow of this host's nodes goes through.
+
+- A new flow gets the gateway its hash picks in the pool's Maglev table, built from the
+  pool's *active* gateways that are alive; the flow is then pinned to it.
+- A pinned flow stays on its gateway while that gateway is alive, even when the table changes
+  (a gateway joining, or one set draining): only flows that must move, move. A flow whose
+  gateway died or left is hashed again over the survivors (`rehashed`): its NAT state is lost
+  with the gateway, which is counted and documented.
+- `rebalance(pool)` drops a pool's pins on purpose, so every flow takes the table's choice.
+- Pins end after `IDLE[protocol]` without a packet (TCP 350 s as AWS NAT gateways, UDP 120 s,
+  others 60 s), and the table is bounded: the least recently used pin goes first (`evicted`).
+Time is `now`; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from onm.model.edge_pool import HashField
+from onm.model.ids import EdgePoolId
+from onm.packet.ipproto import IpProtocol
+from onm.selection import maglev
+from onm.selection.flow import Flow, flow_hash
+
+IDLE: Final[Mapping[int, dt.timedelta]] = {
+    IpProtocol.TCP: dt.timedelta(seconds=350),
+    IpProtocol.UDP: dt.timedelta(seconds=120),
+}
+IDLE_OTHER: Final = dt.timedelta(seconds=60)
+SHORTEST_IDLE: Final = min(IDLE_OTHER, *IDLE.values())
+CAPACITY: Final = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRoute:
+    """What a sending agent knows of one edge pool: its hash fields, the gateways that take
+    new flows (its Maglev table) and the ones alive (which keep their flows)."""
+
+    id: EdgePoolId
+    fields: frozenset[HashField]
+    table: Sequence[str]
+    alive: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
+        pool_id: EdgePoolId,
+        fields: Collection[HashField],
+        active: Iterable[str],
+        alive: Iterable[str],
+    ) -> PoolRoute:
+        living = frozenset(alive)
+        return cls(
+            pool_id, frozenset(fields), maglev.build(g for g in active if g in living), living
+        )
+
+
+@dataclass(slots=True)
+class Pin:
+    gateway: str
+    last_seen: dt.datetime
+
+
+@dataclass(slots=True)
+class FlowTable:
+    capacity: int = CAPACITY
+    pins: OrderedDict[tuple[EdgePoolId, Flow], Pin] = field(default_factory=OrderedDict)
+    rehashed: int = 0
+    """Flows moved because their gateway died or left (their NAT state went with it)."""
+    evicted: int = 0
+    expired: int = 0
+
+    def gateway_for(self, route: PoolRoute, flow: Flow, now: dt.datetime) -> str | None:
+        """The gateway `flow` goes through now (None: the pool has no live gateway)."""
+        key = (route.id, flow)
+        pin = self.pins.get(key)
+        if pin is not None and pin.gateway in route.alive:
+            pin.last_seen = now
+            self.pins.move_to_end(key)
+            return pin.gateway
+        chosen = maglev.lookup(route.table, flow_hash(flow, route.fields))
+        if chosen is None:
+            return None
+        if pin is not None:
+            self.rehashed += 1
+            pin.gateway, pin.last_seen = chosen, now
+            self.pins.move_to_end(key)
+            return chosen
+        while len(self.pins) >= self.capacity:
+            self.pins.popitem(last=False)
+            self.evicted += 1
+        self.pins[key] = Pin(chosen, now)
+        return chosen
+
+    def rebalance(self, pool_id: EdgePoolId) -> int:
+        """Forget the pool's pins: each flow takes the table's choice at its next packet."""
+        gone = [k for k in self.pins if k[0] == pool_id]
+        for key in gone:
+            del self.pins[key]
+        return len(gone)
+
+    def expire(self, now: dt.datetime) -> int:
+        """Drop pins idle past their protocol's timeout; how many."""
+        gone = [
+            key
+            for key, pin in self.pins.items()
+            if now - pin.last_seen >= IDLE.get(key[1].proto, IDLE_OTHER)
+        ]
+        for key in gone:
+            del self.pins[key]
+        self.expired += len(gone)
+        return len(gone)
+
+    def next_timer(self) -> dt.datetime | None:
+        """The earliest a pin could expire: the least recently used one's last packet plus the
+        shortest timeout (a lower bound: `expire` then drops what is really due)."""
+        if not self.pins:
+            return None
+        return next(iter(self.pins.values())).last_seen + SHORTEST_IDLE

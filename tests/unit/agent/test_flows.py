@@ -1,0 +1,89 @@
+"""Flow pinning for edge pools (onm.agent.flows; seed 1): a flow keeps its gateway while it
+lives; a gateway dying moves its own flows only; a new gateway or a draining one moves none;
+rebalance moves them on purpose; idle pins expire; the table is bounded. Issue #10's figure
+"the fraction of 3,000 flows that moved when one of 3 gateways died (its own share, 0 of the
+survivors)" measured on the pure code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+
+from onm.agent.flows import IDLE, FlowTable, PoolRoute
+from onm.model.edge_pool import HashField
+from onm.model.ids import EdgePoolId
+from onm.selection.flow import DEFAULT_FIELDS, Flow
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+POOL = EdgePoolId("edg-egress")
+FIVE = frozenset(HashField)
+GATEWAYS = ("e1", "e2", "e3")
+
+
+def route(active: tuple[str, ...] = GATEWAYS, alive: tuple[str, ...] = GATEWAYS) -> PoolRoute:
+    return PoolRoute.of(POOL, FIVE, active, alive)
+
+
+def flows(count: int) -> list[Flow]:
+    draw = random.Random(11)
+    src = bytes([10, 0, 0, 2])
+    return [Flow(src, draw.randbytes(4), 6, draw.randrange(1024, 65536), 443) for _ in range(count)]
+
+
+def test_a_gateway_dying_moves_its_own_flows_and_none_of_the_survivors() -> None:
+    table, sample = FlowTable(), flows(3_000)
+    before = [table.gateway_for(route(), f, NOW) for f in sample]
+    shares = Counter(before)
+    assert set(shares) == set(GATEWAYS)
+    later = NOW + dt.timedelta(seconds=1)
+    after = [table.gateway_for(route(alive=("e1", "e3")), f, later) for f in sample]
+    moved = [i for i in range(len(sample)) if before[i] != after[i]]
+    assert all(before[i] == "e2" for i in moved)  # the survivors' flows stayed
+    assert len(moved) == shares["e2"] and table.rehashed == shares["e2"]
+    assert abs(len(moved) / 3_000 - 1 / 3) < 0.03
+    assert "e2" not in after
+
+
+def test_a_new_gateway_or_a_draining_one_moves_no_flow() -> None:
+    table, sample = FlowTable(), flows(500)
+    before = [table.gateway_for(route(), f, NOW) for f in sample]
+    grown = route(active=(*GATEWAYS, "e4"), alive=(*GATEWAYS, "e4"))
+    assert [table.gateway_for(grown, f, NOW) for f in sample] == before
+    drained = route(active=("e1", "e3"), alive=GATEWAYS)  # e2 draining: alive, no new flows
+    assert [table.gateway_for(drained, f, NOW) for f in sample] == before
+    fresh = flows(1_000)[500:]
+    assert "e2" not in {table.gateway_for(drained, f, NOW) for f in fresh}
+
+
+def test_rebalance_moves_flows_to_the_tables_choice() -> None:
+    table, sample = FlowTable(), flows(300)
+    for f in sample:
+        table.gateway_for(route(active=("e1",), alive=GATEWAYS), f, NOW)
+    assert table.rebalance(POOL) == 300
+    assert len({table.gateway_for(route(), f, NOW) for f in sample}) == 3
+
+
+def test_src_dst_keeps_one_pairs_connections_on_one_gateway() -> None:
+    table = FlowTable()
+    two = PoolRoute.of(POOL, DEFAULT_FIELDS, GATEWAYS, GATEWAYS)
+    pair = [Flow(bytes([10, 0, 0, 2]), bytes([30, 0, 2, 2]), 6, port, 443) for port in range(100)]
+    assert len({table.gateway_for(two, f, NOW) for f in pair}) == 1
+
+
+def test_idle_pins_expire_by_protocol_and_the_table_is_bounded() -> None:
+    table = FlowTable(capacity=2)
+    tcp = Flow(bytes(4), bytes([30, 0, 2, 2]), 6, 1, 80)
+    udp = Flow(bytes(4), bytes([30, 0, 2, 2]), 17, 1, 53)
+    table.gateway_for(route(), tcp, NOW)
+    table.gateway_for(route(), udp, NOW)
+    assert table.next_timer() is not None and table.next_timer() <= NOW + IDLE[17]
+    assert table.expire(NOW + IDLE[17]) == 1  # UDP went, TCP stays
+    assert table.expire(NOW + IDLE[6]) == 1
+    for port in range(3):
+        table.gateway_for(route(), Flow(bytes(4), bytes(4), 6, port, 1), NOW)
+    assert (len(table.pins), table.evicted) == (2, 1)
+
+
+def test_no_live_gateway_no_answer() -> None:
+    assert FlowTable().gateway_for(route(alive=()), flows(1)[0], NOW) is None
