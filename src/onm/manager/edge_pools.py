@@ -12,6 +12,7 @@ networks, each on an edge host with its own external address.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -39,18 +40,6 @@ PROBE_INTERVAL = (0.05, 60.0)
 """Seconds between the sending agents' probes of each gateway: the bounds."""
 SPLIT_ABOVE = (1e3, 1e12)
 """Bits per second above which a pair is split (`nat: none` only): the bounds."""
-DEFAULT = EdgePool(
-    EdgePoolId(""),
-    NetworkId(""),
-    "",
-    Nat.SNAT,
-    (HashField.SRC, HashField.DST),
-    Choice.HASH,
-    Mode.DIRECT,
-    None,
-    1.0,
-    None,  # type: ignore[arg-type]  # a template: the use case gives the time
-)
 _ENUMS: Mapping[str, type[Nat] | type[Choice] | type[Mode]] = {
     "nat": Nat,
     "choice": Choice,
@@ -66,7 +55,25 @@ class EdgePoolDetail:
     gateways: tuple[Gateway, ...]
 
 
-def _one_of(field: str, kind: type[Nat] | type[Choice] | type[Mode], value: object) -> object:
+def new_pool(network_id: NetworkId, name: str, now: dt.datetime) -> EdgePool:
+    """A pool with the defaults: SNAT, hashed on source and destination, direct, probes 1 s."""
+    return EdgePool(
+        EdgePoolId(new_id("edge_pool")),
+        network_id,
+        name,
+        Nat.SNAT,
+        (HashField.SRC, HashField.DST),
+        Choice.HASH,
+        Mode.DIRECT,
+        None,
+        1.0,
+        now,
+    )
+
+
+def _one_of(
+    field: str, kind: type[Nat] | type[Choice] | type[Mode] | type[GatewayState], value: object
+) -> object:
     try:
         return kind(str(value))
     except ValueError:
@@ -154,16 +161,7 @@ def create(tx: Tx, name: str, network_ref: str, settings: Mapping[str, object]) 
     access.require_not_host(tx.actor, "create edge pools")
     validate.name("name", name)
     network = networks.get(tx, network_ref)
-    pool = settle(
-        replace(
-            DEFAULT,
-            id=EdgePoolId(new_id("edge_pool")),
-            network_id=network.id,
-            name=name,
-            created_at=tx.now,
-        ),
-        settings,
-    )
+    pool = settle(new_pool(network.id, name, tx.now), settings)
     e = tables.edge_pools
     clash = tx.connection.execute(
         select(e.c.id).where(e.c.network_id == network.id, e.c.name == name)
@@ -386,7 +384,7 @@ def update_gateway(
     gateway = _gateway(tx, pool, ref)
     values: dict[str, object] = {}
     if state is not None:
-        chosen = _one_of("state", GatewayState, state)  # type: ignore[arg-type]
+        chosen = _one_of("state", GatewayState, state)
         if chosen is not gateway.state:
             values["state"] = str(chosen)
     if external_ip is not None:
