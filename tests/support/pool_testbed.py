@@ -15,9 +15,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from support.netns_tools import in_netns, ip
 from support.overlay_lab import Lab, eventually, onm
@@ -107,8 +109,8 @@ def events(lab: Lab, object_id: str, limit: int = 200) -> list[dict[str, Any]]:
 class Services:
     """An HTTP server on each member, serving /healthz and /whoami.txt (its name)."""
 
-    def __init__(self, lab: Lab, root: Path) -> None:
-        self.lab, self.root = lab, root
+    def __init__(self, lab: Lab, root: Path, members: Iterable[str] = MEMBERS) -> None:
+        self.lab, self.root, self.members = lab, root, tuple(members)
         self.background = Background()
         self.running: dict[str, subprocess.Popen[str]] = {}
 
@@ -131,7 +133,7 @@ class Services:
 
     def restore(self) -> None:
         """Every member serving again (what a test that stopped some leaves behind)."""
-        for name in MEMBERS:
+        for name in self.members:
             if name not in self.running:
                 self.start(name)
 
@@ -221,3 +223,28 @@ class Pools:
     def delete_all(self) -> None:
         for name in list(self.made):
             self.delete(name)
+
+
+# The fixtures of a module that defines `lab` on this topology (import them by name).
+
+
+@pytest.fixture(scope="module")
+def services(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    found = Services(lab, tmp_path_factory.mktemp("www"))
+    try:
+        for name in MEMBERS:
+            found.start(name)
+        yield found
+    finally:
+        found.background.stop_all()
+
+
+@pytest.fixture
+def pools(lab: Lab, services: Services) -> Iterator[Pools]:
+    """The test's pools, deleted after it (and every member's service running again)."""
+    made = Pools(lab)
+    try:
+        yield made
+    finally:
+        services.restore()
+        made.delete_all()

@@ -33,7 +33,6 @@ from support.overlay_lab import Lab, answers, eventually, running_lab
 from support.pool_testbed import (
     FAST_CHECK,
     HTTP_CHECK,
-    MEMBERS,
     PORT,
     PORTS,
     TOPOLOGY,
@@ -42,36 +41,18 @@ from support.pool_testbed import (
     answer,
     events,
     fetch,
+    pools,
+    services,
     settled,
 )
+
+__all__ = ["pools", "services"]  # the fixtures
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(tmp_path_factory, f"pp{os.getpid()}c", TOPOLOGY, PORTS, 20) as built:
         yield built
-
-
-@pytest.fixture(scope="module")
-def services(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    found = Services(lab, tmp_path_factory.mktemp("www"))
-    try:
-        for name in MEMBERS:
-            found.start(name)
-        yield found
-    finally:
-        found.background.stop_all()
-
-
-@pytest.fixture
-def pools(lab: Lab, services: Services) -> Iterator[Pools]:
-    """The test's pools, deleted after it (and every member's service running again)."""
-    made = Pools(lab)
-    try:
-        yield made
-    finally:
-        services.restore()
-        made.delete_all()
 
 
 def ignore_echo(lab: Lab, node: str, ignore: bool) -> None:

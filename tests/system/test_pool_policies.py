@@ -34,35 +34,17 @@ from support.pool_testbed import (
     answer,
     fetch,
     moved_off,
+    pools,
+    services,
 )
+
+__all__ = ["pools", "services"]  # the fixtures
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(tmp_path_factory, f"pp{os.getpid()}p", TOPOLOGY, PORTS, 20) as built:
         yield built
-
-
-@pytest.fixture(scope="module")
-def services(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    found = Services(lab, tmp_path_factory.mktemp("www"))
-    try:
-        for name in MEMBERS:
-            found.start(name)
-        yield found
-    finally:
-        found.background.stop_all()
-
-
-@pytest.fixture
-def pools(lab: Lab, services: Services) -> Iterator[Pools]:
-    """The test's pools, deleted after it (and every member's service running again)."""
-    made = Pools(lab)
-    try:
-        yield made
-    finally:
-        services.restore()
-        made.delete_all()
 
 
 def test_round_robin_hands_out_the_members_in_turn(lab: Lab, pools: Pools) -> None:

@@ -13,17 +13,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually, onm, running_lab
 from support.pool_lab import POOL_IP, PORT, TOPOLOGY
-from support.servers import SERVE, Background
+from support.pool_testbed import Services
 
 PORTS = {"r": 1, "s": 1, "t": 1}
 
@@ -34,35 +32,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield built
 
 
-class Members:
-    """An HTTP server on each member, serving /healthz and /whoami.txt (its name)."""
-
-    def __init__(self, lab: Lab, root: Path) -> None:
-        self.lab, self.root = lab, root
-        self.background = Background()
-        self.running: dict[str, subprocess.Popen[str]] = {}
-
-    def start(self, name: str) -> None:
-        where = self.root / name
-        where.mkdir(exist_ok=True)
-        (where / "whoami.txt").write_text(name)
-        (where / "healthz").write_text("ok")
-        self.running[name] = self.background.start(
-            self.lab.ns(name),
-            *(sys.executable, "-c", SERVE, "0.0.0.0", str(PORT), str(where)),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self, name: str) -> None:
-        process = self.running.pop(name)
-        process.terminate()
-        process.wait(5)
-
-
 @pytest.fixture(scope="module")
-def members(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Members]:
-    found = Members(lab, tmp_path_factory.mktemp("www"))
+def members(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    found = Services(lab, tmp_path_factory.mktemp("www"), ("g", "h"))
     try:
         found.start("g")
         found.start("h")
@@ -106,7 +78,7 @@ def neighbour_mac(lab: Lab) -> str:
 
 
 def test_nearest_member_answers_then_failover_without_arp_then_back(
-    lab: Lab, members: Members
+    lab: Lab, members: Services
 ) -> None:
     eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
     assert eventually(lambda: fetch(lab)[0], "an answer from the pool", 10) == "h"  # nearest
@@ -128,7 +100,7 @@ def test_nearest_member_answers_then_failover_without_arp_then_back(
     eventually(lambda: fetch(lab, 0.5)[0] == "h" or None, "h answering again", 10)
 
 
-def test_all_members_down_fails_fast(lab: Lab, members: Members) -> None:
+def test_all_members_down_fails_fast(lab: Lab, members: Services) -> None:
     eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
     members.stop("g")
     members.stop("h")
@@ -142,7 +114,7 @@ def test_all_members_down_fails_fast(lab: Lab, members: Members) -> None:
     eventually(lambda: fetch(lab, 0.5)[0] == "h" or None, "h answering again", 15)
 
 
-def test_a_member_whose_agent_is_silent_becomes_unknown(lab: Lab, members: Members) -> None:
+def test_a_member_whose_agent_is_silent_becomes_unknown(lab: Lab, members: Services) -> None:
     eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
     agent = lab.process("agent", "t")
     os.kill(agent.pid, signal.SIGSTOP)  # frozen: no reports (not dead: the lab would restart it)
