@@ -147,7 +147,7 @@ class Forwarding:
             counters.drop(DropReason.NETWORK_MISMATCH)
             return actions
         mapper = PairMapper(source, source_substrate, target, mapping.substrate)
-        if local is not None:
+        if local is not None and local.pool_sources:
             state.count_delivery(local)
         if local is None:
             if gso is not None:

@@ -100,7 +100,8 @@ def substrate_packet(
     if refused is not None:
         counters.drop(refused)
         return []
-    state.count_delivery(port, 1 if gso is None else max(1, -(-size // max(gso.size, 1))))
+    if port.pool_sources:  # a pool member's port: count what it is sent (one check per packet)
+        state.count_delivery(port, 1 if gso is None else max(1, -(-size // max(gso.size, 1))))
     mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
     if gso is not None:
         opened = network.encoding is Encoding.ENCAP

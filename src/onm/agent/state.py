@@ -32,7 +32,8 @@ class CoreState:
         return self.identification
 
     def count_delivery(self, port: Port, packets: int = 1) -> None:
-        """Packets sent to `port`: counted when it is a member's port as its pool IP."""
-        if port.pool_sources and port.ip in port.pool_sources:
+        """Packets sent to `port`: counted when it is a member's port as its pool IP (callers
+        on the per-packet paths check `port.pool_sources` first, saving the call)."""
+        if port.ip in port.pool_sources:
             key = (port.interface, port.ip)
             self.delivered[key] = self.delivered.get(key, 0) + packets
