@@ -246,7 +246,15 @@ def test_actions_fire_when_healthy_members_drop_below_two(
     nodes = {n["name"]: n["id"] for n in onm.json("node", "list", "--network", net)}
     report_down(manager, znet, pool["id"], nodes["g"])
     deadline = time.monotonic() + 15
-    while (not receiver.received or not ran.exists()) and time.monotonic() < deadline:
+
+    def written() -> bool:  # the command's `cat >` makes the file before it has written it
+        try:
+            json.loads(ran.read_text())
+        except (OSError, ValueError):
+            return False
+        return True
+
+    while (not receiver.received or not written()) and time.monotonic() < deadline:
         time.sleep(0.1)
     [(headers, body)] = receiver.received
     expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
