@@ -355,3 +355,15 @@ def network_id_of(address: bytes) -> int:
     """The virtual network id (bits 72..95) of 16 packed bytes."""
     _check_address_length(address)
     return int.from_bytes(address[_NETWORK_ID_BYTES], "big")
+
+
+AGENT_NETWORK_ID: Final = 0
+"""No virtual network has id 0 (the manager numbers them from 1): addresses with it belong to
+the host's agent itself, such as the one gateways answer liveness probes on."""
+_AGENT_IPV4: Final = b"\x00\x00\x00\x01"
+
+
+def agent_address(host: HostPrefix | int) -> bytes:
+    """The address of the agent of the host with /64 `host` (16 packed bytes): where edge
+    gateways are probed and where the probing agent hears the answers."""
+    return embed_ipv4(host, AGENT_NETWORK_ID, _AGENT_IPV4)

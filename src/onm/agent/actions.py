@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onm.model import NetworkId, NodeId
-from onm.model.ids import PoolId
+from onm.model.ids import EdgePoolId, GatewayId, PoolId
 from onm.model.pool import Health
 from onm.packet.offload import TcpGso
 
@@ -80,4 +80,36 @@ class ReportClaims:
     claims: tuple[Claim, ...]
 
 
-Action = ToNode | ToSubstrate | Resolve | Report | ReportHealth | ReportClaims
+@dataclass(frozen=True, slots=True)
+class GatewayReport:
+    gateway_id: GatewayId
+    pool_id: EdgePoolId
+    alive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReportGateways:
+    """Tell the manager (and the log) the edge gateways this agent found dead, or back."""
+
+    gateways: tuple[GatewayReport, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToTenant:
+    """On an edge host: hand an IPv4 datagram to network `vni`'s interface (its kernel side:
+    NAT, firewall, the external network)."""
+
+    vni: int
+    packet: bytes
+
+
+Action = (
+    ToNode
+    | ToSubstrate
+    | ToTenant
+    | Resolve
+    | Report
+    | ReportHealth
+    | ReportClaims
+    | ReportGateways
+)

@@ -9,7 +9,10 @@
 - `onm.agent.superframes`: TCP super-frames (GSO) on every path;
 - `onm.agent.receive`: substrate packets, their checks and delivery to nodes;
 - `onm.agent.emission`: translation per encoding and what its results become;
-- `onm.agent.health`: active checks of the pool members this host runs, and their reports.
+- `onm.agent.health`: active checks of the pool members this host runs, and their reports;
+- `onm.agent.egress`, `onm.agent.flows`, `onm.agent.probes`: traffic to external networks,
+  the gateway each flow goes through, and the gateways' liveness (seed 1);
+- `onm.agent.gateway`: on an edge host, its gateways' side of that traffic.
 
 Time only passes when told: every call takes `now`, and `next_timer()` says when the core next
 needs `on_timer(now)` without a packet (expiring resolutions, retrying pending ones, dropping ARP
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from onm.agent import receive
-from onm.agent.actions import Action, Report, Resolve
-from onm.agent.counters import Counters
+from onm.agent import probes, receive
+from onm.agent.actions import Action, Report, Resolve, ToSubstrate
+from onm.agent.counters import FROM_SUBSTRATE, TO_SUBSTRATE, Counters
+from onm.agent.egress import Egress
 from onm.agent.emission import Payload
 from onm.agent.forwarding import Forwarding
+from onm.agent.gateway import Gateway
 from onm.agent.health import Monitor, health_targets
 from onm.agent.resolution import (
     MAX_PENDING_ARP,
@@ -38,6 +43,8 @@ from onm.agent.state import CoreState
 from onm.agent.tables import Tables, compile_tables
 from onm.model import Resolution
 from onm.model.snapshot import HostSnapshot
+from onm.packet.drop import DropReason
+from onm.packet.icmpv6 import IcmpV6Type
 from onm.packet.offload import TcpGso
 
 __all__ = [
@@ -55,7 +62,9 @@ class AgentCore:
         self.substrate_mtu = substrate_mtu
         self._state = CoreState()
         self.resolver = Resolver(self._state.counters, self._state.claims)
-        self._forwarding = Forwarding(self._state, self.resolver)
+        self.egress = Egress(self._state)
+        self.gateway = Gateway(self._state)
+        self._forwarding = Forwarding(self._state, self.resolver, self.egress)
         self.monitor = Monitor(delivered=self._state.delivered)
 
     @property
@@ -76,6 +85,7 @@ class AgentCore:
         self._state.tables = tables
         self._state.claims.keep(tables)
         self.monitor.update(health_targets(tables), now)
+        self.egress.update(tables, tables.prefix, now)
         return [Report(snapshot.revision)]
 
     def resolved(
@@ -93,12 +103,16 @@ class AgentCore:
 
     def next_timer(self) -> dt.datetime | None:
         """The earliest moment the core needs `on_timer` without a packet (None: never)."""
-        times = [t for t in (self.resolver.next_timer(), self.monitor.next_timer()) if t]
-        return min(times, default=None)
+        times = (self.resolver.next_timer(), self.monitor.next_timer(), self.egress.next_timer())
+        return min((t for t in times if t), default=None)
 
     def on_timer(self, now: dt.datetime) -> list[Action]:
         """Do what is due at `now`: the actions (resolutions asked again) to carry out."""
-        return self.resolver.on_timer(now, self._state.tables) + self.monitor.on_timer(now)
+        return [
+            *self.resolver.on_timer(now, self._state.tables),
+            *self.monitor.on_timer(now),
+            *self.egress.on_timer(now),
+        ]
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -128,5 +142,32 @@ class AgentCore:
         payload: Payload | None = None,
     ) -> list[Action]:
         """An IPv6 packet for our /64. With `gso`, a TCP super-packet (GRO'd, or sent uncut):
-        whole, or only its IPv6 and TCP headers with the TCP `payload` apart."""
+        whole, or only its IPv6 and TCP headers with the TCP `payload` apart. Packets for this
+        host's agent itself (liveness probes and their answers) and, on an edge host, for its
+        gateways are taken apart first."""
+        tables = self._state.tables
+        destination = packet[24:40]
+        if destination == tables.agent_address:
+            return self._to_agent(packet, now)
+        if tables.duties and destination not in tables.by_substrate:
+            return self.gateway.from_substrate(packet, gso, payload)
         return receive.substrate_packet(self._state, packet, now, gso, payload)
+
+    def tenant_packet(self, vni: int, packet: bytes) -> list[Action]:
+        """On an edge host: an IPv4 datagram its kernel sent out of network `vni`'s interface."""
+        return self.gateway.from_tenant(vni, packet)
+
+    def _to_agent(self, packet: bytes, now: dt.datetime) -> list[Action]:
+        """A probe to answer, or the answer to one of ours; anything else is counted."""
+        counters = self._state.counters
+        counters.count(FROM_SUBSTRATE, len(packet))
+        message = probes.echo_of(packet)
+        if isinstance(message, DropReason):
+            counters.drop(message)
+            return []
+        kind, source, body = message
+        if kind == IcmpV6Type.ECHO_REQUEST:
+            reply = probes.answer(source, body, self._state.tables.agent_address)
+            counters.count(TO_SUBSTRATE, len(reply))
+            return [ToSubstrate(reply)]
+        return self.egress.on_answer(source, body, now)

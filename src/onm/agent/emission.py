@@ -16,7 +16,8 @@ from onm.agent.actions import Action, ToNode, ToSubstrate
 from onm.agent.counters import TO_NODES, TO_SUBSTRATE, Counters
 from onm.agent.tables import Port
 from onm.model import Encoding
-from onm.packet import encap
+from onm.packet import encap, icmpv4, ipv4
+from onm.packet.drop import DropReason
 from onm.packet.ethernet import BROADCAST, EtherType
 from onm.packet.mapper import PairMapper
 from onm.packet.siit import (
@@ -28,6 +29,7 @@ from onm.packet.siit import (
     translate_4to6,
     translate_6to4,
 )
+from onm.packet.siit.generate import icmpv4_error
 from onm.packet.siit.plain import plain_4to6, plain_6to4
 
 IPV4 = EtherType.IPV4.to_bytes(2, "big")
@@ -56,6 +58,21 @@ Crossing = Callable[[bytes, PairMapper, SiitConfig], Result]
 CROSSING: dict[Encoding, Crossing] = {Encoding.SIIT: to_ipv6, Encoding.ENCAP: encap.encapsulate}
 """What a node's datagram becomes on the substrate, per its network's encoding: also the verdict
 for one to a node next door, which must meet the same rules."""
+
+
+_UNREACHABLE = (icmpv4.IcmpV4Type.DEST_UNREACHABLE, icmpv4.Unreachable.HOST, bytes(4))
+
+
+def host_unreachable(packet: bytes, config: SiitConfig, reason: DropReason) -> IcmpError | Drop:
+    """ICMP host unreachable about a node's datagram, from its network's gateway address (RFC
+    792): for traffic with nowhere to go (a fail-closed pool, an edge pool with no gateway)."""
+    parsed = ipv4.parse(packet)
+    if isinstance(parsed, DropReason):
+        return Drop(parsed)
+    h = parsed.header
+    is_error = icmpv4.carries_error(h.protocol, h.fragment_offset, parsed.payload)
+    original = packet[: h.total_length]
+    return icmpv4_error(original, h, is_error, _UNREACHABLE, config, reason)
 
 
 def emit(

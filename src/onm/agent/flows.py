@@ -75,15 +75,19 @@ class FlowTable:
     evicted: int = 0
     expired: int = 0
 
-    def gateway_for(self, route: PoolRoute, flow: Flow, now: dt.datetime) -> str | None:
-        """The gateway `flow` goes through now (None: the pool has no live gateway)."""
+    def gateway_for(
+        self, route: PoolRoute, flow: Flow, now: dt.datetime, pick: int | None = None
+    ) -> str | None:
+        """The gateway `flow` goes through now (None: the pool has no live gateway). A new (or
+        moved) flow takes the table's entry for its hash, or for `pick` when given (a random
+        choice: pinned the same way)."""
         key = (route.id, flow)
         pin = self.pins.get(key)
         if pin is not None and pin.gateway in route.alive:
             pin.last_seen = now
             self.pins.move_to_end(key)
             return pin.gateway
-        chosen = maglev.lookup(route.table, flow_hash(flow, route.fields))
+        chosen = maglev.lookup(route.table, flow_hash(flow, route.fields) if pick is None else pick)
         if chosen is None:
             return None
         if pin is not None:

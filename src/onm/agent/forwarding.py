@@ -11,8 +11,8 @@ Theory of operation:
   carries, then what the translation (or encapsulation) toward that node would decide: a frame
   for a node next door is refused, or answered with an ICMP error, exactly when it would be for
   a node on another host, and delivered as sent otherwise.
-- A frame to the router MAC is routed: only inside the node's network (external routes arrive
-  with edge pools), never to a gateway address.
+- A frame to the router MAC is routed: inside the node's network (never to a gateway address),
+  or out of it by the network's routes to edge pools (`onm.agent.egress`).
 - A resolution in use is refreshed once `REFRESH_BEFORE` of its life is left; an unresolved
   destination is dropped and asked about in the background.
 """
@@ -23,45 +23,37 @@ import datetime as dt
 
 from onm.agent.actions import Action, ToNode
 from onm.agent.counters import FROM_NODES, TO_NODES
-from onm.agent.emission import ARP, CROSSING, IPV4, Payload, emit
+from onm.agent.egress import Egress
+from onm.agent.emission import ARP, CROSSING, IPV4, Payload, emit, host_unreachable
 from onm.agent.resolution import REFRESH_BEFORE, Resolver
 from onm.agent.state import CoreState
 from onm.agent.superframes import to_local, to_substrate
 from onm.agent.tables import Port
 from onm.model import Encoding
-from onm.packet import admission, icmpv4, ipv4
+from onm.packet import admission
 from onm.packet.admission import Carried
 from onm.packet.drop import DropReason
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
 from onm.packet.siit import Drop, IcmpError, SiitConfig, Translated
-from onm.packet.siit.generate import icmpv4_error
 
 CARRIED: dict[Encoding, Carried] = {Encoding.SIIT: admission.SIIT, Encoding.ENCAP: admission.ENCAP}
 """What each encoding carries (admission's table of protocols and options)."""
 
 
-_UNREACHABLE = (icmpv4.IcmpV4Type.DEST_UNREACHABLE, icmpv4.Unreachable.HOST, bytes(4))
-
-
 def all_down(packet: bytes, config: SiitConfig) -> IcmpError | Drop:
     """A fail-closed pool's answer: ICMP host unreachable from the gateway at once (RFC 792),
     so a client fails fast instead of timing out."""
-    parsed = ipv4.parse(packet)
-    if isinstance(parsed, DropReason):
-        return Drop(parsed)
-    h = parsed.header
-    is_error = icmpv4.carries_error(h.protocol, h.fragment_offset, parsed.payload)
-    original = packet[: h.total_length]
-    return icmpv4_error(original, h, is_error, _UNREACHABLE, config, DropReason.POOL_ALL_DOWN)
+    return host_unreachable(packet, config, DropReason.POOL_ALL_DOWN)
 
 
 class Forwarding:
     """Frames from local nodes' interfaces, decided against the tables and the resolutions."""
 
-    def __init__(self, state: CoreState, resolver: Resolver) -> None:
+    def __init__(self, state: CoreState, resolver: Resolver, egress: Egress) -> None:
         self.state = state
         self.resolver = resolver
+        self.egress = egress
         self._by_mac = resolver.by_mac
         self._cache = resolver.cache
 
@@ -129,8 +121,10 @@ class Forwarding:
             if resolved_ip != target:
                 counters.drop(DropReason.DESTINATION_MISMATCH)
                 return []
-        elif not network.contains(target) or target in network.gateways:
-            counters.drop(DropReason.NO_ROUTE)  # external routes arrive with edge pools
+        elif not network.contains(target):  # outside the network: its routes, its edge pools
+            return self.egress.packet(port, packet, source_substrate, now, gso, payload)
+        elif target in network.gateways:
+            counters.drop(DropReason.NO_ROUTE)
             return []
         mapping = self._cache.get((port.interface, target))
         if mapping is None:

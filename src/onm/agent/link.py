@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from onm.agent.actions import ReportClaims, ReportHealth, Resolve
+from onm.agent.actions import ReportClaims, ReportGateways, ReportHealth, Resolve
 from onm.agent.backoff import Backoff
 from onm.api import codec
 from onm.api import schemas as s
@@ -117,6 +117,8 @@ class ManagerLink:
         self._rand = rand
         self.connected = False
         self.applied_revision = 0
+        self.gateway_states: dict[str, bool] = {}
+        """Edge gateway id -> alive, as this agent's probes last found it."""
         self.failures = 0
         """Attempts in a row that failed to reach the manager (0 while connected)."""
 
@@ -226,6 +228,12 @@ class ManagerLink:
                 log.info("claim of %s by %s: %s", outcome.ip, outcome.node, outcome.verdict)
         except OnmError as error:
             log.info("could not report claims: %s", error)
+
+    def report_gateways(self, report: ReportGateways) -> None:
+        """Edge gateways this agent found dead or back: kept for `onm agent status` and the
+        metrics (the sending agents decide on their own probes)."""
+        for g in report.gateways:
+            self.gateway_states[g.gateway_id] = g.alive
 
     def resolve(self, request: Resolve) -> None:
         self._pool.submit(self._resolve, request)

@@ -6,6 +6,9 @@ Theory of operation:
   `onm.addressing.network_and_ipv4`), on another host (a local node's packets never cross the
   substrate), and only as an agent sends it (`admission.check_ipv6_header` and
   `check_ipv6_payload`; for encapsulation the inner datagram passes `check_ipv4` too).
+- A packet from an external address (seed 1: a reply, or an inbound connection to a public IP)
+  is accepted only from the /64 of a gateway of one of the network's edge pools, and only for
+  an address outside the network; it is delivered from the network's router MAC.
 - It is translated back (SIIT) or opened (encapsulation), per the network's encoding
   (`TO_NODE`), and delivered with the sender's virtual MAC as source.
 - The agent is no router hop inside a network (one virtual network is one link): TTL and hop
@@ -25,7 +28,7 @@ from onm.agent.emission import Payload, emit, to_ipv4
 from onm.agent.forwarding import CARRIED
 from onm.agent.state import CoreState
 from onm.agent.superframes import to_node
-from onm.agent.tables import Port
+from onm.agent.tables import NetworkEntry, Port, Tables
 from onm.model import Encoding
 from onm.packet import admission, encap
 from onm.packet.drop import DropReason
@@ -63,6 +66,13 @@ TO_NODE: dict[Encoding, ToNodeFn] = {Encoding.SIIT: _siit_to_node, Encoding.ENCA
 """What a substrate packet becomes for the node, per encoding (None: dropped, counted)."""
 
 
+def _from_gateway(
+    tables: Tables, network: NetworkEntry, vni: int, source: bytes, sender_ip: bytes
+) -> bool:
+    """Is `source` an external address of this network, sent by a gateway of its edge pools?"""
+    return (vni, source[:8]) in tables.gateway_sources and not network.contains(sender_ip)
+
+
 def substrate_packet(
     state: CoreState,
     packet: bytes,
@@ -93,7 +103,11 @@ def substrate_packet(
     # A local node's packets are delivered here directly and never cross the substrate: one
     # that arrives from there with its address was sent by another host.
     local_source = source in tables.by_substrate
-    if resident is None or source not in resident.sources or local_source:
+    if resident is not None and source in resident.sources and not local_source:
+        sender_mac = resident.mac
+    elif resident is None and _from_gateway(tables, network, vni, source, sender_ip):
+        sender_mac = network.router_mac  # from outside, through the router
+    else:
         counters.drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
         return []
     refused = admission.check_ipv6_payload(packet, CARRIED[network.encoding])
@@ -111,8 +125,8 @@ def substrate_packet(
             if inner is None:
                 return []
             packet, payload = inner, None
-        return to_node(state, packet, payload, port, mapper, resident.mac, gso, opened)
+        return to_node(state, packet, payload, port, mapper, sender_mac, gso, opened)
     result = TO_NODE[network.encoding](state, packet, port, mapper)
     if result is None:
         return []
-    return emit(counters, result, port, toward_node=True, sender_mac=resident.mac)
+    return emit(counters, result, port, toward_node=True, sender_mac=sender_mac)

@@ -35,6 +35,8 @@ class AgentConfig:
     netns: str | None = None
     metrics: str | None = None
     state_dir: Path | None = None
+    external_if: str = "ext0"
+    """On an edge host: the interface on the external network."""
 
 
 def run(config: AgentConfig) -> None:
@@ -45,7 +47,9 @@ def run(config: AgentConfig) -> None:
     core = AgentCore(substrate.mtu)
     inbox = Inbox()
     link = ManagerLink(lambda: Client(config.manager, token), config.host, inbox, config.state_dir)
-    datapath = UserspaceDatapath(core, link, config.substrate_if, config.netns)
+    datapath = UserspaceDatapath(
+        core, link, config.substrate_if, config.netns, external_if=config.external_if
+    )
     metrics = Metrics()
     if config.metrics:
         host, port = parse_listen(config.metrics)

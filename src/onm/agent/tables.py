@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
+from onm.addressing import agent_address
 from onm.model import Encoding, NetworkId, NodeId
-from onm.model.ids import PoolId
+from onm.model.edge_pool import Choice, GatewayState, HashField, Mode, Nat
+from onm.model.host import HostRole
+from onm.model.ids import EdgePoolId, GatewayId, PoolId
 from onm.model.pool import AllDown, HealthCheck, Rotation
 from onm.model.snapshot import HostSnapshot
 from onm.packet import encap, ipv4, ipv6
@@ -119,6 +122,70 @@ class ResidentEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayEntry:
+    """A gateway of an edge pool, as senders address it (DESIGN.md section 2)."""
+
+    id: GatewayId
+    name: str
+    pool_id: EdgePoolId
+    prefix: int
+    """Its host's /64 as a value (`embed_ipv4`'s first argument)."""
+    prefix_bytes: bytes
+    """The same, 8 bytes: what its packets' sources start with."""
+    external_ip: bytes
+    active: bool
+    """Takes new flows (not draining)."""
+    local: bool
+    """Runs on this host (an edge host)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeEntry:
+    """An edge pool of one of our networks (seed 1)."""
+
+    id: EdgePoolId
+    name: str
+    vni: int
+    nat: Nat
+    fields: frozenset[HashField]
+    choice: Choice
+    mode: Mode
+    split_above: float | None
+    probe_interval: float
+    gateways: Mapping[GatewayId, GatewayEntry]
+    """By id, in id order (the order Maglev tables are built from)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """An external prefix of a network and the edge pool it goes to."""
+
+    network: int
+    mask: int
+    prefix_length: int
+    pool_id: EdgePoolId
+
+    def covers(self, ip: bytes) -> bool:
+        return int.from_bytes(ip, "big") & self.mask == self.network
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """What this edge host does for one network: its gateway's translation, both ways."""
+
+    network: NetworkEntry
+    gateway: GatewayEntry
+    pool: EdgeEntry
+    interface: str
+    """The gateway-side interface the network's IPv4 packets enter the kernel by."""
+
+
+def tenant_interface(vni: int) -> str:
+    """The name of an edge host's interface for network `vni` (IFNAMSIZ: 15 characters)."""
+    return f"onm-t{vni}"
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     revision: int
     ports: Mapping[str, Port]
@@ -130,6 +197,22 @@ class Tables:
     """(network id, IPv4) -> where that node lives: the receive-side anti-spoofing check."""
     pools: Mapping[tuple[int, bytes], PoolEntry] = field(default_factory=lambda: NOTHING)
     """(network id, pool IP) -> the live pool."""
+    routes: Mapping[int, tuple[RouteEntry, ...]] = field(default_factory=lambda: NOTHING)
+    """Network id -> its external routes, longest prefix first."""
+    edge_pools: Mapping[EdgePoolId, EdgeEntry] = field(default_factory=lambda: NOTHING)
+    gateway_sources: Mapping[tuple[int, bytes], GatewayEntry] = field(
+        default_factory=lambda: NOTHING
+    )
+    """(network id, a gateway's /64 as 8 bytes) -> that gateway: the only substrate sources
+    a packet from an external address of that network is accepted from."""
+    duties: Mapping[int, Duty] = field(default_factory=lambda: NOTHING)
+    """On an edge host: network id -> what this host's gateway does for it."""
+    edge: bool = False
+    """This host is in edge role."""
+    prefix: int = 0
+    """This host's /64, as a value."""
+    agent_address: bytes = b""
+    """This host's agent's own address (`onm.addressing.agent_address`): liveness probes."""
 
     @property
     def interfaces(self) -> frozenset[str]:
@@ -215,6 +298,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             by_substrate[port.substrate] = port
             for ip, address in sources.items():  # delivered to the member as its pool IP
                 by_substrate[address] = replace(port, ip=ip, substrate=address)
+    routes, edge_pools, gateway_sources, duties = _edges(snapshot, networks)
     return Tables(
         revision=snapshot.revision,
         ports=MappingProxyType(ports),
@@ -222,4 +306,85 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
         by_substrate=MappingProxyType(by_substrate),
         residents=MappingProxyType(residents),
         pools=MappingProxyType(pools),
+        routes=routes,
+        edge_pools=edge_pools,
+        gateway_sources=gateway_sources,
+        duties=duties,
+        edge=snapshot.host.role is HostRole.EDGE,
+        prefix=snapshot.host.prefix.value,
+        agent_address=agent_address(snapshot.host.prefix),
+    )
+
+
+def _edges(
+    snapshot: HostSnapshot, networks: Mapping[NetworkId, NetworkEntry]
+) -> tuple[
+    Mapping[int, tuple[RouteEntry, ...]],
+    Mapping[EdgePoolId, EdgeEntry],
+    Mapping[tuple[int, bytes], GatewayEntry],
+    Mapping[int, Duty],
+]:
+    """Routes, edge pools, the gateways' sources and this host's duties as a gateway. A host
+    with two gateways for one network (two pools) serves it with the first by pool name."""
+    pools: dict[EdgePoolId, EdgeEntry] = {}
+    sources: dict[tuple[int, bytes], GatewayEntry] = {}
+    duties: dict[int, Duty] = {}
+    for view in snapshot.edge_pools:
+        pool, network = view.pool, networks.get(view.pool.network_id)
+        if network is None:
+            continue
+        gateways = {
+            g.gateway.id: GatewayEntry(
+                g.gateway.id,
+                g.gateway.name,
+                pool.id,
+                g.prefix.value,
+                g.prefix.value.to_bytes(8, "big"),
+                g.gateway.external_ip.packed,
+                g.gateway.state is GatewayState.ACTIVE,
+                g.gateway.host_id == snapshot.host.id,
+            )
+            for g in view.gateways
+        }
+        entry = EdgeEntry(
+            pool.id,
+            pool.name,
+            network.vni,
+            pool.nat,
+            frozenset(pool.hash_fields),
+            pool.choice,
+            pool.mode,
+            pool.split_above,
+            pool.probe_interval,
+            MappingProxyType(gateways),
+        )
+        pools[pool.id] = entry
+        for gateway in gateways.values():
+            sources.setdefault((network.vni, gateway.prefix_bytes), gateway)
+            if gateway.local and network.vni not in duties:
+                duties[network.vni] = Duty(network, gateway, entry, tenant_interface(network.vni))
+    routes: dict[int, list[RouteEntry]] = {}
+    for route in snapshot.routes:
+        network = networks.get(route.network_id)
+        if network is None or route.edge_pool_id not in pools:
+            continue
+        prefix = route.prefix
+        routes.setdefault(network.vni, []).append(
+            RouteEntry(
+                int(prefix.network_address),
+                int(prefix.netmask),
+                prefix.prefixlen,
+                route.edge_pool_id,
+            )
+        )
+    return (
+        MappingProxyType(
+            {
+                vni: tuple(sorted(entries, key=lambda r: -r.prefix_length))
+                for vni, entries in routes.items()
+            }
+        ),
+        MappingProxyType(pools),
+        MappingProxyType(sources),
+        MappingProxyType(duties),
     )

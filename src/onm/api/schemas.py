@@ -414,16 +414,6 @@ class PoolViewOut(BaseModel):
     members: list[MemberViewOut]
 
 
-class SnapshotOut(BaseModel):
-    revision: int
-    host: HostOut
-    networks: list[NetworkOut]
-    nodes: list[LocalNodeOut]
-    residents: list[ResidentOut]
-    grants: list[ResolutionOut]
-    pools: list[PoolViewOut] = Field(default_factory=list)
-
-
 class EventOut(BaseModel):
     seq: int
     revision: int
@@ -482,6 +472,7 @@ class EdgePoolCreate(EdgePoolSettings):
 
 class GatewayOut(BaseModel):
     id: str
+    pool_id: str
     name: str
     host_id: str
     external_ip: str
@@ -500,6 +491,16 @@ class EdgePoolOut(BaseModel):
     split_above: float | None
     probe_interval: float
     created_at: dt.datetime
+
+
+class GatewayViewOut(BaseModel):
+    gateway: GatewayOut
+    prefix: str
+
+
+class EdgePoolViewOut(BaseModel):
+    pool: EdgePoolOut
+    gateways: list[GatewayViewOut]
 
 
 class EdgePoolDetail(EdgePoolOut):
@@ -530,3 +531,15 @@ class RouteOut(BaseModel):
     prefix: str
     edge_pool_id: str
     created_at: dt.datetime
+
+
+class SnapshotOut(BaseModel):
+    revision: int
+    host: HostOut
+    networks: list[NetworkOut]
+    nodes: list[LocalNodeOut]
+    residents: list[ResidentOut]
+    grants: list[ResolutionOut]
+    pools: list[PoolViewOut] = Field(default_factory=list)
+    routes: list[RouteOut] = Field(default_factory=list)
+    edge_pools: list[EdgePoolViewOut] = Field(default_factory=list)

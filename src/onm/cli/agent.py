@@ -29,6 +29,9 @@ def run(
     state_dir: Annotated[
         Path | None, typer.Option(help="Where the last snapshot is kept across restarts")
     ] = None,
+    external_if: Annotated[
+        str, typer.Option(help="On an edge host: the interface on the external network")
+    ] = "ext0",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more")] = False,
 ) -> None:
     """Attach this host's nodes and carry their traffic over the substrate."""
@@ -40,5 +43,15 @@ def run(
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     run_agent(
-        AgentConfig(manager, host, token_file, substrate_if, datapath, netns, metrics, state_dir)
+        AgentConfig(
+            manager,
+            host,
+            token_file,
+            substrate_if,
+            datapath,
+            netns,
+            metrics,
+            state_dir,
+            external_if=external_if,
+        )
     )

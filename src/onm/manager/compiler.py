@@ -8,6 +8,9 @@ Rules:
 - A host's snapshot holds every network it has a node in, its own nodes with their substrate
   addresses, every node of those networks wherever it runs (the residents receiving agents
   verify against), and the unexpired grants given to it whose target still exists.
+- Edge pools (seed 1): a host gets its networks' routes and edge pools with every gateway and
+  the /64 of the gateway's host; an edge host with gateways serves their networks, so those
+  networks (and their residents, where replies go) are in its snapshot too.
 - Everything is ordered (networks by id, nodes and residents by network id then IP, grants by
   requester then target IP), so one intent always compiles to one snapshot.
 - `changed_hosts` compares two compilations at one `now`: the hosts whose snapshot differs in
@@ -24,9 +27,10 @@ from dataclasses import dataclass
 from onm.addressing import HostPrefix, embed_ipv4
 from onm.errors import NotFoundError
 from onm.model import Grant, Host, HostId, Network, Node, NodeId, Resolution
+from onm.model.edge_pool import EdgePool, Gateway, Route
 from onm.model.pool import Member, MemberView, Pool, PoolState, PoolView
 from onm.model.resolution import Alternative
-from onm.model.snapshot import HostSnapshot, LocalNode, Resident
+from onm.model.snapshot import EdgePoolView, GatewayView, HostSnapshot, LocalNode, Resident
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,12 @@ class Intent:
     """The pools of those networks."""
     members: tuple[Member, ...] = ()
     """Their members (nodes of those networks)."""
+    edge_pools: tuple[EdgePool, ...] = ()
+    """The edge pools of those networks, and those with a gateway on the host."""
+    gateways: tuple[Gateway, ...] = ()
+    """Their gateways (their hosts are among `hosts`)."""
+    routes: tuple[Route, ...] = ()
+    """The routes of those networks."""
 
 
 def substrate_address(prefix: HostPrefix, network: Network, node: Node) -> ipaddress.IPv6Address:
@@ -81,7 +91,13 @@ def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetim
         raise NotFoundError(f"no host {host_id!r} in the intent")
     networks = {n.id: n for n in intent.networks}
     local = _ordered(n for n in intent.nodes if n.host_id == host_id)
-    here = sorted({n.network_id for n in local})
+    edge_pools = {p.id: p for p in intent.edge_pools}
+    served = {
+        edge_pools[g.pool_id].network_id
+        for g in intent.gateways
+        if g.host_id == host_id and g.pool_id in edge_pools
+    }
+    here = sorted({n.network_id for n in local} | served)
     residents = _ordered(n for n in intent.nodes if n.network_id in here)
     nodes = {n.id: n for n in intent.nodes}
     pools = {p.id: p for p in intent.pools if p.state is PoolState.LIVE}
@@ -163,6 +179,31 @@ def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetim
             for pool in sorted(pools.values(), key=lambda p: (p.network_id, p.ip))
             if pool.network_id in here or any(g.pool_id == pool.id for g in grants)
         ),
+        routes=tuple(
+            sorted(
+                (r for r in intent.routes if r.network_id in here),
+                key=lambda r: (r.network_id, r.prefix),
+            )
+        ),
+        edge_pools=_edge_views(intent, here, hosts),
+    )
+
+
+def _edge_views(
+    intent: Intent, here: Iterable[str], hosts: Mapping[HostId, Host]
+) -> tuple[EdgePoolView, ...]:
+    wanted = set(here)
+    return tuple(
+        EdgePoolView(
+            pool,
+            tuple(
+                GatewayView(g, hosts[g.host_id].prefix)
+                for g in sorted(intent.gateways, key=lambda g: g.id)
+                if g.pool_id == pool.id and g.host_id in hosts
+            ),
+        )
+        for pool in sorted(intent.edge_pools, key=lambda p: (p.network_id, p.name))
+        if pool.network_id in wanted
     )
 
 
@@ -190,6 +231,8 @@ def _content(snapshot: HostSnapshot | None) -> object:
         snapshot.residents,
         snapshot.grants,
         snapshot.pools,
+        snapshot.routes,
+        snapshot.edge_pools,
     )
 
 

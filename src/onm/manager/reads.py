@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, select, true
 
-from onm.manager import access, compiler, hosts, networks, nodes, pools, tables
+from onm.manager import access, compiler, edge_pools, hosts, networks, nodes, pools, routes, tables
 from onm.manager.compiler import Intent
 from onm.manager.store import Tx
 from onm.model import Grant, Host, HostId, NetworkId, Node, NodeId
@@ -41,19 +41,42 @@ def desired_revision(tx: Tx, host_ref: str) -> int:
 def intent_for_host(tx: Tx, host: Host) -> Intent:
     """The part of the intent `host`'s snapshot depends on (no access check: callers do)."""
     n, g = tables.nodes, tables.grants
+    c = tx.connection
     granted = _grants(tx, g.c.host_id == host.id)
-    network_ids = {
+    e, gw = tables.edge_pools, tables.edge_gateways
+    served = {
         NetworkId(i)
-        for (i,) in tx.connection.execute(select(n.c.network_id).where(n.c.host_id == host.id))
-    } | {grant.network_id for grant in granted}
+        for (i,) in c.execute(
+            select(e.c.network_id).join(gw, gw.c.pool_id == e.c.id).where(gw.c.host_id == host.id)
+        )
+    }
+    network_ids = (
+        {NetworkId(i) for (i,) in c.execute(select(n.c.network_id).where(n.c.host_id == host.id))}
+        | {grant.network_id for grant in granted}
+        | served
+    )
     members = _nodes(tx, list(network_ids))
+    edge_list = [
+        edge_pools.from_row(row)
+        for row in c.execute(select(e).where(e.c.network_id.in_(sorted(network_ids))))
+    ]
+    gateway_list = [
+        edge_pools.gateway_from_row(row)
+        for row in c.execute(select(gw).where(gw.c.pool_id.in_([p.id for p in edge_list])))
+    ]
+    r = tables.routes
+    route_list = [
+        routes.from_row(row)
+        for row in c.execute(select(r).where(r.c.network_id.in_(sorted(network_ids))))
+    ]
     p = tables.pools
     pool_list = [
         pools.from_row(row)
         for row in tx.connection.execute(select(p).where(p.c.network_id.in_(sorted(network_ids))))
     ]
     pool_members = pools.members_of(tx, [pool.id for pool in pool_list])
-    host_ids = {node.host_id for node in members} - {host.id}
+    host_ids = {node.host_id for node in members} | {g.host_id for g in gateway_list}
+    host_ids -= {host.id}
     h = tables.hosts
     others = [
         hosts.from_row(row)
@@ -70,6 +93,9 @@ def intent_for_host(tx: Tx, host: Host) -> Intent:
         grants=tuple(granted),
         pools=tuple(pool_list),
         members=tuple(pool_members),
+        edge_pools=tuple(edge_list),
+        gateways=tuple(gateway_list),
+        routes=tuple(route_list),
     )
 
 
@@ -83,6 +109,11 @@ def intent(tx: Tx) -> Intent:
         grants=tuple(_grants(tx, true())),
         pools=tuple(pools.from_row(row) for row in c.execute(select(tables.pools))),
         members=tuple(pools.member_from_row(row) for row in c.execute(select(tables.pool_members))),
+        edge_pools=tuple(edge_pools.from_row(row) for row in c.execute(select(tables.edge_pools))),
+        gateways=tuple(
+            edge_pools.gateway_from_row(row) for row in c.execute(select(tables.edge_gateways))
+        ),
+        routes=tuple(routes.from_row(row) for row in c.execute(select(tables.routes))),
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from onm.addressing import HostPrefix
+from onm.model.edge_pool import EdgePool, Gateway, Route
 from onm.model.host import Host
 from onm.model.ids import NetworkId
 from onm.model.network import Network
@@ -35,6 +37,24 @@ class LocalNode:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayView:
+    """A gateway of an edge pool, with the /64 of the edge host it runs on: where senders
+    embed the external destination (DESIGN.md section 2)."""
+
+    gateway: Gateway
+    prefix: HostPrefix
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePoolView:
+    """An edge pool of one of the host's networks (or served by a gateway on this host)."""
+
+    pool: EdgePool
+    gateways: tuple[GatewayView, ...]
+    """Ordered by id: the order every agent builds its Maglev table from."""
+
+
+@dataclass(frozen=True, slots=True)
 class HostSnapshot:
     revision: int
     """The global revision this snapshot reflects."""
@@ -46,6 +66,11 @@ class HostSnapshot:
     residents: tuple[Resident, ...]
     """Every node of those networks, wherever it runs (anti-spoofing on receive)."""
     grants: tuple[Resolution, ...]
+    """Resolutions given to this host's nodes and not yet expired."""
     pools: tuple[PoolView, ...] = ()
     """Live pools of the host's networks, with their members' health."""
-    """Resolutions given to this host's nodes and not yet expired."""
+    routes: tuple[Route, ...] = ()
+    """The external routes of the host's networks."""
+    edge_pools: tuple[EdgePoolView, ...] = ()
+    """The edge pools of the host's networks; on an edge host, also those it has gateways in
+    (their networks are then among `networks`, with their residents)."""

@@ -62,10 +62,15 @@ class DropReason(enum.IntEnum):
     DESTINATION_MISMATCH = 65
     NO_ROUTE = 66
     POOL_ALL_DOWN = 67  # a pool with no member taking traffic, fail-closed: ICMP unreachable
+    EDGE_NO_GATEWAY = 68  # routed to an edge pool with no live gateway: ICMP unreachable
     # Agent: packets from the substrate (verified against where nodes really live)
     NOT_LOCAL_DESTINATION = 70
     SPOOFED_SUBSTRATE_SOURCE = 71
     NETWORK_MISMATCH = 72
+    # Agent in edge role (seed 1): what a gateway takes from the substrate and the outside
+    GATEWAY_NOT_SERVING = 73  # for a network this host has no gateway of
+    GATEWAY_INTERNAL_DESTINATION = 74  # an "external" destination inside the network's CIDRs
+    GATEWAY_NO_RESIDENT = 75  # from outside, for an address no node of the network has
     # Agent: datapath
     TRANSMIT_FAILED = 80
 

@@ -64,3 +64,21 @@ def flow_hash(flow: Flow, fields: Collection[HashField] = DEFAULT_FIELDS) -> int
     sport = flow.sport if HashField.SPORT in fields else 0
     dport = flow.dport if HashField.DPORT in fields else 0
     return jhash_words((src, dst, proto, (sport << 16) | dport))
+
+
+_TRANSPORT_WITH_PORTS: Final = frozenset({6, 17})
+"""TCP and UDP (IANA protocol numbers): their first four octets are the two ports."""
+
+
+def flow_of(packet: bytes | memoryview) -> Flow:
+    """The flow of an IPv4 datagram already checked well-formed (`admission.check_ipv4`). A
+    fragment carries no ports it could be hashed on the same as its first piece, so every
+    fragment counts its ports as zero (RFC 791: MF, or a non-zero offset)."""
+    header_length = (packet[0] & 0x0F) * 4
+    proto = packet[9]
+    fragment = ((packet[6] & 0x3F) << 8) | packet[7]
+    sport = dport = 0
+    if proto in _TRANSPORT_WITH_PORTS and fragment == 0 and len(packet) >= header_length + 4:
+        sport = (packet[header_length] << 8) | packet[header_length + 1]
+        dport = (packet[header_length + 2] << 8) | packet[header_length + 3]
+    return Flow(bytes(packet[12:16]), bytes(packet[16:20]), proto, sport, dport)

@@ -41,13 +41,16 @@ from onm.agent.actions import (
     Action,
     Report,
     ReportClaims,
+    ReportGateways,
     ReportHealth,
     Resolve,
     ToNode,
     ToSubstrate,
+    ToTenant,
 )
 from onm.agent.core import AgentCore
 from onm.agent.counters import Event as CounterEvent
+from onm.agent.datapath.edge import EdgeSide
 from onm.agent.datapath.ports import MAX_RETRY, PortRetries
 from onm.agent.io.cbpf import ipv6_dst_prefix_filter
 from onm.agent.io.interfaces import interface_info
@@ -97,6 +100,7 @@ class UserspaceDatapath:
         substrate_if: str,
         netns: str | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        external_if: str = "ext0",
     ) -> None:
         self.core = core
         self.link = link
@@ -106,6 +110,7 @@ class UserspaceDatapath:
         self.selector = selectors.DefaultSelector()
         self.selector.register(link.inbox, selectors.EVENT_READ, None)
         self.node_sockets: dict[str, socket.socket] = {}
+        self.edge = EdgeSide(netns, external_if, self.selector)
         self.substrate_rx: socket.socket | None = None
         self.prefix: bytes | None = None
         """The host's /64 (8 bytes) from the last snapshot: what the substrate socket reads."""
@@ -131,6 +136,8 @@ class UserspaceDatapath:
             Report: self._report,
             ReportHealth: link.report_health,
             ReportClaims: link.report_claims,
+            ReportGateways: self._report_gateways,
+            ToTenant: self._to_tenant,
         }
         self._from_cache = False
 
@@ -149,6 +156,8 @@ class UserspaceDatapath:
                 elif source == "":
                     if key.fileobj is self.substrate_rx:
                         self._from_substrate(key.fileobj, now)
+                elif isinstance(source, int):  # a served network's device (edge hosts)
+                    self._from_tenant(source)
                 elif self.node_sockets.get(source) is key.fileobj:
                     self._from_node(source, key.fileobj, now)
             due = self.core.next_timer()
@@ -238,6 +247,12 @@ class UserspaceDatapath:
                 continue
             execute(core.substrate_packet(bytes(view[SUBSTRATE_IP:length]), now))
 
+    def _from_tenant(self, vni: int) -> None:
+        core = self.core
+        execute = self._execute
+        for packet in self.edge.read(vni):
+            execute(core.tenant_packet(vni, packet))
+
     def _control(self, events: list[Event], now: dt.datetime) -> None:
         for event in events:
             if isinstance(event, SnapshotArrived):
@@ -245,6 +260,8 @@ class UserspaceDatapath:
                 actions = self.core.apply_snapshot(event.snapshot, now)
                 self.prefix = event.snapshot.host.prefix.network.network_address.packed[:8]
                 self._sync_ports()
+                if self.core.tables.edge or self.edge.tuns:
+                    self.edge.sync(self.core.tables)
                 self._execute(actions)
             elif isinstance(event, Resolved):
                 self._execute(self.core.resolved(event.request, event.answer, now))
@@ -278,6 +295,18 @@ class UserspaceDatapath:
             sent = False
         if not sent:
             self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+
+    def _to_tenant(self, action: ToTenant) -> None:
+        if not self.edge.write(action.vni, action.packet):
+            self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+
+    def _report_gateways(self, action: ReportGateways) -> None:
+        for g in action.gateways:
+            if g.alive:
+                log.info("edge gateway %s (pool %s) answers again", g.gateway_id, g.pool_id)
+            else:
+                log.warning("edge gateway %s (pool %s) stopped answering", g.gateway_id, g.pool_id)
+        self.link.report_gateways(action)
 
     def _to_substrate(self, action: ToSubstrate) -> None:
         """Through the packet socket behind the next hop's Ethernet header when the kernel knows
@@ -483,6 +512,7 @@ class UserspaceDatapath:
         for sock in [*self.node_sockets.values(), self.substrate_rx, self.tx6, self.tx_substrate]:
             if sock is not None:
                 sock.close()
+        self.edge.close()
         self.selector.close()
         self.next_hops.close()
         self.offloads.close()

@@ -114,6 +114,24 @@ def run_in_netns(
     return result
 
 
+def run_in_netns_fds(
+    netns: str | None, opener: Callable[[], list[int]], *, timeout: float = DEFAULT_TIMEOUT
+) -> list[int]:
+    """File descriptors that are not sockets (a TUN device, say) opened by `opener` inside
+    `netns` and handed back; the caller owns (and closes) them."""
+    if netns is None:
+        return opener()
+
+    def work() -> tuple[bytes, list[int], object]:
+        fds = opener()
+        if len(fds) > SCM_MAX_FD:
+            raise ValueError(f"at most {SCM_MAX_FD} descriptors can be passed back at once")
+        return b"", fds, None
+
+    _payload, fds = _run_child(netns, work, timeout)
+    return fds
+
+
 def run_in_netns_value(
     netns: str | None, fn: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT
 ) -> T:

@@ -1,0 +1,118 @@
+"""An edge host's side of the userspace datapath: one TUN device per network its gateways
+serve, and the kernel state behind them (SNAT, firewall, conntrack zones, policy routing).
+
+What the core decides (`Tables.duties`) becomes kernel state here, after every snapshot: TUN
+devices made or closed, brought up with the network's MTU; then `onm.netlink.gateway_plan`
+computes the ruleset and routing for all of them at once and `onm.netlink.gateway` applies it
+(one nftables transaction; conntrack state survives a re-apply). A failure to apply is logged
+and tried again at the next snapshot; the devices already made keep working meanwhile.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import selectors
+
+from onm.agent.io.netns import run_in_netns_fds
+from onm.agent.io.tun import open_tun, read_datagram, write_datagram
+from onm.agent.tables import Duty, Tables
+from onm.errors import OnmError
+from onm.netlink import gateway
+from onm.netlink.gateway_plan import GatewayKernel, GatewayPlan, TenantEdge, realise
+from onm.netlink.kernel import Kernel
+
+log = logging.getLogger("onm.agent.edge")
+
+BATCH = 64
+
+
+class EdgeSide:
+    def __init__(self, netns: str | None, external_if: str, selector: selectors.BaseSelector):
+        self.netns = netns
+        self.external_if = external_if
+        self.selector = selector
+        self.tuns: dict[int, int] = {}
+        """Network id -> its TUN device's descriptor (registered with the selector, data = id)."""
+        self.applied: GatewayKernel | None = None
+        self.failed_writes = 0
+
+    def sync(self, tables: Tables) -> None:
+        """Make the devices and the kernel state what `tables.duties` asks for."""
+        duties = tables.duties
+        for vni in [v for v in self.tuns if v not in duties]:
+            self._close(vni)
+        for vni, duty in duties.items():
+            if vni not in self.tuns:
+                try:
+                    self._open(duty)
+                except (OnmError, OSError) as error:
+                    log.warning("could not make %s for network %d: %s", duty.interface, vni, error)
+        if not duties and self.applied is None:
+            return
+        plan = GatewayPlan(
+            self.external_if, tuple(_tenant(d) for v, d in sorted(duties.items()) if v in self.tuns)
+        )
+        try:
+            wanted = realise(plan)
+            gateway.apply(self.netns, wanted)
+            if self.applied is not None:
+                gateway.withdraw(self.netns, self.applied, wanted)
+        except OnmError as error:
+            log.warning("gateway state not applied (%s): tried again at the next snapshot", error)
+            return
+        self.applied = wanted
+        log.info("gateway serves %d network(s) on %s", len(plan.tenants), self.external_if)
+
+    def _open(self, duty: Duty) -> None:
+        name = duty.interface
+        [fd] = run_in_netns_fds(self.netns, lambda: [open_tun(name)])
+        try:
+            with Kernel(self.netns) as kernel:
+                kernel.set_link(name, mtu=duty.network.siit.ipv4_mtu)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.tuns[duty.network.vni] = fd
+        self.selector.register(fd, selectors.EVENT_READ, duty.network.vni)
+        log.info("network %d enters the kernel by %s", duty.network.vni, name)
+
+    def _close(self, vni: int) -> None:
+        fd = self.tuns.pop(vni)
+        self.selector.unregister(fd)
+        os.close(fd)
+
+    def read(self, vni: int) -> list[bytes]:
+        """What the kernel sent out of network `vni`'s device, up to a batch."""
+        fd = self.tuns.get(vni)
+        out: list[bytes] = []
+        if fd is None:
+            return out
+        for _ in range(BATCH):
+            try:
+                packet = read_datagram(fd)
+            except OSError as error:
+                log.warning("reading network %d's device failed: %s", vni, error)
+                break
+            if packet is None:
+                break
+            out.append(packet)
+        return out
+
+    def write(self, vni: int, packet: bytes) -> bool:
+        fd = self.tuns.get(vni)
+        return fd is not None and write_datagram(fd, packet)
+
+    def close(self) -> None:
+        for vni in list(self.tuns):
+            self._close(vni)
+
+
+def _tenant(duty: Duty) -> TenantEdge:
+    return TenantEdge(
+        duty.network.vni,
+        duty.interface,
+        duty.network.cidrs,
+        ipaddress.IPv4Address(duty.gateway.external_ip),
+    )

@@ -1,0 +1,166 @@
+"""Node -> external network: the route, the gateway chosen before the packet leaves the host,
+and the packet re-headered straight to that gateway (seed 1, FIG. 2C; DESIGN.md sections 2, 5).
+
+Theory of operation:
+- A node sends to an address outside its network through its router MAC; the network's
+  longest matching route names an edge pool. No route: dropped (`NO_ROUTE`).
+- The pool's gateway for the flow comes from `onm.agent.flows` (pinned flows; a Maglev table
+  over the active gateways that `onm.agent.probes` finds alive), or, with `choice: random`,
+  a random pick among the same, pinned the same way. No live gateway: the node gets ICMP
+  host unreachable at once (`EDGE_NO_GATEWAY`), as a fail-closed pool does.
+- The packet crosses the substrate as any other, by its network's encoding, to the gateway's
+  /64 with the network id and the external destination embedded (DESIGN.md section 2); the
+  source is the node's own substrate address, which the gateway verifies.
+- What each gateway is sent is counted per gateway (packets, bytes, new flows).
+Time passes only when told (`now`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from onm.addressing import embed_ipv4
+from onm.agent.actions import Action, GatewayReport, ReportGateways
+from onm.agent.emission import CROSSING, Payload, emit, host_unreachable
+from onm.agent.flows import FlowTable, PoolRoute
+from onm.agent.probes import Change, Probes
+from onm.agent.state import CoreState
+from onm.agent.superframes import to_substrate
+from onm.agent.tables import EdgeEntry, GatewayEntry, Port, Tables
+from onm.model.edge_pool import Choice
+from onm.model.ids import EdgePoolId, GatewayId
+from onm.packet.drop import DropReason
+from onm.packet.icmpv6 import IcmpV6Message
+from onm.packet.mapper import PairMapper
+from onm.packet.offload import TcpGso
+from onm.selection.flow import flow_of
+
+
+@dataclass(slots=True)
+class GatewayCounts:
+    """What this host's nodes sent one gateway."""
+
+    packets: int = 0
+    bytes: int = 0
+    flows: int = 0
+
+
+@dataclass(slots=True)
+class Egress:
+    state: CoreState
+    flows: FlowTable = field(default_factory=FlowTable)
+    probes: Probes = field(default_factory=Probes)
+    sent: dict[GatewayId, GatewayCounts] = field(default_factory=dict)
+    changes: Counter[str] = field(default_factory=Counter)
+    """`down` and `up`: gateways this agent found dead, and alive again."""
+    rng: random.Random = field(default_factory=random.Random)
+    _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
+
+    def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
+        """A snapshot's tables are in force: probe their gateways, rebuild the selection."""
+        self.probes.update(tables, own_prefix, now)
+        self._routes.clear()
+        for gone in self.sent.keys() - {g for p in tables.edge_pools.values() for g in p.gateways}:
+            del self.sent[gone]
+
+    def _route(self, pool: EdgeEntry) -> PoolRoute:
+        route = self._routes.get(pool.id)
+        if route is None:
+            gateways = pool.gateways.values()
+            route = PoolRoute.of(
+                pool.id,
+                pool.fields,
+                (g.id for g in gateways if g.active),
+                self.probes.alive_of(gateways),
+            )
+            self._routes[pool.id] = route
+        return route
+
+    def gateway_for(self, pool: EdgeEntry, packet: bytes, now: dt.datetime) -> GatewayEntry | None:
+        """The gateway this datagram's flow goes through (None: none alive)."""
+        route = self._route(pool)
+        flow = flow_of(packet)
+        pick = None
+        if pool.choice is Choice.RANDOM and route.table:
+            pick = self.rng.getrandbits(32)
+        pins = len(self.flows.pins)
+        chosen = self.flows.gateway_for(route, flow, now, pick)
+        if chosen is None:
+            return None
+        gateway = pool.gateways[GatewayId(chosen)]
+        if len(self.flows.pins) != pins:
+            self._counts(gateway.id).flows += 1
+        return gateway
+
+    def _counts(self, gateway_id: GatewayId) -> GatewayCounts:
+        counts = self.sent.get(gateway_id)
+        if counts is None:
+            counts = self.sent[gateway_id] = GatewayCounts()
+        return counts
+
+    def packet(
+        self,
+        port: Port,
+        packet: bytes,
+        source_substrate: bytes,
+        now: dt.datetime,
+        gso: TcpGso | None,
+        payload: Payload | None,
+    ) -> list[Action]:
+        """A node's datagram to an address outside its network (see the module's rules)."""
+        state = self.state
+        network = port.network
+        target = packet[16:20]
+        pool = self.pool_for(network.vni, target)
+        if pool is None:
+            state.counters.drop(DropReason.NO_ROUTE)
+            return []
+        gateway = self.gateway_for(pool, packet, now)
+        if gateway is None:
+            refused = host_unreachable(packet, network.siit, DropReason.EDGE_NO_GATEWAY)
+            return emit(state.counters, refused, port, False)
+        counts = self._counts(gateway.id)
+        counts.packets += 1
+        counts.bytes += len(packet) + (0 if payload is None else len(payload))
+        destination = embed_ipv4(gateway.prefix, network.vni, target)
+        mapper = PairMapper(packet[12:16], source_substrate, target, destination)
+        if gso is not None:
+            return to_substrate(state, packet, payload, port, mapper, gso)
+        crossed = CROSSING[network.encoding](packet, mapper, network.siit)
+        return emit(state.counters, crossed, port, toward_node=False)
+
+    def pool_for(self, vni: int, target: bytes) -> EdgeEntry | None:
+        tables = self.state.tables
+        for route in tables.routes.get(vni, ()):
+            if route.covers(target):
+                return tables.edge_pools.get(route.pool_id)
+        return None
+
+    # --- liveness ----------------------------------------------------------------------------
+
+    def next_timer(self) -> dt.datetime | None:
+        times = [t for t in (self.probes.next_timer(), self.flows.next_timer()) if t]
+        return min(times, default=None)
+
+    def on_timer(self, now: dt.datetime) -> list[Action]:
+        probes, changes = self.probes.on_timer(now)
+        expiry = self.flows.next_timer()
+        if expiry is not None and expiry <= now:
+            self.flows.expire(now)
+        return [*probes, *self._changed(changes)]
+
+    def on_answer(self, source: bytes, message: IcmpV6Message, now: dt.datetime) -> list[Action]:
+        return self._changed(self.probes.on_answer(source, message, now))
+
+    def _changed(self, changes: list[Change]) -> list[Action]:
+        if not changes:
+            return []
+        for change in changes:
+            self._routes.pop(change.pool_id, None)
+            self.changes["up" if change.alive else "down"] += 1
+        return [
+            ReportGateways(tuple(GatewayReport(c.gateway_id, c.pool_id, c.alive) for c in changes))
+        ]

@@ -1,0 +1,216 @@
+"""Edge pools in the agent's core (issue #10; seed 1 FIG. 2C): a node's packet to an external
+address leaves its host straight for the gateway its flow hashes to, with the destination
+embedded behind the gateway's /64 (DESIGN.md section 2); the gateway's agent verifies the
+sender and hands the IPv4 datagram to the network's interface; the reply comes back to the
+node's host, which accepts external sources only from the network's gateways. Gateways are
+probed; a silent one is dead and its flows move to the survivors, the others' stay.
+
+World (`support.agent_world`) plus: external network internet 30.0.0.0/16, edge hosts gw1 and
+gw2, edge pool egress of znet with gateways e1 (gw1, 30.0.100.1) and e2 (gw2, 30.0.100.2),
+route 0.0.0.0/0 -> egress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+import pytest
+from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
+
+from onm.addressing import SubstrateAddress, agent_address
+from onm.agent.actions import ReportGateways, ToNode, ToSubstrate, ToTenant
+from onm.agent.core import AgentCore
+from onm.agent.probes import DEAD_AFTER
+from onm.agent.tables import router_mac
+from onm.manager import edge_pools, externals, hosts, reads, routes
+from onm.model.principal import ADMIN
+from onm.packet.drop import DropReason
+from onm.packet.ethernet import format_mac
+from support.agent_world import MTU, NOW, Lab, only
+from support.agent_world import lab as world
+
+__all__ = ["world"]
+
+SERVER = "30.0.2.2"
+
+
+@dataclass
+class Edge:
+    lab: Lab
+    gw: dict[str, AgentCore]
+    prefixes: dict[str, int]
+    vni: int
+
+    def snapshot_all(self, now: dt.datetime = NOW) -> None:
+        self.lab.snapshot("r", now)
+        self.lab.snapshot("s", now)
+        for name, core in self.gw.items():
+            with self.lab.store.read(ADMIN, now) as tx:
+                core.apply_snapshot(reads.snapshot(tx, name), now)
+
+
+@pytest.fixture
+def edge(world: Lab) -> Edge:
+    prefixes = {}
+    with world.store.write(ADMIN, NOW) as tx:
+        externals.create(tx, "internet", "30.0.0.0/16")
+        for i, name in enumerate(("gw1", "gw2"), start=1):
+            host, _ = hosts.create(
+                tx, name, f"fd00:0:101:90{i}::/64", role="edge", external="internet"
+            )
+            prefixes[name] = host.prefix.value
+        edge_pools.create(tx, "egress", "z/znet", {})
+        edge_pools.add_gateway(tx, "z/znet/egress", "e1", "gw1", "30.0.100.1")
+        edge_pools.add_gateway(tx, "z/znet/egress", "e2", "gw2", "30.0.100.2")
+        routes.add(tx, "z/znet", "0.0.0.0/0", "egress")
+    result = Edge(world, {"gw1": AgentCore(MTU), "gw2": AgentCore(MTU)}, prefixes, 0)
+    result.snapshot_all()
+    [result.vni] = result.gw["gw1"].tables.duties
+    return result
+
+
+def syn(lab: Lab, node: str, dst: str = SERVER, sport: int = 40000) -> bytes:
+    n = lab.nodes[node]
+    return raw(
+        Ether(src=n.mac, dst=format_mac(router_mac(_vni(lab, node))))
+        / IP(src=str(n.ip), dst=dst)
+        / TCP(sport=sport, dport=80, flags="S")
+    )
+
+
+def _vni(lab: Lab, node: str) -> int:
+    port = lab.r.tables.ports.get(lab.nodes[node].interface)
+    assert port is not None
+    return port.network.vni
+
+
+def gateway_of(edge: Edge, packet: bytes) -> str:
+    prefix = int.from_bytes(packet[24:32], "big")
+    return next(name for name, value in edge.prefixes.items() if value == prefix)
+
+
+def test_a_flow_goes_straight_to_its_gateway_and_its_reply_comes_back(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
+    where = SubstrateAddress.decode(out.packet[24:40])
+    assert str(where.ipv4) == SERVER and where.network_id == edge.vni
+    name = gateway_of(edge, out.packet)
+
+    [kernel] = only(edge.gw[name].substrate_packet(out.packet, NOW), ToTenant)
+    assert kernel.vni == edge.vni
+    sent = IP(kernel.packet)
+    assert (sent.src, sent.dst, sent[TCP].dport) == (str(a.ip), SERVER, 80)
+
+    reply = raw(IP(src=SERVER, dst=str(a.ip), ttl=63) / TCP(sport=80, dport=40000, flags="SA"))
+    [back] = only(edge.gw[name].tenant_packet(edge.vni, reply), ToSubstrate)
+    assert IPv6(back.packet).dst == str(SubstrateAddress.decode(out.packet[8:24]).encode())
+    [delivered] = only(lab.r.substrate_packet(back.packet, NOW), ToNode)
+    frame = Ether(delivered.frame)
+    assert delivered.interface == a.interface
+    assert frame.src == format_mac(router_mac(edge.vni)) and frame[IP].src == SERVER
+
+
+def test_one_flow_always_takes_one_gateway_and_flows_spread(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    seen = {}
+    for i in range(64):
+        dst = f"30.0.3.{i + 1}"
+        [first] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), NOW), ToSubstrate)
+        [again] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), NOW), ToSubstrate)
+        assert first.packet[24:40] == again.packet[24:40]
+        seen[dst] = gateway_of(edge, first.packet)
+    assert set(seen.values()) == {"gw1", "gw2"}
+
+
+def test_external_sources_are_accepted_only_from_the_networks_gateways(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    port = lab.r.tables.ports[a.interface]
+    forged_from = lab.s.tables.prefix  # host s is no gateway
+    source = ipaddress.IPv6Address(
+        (forged_from << 64) | (edge.vni << 32) | int(ipaddress.IPv4Address(SERVER))
+    )
+    forged = raw(
+        IPv6(src=str(source), dst=str(ipaddress.IPv6Address(port.substrate)), hlim=63)
+        / ICMPv6EchoReply(id=1, seq=1)
+    )
+    assert lab.r.substrate_packet(forged, NOW) == []
+    assert lab.r.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
+
+
+def test_a_gateway_takes_only_what_the_node_really_sent(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
+    name = gateway_of(edge, out.packet)
+    core = edge.gw[name]
+    forged = bytearray(out.packet)
+    forged[15] ^= 0x01  # another host's /64 claims a's address
+    assert core.substrate_packet(bytes(forged), NOW) == []
+    inside = bytearray(out.packet)
+    inside[36:40] = ipaddress.IPv4Address("10.0.0.3").packed  # "external", inside znet
+    assert core.substrate_packet(bytes(inside), NOW) == []
+    assert core.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
+    assert core.counters.drops[DropReason.GATEWAY_INTERNAL_DESTINATION] == 1
+    nobody = raw(IP(src=SERVER, dst="10.0.0.77") / TCP(sport=80, dport=1))
+    assert core.tenant_packet(edge.vni, nobody) == []
+    assert core.counters.drops[DropReason.GATEWAY_NO_RESIDENT] == 1
+
+
+def test_no_route_is_dropped_and_no_gateway_answers_unreachable(edge: Edge) -> None:
+    lab = edge.lab
+    e1 = lab.nodes["e1"]  # zenc has no route
+    frame = raw(
+        Ether(src=e1.mac, dst=format_mac(router_mac(lab.r.tables.ports[e1.interface].network.vni)))
+        / IP(src=str(e1.ip), dst=SERVER)
+        / TCP(dport=80)
+    )
+    assert lab.r.node_frame(e1.interface, frame, NOW) == []
+    assert lab.r.counters.drops[DropReason.NO_ROUTE] == 1
+
+
+def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[object]:
+    """Let r's timer run at `now`; the gateways in `answering` answer its probes."""
+    lab = edge.lab
+    actions = lab.r.on_timer(now)
+    reports = [a for a in actions if isinstance(a, ReportGateways)]
+    for probe in (a for a in actions if isinstance(a, ToSubstrate)):
+        name = gateway_of(edge, probe.packet)
+        assert probe.packet[24:40] == agent_address(edge.prefixes[name])
+        if name in answering:
+            [answer] = only(edge.gw[name].substrate_packet(probe.packet, now), ToSubstrate)
+            reports += [a for a in lab.r.substrate_packet(answer.packet, now) if a]
+    return reports
+
+
+def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    flows = {f"30.0.4.{i}": "" for i in range(1, 101)}
+    for dst in flows:
+        [out] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), NOW), ToSubstrate)
+        flows[dst] = gateway_of(edge, out.packet)
+    interval = dt.timedelta(seconds=1.0)  # the default probe interval
+    now = NOW
+    assert probe_round(edge, now, {"gw1", "gw2"}) == []
+    for _ in range(int(DEAD_AFTER) + 2):
+        now += interval
+        reports = probe_round(edge, now, {"gw2"})
+        if reports:
+            break
+    [report] = reports
+    assert isinstance(report, ReportGateways)
+    assert [g.alive for g in report.gateways] == [False]
+    for dst, before in flows.items():
+        [out] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), now), ToSubstrate)
+        assert gateway_of(edge, out.packet) == "gw2", (dst, before)
+    moved = sum(1 for g in flows.values() if g == "gw1")
+    assert lab.r.egress.flows.rehashed == moved > 0
+
+    now += interval
+    [back] = probe_round(edge, now, {"gw1", "gw2"})
+    assert isinstance(back, ReportGateways) and back.gateways[0].alive
