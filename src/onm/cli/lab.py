@@ -24,7 +24,7 @@ from onm.lab.topology import load
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="A lab of hosts and nodes made of network namespaces on this machine.",
+    help="A lab of hosts, nodes and external networks made of network namespaces on this machine.",
 )
 
 File = Annotated[
@@ -76,14 +76,18 @@ def up(
             err=True,
         )
         raise typer.Exit(1)
+    servers = topology.servers()
+    with_servers = f", {_count(len(servers), 'server')}" if servers else ""
     out.print_line(
         f"lab {record.lab} is up: {_count(len(topology.hosts), 'host')}, "
-        f"{_count(len(topology.nodes), 'node')} (state {result.directory})"
+        f"{_count(len(topology.nodes), 'node')}{with_servers} (state {result.directory})"
     )
     for line in _hints(record.manager_url, record.admin_token_file):
         out.print_line(f"  {line}")
     if topology.nodes:
         out.print_line(f"  onm lab exec {topology.nodes[0].name} -- ip addr")
+    if servers:
+        out.print_line(f"  onm lab exec {servers[0][1].name} -- ip addr")
     if no_agents:
         out.print_line("  no agents were started (--no-agents): nodes cannot reach each other")
 
@@ -100,7 +104,8 @@ def down(name: Name = None, state_dir: StateDir = None) -> None:
 
 @app.command("status")
 def status(name: Name = None, state_dir: StateDir = None, json: Json = False) -> None:
-    """Show the lab's namespaces and processes, and how to reach its manager."""
+    """Show the lab's namespaces (hosts, nodes, external networks, servers) and processes, and how
+    to reach its manager."""
     found = runner.status(name, state_dir)
     record = found.state
     if json:
@@ -170,7 +175,7 @@ def status(name: Name = None, state_dir: StateDir = None, json: Json = False) ->
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def exec_(
-    target: Annotated[str, typer.Argument(help="Node name (or host name with --host).")],
+    target: Annotated[str, typer.Argument(help="Node or server name (or host name with --host).")],
     command: Annotated[
         list[str], typer.Argument(help="The command, after --.", show_default=False)
     ],
@@ -178,7 +183,7 @@ def exec_(
     name: Name = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Run a command inside a node's namespace (`onm lab exec a -- ping -c1 10.0.0.3`).
+    """Run a command inside a node's or server's namespace (`onm lab exec a -- ping -c1 10.0.0.3`).
 
     The exit status is the command's.
     """
@@ -204,8 +209,12 @@ def check(file: File) -> None:
             (topology.networks, "network"),
             (topology.nodes, "node"),
             (topology.pools, "pool"),
+            (topology.externals, "external network"),
+            (topology.servers(), "server"),
+            (topology.edge_pools, "edge pool"),
+            (topology.routes, "route"),
         )
-        if items or kind != "pool"
+        if items or kind in ("host", "tenant", "network", "node")
     )
     latency = topology.substrate.latency
     delays = ", ".join(

@@ -18,7 +18,9 @@ def test_the_checkout_s_examples_are_the_shipped_ones_not_a_copy() -> None:
 
 
 def test_every_shipped_example_is_found_by_name_and_loads() -> None:
-    assert {"fig2a.yaml", "two-hosts.yaml", "two-tenants.yaml"} <= set(examples.names())
+    assert {"edge.yaml", "fig2a.yaml", "two-hosts.yaml", "two-tenants.yaml"} <= set(
+        examples.names()
+    )
     for name in examples.names():
         with examples.path(name) as found:
             assert topology.load(found).hosts

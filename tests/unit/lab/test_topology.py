@@ -49,7 +49,7 @@ def error_of(text: str) -> str:
 
 def test_examples_load() -> None:
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
-    assert names == ["fig2a.yaml", "two-hosts.yaml", "two-tenants.yaml"]
+    assert names == ["edge.yaml", "fig2a.yaml", "two-hosts.yaml", "two-tenants.yaml"]
     for path in EXAMPLES.glob("*.yaml"):
         assert load(path).hosts
 
