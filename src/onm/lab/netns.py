@@ -11,10 +11,15 @@ is kept (one per namespace, in this thread) until `close()` or the namespace's d
 
 from __future__ import annotations
 
+from typing import Final
+
 from onm.lab.plan import Address, Bridge, Delays, End, Route, Veth
 from onm.netlink import helper, kernel
 from onm.netlink.errors import KernelError
 from onm.netlink.kernel import Kernel, Link
+
+MAIN_TABLE: Final = 254
+"""The routing table `ip route` shows (RT_TABLE_MAIN, include/uapi/linux/rtnetlink.h)."""
 
 _kernels: dict[str, Kernel] = {}
 """The open netlink view of each namespace this process has changed."""
@@ -129,7 +134,11 @@ def ensure_address(address: Address) -> None:
 
 
 def ensure_route(route: Route) -> None:
-    _kernel(route.namespace).ensure_route(route.destination, route.via, route.device)
+    """The route is in the namespace's main table: via its gateway, or on-link."""
+    if route.via is None:
+        _kernel(route.namespace).ensure_link_route(route.destination, route.device, MAIN_TABLE)
+    else:
+        _kernel(route.namespace).ensure_route(route.destination, route.via, route.device)
 
 
 # --- delays ----------------------------------------------------------------------------------

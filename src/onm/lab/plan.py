@@ -11,6 +11,15 @@ and host-side interface names, gateways) into a `Plan`; `onm.lab.netns` applies 
     onm-LAB-n-NODE         eth0 <-> that interface: the node's virtual MAC and IP, MTU =
                            substrate MTU - the encoding's overhead, default route via the
                            network's gateway; IPv6 off (nodes are IPv4 only)
+    onm-LAB-x-EXTERNAL     bridge br0 (EXTERNAL_MTU), the external network's switch; one port
+                           hK per edge host on it (K as above), one port sJ per server
+                           (J = the server's index in it + 1); IPv6 off
+    onm-LAB-s-SERVER       eth0 <-> sJ on its external's br0, the server's IP with the
+                           external CIDR's prefix length (no route beyond it); IPv6 off
+
+An edge host (`role: edge`) is a host as above, with no nodes, and one more interface: ext0
+<-> hK on its external's br0, up, with no address of its own but an on-link route to the
+external CIDR. Its agent adds the gateways' external /32s to ext0 (and its NAT and firewall).
 
 With `substrate.latency`, each host's `sub0` also holds one delay per other host's /64 it must
 wait toward (`Delays`: the topology's one-way delay for the two hosts' locations), grouped into
@@ -37,7 +46,11 @@ BRIDGE: Final = "br0"
 SUBSTRATE_IF: Final = "sub0"
 """Each host's interface on the substrate (the agent's `--substrate-if`)."""
 NODE_IF: Final = "eth0"
-"""Each node's interface."""
+"""Each node's interface, and each server's."""
+EXTERNAL_IF: Final = "ext0"
+"""Each edge host's interface on its external network (the agent's `--external-if`)."""
+EXTERNAL_MTU: Final = 1500
+"""Link MTU of the external networks: plain Ethernet, as outside networks are."""
 
 
 class Role(enum.StrEnum):
@@ -46,10 +59,13 @@ class Role(enum.StrEnum):
     SUBSTRATE = "sub"
     HOST = "h"
     NODE = "n"
+    EXTERNAL = "x"
+    SERVER = "s"
 
 
 def namespace_name(lab: str, role: Role, owner: str = "") -> str:
-    """`onm-LAB-sub`, `onm-LAB-h-HOST` or `onm-LAB-n-NODE`."""
+    """`onm-LAB-sub`, `onm-LAB-h-HOST`, `onm-LAB-n-NODE`, `onm-LAB-x-EXTERNAL` or
+    `onm-LAB-s-SERVER`."""
     return f"onm-{lab}-{role.value}" if role is Role.SUBSTRATE else f"onm-{lab}-{role}-{owner}"
 
 
@@ -71,6 +87,8 @@ SYSCTLS: Final[Mapping[Role, tuple[tuple[str, int], ...]]] = {
     Role.SUBSTRATE: _ipv6_sysctls(("disable_ipv6", 1)),
     Role.HOST: _ipv6_sysctls(("forwarding", 0), ("accept_ra", 0), ("accept_dad", 0)),
     Role.NODE: _ipv6_sysctls(("disable_ipv6", 1)),
+    Role.EXTERNAL: _ipv6_sysctls(("disable_ipv6", 1)),
+    Role.SERVER: _ipv6_sysctls(("disable_ipv6", 1)),
 }
 """Set right after a namespace is made, before any interface enters it."""
 
@@ -100,7 +118,7 @@ class Namespace:
     name: str
     role: Role
     owner: str
-    """The host or node it stands for ("" for the substrate)."""
+    """The host, node, external network or server it stands for ("" for the substrate)."""
     sysctls: tuple[tuple[str, int], ...]
 
 
@@ -141,7 +159,8 @@ class Address:
 class Route:
     namespace: str
     destination: ipaddress.IPv4Network | ipaddress.IPv6Network
-    via: ipaddress.IPv4Address | ipaddress.IPv6Address
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    """None: on-link out of `device` (scope link, no gateway)."""
     device: str
 
 
@@ -182,7 +201,7 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
     mtu = topology.substrate.mtu
     sub = namespace_name(lab, Role.SUBSTRATE)
     namespaces = [Namespace(sub, Role.SUBSTRATE, "", SYSCTLS[Role.SUBSTRATE])]
-    bridges = (Bridge(sub, BRIDGE, mtu),)
+    bridges = [Bridge(sub, BRIDGE, mtu)]
     veths: list[Veth] = []
     addresses: list[Address] = []
     routes: list[Route] = []
@@ -221,8 +240,29 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
             ns = namespace_name(lab, Role.NODE, member)
             addresses.append(Address(ns, NODE_IF, ipaddress.IPv4Interface((pool.ip, 32))))
 
+    for external in topology.externals:
+        ns = namespace_name(lab, Role.EXTERNAL, external.name)
+        namespaces.append(Namespace(ns, Role.EXTERNAL, external.name, SYSCTLS[Role.EXTERNAL]))
+        bridges.append(Bridge(ns, BRIDGE, EXTERNAL_MTU))
+        for index, host in enumerate(topology.hosts):
+            if host.external == external.name:
+                ext0 = End(host_ns[host.name], EXTERNAL_IF, EXTERNAL_MTU)
+                veths.append(Veth(ext0, End(ns, f"h{index + 1}", EXTERNAL_MTU, master=BRIDGE)))
+                routes.append(Route(host_ns[host.name], external.cidr, None, EXTERNAL_IF))
+        for index, server in enumerate(external.servers):
+            server_ns = namespace_name(lab, Role.SERVER, server.name)
+            namespaces.append(Namespace(server_ns, Role.SERVER, server.name, SYSCTLS[Role.SERVER]))
+            eth0 = End(server_ns, NODE_IF, EXTERNAL_MTU)
+            veths.append(Veth(eth0, End(ns, f"s{index + 1}", EXTERNAL_MTU, master=BRIDGE)))
+            addresses.append(Address(server_ns, NODE_IF, external.interface(server.ip)))
+
     return Plan(
-        tuple(namespaces), bridges, tuple(veths), tuple(addresses), tuple(routes), tuple(delays)
+        tuple(namespaces),
+        tuple(bridges),
+        tuple(veths),
+        tuple(addresses),
+        tuple(routes),
+        tuple(delays),
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from onm.lab.plan import (
     BRIDGE,
+    EXTERNAL_IF,
+    EXTERNAL_MTU,
     NODE_IF,
     SUBSTRATE_IF,
     Allocations,
@@ -20,6 +22,7 @@ from onm.lab.plan import (
     NodeAllocation,
     Plan,
     Role,
+    Route,
     build,
     namespace_name,
     transit_address,
@@ -141,7 +144,7 @@ def test_encapsulation_leaves_nodes_40_bytes_less() -> None:
 
 
 def test_interface_names_fit_and_do_not_clash() -> None:
-    for example in ("two-hosts.yaml", "two-tenants.yaml", "fig2a.yaml"):
+    for example in ("two-hosts.yaml", "two-tenants.yaml", "fig2a.yaml", "edge.yaml"):
         _, plan = plan_of(example, lab="a-rather-long-lab-name-of-forty-chars-xx")
         names = [(e.namespace, e.name) for v in plan.veths for e in (v.a, v.b)]
         names += [(b.namespace, b.name) for b in plan.bridges]
@@ -215,3 +218,71 @@ def test_delays_are_symmetric_and_toward_the_routed_prefixes() -> None:
 def test_no_latency_no_delays() -> None:
     _, plan = plan_of("two-hosts.yaml")
     assert plan.delays == ()
+
+
+# --- externals, servers, edge hosts (issue #10) ------------------------------------------------
+def test_externals_and_servers_get_namespaces_after_the_rest() -> None:
+    _, plan = plan_of("edge.yaml")
+    assert [(n.name, n.role, n.owner) for n in plan.namespaces][-3:] == [
+        ("onm-t1-x-internet", Role.EXTERNAL, "internet"),
+        ("onm-t1-s-web", Role.SERVER, "web"),
+        ("onm-t1-s-dl", Role.SERVER, "dl"),
+    ]
+    assert namespace_name("t1", Role.EXTERNAL, "internet") == "onm-t1-x-internet"
+    assert namespace_name("t1", Role.SERVER, "web") == "onm-t1-s-web"
+    by_name = {n.name: dict(n.sysctls) for n in plan.namespaces}
+    for ns in ("onm-t1-x-internet", "onm-t1-s-web"):
+        assert by_name[ns]["net.ipv6.conf.all.disable_ipv6"] == 1
+        assert by_name[ns]["net.ipv6.conf.default.disable_ipv6"] == 1
+    assert [(b.namespace, b.name, b.mtu) for b in plan.bridges] == [
+        ("onm-t1-sub", BRIDGE, 1520),
+        ("onm-t1-x-internet", BRIDGE, EXTERNAL_MTU),
+    ]
+
+
+def test_servers_hang_off_the_external_bridge_with_their_address() -> None:
+    _, plan = plan_of("edge.yaml")
+    found = ends(plan)
+    addresses = {(a.namespace, a.device): str(a.address) for a in plan.addresses}
+    for k, (server, ip) in enumerate((("web", "30.0.2.2"), ("dl", "30.0.2.3")), start=1):
+        ns = f"onm-t1-s-{server}"
+        eth0 = found[ns, NODE_IF]
+        port = found["onm-t1-x-internet", f"s{k}"]
+        assert (eth0.mtu, eth0.mac, eth0.master) == (EXTERNAL_MTU, None, None)
+        assert (port.mtu, port.master) == (EXTERNAL_MTU, BRIDGE)
+        pair = next(v for v in plan.veths if eth0 in (v.a, v.b))
+        assert port in (pair.a, pair.b)
+        assert addresses[ns, NODE_IF] == f"{ip}/16"
+        assert not [r for r in plan.routes if r.namespace == ns]  # the external CIDR only
+
+
+def test_edge_hosts_get_ext0_on_the_external_with_only_a_link_route() -> None:
+    topology, plan = plan_of("edge.yaml")
+    found = ends(plan)
+    addresses = {(a.namespace, a.device) for a in plan.addresses}
+    external = ipaddress.IPv4Network("30.0.0.0/16")
+    for index, host in enumerate(topology.hosts):
+        ns = f"onm-t1-h-{host.name}"
+        routes = [r for r in plan.routes if r.namespace == ns and r.device == EXTERNAL_IF]
+        if host.external is None:
+            assert (ns, EXTERNAL_IF) not in found and routes == []
+            continue
+        ext0 = found[ns, EXTERNAL_IF]
+        port = found["onm-t1-x-internet", f"h{index + 1}"]
+        assert (ext0.mtu, ext0.master) == (EXTERNAL_MTU, None)
+        assert port.master == BRIDGE
+        pair = next(v for v in plan.veths if ext0 in (v.a, v.b))
+        assert port in (pair.a, pair.b)
+        assert (ns, EXTERNAL_IF) not in addresses  # the agent adds the gateways' /32s
+        assert routes == [Route(ns, external, None, EXTERNAL_IF)]
+        # An edge host is a host like the others on the substrate.
+        assert (ns, SUBSTRATE_IF) in found
+        assert sum(1 for r in plan.routes if r.namespace == ns and r.device == SUBSTRATE_IF) == 4
+    assert {h.name for h in topology.hosts if h.external} == {"gw1", "gw2", "gw3"}
+
+
+def test_a_lab_without_externals_plans_as_before() -> None:
+    _, plan = plan_of("two-hosts.yaml")
+    assert all(r.via is not None for r in plan.routes)
+    assert not [n for n in plan.namespaces if n.role in (Role.EXTERNAL, Role.SERVER)]
+    assert len(plan.bridges) == 1
