@@ -1,7 +1,12 @@
-"""Load a topology into the lab's manager: tenants, networks, hosts, nodes, through the client.
+"""Load a topology into the lab's manager through the client: tenants, networks, external
+networks, hosts, nodes, pools, edge pools with their gateways, and routes, in that order (each
+after what it refers to).
 
 Idempotent: every object is looked up by name first and reused when it is there and agrees with
-the file; one that disagrees is an error (the lab's manager holds only what its file says). Each
+the file; one that disagrees is an error (the lab's manager holds only what its file says).
+Settings are different: a network's `auto_pools` and the settings an edge pool's entry gives
+follow the file (someone may have tuned them since), and what the file leaves out is left as the
+manager has it. Pool members and gateways the file lists are added when missing. Each
 host's agent token is written to `hosts/HOST.token` (and each tenant's to `tenants/T.token`),
 mode 0600, right after the manager hands it out: it is shown only once. A host found without
 its token file (a crash in between) is deleted and made again, which is possible because hosts
@@ -16,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from onm.api.client import Client
-from onm.api.schemas import HostOut, HostView, NetworkOut, NodeOut
+from onm.api.schemas import EdgePoolDetail, ExternalOut, HostOut, HostView, NetworkOut, NodeOut
 from onm.errors import ConflictError, ForbiddenError
 from onm.lab.plan import Allocations, NodeAllocation
-from onm.lab.topology import NetworkSpec, NodeSpec, Topology
+from onm.lab.topology import EdgePoolSpec, HostSpec, NetworkSpec, NodeSpec, Topology
 
 Say = Callable[[str], None]
 
@@ -63,7 +68,8 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
             found = client.update_network(found.id, net.auto_pools.value)
         networks[net.name] = found
 
-    hosts = _hosts(client, topology, state_dir, say)
+    externals = _externals(client, topology, say)
+    hosts = _hosts(client, topology, externals, state_dir, say)
 
     existing_nodes = {(n.network_id, n.name): n for n in client.list_nodes()}
     nodes: dict[str, NodeAllocation] = {}
@@ -94,6 +100,9 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
                 client.add_member(held_pool.id, member)
                 say(f"pool {pool.name}: member {member}")
 
+    edge_pools = _edge_pools(client, topology, networks, hosts, say)
+    _routes(client, topology, networks, edge_pools, say)
+
     prefixes = {name: ipaddress.IPv6Network(h.prefix) for name, h in hosts.items()}
     return Allocations(prefixes, nodes)
 
@@ -105,7 +114,31 @@ def _full(host: HostView) -> HostOut:
     return host
 
 
-def _hosts(client: Client, topology: Topology, state_dir: Path, say: Say) -> dict[str, HostOut]:
+def _externals(client: Client, topology: Topology, say: Say) -> dict[str, ExternalOut]:
+    existing = {x.name: x for x in client.list_externals()} if topology.externals else {}
+    found: dict[str, ExternalOut] = {}
+    for spec in topology.externals:
+        held = existing.get(spec.name)
+        if held is None:
+            held = client.create_external(spec.name, str(spec.cidr))
+            say(f"external network {spec.name} ({spec.cidr})")
+        if ipaddress.IPv4Network(held.cidr) != spec.cidr:
+            raise ConflictError(
+                "external",
+                f"external network {spec.name} is {held.cidr} in the lab's manager, "
+                f"the file says {spec.cidr}",
+            )
+        found[spec.name] = held
+    return found
+
+
+def _hosts(
+    client: Client,
+    topology: Topology,
+    externals: dict[str, ExternalOut],
+    state_dir: Path,
+    say: Say,
+) -> dict[str, HostOut]:
     existing = {h.name: _full(h) for h in client.list_hosts()}
     hosts: dict[str, HostOut] = {}
     for spec in topology.hosts:
@@ -121,18 +154,117 @@ def _hosts(client: Client, topology: Topology, state_dir: Path, say: Say) -> dic
             client.delete_host(found.id)
             found = None
         if found is None:
-            created = client.create_host(spec.name, prefix=str(spec.prefix))
+            created = client.create_host(
+                spec.name, prefix=str(spec.prefix), role=spec.role.value, external=spec.external
+            )
             write_secret(token_file, created.token)
             found = created.host
-            say(f"host {spec.name} ({found.prefix})")
+            edge = f", edge on {spec.external}" if spec.external is not None else ""
+            say(f"host {spec.name} ({found.prefix}{edge})")
         if ipaddress.IPv6Network(found.prefix) != spec.prefix.network:
             raise ConflictError(
                 "host",
                 f"host {spec.name} has /64 {found.prefix} in the lab's manager, "
                 f"the file says {spec.prefix}",
             )
+        _check_role(spec, found, externals)
         hosts[spec.name] = found
     return hosts
+
+
+def _check_role(spec: HostSpec, found: HostOut, externals: dict[str, ExternalOut]) -> None:
+    external = None if spec.external is None else externals[spec.external].id
+    if found.role != spec.role.value or found.external_id != external:
+        held = found.role + (f" on external {found.external_id}" if found.external_id else "")
+        wanted = spec.role.value + (f" on {spec.external} ({external})" if external else "")
+        raise ConflictError(
+            "host",
+            f"host {spec.name} is in role {held} in the lab's manager, the file says {wanted}",
+        )
+
+
+def _edge_pools(
+    client: Client,
+    topology: Topology,
+    networks: dict[str, NetworkOut],
+    hosts: dict[str, HostOut],
+    say: Say,
+) -> dict[tuple[str, str], EdgePoolDetail]:
+    """The file's edge pools by (network, name), each with the file's settings and gateways."""
+    existing = (
+        {(p.network_id, p.name): p for p in client.list_edge_pools()} if topology.edge_pools else {}
+    )
+    found: dict[tuple[str, str], EdgePoolDetail] = {}
+    for spec in topology.edge_pools:
+        network = networks[spec.network]
+        held = existing.get((network.id, spec.name))
+        if held is None:
+            held = client.create_edge_pool(spec.name, network.id, spec.settings())
+            say(f"edge pool {spec.name} (in {spec.network}, nat {held.nat})")
+        elif _differs(spec, held):  # a setting: follow the file
+            held = client.update_edge_pool(held.id, spec.settings())
+            say(f"edge pool {spec.name}: settings as the file says")
+        gateways = {g.name: g for g in held.gateways}
+        for gateway in spec.gateways:
+            host = hosts[gateway.host]
+            have = gateways.get(gateway.name)
+            if have is None:
+                held = client.add_gateway(held.id, gateway.name, host.id, str(gateway.external_ip))
+                say(
+                    f"edge pool {spec.name}: gateway {gateway.name} on {gateway.host} "
+                    f"({gateway.external_ip})"
+                )
+            elif have.host_id != host.id or have.external_ip != str(gateway.external_ip):
+                raise ConflictError(
+                    "gateway",
+                    f"gateway {gateway.name} of edge pool {spec.name} is {have.external_ip} on "
+                    f"host {have.host_id} in the lab's manager, the file says "
+                    f"{gateway.external_ip} on {gateway.host} ({host.id})",
+                )
+        found[spec.network, spec.name] = held
+    return found
+
+
+def _differs(spec: EdgePoolSpec, held: EdgePoolDetail) -> bool:
+    """Does the manager hold another value for a setting the file gives?"""
+    have = {
+        "nat": held.nat,
+        "hash": held.hash_fields,
+        "choice": held.choice,
+        "mode": held.mode,
+        "split_above": held.split_above,
+        "probe_interval": held.probe_interval,
+    }
+    return any(have[key] != value for key, value in spec.settings().items())
+
+
+def _routes(
+    client: Client,
+    topology: Topology,
+    networks: dict[str, NetworkOut],
+    edge_pools: dict[tuple[str, str], EdgePoolDetail],
+    say: Say,
+) -> None:
+    held: dict[str, dict[ipaddress.IPv4Network, str]] = {}
+    for spec in topology.routes:
+        network = networks[spec.network]
+        if spec.network not in held:
+            held[spec.network] = {
+                ipaddress.IPv4Network(r.prefix): r.edge_pool_id
+                for r in client.list_routes(network.id)
+            }
+        pool = edge_pools[spec.network, spec.edge_pool]
+        through = held[spec.network].get(spec.prefix)
+        if through is None:
+            client.add_route(network.id, str(spec.prefix), pool.id)
+            held[spec.network][spec.prefix] = pool.id
+            say(f"route {spec.prefix} of {spec.network} through edge pool {spec.edge_pool}")
+        elif through != pool.id:
+            raise ConflictError(
+                "route",
+                f"route {spec.prefix} of network {spec.network} goes through edge pool "
+                f"{through} in the lab's manager, the file says {spec.edge_pool} ({pool.id})",
+            )
 
 
 def _check_network(spec: NetworkSpec, found: NetworkOut) -> None:
