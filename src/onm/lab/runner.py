@@ -312,15 +312,18 @@ def status(name: str | None, state_dir: Path | None) -> Status:
 def exec_argv(
     name: str | None, state_dir: Path | None, target: str, host: bool, command: Sequence[str]
 ) -> list[str]:
-    """`ip netns exec NAMESPACE COMMAND...` for the node (or host) `target`."""
+    """`ip netns exec NAMESPACE COMMAND...` for the node or server (or host) `target`."""
     record, _ = _require(name, state_dir)
-    role = Role.HOST if host else Role.NODE
-    namespace = record.namespace_of(role, target)
+    roles = (Role.HOST,) if host else (Role.NODE, Role.SERVER)
+    found = (record.namespace_of(role, target) for role in roles)
+    namespace = next((ns for ns in found if ns is not None), None)
     if namespace is None:
-        known = sorted(n.owner for n in record.namespaces if n.role is role)
-        kind = "host" if host else "node"
+        known = sorted(n.owner for n in record.namespaces if n.role in roles)
+        has_servers = any(n.role is Role.SERVER for n in record.namespaces)
+        kind = "host" if host else "node or server" if has_servers else "node"
+        kinds = "hosts" if host else "nodes and servers" if has_servers else "nodes"
         raise NotFoundError(
-            f"lab {record.lab} has no {kind} {target!r} (its {kind}s: {', '.join(known)})"
+            f"lab {record.lab} has no {kind} {target!r} (its {kinds}: {', '.join(known)})"
         )
     if not command:
         raise LabError("give the command to run after --, e.g. `-- ip addr`")

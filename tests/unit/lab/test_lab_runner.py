@@ -83,6 +83,29 @@ def test_exec_finds_the_namespace(run_dir: Path) -> None:
         runner.exec_argv("zz", None, "a", False, ["true"])
 
 
+def test_exec_finds_a_server_by_its_name(run_dir: Path) -> None:
+    directory = a_lab(run_dir)
+    record = state.load(directory)
+    assert record is not None
+    record = record.with_namespace(NamespaceRecord("onm-l1-x-internet", Role.EXTERNAL, "internet"))
+    record = record.with_namespace(NamespaceRecord("onm-l1-s-web", Role.SERVER, "web"))
+    state.save(directory, record)
+    assert runner.exec_argv(None, None, "web", False, ["true"])[:4] == [
+        *("ip", "netns", "exec", "onm-l1-s-web"),
+    ]
+    assert runner.exec_argv(None, None, "a", False, ["true"])[3] == "onm-l1-n-a"
+    with pytest.raises(
+        NotFoundError, match=r"no node or server 'x' \(its nodes and servers: a, web"
+    ):
+        runner.exec_argv(None, None, "x", False, ["true"])
+    with pytest.raises(NotFoundError, match="no host 'web'"):
+        runner.exec_argv(None, None, "web", True, ["true"])  # a server is no host
+    result = RUNNER.invoke(app, ["lab", "status"])
+    assert result.exit_code == 0, result.output
+    for word in ("external", "internet", "onm-l1-x-internet", "server", "onm-l1-s-web"):
+        assert word in result.stdout
+
+
 def test_status_without_a_lab_is_an_error() -> None:
     result = RUNNER.invoke(app, ["lab", "status"])
     assert result.exit_code == 1
