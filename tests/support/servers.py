@@ -44,3 +44,46 @@ Server((address, port), handler).serve_forever()
 """
 """`python -m http.server` on a plain TCPServer: http.server's own HTTPServer looks its address
 up in DNS (`socket.getfqdn`) before it listens, and a node has no DNS server to answer."""
+
+
+EXTERNAL = r"""
+import socketserver, sys, threading, time
+
+class Http(socketserver.StreamRequestHandler):
+    # GET /        -> the peer's address, as this host sees it
+    # GET /big?n=N&t=T -> N bytes, spread evenly over T seconds
+    def handle(self):
+        words = self.rfile.readline().split()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        path = words[1].decode() if len(words) > 1 else "/"
+        if path.startswith("/big"):
+            query = dict(p.split("=") for p in path.split("?")[1].split("&"))
+            size, seconds = int(query["n"]), float(query["t"])
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            chunk = b"x" * (size // 50)
+            for _ in range(50):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(seconds / 50)
+            self.wfile.write(b"x" * (size - 50 * len(chunk)))
+        else:
+            body = self.client_address[0].encode()
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+class Banner(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(b"220 " + self.client_address[0].encode() + b"\r\n")
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+for port, handler in ((80, Http), (25, Banner)):
+    server = Server(("0.0.0.0", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+"""An HTTP server that answers with the peer's address (or a long body) and a port-25
+listener that greets with it: both tell the test what source address arrived."""

@@ -39,6 +39,7 @@ from onm.netlink.gateway_plan import (
 )
 from onm.netlink.kernel import Kernel
 from support.netns_tools import in_netns
+from support.servers import EXTERNAL as SERVER
 from support.servers import Background
 
 TAG = f"onm-nf{os.getpid()}-"
@@ -49,48 +50,6 @@ SERVER_IP = "30.0.2.2"
 SNAT1, SNAT2, PUBLIC1 = "30.0.100.1", "30.0.100.2", "30.0.100.50"
 BIG, SLOW = 1_500_000, 4.0
 """Bytes of the long download, and the seconds the server spreads them over."""
-
-SERVER = r"""
-import socketserver, sys, threading, time
-
-class Http(socketserver.StreamRequestHandler):
-    # GET /        -> the peer's address, as this host sees it
-    # GET /big?n=N&t=T -> N bytes, spread evenly over T seconds
-    def handle(self):
-        words = self.rfile.readline().split()
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        path = words[1].decode() if len(words) > 1 else "/"
-        if path.startswith("/big"):
-            query = dict(p.split("=") for p in path.split("?")[1].split("&"))
-            size, seconds = int(query["n"]), float(query["t"])
-            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
-            chunk = b"x" * (size // 50)
-            for _ in range(50):
-                self.wfile.write(chunk)
-                self.wfile.flush()
-                time.sleep(seconds / 50)
-            self.wfile.write(b"x" * (size - 50 * len(chunk)))
-        else:
-            body = self.client_address[0].encode()
-            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-
-class Banner(socketserver.StreamRequestHandler):
-    def handle(self):
-        self.wfile.write(b"220 " + self.client_address[0].encode() + b"\r\n")
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-for port, handler in ((80, Http), (25, Banner)):
-    server = Server(("0.0.0.0", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"""
-"""An HTTP server that answers with the peer's address (or a long body) and a port-25
-listener that greets with it: both tell the test what source address arrived."""
 
 CONNECT = r"""
 import socket, sys
