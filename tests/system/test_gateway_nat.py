@@ -1,6 +1,7 @@
 """A gateway host's kernel side with real traffic: two tenants with one CIDR (10.0.0.0/24) reach
 an external host through one gateway namespace, SNATed to their own addresses, filtered by their
-own rules, and kept apart by conntrack zones, marks and per-tenant routing tables.
+own rules, and kept apart by conntrack zones, marks and per-tenant routing tables; or one of
+them routed as it is (`nat: none`), which the external host reaches through the gateway.
 
     ten1 10.0.0.2/24 eth0 ==== t1 10.0.0.1/32 --+
                                                 gw  ext 30.0.0.254/16 ==== eth0 30.0.2.2/16 internet
@@ -118,6 +119,8 @@ def lab() -> Iterator[Lab]:
         for k in (k1, k2):
             k.ensure_address("eth0", IFACE4("10.0.0.2/24"))
             k.ensure_route(NET4("0.0.0.0/0"), IP4("10.0.0.1"), "eth0")
+        # The external network reaches ten2's CIDR through the gateway when ten2 is routed.
+        i.ensure_route(NET4("10.0.0.0/24"), IP4(SNAT2), "eth0")
         for namespace in (internet, ten1):
             server = background.start(
                 namespace, sys.executable, "-c", SERVER, stdout=subprocess.PIPE
@@ -130,6 +133,18 @@ def lab() -> Iterator[Lab]:
             k.close()
         for name in reversed(made):
             nl.delete_netns(name)
+
+
+NAMED = r"""
+import socket, sys
+# One TCP listener that greets every peer with its own name and the peer's address.
+with socket.create_server(("0.0.0.0", int(sys.argv[2])), reuse_port=True) as server:
+    print("ready", flush=True)
+    while True:
+        peer, (address, _) = server.accept()
+        with peer:
+            peer.sendall(f"{sys.argv[1]} {address}\n".encode())
+"""
 
 
 def curl(namespace: str, url: str, *more: str) -> subprocess.Popen[str]:
@@ -247,6 +262,31 @@ def test_a_public_ip_is_reachable_and_used_for_its_nodes_egress(lab: Lab) -> Non
     assert answer(curl(lab.ten1, f"http://{SERVER_IP}/")) == PUBLIC1
     assert answer(curl(lab.ten2, f"http://{SERVER_IP}/")) == SNAT2
     assert nftables.counters(lab.gw)["vni1.public-allowed"][0] >= 1
+
+
+def test_a_routed_tenant_is_neither_translated_nor_mixed_with_a_translated_one(lab: Lab) -> None:
+    routed = with_rules(BASE, 2, routed=True)  # a `nat: none` pool: one CIDR with ten1
+    gateway.apply(lab.gw, realise(routed))
+    listener = lab.background.start(
+        lab.ten2, sys.executable, "-c", NAMED, "ten2", "2222", stdout=subprocess.PIPE
+    )
+    assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+    before = nftables.counters(lab.gw)["vni2.routed-allowed"]
+    # Out: the server sees ten2's own address; ten1, same address, is still SNATed.
+    assert answer(curl(lab.ten2, f"http://{SERVER_IP}/")) == "10.0.0.2"
+    assert answer(curl(lab.ten1, f"http://{SERVER_IP}/")) == SNAT1
+    # In, unsolicited, by the route through the gateway: ten2's node, never ten1's.
+    assert connect(lab.internet, "10.0.0.2", 2222) == (True, f"ten2 {SERVER_IP}")
+    # Not tracked (the zone's SNATed entries of earlier tests may still be there).
+    assert not [e for e in conntrack(lab.gw) if "zone=2" in e.split() and "dst=10.0.0.2 " in e]
+    assert nftables.counters(lab.gw)["vni2.routed-allowed"][0] > before[0]
+    # A rule still applies, packet by packet.
+    deny = FirewallRule("rule-9", Direction.INGRESS, Action.DENY, Proto.TCP, (2222, 2222))
+    gateway.apply(lab.gw, realise(with_rules(routed, 2, rules=(deny,))))
+    ok, said = connect(lab.internet, "10.0.0.2", 2222, timeout=1.5)
+    assert not ok, said
+    assert nftables.counters(lab.gw)["vni2-rule-9"][0] >= 1
+    gateway.apply(lab.gw, realise(BASE))
 
 
 def test_a_removed_tenant_leaves_no_chain_counter_or_rule(lab: Lab) -> None:

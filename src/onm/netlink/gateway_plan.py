@@ -17,6 +17,14 @@ a re-apply, or a tenant joining, never renumbers another):
   route there and falls through to the main table, toward the external network.
 - a **routing table** numbered like the mark.
 
+Routed tenants (an edge pool with `nat: none`: links toward another site that routes the
+tenant's CIDRs back through the pool) are kept apart by destination CIDR on the external side,
+so no two routed tenants of one gateway may overlap. Their packets are not tracked (`notrack`):
+the paths of a routed pool may be asymmetric (splitting spreads one pair's flows over gateways,
+and the other site picks its own way back), so a reply may reach a gateway that never saw its
+request; their rules match packet by packet, and the default lets the external side in to the
+tenant's CIDRs (a router's default, `routed-allowed`, counted) unless a rule denies it.
+
 NAT: packets leaving by the external interface are SNATed by mark, first to a node's public IP
 (1:1), else to the tenant's SNAT address; conntrack keeps the binding (ports translated as the
 kernel does). New connections from the external network to a public IP are DNATed to its node.
@@ -99,9 +107,12 @@ class TenantEdge:
     """The gateway-side interface the tenant's IPv4 packets arrive on."""
     cidrs: tuple[ipaddress.IPv4Network, ...]
     snat_ip: ipaddress.IPv4Address
-    """This gateway's external address for this tenant network."""
+    """This gateway's external address for this tenant network (with `routed`, only the next
+    hop the external network reaches the tenant's CIDRs by: nothing is translated to it)."""
     rules: tuple[FirewallRule, ...] = ()
     public_ips: tuple[PublicIp, ...] = ()
+    routed: bool = False
+    """An edge pool with `nat: none`: the tenant's CIDRs are routed as they are, statelessly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +171,8 @@ class Builtin(enum.Enum):
     """Forwarded between a tenant's interface and anything but the external one: dropped."""
     GATEWAY_DROPPED = "gateway-dropped"
     """From the tenant to the gateway's own addresses, other than ICMP: dropped."""
+    ROUTED_ALLOWED = "routed-allowed"
+    """A routed tenant: no rule matched a packet from the external network: allowed."""
 
 
 def zone_of(vni: int) -> int:
@@ -278,6 +291,10 @@ def _tenant(field: str, tenant: TenantEdge) -> None:
         if rule.id in seen:
             raise InvalidInputError(f"{field}.rules[{i}].id", f"{rule.id!r} is used twice")
         seen.add(rule.id)
+    if tenant.routed and tenant.public_ips:
+        raise InvalidInputError(
+            f"{field}.public_ips", "a routed tenant (nat none) translates nothing: no public IPs"
+        )
     nodes: set[ipaddress.IPv4Address] = set()
     for i, public in enumerate(tenant.public_ips):
         if not any(public.node_ip in cidr for cidr in tenant.cidrs):
@@ -304,6 +321,7 @@ def validate(plan: GatewayPlan) -> None:
         firsts[key] = (field, value)
 
     claim("interface", plan.external_interface, "external_interface", "interface")
+    routed: list[tuple[str, ipaddress.IPv4Network]] = []
     for t, tenant in enumerate(plan.tenants):
         field = f"tenants[{t}]"
         _tenant(field, tenant)
@@ -313,6 +331,15 @@ def validate(plan: GatewayPlan) -> None:
         claim("address", tenant.snat_ip, f"{field}.snat_ip", "address")
         for i, public in enumerate(tenant.public_ips):
             claim("address", public.public_ip, f"{field}.public_ips[{i}].public_ip", "address")
+        for i, cidr in enumerate(tenant.cidrs if tenant.routed else ()):
+            other = next((f for f, c in routed if c.overlaps(cidr)), None)
+            if other is not None:
+                raise InvalidInputError(
+                    f"{field}.cidrs[{i}]",
+                    f"{cidr} overlaps routed {other}: the gateway could "
+                    "not tell their packets from the external network apart",
+                )
+            routed.append((f"{field}.cidrs[{i}]", cidr))
 
 
 # --- the ruleset -----------------------------------------------------------------------------
@@ -332,6 +359,10 @@ def _match(left: Json, right: object, op: str = "==") -> Json:
 
 def _prefix(network: ipaddress.IPv4Network) -> Json:
     return {"prefix": {"addr": str(network.network_address), "len": network.prefixlen}}
+
+
+def _cidr_set(cidrs: Sequence[ipaddress.IPv4Network]) -> object:
+    return _prefix(cidrs[0]) if len(cidrs) == 1 else {"set": [_prefix(c) for c in cidrs]}
 
 
 def _counter(name: str) -> Json:
@@ -432,22 +463,25 @@ def _tenant_rules(plan: GatewayPlan, tenant: TenantEdge) -> list[Json]:
 
     drop: Json = {"drop": None}
     accept: Json = {"accept": None}
-    cidrs: object = (
-        _prefix(tenant.cidrs[0])
-        if len(tenant.cidrs) == 1
-        else {"set": [_prefix(c) for c in tenant.cidrs]}
+    cidrs = _cidr_set(tenant.cidrs)
+    # `notrack` is ignored once `ct zone set` has attached a template (nft_ct.c,
+    # nft_notrack_eval): a routed tenant, never tracked, gets no zone.
+    track: Json = (
+        {"notrack": None}
+        if tenant.routed
+        else {"mangle": {"key": {"ct": {"key": "zone"}}, "value": zone_of(vni)}}
     )
     out = [
-        _rule_json(
-            chains.classify, {"mangle": {"key": {"ct": {"key": "zone"}}, "value": zone_of(vni)}}
-        ),
+        _rule_json(chains.classify, track),
         _rule_json(chains.classify, {"mangle": {"key": _meta("mark"), "value": mark_of(vni)}}),
     ]
     if tenant.public_ips:
         ones = [[str(p.node_ip), str(p.public_ip)] for p in tenant.public_ips]
         source = {"map": {"key": _payload("ip", "saddr"), "data": {"set": ones}}}
         out.append(_rule_json(chains.snat, {"snat": {"family": "ip", "addr": source}}))
-    out.append(_rule_json(chains.snat, {"snat": {"family": "ip", "addr": str(tenant.snat_ip)}}))
+    if not tenant.routed:
+        snat = {"snat": {"family": "ip", "addr": str(tenant.snat_ip)}}
+        out.append(_rule_json(chains.snat, snat))
 
     ipv4_only = _match(_meta("nfproto"), "ipv4", "!=")
     out += [
@@ -486,7 +520,10 @@ def _tenant_rules(plan: GatewayPlan, tenant: TenantEdge) -> list[Json]:
     if tenant.public_ips:
         dnat = _match({"ct": {"key": "status"}}, "dnat", "in")
         ingress.append(_rule_json(chains.ingress, dnat, count(Builtin.PUBLIC_ALLOWED), accept))
-    ingress.append(_rule_json(chains.ingress, count(Builtin.INGRESS_DROPPED), drop))
+    if tenant.routed:
+        ingress.append(_rule_json(chains.ingress, count(Builtin.ROUTED_ALLOWED), accept))
+    else:
+        ingress.append(_rule_json(chains.ingress, count(Builtin.INGRESS_DROPPED), drop))
     out += ingress
     out += [
         _rule_json(chains.gateway, _match(_meta("l4proto"), "icmp"), accept),
@@ -496,10 +533,14 @@ def _tenant_rules(plan: GatewayPlan, tenant: TenantEdge) -> list[Json]:
 
 
 def _counters(tenant: TenantEdge) -> list[Counter]:
+    applies = {
+        Builtin.PUBLIC_ALLOWED: bool(tenant.public_ips),
+        Builtin.ROUTED_ALLOWED: tenant.routed,
+    }
     builtins = [
         Counter(builtin_counter(tenant.vni, b), tenant.vni, None, b)
         for b in Builtin
-        if b is not Builtin.PUBLIC_ALLOWED or tenant.public_ips
+        if applies.get(b, True)
     ]
     rules = [Counter(rule_counter(tenant.vni, r.id), tenant.vni, r.id, None) for r in tenant.rules]
     return rules + builtins
@@ -535,13 +576,6 @@ def _ruleset(plan: GatewayPlan, counters: Iterable[Counter]) -> Json:
                 _match(_meta("iifname"), ext),
                 _jumps(_payload("ip", "daddr"), [(a, c.classify) for a, c in by_address]),
             ),
-            _rule_json(
-                "postrouting-nat",
-                _match(_meta("oifname"), ext),
-                _jumps(
-                    _meta("mark"), [(mark_of(t.vni), _Chains(t.vni).snat) for t in plan.tenants]
-                ),
-            ),
             _rule_json("forward", _established(), {"accept": None}),
             _rule_json(
                 "forward", _jumps(_meta("iifname"), [(i, c.egress) for i, c in by_interface])
@@ -554,6 +588,23 @@ def _ruleset(plan: GatewayPlan, counters: Iterable[Counter]) -> Json:
                 "input", _jumps(_meta("iifname"), [(i, c.gateway) for i, c in by_interface])
             ),
         ]
+    for tenant in plan.tenants:
+        if tenant.routed:  # from the external network, a routed tenant's own addresses
+            commands.append(
+                _rule_json(
+                    "prerouting-raw",
+                    _match(_meta("iifname"), ext),
+                    _match(_payload("ip", "daddr"), _cidr_set(tenant.cidrs)),
+                    {"goto": {"target": _Chains(tenant.vni).classify}},
+                )
+            )
+    translated = [(mark_of(t.vni), _Chains(t.vni).snat) for t in plan.tenants if not t.routed]
+    if translated:
+        commands.append(
+            _rule_json(
+                "postrouting-nat", _match(_meta("oifname"), ext), _jumps(_meta("mark"), translated)
+            )
+        )
     if publics:
         to_node = {"map": {"key": _payload("ip", "daddr"), "data": {"set": publics}}}
         commands.append(

@@ -292,6 +292,21 @@ def test_sysctls_and_addresses() -> None:
         (with_tenant(TWO, 0, vni=1 << 24), "tenants[0].vni", "outside"),
         (with_tenant(TWO, 0, cidrs=()), "tenants[0].cidrs", "at least one"),
         (replace(TWO, external_interface=""), "external_interface", "1 to 15"),
+        (
+            replace(TWO, tenants=tuple(replace(t, routed=True) for t in TWO.tenants)),
+            "tenants[1].cidrs[0]",
+            "overlaps routed tenants[0].cidrs[0]",
+        ),
+        (
+            with_tenant(
+                TWO,
+                0,
+                routed=True,
+                public_ips=(PublicIp(IP4("10.0.0.9"), IP4("30.0.100.9")),),
+            ),
+            "tenants[0].public_ips",
+            "translates nothing",
+        ),
     ],
 )
 def test_bad_plans_are_refused_naming_the_field(plan: GatewayPlan, field: str, reason: str) -> None:
@@ -397,3 +412,32 @@ def test_a_missing_libnftables_is_named(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(nftables, "_nft", None)
     with pytest.raises(KernelError, match=r"libnftables is not installed.*libnftables1"):
         nftables.counters("somewhere")
+
+
+ROUTED = with_tenant(TWO, 1, routed=True)
+"""Tenant 2 behind a `nat: none` pool: its CIDR may overlap tenant 1's, which is translated."""
+
+
+def test_a_routed_tenant_is_untracked_untranslated_and_let_in_by_default() -> None:
+    classify = rules_of(ROUTED, "vni2-classify")
+    assert classify[0] == [{"notrack": None}]  # before anything attaches a template
+    assert not any({"notrack": None} in r for r in rules_of(ROUTED, "vni1-classify"))
+    assert rules_of(ROUTED, "vni2-snat") == []
+    [postrouting] = rules_of(ROUTED, "postrouting-nat")
+    vmap = postrouting[-1]["vmap"]["data"]["set"]
+    assert [k for k, _ in vmap] == [mark_of(1)]
+    # From the external network, by destination CIDR, into the routed tenant's chains.
+    by_cidr = [
+        r for r in rules_of(ROUTED, "prerouting-raw") if {"goto": {"target": "vni2-classify"}} in r
+    ]
+    assert len(by_cidr) == 1
+    assert by_cidr[0][1]["match"]["right"] == {"prefix": {"addr": "10.0.0.0", "len": 24}}
+    ingress = rules_of(ROUTED, "vni2-ingress")
+    assert counter_of(ingress[-1]) == builtin_counter(2, Builtin.ROUTED_ALLOWED)
+    assert {"accept": None} in ingress[-1]
+    assert counter_of(rules_of(ROUTED, "vni1-ingress")[-1]) == builtin_counter(
+        1, Builtin.INGRESS_DROPPED
+    )
+    names = {c.name for c in realise(ROUTED).counters}
+    assert builtin_counter(2, Builtin.ROUTED_ALLOWED) in names
+    assert builtin_counter(1, Builtin.ROUTED_ALLOWED) not in names

@@ -19,6 +19,7 @@ from onm.agent.io.netns import run_in_netns_fds
 from onm.agent.io.tun import open_tun, read_datagram, write_datagram
 from onm.agent.tables import Duty, Tables
 from onm.errors import OnmError
+from onm.model.edge_pool import Nat
 from onm.netlink import gateway
 from onm.netlink.gateway_plan import GatewayKernel, GatewayPlan, TenantEdge, realise
 from onm.netlink.kernel import Kernel
@@ -115,4 +116,5 @@ def _tenant(duty: Duty) -> TenantEdge:
         duty.interface,
         duty.network.cidrs,
         ipaddress.IPv4Address(duty.gateway.external_ip),
+        routed=duty.pool.nat is Nat.NONE,
     )
