@@ -480,7 +480,7 @@ def _tenant_rules(plan: GatewayPlan, tenant: TenantEdge) -> list[Json]:
         source = {"map": {"key": _payload("ip", "saddr"), "data": {"set": ones}}}
         out.append(_rule_json(chains.snat, {"snat": {"family": "ip", "addr": source}}))
     if not tenant.routed:
-        snat = {"snat": {"family": "ip", "addr": str(tenant.snat_ip)}}
+        snat: Json = {"snat": {"family": "ip", "addr": str(tenant.snat_ip)}}
         out.append(_rule_json(chains.snat, snat))
 
     ipv4_only = _match(_meta("nfproto"), "ipv4", "!=")
