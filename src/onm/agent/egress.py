@@ -6,7 +6,8 @@ Theory of operation:
   longest matching route names an edge pool. No route: dropped (`NO_ROUTE`).
 - The pool's gateway for the flow comes from `onm.agent.flows` (pinned flows; a Maglev table
   over the active gateways that `onm.agent.probes` finds alive), or, with `choice: random`,
-  a random pick among the same, pinned the same way. No live gateway: the node gets ICMP
+  a random pick among the same, pinned the same way; a routed pool's heavy pairs are spread
+  (`onm.agent.splitting`). No live gateway: the node gets ICMP
   host unreachable at once (`EDGE_NO_GATEWAY`), as a fail-closed pool does.
 - The packet crosses the substrate as any other, by its network's encoding, to the gateway's
   /64 with the network id and the external destination embedded (DESIGN.md section 2); the
@@ -27,10 +28,11 @@ from onm.agent.actions import Action, GatewayReport, ReportGateways
 from onm.agent.emission import CROSSING, Payload, emit, host_unreachable
 from onm.agent.flows import FlowTable, PoolRoute
 from onm.agent.probes import Change, Probes
+from onm.agent.splitting import SPREAD, PairMeter
 from onm.agent.state import CoreState
 from onm.agent.superframes import to_substrate
 from onm.agent.tables import EdgeEntry, GatewayEntry, Port, Tables
-from onm.model.edge_pool import Choice
+from onm.model.edge_pool import Choice, Nat
 from onm.model.ids import EdgePoolId, GatewayId
 from onm.packet.drop import DropReason
 from onm.packet.icmpv6 import IcmpV6Message
@@ -52,6 +54,7 @@ class GatewayCounts:
 class Egress:
     state: CoreState
     flows: FlowTable = field(default_factory=FlowTable)
+    pairs: PairMeter = field(default_factory=PairMeter)
     probes: Probes = field(default_factory=Probes)
     sent: dict[GatewayId, GatewayCounts] = field(default_factory=dict)
     changes: Counter[str] = field(default_factory=Counter)
@@ -79,15 +82,23 @@ class Egress:
             self._routes[pool.id] = route
         return route
 
-    def gateway_for(self, pool: EdgeEntry, packet: bytes, now: dt.datetime) -> GatewayEntry | None:
-        """The gateway this datagram's flow goes through (None: none alive)."""
+    def gateway_for(
+        self, pool: EdgeEntry, packet: bytes, size: int, now: dt.datetime
+    ) -> GatewayEntry | None:
+        """The gateway this datagram's flow goes through (None: none alive); `size` bytes of
+        it count toward its pair's rate when the pool splits."""
         route = self._route(pool)
         flow = flow_of(packet)
         pick = None
         if pool.choice is Choice.RANDOM and route.table:
             pick = self.rng.getrandbits(32)
+        spread = None
+        if pool.split_above is not None and pool.nat is Nat.NONE:
+            pair = (pool.id, flow.src, flow.dst)
+            if self.pairs.add(pair, size, pool.split_above, now):
+                spread, pick = SPREAD, None
         pins = len(self.flows.pins)
-        chosen = self.flows.gateway_for(route, flow, now, pick)
+        chosen = self.flows.gateway_for(route, flow, now, pick, spread)
         if chosen is None:
             return None
         gateway = pool.gateways[GatewayId(chosen)]
@@ -118,13 +129,14 @@ class Egress:
         if pool is None:
             state.counters.drop(DropReason.NO_ROUTE)
             return []
-        gateway = self.gateway_for(pool, packet, now)
+        size = len(packet) + (0 if payload is None else len(payload))
+        gateway = self.gateway_for(pool, packet, size, now)
         if gateway is None:
             refused = host_unreachable(packet, network.siit, DropReason.EDGE_NO_GATEWAY)
             return emit(state.counters, refused, port, False)
         counts = self._counts(gateway.id)
         counts.packets += 1
-        counts.bytes += len(packet) + (0 if payload is None else len(payload))
+        counts.bytes += size
         destination = embed_ipv4(gateway.prefix, network.vni, target)
         mapper = PairMapper(packet[12:16], source_substrate, target, destination)
         if gso is not None:

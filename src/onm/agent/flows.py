@@ -74,20 +74,38 @@ class FlowTable:
     """Flows moved because their gateway died or left (their NAT state went with it)."""
     evicted: int = 0
     expired: int = 0
+    split: int = 0
+    """Flows of heavy pairs moved to spread them (`spread`)."""
 
     def gateway_for(
-        self, route: PoolRoute, flow: Flow, now: dt.datetime, pick: int | None = None
+        self,
+        route: PoolRoute,
+        flow: Flow,
+        now: dt.datetime,
+        pick: int | None = None,
+        spread: Collection[HashField] | None = None,
     ) -> str | None:
         """The gateway `flow` goes through now (None: the pool has no live gateway). A new (or
         moved) flow takes the table's entry for its hash, or for `pick` when given (a random
-        choice: pinned the same way)."""
+        choice: pinned the same way). With `spread` (a heavy pair of a routed pool,
+        `onm.agent.splitting`) the flow is hashed on those fields instead, and a pin that
+        disagrees moves there (`split`): a routed pool loses no state by it."""
         key = (route.id, flow)
         pin = self.pins.get(key)
-        if pin is not None and pin.gateway in route.alive:
+        alive = pin is not None and pin.gateway in route.alive
+        if pin is not None and alive and spread is None:
             pin.last_seen = now
             self.pins.move_to_end(key)
             return pin.gateway
-        chosen = maglev.lookup(route.table, flow_hash(flow, route.fields) if pick is None else pick)
+        fields = route.fields if spread is None else spread
+        chosen = maglev.lookup(route.table, flow_hash(flow, fields) if pick is None else pick)
+        if pin is not None and alive:  # spreading a pinned flow
+            if chosen is not None and chosen != pin.gateway:
+                self.split += 1
+                pin.gateway = chosen
+            pin.last_seen = now
+            self.pins.move_to_end(key)
+            return pin.gateway
         if chosen is None:
             return None
         if pin is not None:

@@ -214,3 +214,37 @@ def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
     now += interval
     [back] = probe_round(edge, now, {"gw1", "gw2"})
     assert isinstance(back, ReportGateways) and back.gateways[0].alive
+
+
+def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: Edge) -> None:
+    """Seed 1, splitting: `nat: none`, hashed on src,dst, split above 1 Mbit/s. Below the rate
+    the pair's connections share one gateway; past it they spread, each flow on one gateway."""
+    lab = edge.lab
+    with lab.store.write(ADMIN, NOW) as tx:
+        edge_pools.update_pool(
+            tx, "z/znet/egress", {"nat": "none", "hash": "src,dst", "split_above": 1_000_000}
+        )
+    edge.snapshot_all()
+    a = lab.nodes["a"]
+
+    def gateways(first: int, count: int, at: dt.datetime) -> list[str]:
+        out = []
+        for sport in range(first, first + count):
+            [sent] = only(
+                lab.r.node_frame(a.interface, syn(lab, "a", sport=sport), at), ToSubstrate
+            )
+            out.append(gateway_of(edge, sent.packet))
+        return out
+
+    assert len(set(gateways(41000, 20, NOW))) == 1  # 20 SYNs: far under 1 Mbit/s
+    heavy = raw(
+        Ether(src=a.mac, dst=format_mac(router_mac(edge.vni)))
+        / IP(src=str(a.ip), dst=SERVER)
+        / TCP(sport=41000, dport=80, flags="A")
+        / (b"x" * 1400)
+    )
+    for _ in range(60):  # 60 x 1.4 kB in one window: well over 1 Mbit/s
+        lab.r.node_frame(a.interface, heavy, NOW)
+    spread = gateways(41000, 20, NOW)
+    assert set(spread) == {"gw1", "gw2"}
+    assert spread == gateways(41000, 20, NOW)  # each flow stays on its own gateway

@@ -87,3 +87,23 @@ def test_idle_pins_expire_by_protocol_and_the_table_is_bounded() -> None:
 
 def test_no_live_gateway_no_answer() -> None:
     assert FlowTable().gateway_for(route(alive=()), flows(1)[0], NOW) is None
+
+
+def pair_flows(count: int) -> list[Flow]:
+    """One source/destination pair's connections, from many source ports."""
+    return [
+        Flow(bytes([10, 0, 0, 2]), bytes([40, 0, 0, 9]), 6, 40000 + n, 5001) for n in range(count)
+    ]
+
+
+def test_spreading_a_pair_moves_its_pinned_flows_to_their_five_tuple_gateways() -> None:
+    table, sample = FlowTable(), pair_flows(40)
+    by_pair = PoolRoute.of(POOL, DEFAULT_FIELDS, GATEWAYS, GATEWAYS)
+    assert len({table.gateway_for(by_pair, f, NOW) for f in sample}) == 1
+    spread = [table.gateway_for(by_pair, f, NOW, spread=FIVE) for f in sample]
+    assert set(spread) == set(GATEWAYS)
+    moved = table.split
+    assert 0 < moved < len(sample)
+    # Pinned where they went: the pair slowing down (no spread) moves nothing back.
+    assert [table.gateway_for(by_pair, f, NOW) for f in sample] == spread
+    assert table.split == moved
