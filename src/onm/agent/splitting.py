@@ -11,10 +11,12 @@ ones spread from their first. A single flow is never split over gateways: its pa
 arrive out of order, which TCP takes as loss (the reason ECMP hashes flows, RFC 2992 section 2).
 
 The rate is measured here, at the sender, over fixed windows (`WINDOW`): a pair is heavy
-while the bytes of its last complete window, or of the current one so far, are over the
-threshold. Spread flows stay pinned where they went when the pair slows again (moving them
-back would gain nothing and reorder them once more). The meter is bounded (`CAPACITY` pairs;
-stale pairs go first). Time is `now`; nothing here does I/O.
+while the bytes of its last complete window are over the threshold. A whole window, not a
+part of one: a sender catching up after a stall (a busy host, a paced sender making up lost
+time) bursts far above its rate for a moment, which must not split it. Spread flows stay
+pinned where they went when the pair slows again (moving them back would gain nothing and
+reorder them once more). The meter is bounded (`CAPACITY` pairs; stale pairs go first).
+Time is `now`; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Final
 from onm.model.edge_pool import HashField
 from onm.model.ids import EdgePoolId
 
-WINDOW: Final = dt.timedelta(milliseconds=500)
+WINDOW: Final = dt.timedelta(seconds=1)
 CAPACITY: Final = 65536
 SPREAD: Final = frozenset(HashField)
 """The fields a heavy pair's flows are hashed on: all of them."""
@@ -48,7 +50,7 @@ class PairMeter:
     capacity: int = CAPACITY
     pairs: dict[Pair, _Window] = field(default_factory=dict)
     heavy_seen: int = 0
-    """Times a pair was found over its pool's threshold when it was not the window before."""
+    """Windows in which a pair was heavy (each pair counted once per window)."""
 
     def add(self, pair: Pair, size: int, threshold: float, now: dt.datetime) -> bool:
         """Count `size` bytes of `pair`; whether the pair is over `threshold` bits/s now."""
@@ -62,19 +64,17 @@ class PairMeter:
             ended_now = elapsed < 2 * WINDOW
             window.previous = window.bytes if ended_now else 0
             window.start, window.bytes = now, 0
-        was = self._over(window, threshold)
+            if window.previous > _limit(threshold):
+                self.heavy_seen += 1
         window.bytes += size
-        over = self._over(window, threshold)
-        if over and not was:
-            self.heavy_seen += 1
-        return over
-
-    @staticmethod
-    def _over(window: _Window, threshold: float) -> bool:
-        limit = threshold * WINDOW.total_seconds() / 8
-        return window.previous > limit or window.bytes > limit
+        return window.previous > _limit(threshold)
 
     def _forget_stale(self, now: dt.datetime) -> None:
         stale = [p for p, w in self.pairs.items() if now - w.start >= 2 * WINDOW]
         for pair in stale or list(self.pairs)[: max(1, len(self.pairs) // 2)]:
             del self.pairs[pair]
+
+
+def _limit(threshold: float) -> float:
+    """The bytes one window holds at `threshold` bits/s."""
+    return threshold * WINDOW.total_seconds() / 8

@@ -15,7 +15,9 @@ and host-side interface names, gateways) into a `Plan`; `onm.lab.netns` applies 
                            hK per edge host on it (K as above), one port sJ per server
                            (J = the server's index in it + 1); IPv6 off
     onm-LAB-s-SERVER       eth0 <-> sJ on its external's br0, the server's IP with the
-                           external CIDR's prefix length (no route beyond it); IPv6 off
+                           external CIDR's prefix length, and a route to the CIDRs of each
+                           network behind a routed edge pool (`nat: none`) of that external
+                           via the pool's first gateway; IPv6 off
 
 An edge host (`role: edge`) is a host as above, with no nodes, and one more interface: ext0
 <-> hK on its external's br0, up, with no address of its own but an on-link route to the
@@ -40,6 +42,7 @@ from typing import Final
 
 from onm.agent.tables import node_mtu
 from onm.lab.topology import TRANSIT, Topology
+from onm.model.edge_pool import Nat
 
 BRIDGE: Final = "br0"
 """The substrate switch, in the substrate namespace."""
@@ -255,6 +258,7 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
             eth0 = End(server_ns, NODE_IF, EXTERNAL_MTU)
             veths.append(Veth(eth0, End(ns, f"s{index + 1}", EXTERNAL_MTU, master=BRIDGE)))
             addresses.append(Address(server_ns, NODE_IF, external.interface(server.ip)))
+            routes += _routed_back(topology, external.name, server_ns)
 
     return Plan(
         tuple(namespaces),
@@ -264,6 +268,23 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
         tuple(routes),
         tuple(delays),
     )
+
+
+def _routed_back(topology: Topology, external: str, server_ns: str) -> list[Route]:
+    """A server's way back to the networks behind routed edge pools (`nat: none`) whose
+    gateways are on its external network: through the pool's first gateway, as a site's
+    router would be told. NAT pools need none: their gateways' addresses are on the link."""
+    out: list[Route] = []
+    hosts = {h.name: h for h in topology.hosts}
+    for pool in topology.edge_pools:
+        if pool.nat is not Nat.NONE or not pool.gateways:
+            continue
+        first = pool.gateways[0]
+        if hosts[first.host].external != external:
+            continue
+        for cidr in topology.network(pool.network).cidrs:
+            out.append(Route(server_ns, cidr, first.external_ip, NODE_IF))
+    return out
 
 
 def delay_bands(topology: Topology, host: str, allocations: Allocations) -> tuple[DelayBand, ...]:

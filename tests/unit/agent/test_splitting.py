@@ -1,6 +1,6 @@
 """Which pairs of a routed edge pool are heavy (onm.agent.splitting; seed 1: "split the load"):
-a pair over `split_above` bits/s in its last complete window, or in the current one so far, is
-heavy; one under it is not; a pause forgets the rate; the meter is bounded."""
+a pair over `split_above` bits/s in its last complete window is heavy; one under it is not, nor
+one that bursts inside a window; a pause forgets the rate; the meter is bounded."""
 
 from __future__ import annotations
 
@@ -17,12 +17,20 @@ PER_WINDOW = int(MBIT * WINDOW.total_seconds() / 8)
 """Bytes one window holds at exactly 1 Mbit/s."""
 
 
-def test_a_pair_over_the_threshold_is_heavy_and_stays_so_in_the_next_window() -> None:
+def test_a_pair_over_the_threshold_in_a_whole_window_is_heavy_in_the_next() -> None:
     meter = PairMeter()
-    assert meter.add(PAIR, PER_WINDOW, MBIT, NOW) is False  # at the rate, not over it
-    assert meter.add(PAIR, 1, MBIT, NOW) is True
+    assert meter.add(PAIR, PER_WINDOW, MBIT, NOW) is False
+    assert meter.add(PAIR, 1, MBIT, NOW + WINDOW / 2) is False  # a burst is not a rate yet
     assert meter.add(PAIR, 100, MBIT, NOW + WINDOW) is True  # the last window was over
+    assert meter.add(PAIR, 100, MBIT, NOW + WINDOW * 1.5) is True
     assert meter.heavy_seen == 1
+    assert meter.add(PAIR, 100, MBIT, NOW + WINDOW * 2) is False  # 200 bytes: slow again
+
+
+def test_a_window_exactly_at_the_rate_is_not_over_it() -> None:
+    meter = PairMeter()
+    meter.add(PAIR, PER_WINDOW, MBIT, NOW)
+    assert meter.add(PAIR, 1, MBIT, NOW + WINDOW) is False
 
 
 def test_a_pair_under_the_threshold_is_never_heavy() -> None:
@@ -34,8 +42,9 @@ def test_a_pair_under_the_threshold_is_never_heavy() -> None:
 
 def test_a_pause_of_two_windows_forgets_the_rate() -> None:
     meter = PairMeter()
-    assert meter.add(PAIR, 2 * PER_WINDOW, MBIT, NOW) is True
-    assert meter.add(PAIR, 10, MBIT, NOW + 2 * WINDOW) is False
+    meter.add(PAIR, 2 * PER_WINDOW, MBIT, NOW)
+    assert meter.add(PAIR, 10, MBIT, NOW + WINDOW) is True
+    assert meter.add(PAIR, 10, MBIT, NOW + 3 * WINDOW) is False
 
 
 def test_the_meter_is_bounded_stale_pairs_first() -> None:

@@ -286,3 +286,20 @@ def test_a_lab_without_externals_plans_as_before() -> None:
     assert all(r.via is not None for r in plan.routes)
     assert not [n for n in plan.namespaces if n.role in (Role.EXTERNAL, Role.SERVER)]
     assert len(plan.bridges) == 1
+
+
+def test_servers_route_back_to_a_routed_pools_network_through_its_first_gateway() -> None:
+    text = (EXAMPLES / "edge.yaml").read_text().replace("nat: snat", "nat: none")
+    assert "nat: none" in text
+    topology = loads(text)
+    plan = build(topology, "t1", allocations(topology))
+    for server in ("web", "dl"):
+        ns = f"onm-t1-s-{server}"
+        assert [r for r in plan.routes if r.namespace == ns] == [
+            Route(
+                ns,
+                ipaddress.IPv4Network("10.0.0.0/24"),
+                ipaddress.IPv4Address("30.0.100.1"),
+                NODE_IF,
+            )
+        ]
