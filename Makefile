@@ -14,7 +14,7 @@ STAMPS := .make-stamps
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd nftables libnftables1
 
-.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools demo clean
+.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools bench-edge demo clean
 
 all: test
 
@@ -70,6 +70,9 @@ bench-datapath: install
 
 bench-pools: install
 	$(BIN)/python tests/bench/bench_pools.py
+
+bench-edge: install
+	$(BIN)/python tests/bench/bench_edge.py
 
 demo: install
 	$(BIN)/onm demo $(if $(KEEP),--keep)
