@@ -41,6 +41,7 @@ import ipaddress
 import itertools
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -527,6 +528,7 @@ def main() -> int:
             process.wait(5)
         onm("lab", "down", *lab.flags, check=False, timeout=180)
         native_down(prefix)
+        shutil.rmtree(root, ignore_errors=True)  # the topology file (down removed the state)
     return 0
 
 
