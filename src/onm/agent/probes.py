@@ -12,8 +12,9 @@ Theory of operation:
   survivors by `onm.agent.flows`. One answer makes it alive again.
 - A change is counted and reported (`gateway_changes`), so the agent's caller can tell the
   manager and rebuild its selection.
-- Answers are matched by identifier and by the gateway they come from; anything else is not
-  ours and is dropped by the caller.
+- Answers are matched by identifier and by the host they come from: one answer stands for
+  every gateway on that host (of one pool or several); anything else is not ours and is
+  dropped by the caller.
 Time passes only when told (`now`).
 """
 
@@ -127,18 +128,20 @@ class Probes:
         return header + payload
 
     def on_answer(self, source: bytes, message: IcmpV6Message, now: dt.datetime) -> list[Change]:
-        """An echo reply to our agent address: the gateway it comes from is alive."""
+        """An echo reply to our agent address: every gateway on the host it comes from is
+        alive (an edge host may run gateways of several pools, its one agent answering)."""
         if message.rest[:2] != IDENTIFIER.to_bytes(2, "big"):
             return []
-        for target in self.targets.values():
-            if agent_address(target.gateway.prefix) == source:
-                self.answered += 1
-                target.heard = now
-                if not target.alive:
-                    target.alive = True
-                    return [Change(target.gateway.id, target.gateway.pool_id, True)]
-                return []
-        return []
+        heard = [t for t in self.targets.values() if agent_address(t.gateway.prefix) == source]
+        if heard:
+            self.answered += 1
+        changes = []
+        for target in heard:
+            target.heard = now
+            if not target.alive:
+                target.alive = True
+                changes.append(Change(target.gateway.id, target.gateway.pool_id, True))
+        return changes
 
     def alive_of(self, gateways: Iterable[GatewayEntry]) -> frozenset[str]:
         return frozenset(g.id for g in gateways if self.alive(g.id))
