@@ -289,7 +289,7 @@ def test_a_routed_tenant_is_neither_translated_nor_mixed_with_a_translated_one(l
     gateway.apply(lab.gw, realise(BASE))
 
 
-def test_a_removed_tenant_leaves_no_chain_counter_or_rule(lab: Lab) -> None:
+def test_a_removed_tenant_leaves_no_chain_counter_rule_or_address(lab: Lab) -> None:
     both, alone = realise(BASE), realise(replace(BASE, tenants=BASE.tenants[:1]))
     gateway.apply(lab.gw, both)
     gateway.apply(lab.gw, alone)
@@ -306,6 +306,11 @@ def test_a_removed_tenant_leaves_no_chain_counter_or_rule(lab: Lab) -> None:
         ).stdout
     )
     assert answer(curl(lab.ten1, f"http://{SERVER_IP}/")) == SNAT1
+    # Its SNAT address is off the external interface: the host answers no ARP for it.
+    held = subprocess.run(
+        ["ip", "-n", lab.gw, "-4", "-o", "addr"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f" {SNAT1}/32 " in held and f" {SNAT2}/32 " not in held, held
 
 
 def test_delete_removes_only_onms_table(lab: Lab) -> None:

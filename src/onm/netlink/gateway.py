@@ -4,8 +4,9 @@ policy rule and routing table, and onm's nftables table.
 
 Rules: every step is an idempotent `ensure` (a second `apply` of the same plan changes
 nothing and keeps conntrack state); the order puts the routing in place before the ruleset that
-marks packets toward it. What an earlier plan had and this one has not (a tenant removed) is
-taken away by `withdraw`, given the earlier realisation: nothing is found by listing.
+marks packets toward it. What an earlier plan had and this one has not (a tenant removed, a
+gateway's address moved) is taken away by `withdraw`, given the earlier realisation: nothing is
+found by listing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ipaddress
 import os
 
 from onm.netlink import kernel, nftables
-from onm.netlink.gateway_plan import RULE_PRIORITY, GatewayKernel, TenantRouting
+from onm.netlink.gateway_plan import RULE_PRIORITY, GatewayKernel, TenantRouting, withdrawn
 
 _HOST = 32
 """SNAT and public addresses are single addresses (/32) on the external interface."""
@@ -41,10 +42,14 @@ def _ensure_routing(k: kernel.Kernel, tenant: TenantRouting) -> None:
 
 
 def withdraw(netns: str | None, earlier: GatewayKernel, now: GatewayKernel) -> None:
-    """Remove the policy rules of tenants `earlier` had and `now` has not (their tables are
-    then never looked up). Addresses are left: the caller may still use them elsewhere."""
-    kept = {t.mark for t in now.routing}
+    """Take away what `earlier` had and `now` has not (`gateway_plan.withdrawn`): the policy
+    rules of tenants gone (their tables are then never looked up) and the external addresses
+    no gateway here holds any more."""
+    routing, addresses = withdrawn(earlier, now)
     with kernel.Kernel(netns) as k:
-        for tenant in earlier.routing:
-            if tenant.mark not in kept:
-                k.delete_fwmark_rule(4, tenant.mark, tenant.table, RULE_PRIORITY)
+        for tenant in routing:
+            k.delete_fwmark_rule(4, tenant.mark, tenant.table, RULE_PRIORITY)
+        for address in addresses:
+            k.delete_address(
+                earlier.external_interface, ipaddress.IPv4Interface(f"{address}/{_HOST}")
+            )

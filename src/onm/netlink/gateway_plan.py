@@ -628,6 +628,21 @@ def _ruleset(plan: GatewayPlan, counters: Iterable[Counter]) -> Json:
     return {"nftables": commands}
 
 
+def withdrawn(
+    earlier: GatewayKernel, now: GatewayKernel
+) -> tuple[tuple[TenantRouting, ...], tuple[ipaddress.IPv4Address, ...]]:
+    """What `earlier` put in the kernel that `now` has not: the policy routing of tenants gone,
+    and the external addresses no tenant holds any more (a gateway removed, or its address
+    moved: left on the interface, the host would go on answering ARP for an address that may
+    now be another host's, and take what arrives for it)."""
+    kept = {t.mark for t in now.routing}
+    held = set(now.addresses)
+    return (
+        tuple(t for t in earlier.routing if t.mark not in kept),
+        tuple(a for a in earlier.addresses if a not in held),
+    )
+
+
 def realise(plan: GatewayPlan) -> GatewayKernel:
     """The kernel state for `plan`; InvalidInputError (naming the field) if it is refused."""
     validate(plan)

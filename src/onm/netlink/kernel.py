@@ -218,6 +218,25 @@ class Kernel:
             **extra,
         )
 
+    def delete_address(self, device: str, address: IPInterface) -> bool:
+        """Make the address not be on the device; True if this call removed it."""
+        if self.link(device) is None:
+            return False
+        try:
+            self._call(
+                f"address {address} on {device}",
+                "addr",
+                "del",
+                index=self.index(device),
+                address=str(address.ip),
+                prefixlen=address.network.prefixlen,
+            )
+        except KernelError as error:
+            if error.errno == errnos.EADDRNOTAVAIL:
+                return False
+            raise
+        return True
+
     def ensure_route(self, destination: IPNetwork, via: IPAddress, device: str) -> None:
         """The route to `destination` goes via `via` out of `device` (replacing any other)."""
         self._call(

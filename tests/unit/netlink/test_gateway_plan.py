@@ -28,6 +28,7 @@ from onm.netlink.gateway_plan import (
     mark_of,
     realise,
     rule_counter,
+    withdrawn,
     zone_of,
 )
 
@@ -202,6 +203,20 @@ def test_sysctls_and_addresses() -> None:
     assert kernel.sysctls[0] == ("net.ipv4.ip_forward", 1)
     assert ("net.ipv4.conf.t2.src_valid_mark", 1) in kernel.sysctls
     assert kernel.external_interface == "ext"
+
+
+def test_what_a_tenant_removed_or_an_address_moved_leaves_is_withdrawn() -> None:
+    both = realise(TWO)
+    # A tenant gone: its policy routing and its SNAT address go (not the other's).
+    routing, addresses = withdrawn(both, realise(replace(TWO, tenants=TWO.tenants[:1])))
+    assert [t.vni for t in routing] == [2] and addresses == (IP4("30.0.100.2"),)
+    # A gateway's address moved: the old one goes, the tenant's routing stays.
+    moved = realise(with_tenant(TWO, 0, snat_ip=IP4("30.0.100.11")))
+    assert withdrawn(both, moved) == ((), (IP4("30.0.100.1"),))
+    # A public IP dropped goes too; the same plan again withdraws nothing.
+    public = realise(with_tenant(TWO, 1, public_ips=(PublicIp(IP4("10.0.0.9"), IP4("30.0.9.9")),)))
+    assert withdrawn(public, both) == ((), (IP4("30.0.9.9"),))
+    assert withdrawn(both, realise(TWO)) == ((), ())
 
 
 @pytest.mark.parametrize(
