@@ -50,17 +50,20 @@ EXTERNAL = r"""
 import socketserver, sys, threading, time
 
 class Http(socketserver.StreamRequestHandler):
-    # GET /        -> the peer's address, as this host sees it
-    # GET /big?n=N&t=T -> N bytes, spread evenly over T seconds
+    # GET /        -> the peer's address, as this host sees it (?t=T: after T seconds)
+    # GET /big?n=N&t=T -> N bytes, spread evenly over T seconds (the peer in X-Peer)
     def handle(self):
         words = self.rfile.readline().split()
         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
             pass
         path = words[1].decode() if len(words) > 1 else "/"
+        query = dict(p.split("=") for p in path.partition("?")[2].split("&") if p)
+        peer = self.client_address[0].encode()
         if path.startswith("/big"):
-            query = dict(p.split("=") for p in path.split("?")[1].split("&"))
             size, seconds = int(query["n"]), float(query["t"])
-            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            self.wfile.write(
+                b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nX-Peer: %s\r\n\r\n" % (size, peer)
+            )
             chunk = b"x" * (size // 50)
             for _ in range(50):
                 self.wfile.write(chunk)
@@ -68,8 +71,8 @@ class Http(socketserver.StreamRequestHandler):
                 time.sleep(seconds / 50)
             self.wfile.write(b"x" * (size - 50 * len(chunk)))
         else:
-            body = self.client_address[0].encode()
-            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            time.sleep(float(query.get("t", 0)))
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(peer) + peer)
 
 class Banner(socketserver.StreamRequestHandler):
     def handle(self):
