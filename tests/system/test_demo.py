@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -14,9 +16,10 @@ def _namespaces() -> set[str]:
 
 def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
     before = _namespaces()
+    name = f"demo{os.getpid()}"  # two demos at once (two checkouts' tests) need two names
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "onm.cli", "demo"],
+        [sys.executable, "-m", "onm.cli", "demo", "--name", name],
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,8 +44,20 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
         "onm pool member add web b -> B is initial",
         "requests meanwhile answered by G, H only",
         "the manager proposes pool detected-10-0-0-77 (proposed) with members A, B",
+        # Seed 1's FIG. 2C: three gateways, each seen for its share of A's flows.
+        "the manager's pool: e1 30.0.100.1 on GW1, e2 30.0.100.2 on GW2, e3 30.0.100.3 on GW3",
+        "A: GET http://30.0.2.2/ -> C saw it from 30.0.100.",
+        "(computed here the same way: 30 of 30 agree)",
+        "e2's agent on GW2 is stopped; A's agent (R) finds e2 silent",
+        "the download: 2000000 bytes, whole, seen by C from 30.0.100.1 (e1) all along",
         "every namespace and process the lab made is gone",
     ):
         assert seen in out, f"missing from the demo: {seen!r}"
+    shares = re.search(r"C sees them from: e1 (\d+), e2 (\d+), e3 (\d+)", out)
+    assert shares and sum(map(int, shares.groups())) == 30, out
+    moved = re.search(r"the (\d+) through e2 now through (.*); (\d+) of the (\d+) others kept", out)
+    assert moved, out
+    assert int(moved[1]) == int(shares[2]) and "e2" not in moved[2]
+    assert moved[3] == moved[4] == str(30 - int(moved[1]))  # only e2's flows moved
     assert elapsed < 60, f"the demo took {elapsed:.0f} s"
-    assert not {n for n in _namespaces() - before if n.startswith("onm-demo-")}
+    assert not {n for n in _namespaces() - before if n.startswith(f"onm-{name}-")}

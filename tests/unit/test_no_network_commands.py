@@ -24,6 +24,7 @@ ALLOWED = frozenset(
         # The demo runs its commands inside the nodes, as a user would type them.
         ("lab/demo.py", "run_in"),
         ("lab/demo.py", "start_service"),  # the members' HTTP service, in their namespaces
+        ("lab/demo_edge.py", "start_in"),  # the external server, and a node's download
     }
 )
 """(file under src/onm, enclosing function) where such a command is a user's command."""

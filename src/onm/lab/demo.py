@@ -1,7 +1,8 @@
 """`onm demo`: the seed's FIG. 2A and 2B examples brought up in the lab, with real traffic,
 narrated: node-to-node traffic over the substrate, then 10.0.0.3 as a pool of G and H (nearest
 member, failover with no ARP, a new member held back, an action on a criterion, a pool detected
-from two nodes' claims).
+from two nodes' claims); then seed 1's FIG. 2C (`onm.lab.demo_edge`): A's flows to an external
+system through an edge pool of three gateways, one of which dies.
 
 Every line the demo prints is read off the running system (the manager's API, the agents'
 metrics, the nodes' kernels, a capture on the substrate), never written in advance: if
@@ -127,6 +128,8 @@ class Demo:
     # --- the story ---------------------------------------------------------------------------
 
     def run(self, keep: bool) -> None:
+        from onm.lab.demo_edge import EdgeStory  # it narrates with this module's Demo
+
         started = time.monotonic()
         try:
             self.bring_up()
@@ -141,6 +144,7 @@ class Demo:
             self.failover()
             self.new_member()
             self.detection()
+            EdgeStory(self).run()
             self.show_counters()
         finally:
             for name in list(self.services):
@@ -162,6 +166,7 @@ class Demo:
     def bring_up(self) -> None:
         self.step(
             "Building the seed's FIG. 2A in network namespaces: substrate, hosts R S T U, nodes"
+            " (and FIG. 2C's edge hosts GW1-GW3, the internet)"
         )
         with examples.path(EXAMPLE) as topology:
             result = runner.up(topology, self.lab, self.state_dir, True, lambda _line: None)

@@ -159,9 +159,9 @@ def test_multi_cidr_network_uses_the_nodes_cidr() -> None:
     assert addresses["onm-t1-n-b", NODE_IF] == "10.0.5.1/16"
     routes = {(r.namespace, str(r.destination)): str(r.via) for r in plan.routes}
     assert routes["onm-t1-n-b", "0.0.0.0/0"] == "10.0.0.1"
-    # Four hosts: each routes to the three others.
-    assert sum(1 for r in plan.routes if r.namespace == "onm-t1-h-r") == 3
-    assert len(topology.hosts) == 4
+    # Four hosts and FIG. 2C's three edge hosts: each routes to the six others.
+    assert sum(1 for r in plan.routes if r.namespace == "onm-t1-h-r") == 6
+    assert len(topology.hosts) == 7
 
 
 LATENCY = """\
