@@ -12,6 +12,12 @@ Theory of operation:
 - The packet crosses the substrate as any other, by its network's encoding, to the gateway's
   /64 with the network id and the external destination embedded (DESIGN.md section 2); the
   source is the node's own substrate address, which the gateway verifies.
+- A node with a public IP on the pool (issue #10) sends every flow through the gateway that
+  holds the address (`Tables.public_owners`), not the hash's choice: that gateway keeps the
+  1:1 NAT state, so a reply to an inbound connection leaves where the connection came in,
+  and new connections leave from the public IP. While that gateway is dead the node's flows
+  are hashed as any other's (out through the pool's SNAT addresses; inbound waits for the
+  gateway, or for the manager to move the address).
 - What each gateway is sent is counted per gateway (packets, bytes, new flows).
 Time passes only when told (`now`).
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from onm.addressing import embed_ipv4
@@ -33,12 +40,25 @@ from onm.agent.state import CoreState
 from onm.agent.superframes import to_substrate
 from onm.agent.tables import EdgeEntry, GatewayEntry, Port, Tables
 from onm.model.edge_pool import Choice, Nat
-from onm.model.ids import EdgePoolId, GatewayId
+from onm.model.ids import EdgePoolId, GatewayId, NodeId
 from onm.packet.drop import DropReason
 from onm.packet.icmpv6 import IcmpV6Message
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
 from onm.selection.flow import flow_of
+
+
+def held_by(
+    pool: EdgeEntry,
+    node_id: NodeId,
+    owners: Mapping[tuple[NodeId, EdgePoolId], GatewayId],
+    alive: Callable[[GatewayId], bool],
+) -> GatewayEntry | None:
+    """The gateway holding `node_id`'s public IP on `pool`, while it is alive; None: the
+    node's flow takes the pool's usual choice."""
+    owner = owners.get((node_id, pool.id))
+    gateway = None if owner is None else pool.gateways.get(owner)
+    return gateway if gateway is not None and alive(gateway.id) else None
 
 
 @dataclass(slots=True)
@@ -130,7 +150,9 @@ class Egress:
             state.counters.drop(DropReason.NO_ROUTE)
             return []
         size = len(packet) + (0 if payload is None else len(payload))
-        gateway = self.gateway_for(pool, packet, size, now)
+        gateway = held_by(
+            pool, port.node_id, state.tables.public_owners, self.probes.alive
+        ) or self.gateway_for(pool, packet, size, now)
         if gateway is None:
             refused = host_unreachable(packet, network.siit, DropReason.EDGE_NO_GATEWAY)
             return emit(state.counters, refused, port, False)

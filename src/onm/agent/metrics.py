@@ -2,12 +2,15 @@
 
 The datapath loop owns the counters; it publishes a copy every second (`Published`), and the
 collector reads only that copy, so the HTTP thread never iterates what the loop is changing.
+On an edge host the gateway's firewall counters live in the kernel: `firewall` reads them when
+a scrape asks (`onm_agent_gateway_rule_packets_total{network, rule}` per rule of an edge pool,
+`onm_agent_gateway_default_packets_total{network, verdict}` per default verdict and drop).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -15,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
+from onm.netlink.gateway_plan import Counter
 from onm.packet.drop import DropReason
 
 # Events exported as their own counters (`onm_agent_<name>_total`).
@@ -48,10 +52,15 @@ class Published:
     manager_connected: bool = False
 
 
+FirewallCounts = Callable[[], Sequence[tuple[Counter, int, int]]]
+"""The gateway's named counters with their (packets, bytes)."""
+
+
 class Metrics(Collector):
-    def __init__(self) -> None:
+    def __init__(self, firewall: FirewallCounts | None = None) -> None:
         self._lock = threading.Lock()
         self._current = Published()
+        self._firewall = firewall
 
     def publish(self, counters: Counters, ports: int, revision: int, connected: bool) -> None:
         copy = Published(
@@ -97,6 +106,8 @@ class Metrics(Collector):
         for event in OTHER_EVENTS:
             other.add_metric([event.value], p.events.get(event, 0))
         yield other
+        if self._firewall is not None:
+            yield from firewall_families(self._firewall())
         yield GaugeMetricFamily("onm_agent_ports", "Node ports attached", value=p.ports)
         yield GaugeMetricFamily(
             "onm_agent_applied_revision", "Revision applied", value=p.applied_revision
@@ -106,6 +117,28 @@ class Metrics(Collector):
             "1 while the manager answers",
             value=int(p.manager_connected),
         )
+
+
+def firewall_families(
+    counts: Sequence[tuple[Counter, int, int]],
+) -> tuple[CounterMetricFamily, CounterMetricFamily]:
+    """A gateway's firewall counters: per rule (by its id) and per default verdict."""
+    rules = CounterMetricFamily(
+        "onm_agent_gateway_rule_packets",
+        "Packets of new connections an edge pool's firewall rule matched on this gateway",
+        labels=["network", "rule"],
+    )
+    defaults = CounterMetricFamily(
+        "onm_agent_gateway_default_packets",
+        "Packets no rule matched, by the default verdict (or drop) that took them",
+        labels=["network", "verdict"],
+    )
+    for counter, packets, _ in counts:
+        if counter.rule_id is not None:
+            rules.add_metric([str(counter.vni), counter.rule_id], packets)
+        elif counter.builtin is not None:
+            defaults.add_metric([str(counter.vni), counter.builtin.value], packets)
+    return rules, defaults
 
 
 def serve(metrics: Metrics, host: str, port: int) -> None:

@@ -50,7 +50,7 @@ def run(config: AgentConfig) -> None:
     datapath = UserspaceDatapath(
         core, link, config.substrate_if, config.netns, external_if=config.external_if
     )
-    metrics = Metrics()
+    metrics = Metrics(datapath.edge.firewall_counts)
     if config.metrics:
         host, port = parse_listen(config.metrics)
         serve(metrics, host, port)

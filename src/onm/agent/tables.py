@@ -16,6 +16,7 @@ from typing import Any, Final
 from onm.addressing import agent_address
 from onm.model import Encoding, NetworkId, NodeId
 from onm.model.edge_pool import Choice, GatewayState, HashField, Mode, Nat
+from onm.model.edge_rule import EdgeRule
 from onm.model.host import HostRole
 from onm.model.ids import EdgePoolId, GatewayId, PoolId
 from onm.model.pool import AllDown, HealthCheck, Rotation
@@ -170,6 +171,14 @@ class RouteEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicEntry:
+    """A node's public IP that this host's gateway holds (1:1 NAT in its kernel)."""
+
+    node_ip: ipaddress.IPv4Address
+    public_ip: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True, slots=True)
 class Duty:
     """What this edge host does for one network: its gateway's translation, both ways."""
 
@@ -178,6 +187,10 @@ class Duty:
     pool: EdgeEntry
     interface: str
     """The gateway-side interface the network's IPv4 packets enter the kernel by."""
+    rules: tuple[EdgeRule, ...] = ()
+    """The pool's firewall rules, in evaluation order."""
+    public_ips: tuple[PublicEntry, ...] = ()
+    """The pool's public IPs this gateway holds (their owner is this gateway)."""
 
 
 def tenant_interface(vni: int) -> str:
@@ -207,6 +220,11 @@ class Tables:
     a packet from an external address of that network is accepted from."""
     duties: Mapping[int, Duty] = field(default_factory=lambda: NOTHING)
     """On an edge host: network id -> what this host's gateway does for it."""
+    public_owners: Mapping[tuple[NodeId, EdgePoolId], GatewayId] = field(
+        default_factory=lambda: NOTHING
+    )
+    """(local node, edge pool) -> the gateway holding the node's public IP there: the node's
+    flows through that pool leave by it, where the public IP's NAT state is."""
     edge: bool = False
     """This host is in edge role."""
     prefix: int = 0
@@ -299,6 +317,13 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             for ip, address in sources.items():  # delivered to the member as its pool IP
                 by_substrate[address] = replace(port, ip=ip, substrate=address)
     routes, edge_pools, gateway_sources, duties = _edges(snapshot, networks)
+    here = {n.node.id for n in snapshot.nodes}
+    public_owners = {
+        (p.public_ip.node_id, view.pool.id): p.owner
+        for view in snapshot.edge_pools
+        for p in view.public_ips
+        if p.owner is not None and p.public_ip.node_id in here
+    }
     return Tables(
         revision=snapshot.revision,
         ports=MappingProxyType(ports),
@@ -310,6 +335,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
         edge_pools=edge_pools,
         gateway_sources=gateway_sources,
         duties=duties,
+        public_owners=MappingProxyType(public_owners),
         edge=snapshot.host.role is HostRole.EDGE,
         prefix=snapshot.host.prefix.value,
         agent_address=agent_address(snapshot.host.prefix),
@@ -362,7 +388,14 @@ def _edges(
         for gateway in gateways.values():
             sources.setdefault((network.vni, gateway.prefix_bytes), gateway)
             if gateway.local and network.vni not in duties:
-                duties[network.vni] = Duty(network, gateway, entry, tenant_interface(network.vni))
+                held = tuple(
+                    PublicEntry(p.node_ip, p.public_ip.ip)
+                    for p in view.public_ips
+                    if p.owner == gateway.id
+                )
+                duties[network.vni] = Duty(
+                    network, gateway, entry, tenant_interface(network.vni), view.rules, held
+                )
     routes: dict[int, list[RouteEntry]] = {}
     for route in snapshot.routes:
         network = networks.get(route.network_id)

@@ -443,6 +443,48 @@ class Client:
         path = _path("/v1/edge-gateways", name)
         return self._parse(s.EdgePoolDetail, self._send("DELETE", path, params={"pool": pool}))
 
+    def add_rule(
+        self,
+        pool: str,
+        direction: str,
+        action: str,
+        proto: str = "any",
+        ports: str | None = None,
+        remote: str | None = None,
+        position: int | None = None,
+    ) -> s.EdgeRuleOut:
+        with _checked_request():
+            body = s.EdgeRuleCreate(
+                direction=direction,
+                action=action,
+                proto=proto,
+                ports=ports,
+                remote=remote,
+                position=position,
+            )
+        path = _path("/v1/edge-pools", pool, "/") + "/rules"
+        return self._parse(s.EdgeRuleOut, self._send("POST", path, body=body))
+
+    def list_rules(self, pool: str) -> list[s.EdgeRuleOut]:
+        path = _path("/v1/edge-pools", pool, "/") + "/rules"
+        return self._parse_list(s.EdgeRuleOut, self._send("GET", path))
+
+    def delete_rule(self, pool: str, rule_id: str) -> None:
+        self._send("DELETE", _path(_path("/v1/edge-pools", pool, "/") + "/rules", rule_id))
+
+    def add_public_ip(self, node: str, edge_pool: str, ip: str) -> s.PublicIpDetailOut:
+        with _checked_request():
+            body = s.PublicIpCreate(edge_pool=edge_pool, ip=ip)
+        path = _path("/v1/nodes", node, "/") + "/public-ips"
+        return self._parse(s.PublicIpDetailOut, self._send("POST", path, body=body))
+
+    def list_public_ips(self, node: str) -> list[s.PublicIpDetailOut]:
+        path = _path("/v1/nodes", node, "/") + "/public-ips"
+        return self._parse_list(s.PublicIpDetailOut, self._send("GET", path))
+
+    def remove_public_ip(self, node: str, ip: str) -> None:
+        self._send("DELETE", _path(_path("/v1/nodes", node, "/") + "/public-ips", ip))
+
     def add_route(self, network: str, prefix: str, edge_pool: str) -> s.RouteOut:
         with _checked_request():
             body = s.RouteCreate(network=network, prefix=prefix, edge_pool=edge_pool)

@@ -498,14 +498,75 @@ class GatewayViewOut(BaseModel):
     prefix: str
 
 
+class EdgeRuleCreate(Request):
+    """A firewall rule of an edge pool (`onm.model.edge_rule.parse_rule` reads the text)."""
+
+    direction: Short
+    action: Short
+    proto: Short = "any"
+    ports: Short | None = None
+    """`25` or `1000-2000` (TCP and UDP only)."""
+    remote: Short | None = None
+    """The external side's CIDR."""
+    position: Annotated[int, Field(strict=True)] | None = None
+    """1 is evaluated first; default: last."""
+
+
+class EdgeRuleOut(BaseModel):
+    id: str
+    pool_id: str
+    position: int
+    direction: str
+    proto: str
+    ports: list[int] | None
+    remote: str | None
+    action: str
+    created_at: dt.datetime
+
+
+class PublicIpCreate(Request):
+    edge_pool: Ref
+    ip: Short
+
+
+class PublicIpOut(BaseModel):
+    id: str
+    pool_id: str
+    node_id: str
+    external_id: str
+    ip: str
+    created_at: dt.datetime
+
+
+class PublicIpDetailOut(PublicIpOut):
+    """A public IP with its node and the gateway that holds it (None: no active gateway)."""
+
+    node: str
+    node_ip: str
+    pool: str
+    gateway: str | None
+    gateway_id: str | None
+
+
+class PublicIpViewOut(BaseModel):
+    public_ip: PublicIpOut
+    node_ip: str
+    owner: str | None
+
+
 class EdgePoolViewOut(BaseModel):
     pool: EdgePoolOut
     gateways: list[GatewayViewOut]
+    rules: list[EdgeRuleOut] = Field(default_factory=list)
+    public_ips: list[PublicIpViewOut] = Field(default_factory=list)
 
 
 class EdgePoolDetail(EdgePoolOut):
     network: str
     gateways: list[GatewayOut]
+    rules: list[EdgeRuleOut] = Field(default_factory=list)
+    """In evaluation order."""
+    public_ips: list[PublicIpDetailOut] = Field(default_factory=list)
 
 
 class GatewayAdd(Request):

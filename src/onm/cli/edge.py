@@ -5,6 +5,8 @@
   gateways; `onm edge-pool gateway add egress e1 --host gw1 --external-ip 30.0.100.1` (admin;
   gw1 is a host in edge role on that external network).
 - `onm route add --network znet 0.0.0.0/0 --edge-pool egress`: external traffic goes through it.
+- `onm edge-pool show egress` also lists the pool's firewall rules (`onm rule`) in order and
+  its public IPs (`onm node public-ip`) with the gateway holding each.
 
 Refs: NAME (unambiguous, or with --network), NETWORK/NAME, or an id.
 """
@@ -15,9 +17,10 @@ from typing import Annotated
 
 import typer
 
-from onm.api.schemas import EdgePoolDetail
+from onm.api.schemas import EdgePoolDetail, PublicIpDetailOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
+from onm.cli.rule import rules_table
 
 external_app = typer.Typer(no_args_is_help=True, help="Networks outside the overlay.")
 app = typer.Typer(
@@ -86,6 +89,15 @@ def show_pool(pool: EdgePoolDetail) -> None:
     for g in pool.gateways:
         out.add_row(grid, [g.name, g.external_ip, g.state, g.host_id, g.id])
     out.print_table(grid, "no gateways")
+    rules_table(pool.rules)
+    public_ips_table(pool.public_ips)
+
+
+def public_ips_table(found: list[PublicIpDetailOut]) -> None:
+    grid = out.table("PUBLIC IP", "NODE", "NODE IP", "EDGE POOL", "GATEWAY", "ID")
+    for p in found:
+        out.add_row(grid, [p.ip, p.node, p.node_ip, p.pool, p.gateway or "-", p.id])
+    out.print_table(grid, "no public IPs")
 
 
 # --- external networks -----------------------------------------------------------------------

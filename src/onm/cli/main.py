@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from onm.cli import agent, edge, host, lab, network, node, observe, pool, tenant
+from onm.cli import agent, edge, host, lab, network, node, observe, pool, rule, tenant
 from onm.cli.options import Globals, Json, OnmGroup, Token, Url
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.add_typer(pool.app, name="pool", rich_help_panel=OBJECTS)
 app.add_typer(edge.external_app, name="external", rich_help_panel=OBJECTS)
 app.add_typer(edge.app, name="edge-pool", rich_help_panel=OBJECTS)
 app.add_typer(edge.route_app, name="route", rich_help_panel=OBJECTS)
+app.add_typer(rule.app, name="rule", rich_help_panel=OBJECTS)
 app.command("resolve", rich_help_panel=WATCH)(observe.resolve)
 app.command("status", rich_help_panel=WATCH)(observe.status)
 app.command("events", rich_help_panel=WATCH)(observe.events)

@@ -2,6 +2,9 @@
 
 Refs: NAME (unambiguous, or with --network), NETWORK/NAME (where NETWORK may be TENANT/NAME),
 or an id.
+
+`onm node public-ip add a --edge-pool egress --ip 30.0.100.50` gives node a an address on the
+pool's external network (1:1 NAT at the gateway that holds it; `list`, `remove --ip`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,14 @@ import typer
 from onm.api.client import Client
 from onm.api.schemas import NodeOut
 from onm.cli import output as out
+from onm.cli.edge import public_ips_table
 from onm.cli.options import Json, Token, Url, session
 
 app = typer.Typer(no_args_is_help=True, help="Computing nodes attached to networks on hosts.")
+public_ip_app = typer.Typer(
+    no_args_is_help=True, help="Nodes' public IPs on edge pools (inbound 1:1 NAT)."
+)
+app.add_typer(public_ip_app, name="public-ip")
 
 Ref = Annotated[str, typer.Argument(help="Node name, NETWORK/NAME, or id.", show_default=False)]
 InNetwork = Annotated[
@@ -135,3 +143,59 @@ def delete(
     s.client.delete_node(ref, network)
     if not s.json:
         out.print_line(f"deleted node {ref}")
+
+
+# --- public IPs (issue #10) -------------------------------------------------------------------
+
+PublicIp = Annotated[str, typer.Option("--ip", help="The public IPv4 address.", show_default=False)]
+
+
+@public_ip_app.command("add")
+def public_ip_add(
+    ctx: typer.Context,
+    ref: Ref,
+    edge_pool: Annotated[
+        str, typer.Option(help="An edge pool of the node's network.", show_default=False)
+    ],
+    ip: PublicIp,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Give a node a public IP on an edge pool's external network."""
+    s = session(ctx, url, token, json)
+    made = s.client.add_public_ip(ref, edge_pool, ip)
+    if s.json:
+        out.print_json(made)
+        return
+    held = f"held by gateway {made.gateway}" if made.gateway else "no active gateway holds it yet"
+    out.print_line(f"node {made.node} has public IP {made.ip} on edge pool {made.pool} ({held})")
+
+
+@public_ip_app.command("list")
+def public_ip_list(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """List a node's public IPs."""
+    s = session(ctx, url, token, json)
+    found = s.client.list_public_ips(ref)
+    if s.json:
+        out.print_json(found)
+        return
+    public_ips_table(found)
+
+
+@public_ip_app.command("remove")
+def public_ip_remove(
+    ctx: typer.Context,
+    ref: Ref,
+    ip: PublicIp,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Take a public IP from a node (prints nothing with --json)."""
+    s = session(ctx, url, token, json)
+    s.client.remove_public_ip(ref, ip)
+    if not s.json:
+        out.print_line(f"removed public IP {ip} from node {ref}")

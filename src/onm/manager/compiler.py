@@ -11,6 +11,10 @@ Rules:
 - Edge pools (seed 1): a host gets its networks' routes and edge pools with every gateway and
   the /64 of the gateway's host; an edge host with gateways serves their networks, so those
   networks (and their residents, where replies go) are in its snapshot too.
+- Firewall rules and public IPs (issue #10): a host with a gateway in an edge pool gets the
+  pool's rules and all its public IPs; any other host gets the public IPs of its own nodes
+  (their flows leave through the gateway holding the address). Each public IP names its owner,
+  `public_ip_owner` (one rule for manager and agents: `onm.selection.public_ip`).
 - Everything is ordered (networks by id, nodes and residents by network id then IP, grants by
   requester then target IP), so one intent always compiles to one snapshot.
 - `changed_hosts` compares two compilations at one `now`: the hosts whose snapshot differs in
@@ -27,10 +31,20 @@ from dataclasses import dataclass
 from onm.addressing import HostPrefix, embed_ipv4
 from onm.errors import NotFoundError
 from onm.model import Grant, Host, HostId, Network, Node, NodeId, Resolution
-from onm.model.edge_pool import EdgePool, Gateway, Route
+from onm.model.edge_pool import EdgePool, Gateway, GatewayState, Route
+from onm.model.edge_rule import EdgeRule, NodePublicIp
+from onm.model.ids import ExternalId, GatewayId
 from onm.model.pool import Member, MemberView, Pool, PoolState, PoolView
 from onm.model.resolution import Alternative
-from onm.model.snapshot import EdgePoolView, GatewayView, HostSnapshot, LocalNode, Resident
+from onm.model.snapshot import (
+    EdgePoolView,
+    GatewayView,
+    HostSnapshot,
+    LocalNode,
+    PublicIpView,
+    Resident,
+)
+from onm.selection import public_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,30 @@ class Intent:
     """Their gateways (their hosts are among `hosts`)."""
     routes: tuple[Route, ...] = ()
     """The routes of those networks."""
+    rules: tuple[EdgeRule, ...] = ()
+    """The firewall rules of those edge pools."""
+    public_ips: tuple[NodePublicIp, ...] = ()
+    """The public IPs of those edge pools."""
+
+
+def public_ip_owner(
+    address: NodePublicIp,
+    gateways: Iterable[Gateway],
+    externals: Mapping[HostId, ExternalId | None],
+) -> GatewayId | None:
+    """The gateway that holds `address`: the owner among its pool's active gateways on its
+    external network (`externals`: each gateway host's external network)."""
+    chosen = public_ip.owner(
+        address.ip,
+        (
+            g.id
+            for g in gateways
+            if g.pool_id == address.pool_id
+            and g.state is GatewayState.ACTIVE
+            and externals.get(g.host_id) == address.external_id
+        ),
+    )
+    return None if chosen is None else GatewayId(chosen)
 
 
 def substrate_address(prefix: HostPrefix, network: Network, node: Node) -> ipaddress.IPv6Address:
@@ -185,26 +223,42 @@ def compile_host(intent: Intent, host_id: HostId, revision: int, now: dt.datetim
                 key=lambda r: (r.network_id, r.prefix),
             )
         ),
-        edge_pools=_edge_views(intent, here, hosts),
+        edge_pools=_edge_views(intent, here, hosts, host_id),
     )
 
 
 def _edge_views(
-    intent: Intent, here: Iterable[str], hosts: Mapping[HostId, Host]
+    intent: Intent, here: Iterable[str], hosts: Mapping[HostId, Host], host_id: HostId
 ) -> tuple[EdgePoolView, ...]:
     wanted = set(here)
-    return tuple(
-        EdgePoolView(
-            pool,
-            tuple(
-                GatewayView(g, hosts[g.host_id].prefix)
-                for g in sorted(intent.gateways, key=lambda g: g.id)
-                if g.pool_id == pool.id and g.host_id in hosts
-            ),
+    externals = {h.id: h.external_id for h in hosts.values()}
+    nodes = {n.id: n for n in intent.nodes}
+    views = []
+    for pool in sorted(intent.edge_pools, key=lambda p: (p.network_id, p.name)):
+        if pool.network_id not in wanted:
+            continue
+        gateways = [g for g in intent.gateways if g.pool_id == pool.id and g.host_id in hosts]
+        serves = any(g.host_id == host_id for g in gateways)
+        public = [
+            PublicIpView(p, nodes[p.node_id].ip, public_ip_owner(p, gateways, externals))
+            for p in sorted(intent.public_ips, key=lambda p: p.ip)
+            if p.pool_id == pool.id
+            and p.node_id in nodes
+            and (serves or nodes[p.node_id].host_id == host_id)
+        ]
+        rules = sorted((r for r in intent.rules if r.pool_id == pool.id), key=lambda r: r.position)
+        views.append(
+            EdgePoolView(
+                pool,
+                tuple(
+                    GatewayView(g, hosts[g.host_id].prefix)
+                    for g in sorted(gateways, key=lambda g: g.id)
+                ),
+                tuple(rules) if serves else (),
+                tuple(public),
+            )
         )
-        for pool in sorted(intent.edge_pools, key=lambda p: (p.network_id, p.name))
-        if pool.network_id in wanted
-    )
+    return tuple(views)
 
 
 def compile_all(intent: Intent, revision: int, now: dt.datetime) -> dict[HostId, HostSnapshot]:

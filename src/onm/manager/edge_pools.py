@@ -8,6 +8,8 @@ networks, each on an edge host with its own external address.
   network's or broadcast address, and no other gateway's (in any pool).
 - Every change is one transaction, refused whole on a bad value; the hosts of the network and
   the gateways' hosts get it in their snapshots.
+- A pool's detail shows its firewall rules in order and its public IPs with the gateway that
+  holds each (`onm.manager.edge_rules`, `public_ips`); deleting the pool deletes them too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy import delete, insert, select, update
 
 from onm.api.codec import decode
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, externals, hosts, networks, tables
+from onm.manager import access, edge_rows, externals, hosts, networks, tables
 from onm.manager.store import Tx
 from onm.model import Network, validate
 from onm.model.edge_pool import (
@@ -33,6 +35,7 @@ from onm.model.edge_pool import (
     Mode,
     Nat,
 )
+from onm.model.edge_rule import EdgeRule
 from onm.model.host import HostRole
 from onm.model.ids import EdgePoolId, GatewayId, NetworkId, new_id
 
@@ -53,6 +56,9 @@ class EdgePoolDetail:
     pool: EdgePool
     network: Network
     gateways: tuple[Gateway, ...]
+    rules: tuple[EdgeRule, ...] = ()
+    """In evaluation order."""
+    public_ips: tuple[edge_rows.PublicIpDetail, ...] = ()
 
 
 def new_pool(network_id: NetworkId, name: str, now: dt.datetime) -> EdgePool:
@@ -225,7 +231,15 @@ def gateways_of(tx: Tx, pool_id: str) -> tuple[Gateway, ...]:
 
 def detail(tx: Tx, ref: str, network_ref: str | None = None) -> EdgePoolDetail:
     pool = get(tx, ref, network_ref)
-    return EdgePoolDetail(pool, networks.get(tx, pool.network_id), gateways_of(tx, pool.id))
+    gateways = gateways_of(tx, pool.id)
+    public = edge_rows.public_ips_of(tx, [pool.id])
+    return EdgePoolDetail(
+        pool,
+        networks.get(tx, pool.network_id),
+        gateways,
+        tuple(edge_rows.rules_of(tx, [pool.id])),
+        tuple(edge_rows.details(tx, public, gateways)),
+    )
 
 
 def list_all(tx: Tx, network_ref: str | None = None) -> list[EdgePoolDetail]:
@@ -323,6 +337,12 @@ def _external_ip(
     ).first()
     if taken is not None:
         raise ConflictError("external_ip", f"{ip} is gateway {taken.name!r}'s external address")
+    p = tables.public_ips
+    public = tx.connection.execute(
+        select(p.c.id).where(p.c.external_id == external.id, p.c.ip == str(ip))
+    ).first()
+    if public is not None:
+        raise ConflictError("external_ip", f"{ip} is a public IP on {external.name!r}")
     return ip
 
 

@@ -164,6 +164,15 @@ def by_ids(tx: Tx, ids: list[NodeId]) -> list[Node]:
     ]
 
 
+def _public_ip_holders(tx: Tx, node_id: str) -> set[str]:
+    """The gateway hosts of the pools a node being deleted has public IPs on (its public IPs
+    go with it: ON DELETE CASCADE)."""
+    p, g = tables.public_ips, tables.edge_gateways
+    pools = select(p.c.pool_id).where(p.c.node_id == node_id).scalar_subquery()
+    query = select(g.c.host_id).where(g.c.pool_id.in_(pools))
+    return {h for (h,) in tx.connection.execute(query)}
+
+
 def _forget_memberships(tx: Tx, node_id: str) -> set[str]:
     """Drop a node being deleted from every pool (and its claims): the hosts holding grants
     for those pools."""
@@ -205,6 +214,7 @@ def delete_node(tx: Tx, ref: str, network_ref: str | None = None) -> Node:
         delete(g).where((g.c.target_id == node.id) | (g.c.requester_id == node.id))
     )
     affected |= _forget_memberships(tx, node.id)
+    affected |= _public_ip_holders(tx, node.id)
     tx.connection.execute(delete(tables.nodes).where(tables.nodes.c.id == node.id))
     tx.record(
         "node.deleted",

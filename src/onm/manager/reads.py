@@ -13,7 +13,18 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, select, true
 
-from onm.manager import access, compiler, edge_pools, hosts, networks, nodes, pools, routes, tables
+from onm.manager import (
+    access,
+    compiler,
+    edge_pools,
+    edge_rows,
+    hosts,
+    networks,
+    nodes,
+    pools,
+    routes,
+    tables,
+)
 from onm.manager.compiler import Intent
 from onm.manager.store import Tx
 from onm.model import Grant, Host, HostId, NetworkId, Node, NodeId
@@ -96,6 +107,8 @@ def intent_for_host(tx: Tx, host: Host) -> Intent:
         edge_pools=tuple(edge_list),
         gateways=tuple(gateway_list),
         routes=tuple(route_list),
+        rules=tuple(edge_rows.rules_of(tx, [p.id for p in edge_list])),
+        public_ips=tuple(edge_rows.public_ips_of(tx, [p.id for p in edge_list])),
     )
 
 
@@ -114,6 +127,8 @@ def intent(tx: Tx) -> Intent:
             edge_pools.gateway_from_row(row) for row in c.execute(select(tables.edge_gateways))
         ),
         routes=tuple(routes.from_row(row) for row in c.execute(select(tables.routes))),
+        rules=tuple(edge_rows.rule_from_row(row) for row in c.execute(select(tables.edge_rules))),
+        public_ips=tuple(edge_rows.public_ips_of(tx)),
     )
 
 

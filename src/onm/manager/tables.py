@@ -257,6 +257,37 @@ routes = Table(
     UniqueConstraint("network_id", "prefix", name="uq_routes_network_prefix"),
 )
 
+# An edge pool's firewall rules, in order, and its nodes' public IPs (0007; onm.model.edge_rule).
+# Both go with their pool (a public IP with its node too): ON DELETE CASCADE.
+edge_rules = Table(
+    "edge_rules",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("pool_id", String(16), ForeignKey("edge_pools.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),  # 1..N in a pool; not unique while renumbering
+    Column("direction", String(8), nullable=False),
+    Column("proto", String(8), nullable=False),
+    Column("ports", JSON, nullable=True),  # [low, high]
+    Column("remote", String(18), nullable=True),
+    Column("action", String(8), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_edge_rules_pool", "pool_id", "position"),
+)
+
+public_ips = Table(
+    "public_ips",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("pool_id", String(16), ForeignKey("edge_pools.id", ondelete="CASCADE"), nullable=False),
+    Column("node_id", String(16), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("external_id", String(16), ForeignKey("external_networks.id"), nullable=False),
+    Column("ip", String(15), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("external_id", "ip", name="uq_public_ips_external_ip"),
+    UniqueConstraint("pool_id", "node_id", name="uq_public_ips_pool_node"),
+    Index("ix_public_ips_node", "node_id"),
+)
+
 # What each host's agent has been told (seed 0: the manager knows who holds a mapping, so it can
 # tell them when it changes). One row per (requesting node, target IP).
 grants = Table(

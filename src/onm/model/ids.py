@@ -15,6 +15,8 @@ ExternalId = NewType("ExternalId", str)
 EdgePoolId = NewType("EdgePoolId", str)
 GatewayId = NewType("GatewayId", str)
 RouteId = NewType("RouteId", str)
+RuleId = NewType("RuleId", str)
+PublicIpId = NewType("PublicIpId", str)
 EventSeq = NewType("EventSeq", int)
 
 # The prefix of each kind's ids; a reader of a log knows what an id names.
@@ -29,6 +31,8 @@ PREFIXES = {
     "edge_pool": "edg",
     "gateway": "gwy",
     "route": "rte",
+    "rule": "rul",
+    "public_ip": "pip",
 }
 ID_HEX_DIGITS = 12
 """48 random bits after the prefix: collisions are not a practical concern."""

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from onm.addressing import HostPrefix
 from onm.model.edge_pool import EdgePool, Gateway, Route
+from onm.model.edge_rule import EdgeRule, NodePublicIp
 from onm.model.host import Host
-from onm.model.ids import NetworkId
+from onm.model.ids import GatewayId, NetworkId
 from onm.model.network import Network
 from onm.model.node import Node
 from onm.model.pool import PoolView
@@ -46,12 +47,27 @@ class GatewayView:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicIpView:
+    """A node's public IP on an edge pool, with the node's address and the gateway that holds
+    it (`onm.selection.public_ip.owner`; None: the pool has no active gateway there)."""
+
+    public_ip: NodePublicIp
+    node_ip: ipaddress.IPv4Address
+    owner: GatewayId | None
+
+
+@dataclass(frozen=True, slots=True)
 class EdgePoolView:
     """An edge pool of one of the host's networks (or served by a gateway on this host)."""
 
     pool: EdgePool
     gateways: tuple[GatewayView, ...]
     """Ordered by id: the order every agent builds its Maglev table from."""
+    rules: tuple[EdgeRule, ...] = ()
+    """In evaluation order; only for hosts with a gateway in the pool."""
+    public_ips: tuple[PublicIpView, ...] = ()
+    """By address: all of them for hosts with a gateway in the pool, else those of the
+    host's own nodes (whose replies must leave through the owner)."""
 
 
 @dataclass(frozen=True, slots=True)

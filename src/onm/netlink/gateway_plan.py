@@ -49,29 +49,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from onm.errors import InvalidInputError
+from onm.model.edge_rule import PORTED as _PORTED
+from onm.model.edge_rule import PORTS as PORTS
+from onm.model.edge_rule import Action as Action
+from onm.model.edge_rule import Direction as Direction
+from onm.model.edge_rule import Proto as Proto
 
 # --- the plan -------------------------------------------------------------------------------
-
-
-class Direction(enum.Enum):
-    """Which way the connection a rule matches was opened."""
-
-    EGRESS = "egress"
-    """Tenant -> external network."""
-    INGRESS = "ingress"
-    """External network -> tenant."""
-
-
-class Action(enum.Enum):
-    ALLOW = "allow"
-    DENY = "deny"
-
-
-class Proto(enum.Enum):
-    ANY = "any"
-    TCP = "tcp"
-    UDP = "udp"
-    ICMP = "icmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +132,6 @@ RULE_PRIORITY: Final = 10000
 """Priority of the `fwmark` policy rules: before the main table's rule (32766)."""
 IFNAMSIZ: Final = 16
 """Interface names are at most IFNAMSIZ - 1 bytes (include/uapi/linux/if.h)."""
-PORTS: Final = (1, 65535)
-"""Destination ports a rule may name."""
 
 _RULE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 
@@ -237,7 +219,6 @@ class GatewayKernel:
 
 Json = dict[str, object]
 """One libnftables JSON object."""
-_PORTED: Final = frozenset({Proto.TCP, Proto.UDP})
 _VERDICT: Final[dict[Action, Json]] = {Action.ALLOW: {"accept": None}, Action.DENY: {"drop": None}}
 _REMOTE_FIELD: Final = {Direction.EGRESS: "daddr", Direction.INGRESS: "saddr"}
 """Which address of a rule's packets is the external side's."""

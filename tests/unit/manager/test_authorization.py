@@ -31,8 +31,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
-from onm.manager import edge_pools, externals, hosts, routes
+from onm.manager import edge_pools, edge_rules, externals, hosts, public_ips, routes, tables
 from onm.manager.api.app import Context, create_app
 from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store
@@ -76,6 +77,10 @@ EDGE_HASH = {"hash": ["src", "dst", "proto"]}
 NEW_GW = {"name": "g2", "host": "gw", "external_ip": "30.0.100.2"}
 DRAIN = {"state": "draining"}
 NEW_ROUTE = {"network": "a/na", "prefix": "40.0.0.0/8", "edge_pool": "ea"}
+NEW_RULE = {"direction": "egress", "action": "deny", "proto": "tcp", "ports": "25"}
+NEW_PUBLIC = {"edge_pool": "ea", "ip": "30.0.100.51"}
+RULE_ID = "rul-000000000001"
+"""A rule of ea made with a known id (the template's), so a row can delete it."""
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -396,6 +401,37 @@ MATRIX: list[Row] = [
     ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "tenant_b", 404),
     ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "host_x"  , 403),
     ("DELETE", "/v1/routes?network=a/na&prefix=30.0.0.0/16"  , None        , "host_y"  , 403),
+    # --- firewall rules and public IPs: the tenant's, like its edge pools and nodes --------
+    ("POST"  , "/v1/edge-pools/a/na/ea/rules"              , NEW_RULE    , "admin"   , 201),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rules"              , NEW_RULE    , "tenant_a", 201),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rules"              , NEW_RULE    , "tenant_b", 404),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rules"              , NEW_RULE    , "host_x"  , 403),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rules"              , NEW_RULE    , "host_y"  , 403),
+    ("GET"   , "/v1/edge-pools/a/na/ea/rules"              , None        , "admin"   , 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea/rules"              , None        , "tenant_a", 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea/rules"              , None        , "tenant_b", 404),
+    ("GET"   , "/v1/edge-pools/a/na/ea/rules"              , None        , "host_x"  , 200),
+    ("GET"   , "/v1/edge-pools/a/na/ea/rules"              , None        , "host_y"  , 200),
+    ("DELETE", f"/v1/edge-pools/a/na/ea/rules/{RULE_ID}"   , None        , "admin"   , 204),
+    ("DELETE", f"/v1/edge-pools/a/na/ea/rules/{RULE_ID}"   , None        , "tenant_a", 204),
+    ("DELETE", f"/v1/edge-pools/a/na/ea/rules/{RULE_ID}"   , None        , "tenant_b", 404),
+    ("DELETE", f"/v1/edge-pools/a/na/ea/rules/{RULE_ID}"   , None        , "host_x"  , 403),
+    ("DELETE", f"/v1/edge-pools/a/na/ea/rules/{RULE_ID}"   , None        , "host_y"  , 403),
+    ("POST"  , "/v1/nodes/a/na/a2/public-ips"              , NEW_PUBLIC  , "admin"   , 201),
+    ("POST"  , "/v1/nodes/a/na/a2/public-ips"              , NEW_PUBLIC  , "tenant_a", 201),
+    ("POST"  , "/v1/nodes/a/na/a2/public-ips"              , NEW_PUBLIC  , "tenant_b", 404),
+    ("POST"  , "/v1/nodes/a/na/a2/public-ips"              , NEW_PUBLIC  , "host_x"  , 403),
+    ("POST"  , "/v1/nodes/a/na/a2/public-ips"              , NEW_PUBLIC  , "host_y"  , 403),
+    ("GET"   , "/v1/nodes/a/na/a1/public-ips"              , None        , "admin"   , 200),
+    ("GET"   , "/v1/nodes/a/na/a1/public-ips"              , None        , "tenant_a", 200),
+    ("GET"   , "/v1/nodes/a/na/a1/public-ips"              , None        , "tenant_b", 404),
+    ("GET"   , "/v1/nodes/a/na/a1/public-ips"              , None        , "host_x"  , 200),
+    ("GET"   , "/v1/nodes/a/na/a1/public-ips"              , None        , "host_y"  , 404),
+    ("DELETE", "/v1/nodes/a/na/a1/public-ips/30.0.100.50"  , None        , "admin"   , 204),
+    ("DELETE", "/v1/nodes/a/na/a1/public-ips/30.0.100.50"  , None        , "tenant_a", 204),
+    ("DELETE", "/v1/nodes/a/na/a1/public-ips/30.0.100.50"  , None        , "tenant_b", 404),
+    ("DELETE", "/v1/nodes/a/na/a1/public-ips/30.0.100.50"  , None        , "host_x"  , 403),
+    ("DELETE", "/v1/nodes/a/na/a1/public-ips/30.0.100.50"  , None        , "host_y"  , 403),
     # --- status is the operator's; events by visibility, none for hosts -----------------------
     ("GET",    "/v1/status",              None,         "admin",    200),
     ("GET",    "/v1/status",              None,         "tenant_a", 403),
@@ -451,6 +487,11 @@ def template() -> Iterator[tuple[Store, World]]:
         edge_pools.create(tx, "ea", "a/na", {})
         edge_pools.add_gateway(tx, "a/na/ea", "g1", "gw", "30.0.100.1")
         routes.add(tx, "a/na", "30.0.0.0/16", "ea")
+        rule = edge_rules.add(tx, "a/na/ea", "egress", "allow")
+        tx.connection.execute(
+            update(tables.edge_rules).where(tables.edge_rules.c.id == rule.id).values(id=RULE_ID)
+        )
+        public_ips.add(tx, "a/na/a1", "ea", "30.0.100.50")
     yield store, world
     store.dispose()
 

@@ -6,6 +6,11 @@ devices made or closed, brought up with the network's MTU; then `onm.netlink.gat
 computes the ruleset and routing for all of them at once and `onm.netlink.gateway` applies it
 (one nftables transaction; conntrack state survives a re-apply). A failure to apply is logged
 and tried again at the next snapshot; the devices already made keep working meanwhile.
+
+The pool's firewall rules and the public IPs this gateway holds (`Duty.rules`, `public_ips`)
+go into the same plan. What each rule (and each default) matched is the kernel's named
+counters: `firewall_counts` reads them, for the agent's metrics
+(`onm_agent_gateway_rule_packets_total`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,16 @@ from onm.agent.io.tun import open_tun, read_datagram, write_datagram
 from onm.agent.tables import Duty, Tables
 from onm.errors import OnmError
 from onm.model.edge_pool import Nat
-from onm.netlink import gateway
-from onm.netlink.gateway_plan import GatewayKernel, GatewayPlan, TenantEdge, realise
+from onm.netlink import gateway, nftables
+from onm.netlink.gateway_plan import (
+    Counter,
+    FirewallRule,
+    GatewayKernel,
+    GatewayPlan,
+    PublicIp,
+    TenantEdge,
+    realise,
+)
 from onm.netlink.kernel import Kernel
 
 log = logging.getLogger("onm.agent.edge")
@@ -64,7 +77,27 @@ class EdgeSide:
             log.warning("gateway state not applied (%s): tried again at the next snapshot", error)
             return
         self.applied = wanted
-        log.info("gateway serves %d network(s) on %s", len(plan.tenants), self.external_if)
+        log.info(
+            "gateway serves %d network(s) on %s: %d firewall rule(s), %d public IP(s)",
+            len(plan.tenants),
+            self.external_if,
+            sum(len(t.rules) for t in plan.tenants),
+            sum(len(t.public_ips) for t in plan.tenants),
+        )
+
+    def firewall_counts(self) -> list[tuple[Counter, int, int]]:
+        """Each named counter of the applied ruleset with its (packets, bytes) now; empty when
+        nothing is applied or the kernel does not answer (logged). Safe from another thread:
+        it reads `applied` once and forks a child for the kernel."""
+        applied = self.applied
+        if applied is None:
+            return []
+        try:
+            found = nftables.counters(self.netns)
+        except OnmError as error:
+            log.warning("firewall counters not read: %s", error)
+            return []
+        return [(c, *found.get(c.name, (0, 0))) for c in applied.counters]
 
     def _open(self, duty: Duty) -> None:
         name = duty.interface
@@ -116,5 +149,10 @@ def _tenant(duty: Duty) -> TenantEdge:
         duty.interface,
         duty.network.cidrs,
         ipaddress.IPv4Address(duty.gateway.external_ip),
+        tuple(
+            FirewallRule(r.id, r.direction, r.action, r.proto, r.ports, r.remote)
+            for r in duty.rules
+        ),
+        tuple(PublicIp(p.node_ip, p.public_ip) for p in duty.public_ips),
         routed=duty.pool.nat is Nat.NONE,
     )

@@ -28,7 +28,7 @@ from onm.manager import (
     resolution,
     tenants,
 )
-from onm.manager.api import edge_routes, errors, pool_routes, streams, throttle
+from onm.manager.api import edge_routes, errors, pool_routes, rule_routes, streams, throttle
 from onm.manager.api.context import Context as Context  # re-exported: serve and tests build one
 from onm.manager.api.context import Token
 from onm.manager.api.limits import BodyLimit
@@ -222,6 +222,8 @@ def create_app(context: Context) -> FastAPI:
     def report(ref: str, body: s.ReportIn, token: Token) -> s.HostStatusOut:
         status = c.write(token, lambda tx: hosts.report(tx, ref, body.applied_revision))
         return codec.host_status(status, c.clock(), c.silence)
+
+    rule_routes.install(app, c)  # before the node and edge pool routes (its docstring says why)
 
     # --- nodes -------------------------------------------------------------------------------
     @app.post("/v1/nodes", status_code=201, response_model=s.NodeOut, tags=["nodes"])

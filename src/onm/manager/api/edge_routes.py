@@ -7,14 +7,33 @@ from fastapi import FastAPI, Response
 
 from onm.api import codec
 from onm.api import schemas as s
-from onm.manager import edge_pools, externals, routes
+from onm.manager import edge_pools, edge_rows, externals, routes
 from onm.manager.api.context import Context, Token
+
+
+def public_ip_out(found: edge_rows.PublicIpDetail) -> s.PublicIpDetailOut:
+    public = codec.encode(s.PublicIpOut, found.public_ip)
+    owner = found.owner
+    return s.PublicIpDetailOut(
+        **dict(public),
+        node=found.node.name,
+        node_ip=str(found.node.ip),
+        pool=found.pool_name,
+        gateway=None if owner is None else owner.name,
+        gateway_id=None if owner is None else owner.id,
+    )
 
 
 def detail_out(found: edge_pools.EdgePoolDetail) -> s.EdgePoolDetail:
     pool = codec.encode(s.EdgePoolOut, found.pool)
     gateways = [codec.encode(s.GatewayOut, g) for g in found.gateways]
-    return s.EdgePoolDetail(**dict(pool), network=found.network.name, gateways=gateways)
+    return s.EdgePoolDetail(
+        **dict(pool),
+        network=found.network.name,
+        gateways=gateways,
+        rules=[codec.encode(s.EdgeRuleOut, r) for r in found.rules],
+        public_ips=[public_ip_out(p) for p in found.public_ips],
+    )
 
 
 def install(app: FastAPI, c: Context) -> None:
