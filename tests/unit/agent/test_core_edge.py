@@ -22,11 +22,15 @@ from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
 from onm.addressing import SubstrateAddress, agent_address
 from onm.agent.actions import ReportGateways, ToNode, ToSubstrate, ToTenant
 from onm.agent.core import AgentCore
+from onm.agent.datapath.edge import _tenant
+from onm.agent.egress import held_by
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.splitting import WINDOW
-from onm.agent.tables import router_mac
-from onm.manager import edge_pools, externals, hosts, reads, routes
+from onm.agent.tables import GatewayEntry, router_mac
+from onm.manager import edge_pools, edge_rules, externals, hosts, public_ips, reads, routes
+from onm.model.edge_rule import Action, Direction, Proto
 from onm.model.principal import ADMIN
+from onm.netlink.gateway_plan import GatewayPlan, realise
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
 from support.agent_world import MTU, NOW, Lab, only
@@ -251,3 +255,101 @@ def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: Edge) -> No
     spread = gateways(41000, 20, later)
     assert set(spread) == {"gw1", "gw2"}
     assert spread == gateways(41000, 20, later)  # each flow stays on its own gateway
+
+
+# --- public IPs and firewall rules (issue #10) -------------------------------------------------
+
+PUBLIC = "30.0.100.50"
+
+
+def with_public_ip(edge: Edge) -> str:
+    """Give a a public IP and the pool a rule; every host re-reads its snapshot. The name of
+    the gateway host holding the address."""
+    with edge.lab.store.write(ADMIN, NOW) as tx:
+        made = public_ips.add(tx, "z/znet/a", "egress", PUBLIC)
+        edge_rules.add(tx, "z/znet/egress", "egress", "deny", "tcp", "8080")
+    edge.snapshot_all()
+    assert made.owner is not None
+    return {"e1": "gw1", "e2": "gw2"}[made.owner.name]
+
+
+def test_a_nodes_flows_leave_through_the_gateway_holding_its_public_ip(edge: Edge) -> None:
+    lab = edge.lab
+    holder = with_public_ip(edge)
+    a, b = lab.nodes["a"], lab.nodes["b"]
+    to_a, to_b = set(), set()
+    for i in range(1, 41):
+        dst = f"30.0.5.{i}"
+        [out] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), NOW), ToSubstrate)
+        to_a.add(gateway_of(edge, out.packet))
+        [out] = only(lab.r.node_frame(b.interface, syn(lab, "b", dst), NOW), ToSubstrate)
+        to_b.add(gateway_of(edge, out.packet))
+    assert to_a == {holder}
+    assert to_b == {"gw1", "gw2"}  # b has no public IP: hashed as before
+
+
+def test_an_inbound_connection_to_a_public_ip_reaches_the_node_and_is_answered_back(
+    edge: Edge,
+) -> None:
+    lab = edge.lab
+    holder = with_public_ip(edge)
+    a = lab.nodes["a"]
+    # The holder's kernel DNATed the client's SYN to a: its agent carries it to a's host.
+    inbound = raw(IP(src="30.0.9.9", dst=str(a.ip), ttl=63) / TCP(sport=5555, dport=80, flags="S"))
+    [crossing] = only(edge.gw[holder].tenant_packet(edge.vni, inbound), ToSubstrate)
+    [delivered] = only(lab.r.substrate_packet(crossing.packet, NOW), ToNode)
+    assert Ether(delivered.frame)[IP].src == "30.0.9.9"  # the client's real address
+    reply = raw(
+        Ether(src=a.mac, dst=format_mac(router_mac(edge.vni)))
+        / IP(src=str(a.ip), dst="30.0.9.9")
+        / TCP(sport=80, dport=5555, flags="SA")
+    )
+    [out] = only(lab.r.node_frame(a.interface, reply, NOW), ToSubstrate)
+    assert gateway_of(edge, out.packet) == holder
+
+
+def test_only_the_holder_puts_the_public_ip_in_its_kernel_and_every_gateway_the_rules(
+    edge: Edge,
+) -> None:
+    holder = with_public_ip(edge)
+    for name, core in edge.gw.items():
+        duty = core.tables.duties[edge.vni]
+        tenant = _tenant(duty)
+        assert [(r.direction, r.action, r.proto, r.ports) for r in tenant.rules] == [
+            (Direction.EGRESS, Action.DENY, Proto.TCP, (8080, 8080))
+        ]
+        kernel = realise(GatewayPlan("ext0", (tenant,)))
+        held = ipaddress.IPv4Address(PUBLIC) in kernel.addresses
+        assert held is (name == holder), name
+        assert [c.rule_id for c in kernel.counters if c.rule_id] == [duty.rules[0].id]
+
+
+def test_while_the_holder_is_dead_the_nodes_flows_are_hashed(edge: Edge) -> None:
+    lab = edge.lab
+    holder = with_public_ip(edge)
+    other = next(n for n in edge.gw if n != holder)
+    now = NOW
+    probe_round(edge, now, {"gw1", "gw2"})
+    for _ in range(int(DEAD_AFTER) + 2):
+        now += dt.timedelta(seconds=1.0)
+        if probe_round(edge, now, {other}):
+            break
+    a = lab.nodes["a"]
+    [out] = only(lab.r.node_frame(a.interface, syn(lab, "a", "30.0.6.1"), now), ToSubstrate)
+    assert gateway_of(edge, out.packet) == other
+
+
+def test_held_by_is_the_owner_only_while_it_is_alive(edge: Edge) -> None:
+    lab = edge.lab
+    holder = with_public_ip(edge)
+    pool = next(iter(lab.r.tables.edge_pools.values()))
+    owners = lab.r.tables.public_owners
+    a, b = lab.nodes["a"].id, lab.nodes["b"].id
+    found = held_by(pool, a, owners, lambda _: True)
+    assert found is not None and found.local is False and gateway_host(edge, found) == holder
+    assert held_by(pool, a, owners, lambda _: False) is None
+    assert held_by(pool, b, owners, lambda _: True) is None
+
+
+def gateway_host(edge: Edge, gateway: GatewayEntry) -> str:
+    return next(name for name, value in edge.prefixes.items() if value == gateway.prefix)

@@ -107,3 +107,55 @@ def test_bad_gateways_and_routes_are_one_line_naming_the_field(
     for args, words in cases:
         line = failed(onm(*args))
         assert words in line, (args, line)
+
+
+def test_firewall_rules_and_public_ips(onm: Onm, world: dict[str, Any]) -> None:
+    """The issue's `onm rule` and `onm node public-ip` commands, and `edge-pool show`."""
+    net, gw = world["network"], world["hosts"]
+    pool = f"{net}/egress"
+    onm.ok("edge-pool", "create", "egress", "--network", net)
+    onm.ok("edge-pool", "gateway", "add", pool, "e1", "--host", gw["gw1"],
+           "--external-ip", "30.0.100.1")  # fmt: skip
+    node_host = unique("plain")
+    onm.ok("host", "create", node_host, "--prefix", str(HostPrefix(new_location())))
+    onm.ok("node", "create", "a", "--network", net, "--host", node_host, "--ip", "10.0.0.2")
+    deny = onm.json("rule", "add", "--edge-pool", pool, "--direction", "egress", "--proto", "tcp",
+                    "--port", "25", "--action", "deny")  # fmt: skip
+    assert (deny["position"], deny["ports"], deny["action"]) == (1, [25, 25], "deny")
+    first = onm.json("rule", "add", "--edge-pool", pool, "--direction", "ingress", "--proto",
+                     "udp", "--port", "1000-2000", "--remote", "192.0.2.0/24", "--action",
+                     "allow", "--position", "1")  # fmt: skip
+    listed = onm.json("rule", "list", "--edge-pool", pool)
+    assert [r["id"] for r in listed] == [first["id"], deny["id"]]
+    assert "1000-2000" in onm.ok("rule", "list", "--edge-pool", pool)
+    text = onm.ok("node", "public-ip", "add", f"{net}/a", "--edge-pool", "egress",
+                  "--ip", "30.0.100.50")  # fmt: skip
+    assert "30.0.100.50" in text and "held by gateway e1" in text
+    [public] = onm.json("node", "public-ip", "list", f"{net}/a")
+    assert (public["ip"], public["node"], public["gateway"]) == ("30.0.100.50", "a", "e1")
+    shown = onm.json("edge-pool", "show", pool)
+    assert [r["position"] for r in shown["rules"]] == [1, 2]
+    assert [p["ip"] for p in shown["public_ips"]] == ["30.0.100.50"]
+    human = onm.ok("edge-pool", "show", pool)
+    assert deny["id"] in human and "30.0.100.50" in human
+    onm.ok("rule", "delete", "--edge-pool", pool, first["id"])
+    assert [r["position"] for r in onm.json("rule", "list", "--edge-pool", pool)] == [1]
+    onm.ok("node", "public-ip", "remove", f"{net}/a", "--ip", "30.0.100.50")
+    assert "no public IPs" in onm.ok("node", "public-ip", "list", f"{net}/a")
+    cases = [
+        (["rule", "add", "--edge-pool", pool, "--direction", "egress", "--proto", "tcp",
+          "--port", "2000-1000", "--action", "deny"], "ports: '2000-1000' is reversed"),
+        (["rule", "add", "--edge-pool", pool, "--direction", "egress", "--proto", "icmp",
+          "--port", "25", "--action", "deny"], "ports: ports need proto tcp or udp"),
+        (["rule", "add", "--edge-pool", pool, "--direction", "egress", "--remote", "300.0.0.0/8",
+          "--action", "deny"], "remote: '300.0.0.0/8' is not an IPv4 CIDR"),
+        (["rule", "add", "--edge-pool", pool, "--direction", "up", "--action", "deny"],
+         "direction: 'up' is not one of egress, ingress"),
+        (["node", "public-ip", "add", f"{net}/a", "--edge-pool", "egress", "--ip", "40.0.0.1"],
+         "ip: 40.0.0.1 is not a host address"),
+        (["node", "public-ip", "add", f"{net}/a", "--edge-pool", "egress", "--ip", "30.0.100.1"],
+         "ip: 30.0.100.1 is gateway 'e1'"),
+    ]  # fmt: skip
+    for args, words in cases:
+        line = failed(onm(*args))
+        assert words in line, (args, line)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 
+from onm.api import codec, schemas
 from onm.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from onm.manager import (
     compiler,
@@ -317,3 +318,19 @@ def test_snapshots_carry_rules_to_gateways_and_public_ips_to_their_nodes(world: 
     assert x_view.public_ips == gw1_view.public_ips and y_view.public_ips == ()
     [held] = gw1_view.public_ips
     assert held.owner == owner(ipaddress.IPv4Address("30.0.100.50"), gateways)
+
+
+def test_rules_and_public_ips_survive_the_wire(world: Setup) -> None:
+    """What an agent receives (JSON) decodes to what the manager compiled."""
+    store, _ = world
+    add_public(store, "a/na/a1", "30.0.100.50")
+    with store.write(ADMIN, NOW) as tx:
+        edge_rules.add(tx, "a/na/egress", "ingress", "allow", "udp", "1000-2000", "192.0.2.0/24")
+        edge_rules.add(tx, "a/na/egress", "egress", "deny", "icmp")
+    with store.read(ADMIN, NOW) as tx:
+        compiled = reads.snapshot(tx, "gw1")
+    wire = schemas.SnapshotOut.model_validate_json(
+        codec.encode(schemas.SnapshotOut, compiled).model_dump_json()
+    )
+    assert codec.snapshot(wire) == compiled
+    assert len(compiled.edge_pools[0].rules) == 2 and compiled.edge_pools[0].public_ips
