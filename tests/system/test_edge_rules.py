@@ -1,0 +1,196 @@
+"""Firewall rules and public IPs on an edge pool, end to end in the lab (issue #10; seed 1):
+a rule denying a port stops node a's connections to it at every gateway while other ports
+pass, and the gateways' metrics count the denials per rule; a public IP makes an HTTP server
+inside node a reachable from the external network (1:1 NAT at the gateway holding it), the
+server sees the client's real address, replies leave where they came in, and an ingress rule
+applies to it; unsolicited traffic to a gateway's SNAT address is dropped and counted.
+
+    h1: a 10.0.0.2 (runs the EXTERNAL server too: `/` answers the peer's address, 25 a banner)
+    gw1, gw2: edge hosts on `internet` 30.0.0.0/16; web 30.0.2.2 (the same server)
+    egress (znet): e1 30.0.100.1 (gw1), e2 30.0.100.2 (gw2), probed every 0.2 s;
+    route 0.0.0.0/0 -> egress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from onm.lab.plan import Role
+from support.netns_tools import in_netns
+from support.overlay_lab import Lab, eventually, onm, running_lab
+from support.servers import EXTERNAL, Background
+
+WEB = "30.0.2.2"
+PUBLIC = "30.0.100.50"
+SNAT = {"gw1": "30.0.100.1", "gw2": "30.0.100.2"}
+TOPOLOGY = """
+substrate: {mtu: 1520}
+externals:
+  - name: internet
+    cidr: 30.0.0.0/16
+    servers: [{name: web, ip: 30.0.2.2}]
+hosts:
+  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
+  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
+tenants: [{name: t}]
+networks:
+  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
+nodes:
+  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
+edge_pools:
+  - name: egress
+    network: znet
+    nat: snat
+    probe_interval: 0.2
+    gateways:
+      - {name: e1, host: gw1, external_ip: 30.0.100.1}
+      - {name: e2, host: gw2, external_ip: 30.0.100.2}
+routes:
+  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
+"""
+PORTS = {"h1": 1, "gw1": 0, "gw2": 0}
+POOL = "znet/egress"
+RULES = "onm_agent_gateway_rule_packets_total"
+DEFAULTS = "onm_agent_gateway_default_packets_total"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, f"er{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
+        background = Background()
+        try:
+            for namespace in (built.record().namespace_of(Role.SERVER, "web"), built.ns("a")):
+                assert namespace is not None
+                started = background.start(
+                    namespace, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE
+                )
+                assert started.stdout is not None and started.stdout.readline().strip() == "ready"
+            yield built
+        finally:
+            background.stop_all()
+
+
+def cli(lab: Lab, *args: str) -> str:
+    """`onm ARGS --json` as a user runs it against the lab's manager; its output."""
+    record = lab.record()
+    done = onm(*args, "--url", record.manager_url, "--token", f"@{record.admin_token_file}")
+    return done.stdout
+
+
+def get(namespace: str, url: str, timeout: float = 3) -> str | None:
+    """curl's body, or None when the connection failed or timed out."""
+    done = subprocess.run(
+        in_netns(namespace, "curl", "-s", "-m", str(timeout), url),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def banner(namespace: str, host: str, timeout: float = 3) -> str | None:
+    """What the port-25 listener at `host` greets with (None: no connection)."""
+    script = (
+        "import socket, sys\n"
+        "try:\n"
+        f"    s = socket.create_connection(({host!r}, 25), timeout={timeout})\n"
+        "    print(s.recv(100).decode().strip())\n"
+        "except OSError:\n"
+        "    sys.exit(1)\n"
+    )
+    done = subprocess.run(
+        in_netns(namespace, sys.executable, "-c", script),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def counters(lab: Lab, family: str, label: str, value: str) -> dict[str, float]:
+    """gateway host -> its agent's sample of `family` with `label` = `value` (absent: none)."""
+    found = {}
+    for host in SNAT:
+        for key, sample in lab.metrics(host).items():
+            if key.startswith(family + "{") and f'{label}="{value}"' in key:
+                found[host] = sample
+    return found
+
+
+def applied(lab: Lab, rule_id: str) -> bool:
+    """Do both gateways' rulesets hold `rule_id` (its counter is exported)?"""
+    return len(counters(lab, RULES, "rule", rule_id)) == len(SNAT)
+
+
+def test_a_denied_port_is_stopped_and_counted_while_others_pass(lab: Lab) -> None:
+    node = lab.ns("a")
+    seen = eventually(lambda: get(node, f"http://{WEB}/"), "a reaches web", 20)
+    assert seen in SNAT.values()
+    assert banner(node, WEB) in {f"220 {ip}" for ip in SNAT.values()}  # port 25 open before
+    rule = json.loads(
+        cli(lab, "rule", "add", "--edge-pool", POOL, "--direction", "egress", "--proto", "tcp",
+            "--port", "25", "--action", "deny", "--json")
+    )  # fmt: skip
+    eventually(lambda: applied(lab, rule["id"]), "both gateways hold the rule", 20)
+    assert banner(node, WEB) is None  # dropped at the gateway: the connection times out
+    assert get(node, f"http://{WEB}/") in SNAT.values()  # port 80 still passes
+    denied = counters(lab, RULES, "rule", rule["id"])
+    assert sum(denied.values()) > 0, denied  # a's SYNs (and retries) to port 25
+    shown = json.loads(cli(lab, "edge-pool", "show", POOL, "--json"))
+    assert [(r["id"], r["position"], r["ports"]) for r in shown["rules"]] == [
+        (rule["id"], 1, [25, 25])
+    ]
+    cli(lab, "rule", "delete", "--edge-pool", POOL, rule["id"])
+    eventually(lambda: banner(node, WEB), "port 25 open again", 20)
+
+
+def test_a_public_ip_reaches_a_server_in_the_node(lab: Lab) -> None:
+    web = lab.record().namespace_of(Role.SERVER, "web")
+    assert web is not None
+    added = json.loads(
+        cli(lab, "node", "public-ip", "add", "znet/a", "--edge-pool", "egress", "--ip", PUBLIC,
+            "--json")
+    )  # fmt: skip
+    holder = added["gateway"]
+    assert holder in {"e1", "e2"}
+    # The node's HTTP server answers with the peer address it sees: the client's own.
+    seen = eventually(lambda: get(web, f"http://{PUBLIC}/"), "web reaches a's public IP", 20)
+    assert seen == WEB, lab.logs()
+    exec_seen = onm("lab", "exec", *lab.flags, "web", "--", "curl", "-s", "-m", "3",
+                    f"http://{PUBLIC}/")  # fmt: skip
+    assert exec_seen.stdout.strip() == WEB
+    # a's own connections now leave from its public IP (through the holder).
+    assert get(lab.ns("a"), f"http://{WEB}/") == PUBLIC
+    shown = json.loads(cli(lab, "edge-pool", "show", POOL, "--json"))
+    assert [(p["ip"], p["node"], p["gateway"]) for p in shown["public_ips"]] == [
+        (PUBLIC, "a", holder)
+    ]
+    # Unsolicited connections to a gateway's SNAT address are dropped and counted.
+    for host, address in SNAT.items():
+        assert get(web, f"http://{address}/", timeout=2) is None, host
+        dropped = counters(lab, DEFAULTS, "verdict", "ingress-dropped")
+        assert dropped.get(host, 0) > 0, (host, dropped)
+    # An ingress rule applies to the public IP: port 25 closed, 80 open.
+    assert banner(web, PUBLIC) == f"220 {WEB}"
+    rule = json.loads(
+        cli(lab, "rule", "add", "--edge-pool", POOL, "--direction", "ingress", "--proto", "tcp",
+            "--port", "25", "--action", "deny", "--json")
+    )  # fmt: skip
+    eventually(lambda: applied(lab, rule["id"]), "both gateways hold the ingress rule", 20)
+    assert banner(web, PUBLIC) is None
+    assert get(web, f"http://{PUBLIC}/") == WEB
+    assert sum(counters(lab, RULES, "rule", rule["id"]).values()) > 0
+    cli(lab, "rule", "delete", "--edge-pool", POOL, rule["id"])
+    cli(lab, "node", "public-ip", "remove", "znet/a", "--ip", PUBLIC)
+    eventually(
+        lambda: get(lab.ns("a"), f"http://{WEB}/") in SNAT.values() or None,
+        "a leaves from the SNAT addresses again",
+        20,
+    )
