@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from onm.agent.counters import Counters, Direction, Event
 from onm.agent.metrics import NAMED_EVENTS, RESOLUTION_RESULTS, Metrics
+from onm.netlink.gateway_plan import Builtin, Counter
 from onm.packet.drop import DropReason
 
 
@@ -60,3 +61,18 @@ def test_counted_directions_and_drops_are_exported() -> None:
     assert samples['onm_agent_packets_total{direction="to_substrate"}'] == 2
     assert samples['onm_agent_bytes_total{direction="to_substrate"}'] == 150
     assert samples[f'onm_agent_drops_total{{reason="{DropReason.NO_MAPPING.label}"}}'] == 1
+
+
+def test_a_gateways_firewall_counters_are_exported_per_rule_and_per_default() -> None:
+    """Read from the kernel when scraped (here a stand-in for `EdgeSide.firewall_counts`)."""
+    rule = Counter("vni7-rul-0123456789ab", 7, "rul-0123456789ab", None)
+    dropped = Counter("vni7.ingress-dropped", 7, None, Builtin.INGRESS_DROPPED)
+    metrics = Metrics(lambda: [(rule, 12, 720), (dropped, 3, 180)])
+    metrics.publish(Counters(), ports=0, revision=1, connected=True)
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    text = generate_latest(registry).decode()
+    assert 'onm_agent_gateway_rule_packets_total{network="7",rule="rul-0123456789ab"} 12.0' in text
+    assert (
+        'onm_agent_gateway_default_packets_total{network="7",verdict="ingress-dropped"} 3.0' in text
+    )
