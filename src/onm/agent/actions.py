@@ -85,13 +85,22 @@ class GatewayReport:
     gateway_id: GatewayId
     pool_id: EdgePoolId
     alive: bool
+    pinned: int = 0
+    """Flows of this host's nodes pinned to it now."""
+    flows: int = 0
+    """New flows this host's nodes started through it (since the agent started)."""
+    packets: int = 0
+    bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ReportGateways:
-    """Tell the manager (and the log) the edge gateways this agent found dead, or back."""
+    """Tell the manager how this agent sees the edge gateways it probes or serves
+    (`onm.agent.gateway_reports`); `changed` (for the log too): those found dead, or back,
+    since the last report."""
 
     gateways: tuple[GatewayReport, ...]
+    changed: tuple[GatewayReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,11 @@ Theory of operation:
   are hashed as any other's (out through the pool's SNAT addresses; inbound waits for the
   gateway, or for the manager to move the address).
 - What each gateway is sent is counted per gateway (packets, bytes, new flows).
+- What each gateway is sent is counted per gateway (packets, bytes, new flows), and reported
+  to the manager with each gateway's liveness (`onm.agent.gateway_reports`).
+- A pool whose rebalance generation changes (an operator's `onm edge-pool rebalance`) has its
+  pins dropped once, when the snapshot that carries it is applied: every flow then takes the
+  table's choice. The first generation seen of a pool is only remembered.
 Time passes only when told (`now`).
 """
 
@@ -31,9 +36,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from onm.addressing import embed_ipv4
-from onm.agent.actions import Action, GatewayReport, ReportGateways
+from onm.agent.actions import Action, GatewayReport
 from onm.agent.emission import CROSSING, Payload, emit, host_unreachable
 from onm.agent.flows import FlowTable, PoolRoute
+from onm.agent.gateway_reports import Reporter, figures
 from onm.agent.probes import Change, Probes
 from onm.agent.splitting import SPREAD, PairMeter
 from onm.agent.state import CoreState
@@ -80,14 +86,23 @@ class Egress:
     changes: Counter[str] = field(default_factory=Counter)
     """`down` and `up`: gateways this agent found dead, and alive again."""
     rng: random.Random = field(default_factory=random.Random)
+    reporter: Reporter = field(default_factory=Reporter)
+    generations: dict[EdgePoolId, int] = field(default_factory=dict)
+    """Pool -> the rebalance generation last seen."""
     _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
 
     def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
-        """A snapshot's tables are in force: probe their gateways, rebuild the selection."""
+        """A snapshot's tables are in force: probe their gateways, rebuild the selection, and
+        drop the pins of pools rebalanced since the last snapshot."""
         self.probes.update(tables, own_prefix, now)
         self._routes.clear()
         for gone in self.sent.keys() - {g for p in tables.edge_pools.values() for g in p.gateways}:
             del self.sent[gone]
+        generations = {pool.id: pool.rebalance for pool in tables.edge_pools.values()}
+        for pool_id, generation in generations.items():
+            if self.generations.get(pool_id, generation) != generation:
+                self.flows.rebalance(pool_id)
+        self.generations = generations
 
     def _route(self, pool: EdgeEntry) -> PoolRoute:
         route = self._routes.get(pool.id)
@@ -176,7 +191,8 @@ class Egress:
     # --- liveness ----------------------------------------------------------------------------
 
     def next_timer(self) -> dt.datetime | None:
-        times = [t for t in (self.probes.next_timer(), self.flows.next_timer()) if t]
+        reporting = self.reporter.next_timer(self._reportable())
+        times = [t for t in (self.probes.next_timer(), self.flows.next_timer(), reporting) if t]
         return min(times, default=None)
 
     def on_timer(self, now: dt.datetime) -> list[Action]:
@@ -184,17 +200,31 @@ class Egress:
         expiry = self.flows.next_timer()
         if expiry is not None and expiry <= now:
             self.flows.expire(now)
-        return [*probes, *self._changed(changes)]
+        return [*probes, *self._changed(changes, now)]
 
     def on_answer(self, source: bytes, message: IcmpV6Message, now: dt.datetime) -> list[Action]:
-        return self._changed(self.probes.on_answer(source, message, now))
+        return self._changed(self.probes.on_answer(source, message, now), now)
 
-    def _changed(self, changes: list[Change]) -> list[Action]:
-        if not changes:
-            return []
+    def _changed(self, changes: list[Change], now: dt.datetime) -> list[Action]:
         for change in changes:
             self._routes.pop(change.pool_id, None)
             self.changes["up" if change.alive else "down"] += 1
-        return [
-            ReportGateways(tuple(GatewayReport(c.gateway_id, c.pool_id, c.alive) for c in changes))
-        ]
+        self.reporter.changed(GatewayReport(c.gateway_id, c.pool_id, c.alive) for c in changes)
+        report = self.reporter.report(now, self.figures())
+        return [] if report is None else [report]
+
+    # --- reports -----------------------------------------------------------------------------
+
+    def _probed(self, gateway_id: GatewayId) -> bool | None:
+        target = self.probes.targets.get(gateway_id)
+        return None if target is None else target.alive
+
+    def figures(self) -> tuple[GatewayReport, ...]:
+        """Every gateway this agent probes or serves, as it sees it now, with its counts."""
+        pools = self.state.tables.edge_pools.values()
+        return figures(pools, self._probed, self.flows.pinned, self.sent)
+
+    def _reportable(self) -> bool:
+        return bool(self.probes.targets) or any(
+            g.local for p in self.state.tables.edge_pools.values() for g in p.gateways.values()
+        )

@@ -10,13 +10,16 @@ section 5), sans-IO: which gateway each flow of this host's nodes goes through.
 - `rebalance(pool)` drops a pool's pins on purpose, so every flow takes the table's choice.
 - Pins end after `IDLE[protocol]` without a packet (TCP 350 s as AWS NAT gateways, UDP 120 s,
   others 60 s), and the table is bounded: the least recently used pin goes first (`evicted`).
+- Counted for the metrics and the manager: the pins each gateway holds now (`pinned`, kept as
+  pins come and go, so reading it costs nothing), the table choices made (`selections`: a new
+  flow, or one moved) and the pins dropped on purpose (`rebalanced`).
 Time is `now`; nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -76,6 +79,12 @@ class FlowTable:
     expired: int = 0
     split: int = 0
     """Flows of heavy pairs moved to spread them (`spread`)."""
+    selections: int = 0
+    """Gateways chosen from a table (or at random): for a new flow, or a moved one."""
+    rebalanced: int = 0
+    """Pins dropped by `rebalance`."""
+    pinned: Counter[str] = field(default_factory=Counter)
+    """Gateway id -> flows pinned to it now."""
 
     def gateway_for(
         self,
@@ -108,22 +117,33 @@ class FlowTable:
             return pin.gateway
         if chosen is None:
             return None
+        self.selections += 1
+        self.pinned[chosen] += 1
         if pin is not None:
             self.rehashed += 1
+            self._unpin(pin)
             pin.gateway, pin.last_seen = chosen, now
             self.pins.move_to_end(key)
             return chosen
         while len(self.pins) >= self.capacity:
-            self.pins.popitem(last=False)
+            self._unpin(self.pins.popitem(last=False)[1])
             self.evicted += 1
         self.pins[key] = Pin(chosen, now)
         return chosen
+
+    def _unpin(self, pin: Pin) -> None:
+        left = self.pinned[pin.gateway] - 1
+        if left > 0:
+            self.pinned[pin.gateway] = left
+        else:
+            del self.pinned[pin.gateway]
 
     def rebalance(self, pool_id: EdgePoolId) -> int:
         """Forget the pool's pins: each flow takes the table's choice at its next packet."""
         gone = [k for k in self.pins if k[0] == pool_id]
         for key in gone:
-            del self.pins[key]
+            self._unpin(self.pins.pop(key))
+        self.rebalanced += len(gone)
         return len(gone)
 
     def expire(self, now: dt.datetime) -> int:
@@ -134,7 +154,7 @@ class FlowTable:
             if now - pin.last_seen >= IDLE.get(key[1].proto, IDLE_OTHER)
         ]
         for key in gone:
-            del self.pins[key]
+            self._unpin(self.pins.pop(key))
         self.expired += len(gone)
         return len(gone)
 

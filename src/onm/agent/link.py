@@ -119,6 +119,8 @@ class ManagerLink:
         self.applied_revision = 0
         self.gateway_states: dict[str, bool] = {}
         """Edge gateway id -> alive, as this agent's probes last found it."""
+        self._gateways_latest: ReportGateways | None = None
+        self._gateways_lock = threading.Lock()
         self.failures = 0
         """Attempts in a row that failed to reach the manager (0 while connected)."""
 
@@ -230,10 +232,36 @@ class ManagerLink:
             log.info("could not report claims: %s", error)
 
     def report_gateways(self, report: ReportGateways) -> None:
-        """Edge gateways this agent found dead or back: kept for `onm agent status` and the
-        metrics (the sending agents decide on their own probes)."""
-        for g in report.gateways:
-            self.gateway_states[g.gateway_id] = g.alive
+        """How this agent sees the edge gateways it probes or serves: kept (for the metrics) and
+        told the manager (`onm.manager.gateway_health`); the sending agents still decide on
+        their own probes."""
+        self.gateway_states = {g.gateway_id: g.alive for g in report.gateways}
+        self._gateways_latest = report
+        self._pool.submit(self._report_gateways, report)
+
+    def _report_gateways(self, report: ReportGateways) -> None:
+        """One at a time, and only the newest: each report is the whole picture, so one that
+        a newer overtook in the queue is dropped rather than sent late (and out of order)."""
+        with self._gateways_lock:
+            if report is self._gateways_latest:
+                self._send_gateways(report)
+
+    def _send_gateways(self, report: ReportGateways) -> None:
+        gateways: list[dict[str, object]] = [
+            {
+                "gateway": g.gateway_id,
+                "alive": g.alive,
+                "pinned": g.pinned,
+                "flows": g.flows,
+                "packets": g.packets,
+                "bytes": g.bytes,
+            }
+            for g in report.gateways
+        ]
+        try:
+            self._client().report_gateways(self.host, gateways)
+        except OnmError as error:
+            log.info("could not report edge gateways: %s", error)
 
     def resolve(self, request: Resolve) -> None:
         self._pool.submit(self._resolve, request)

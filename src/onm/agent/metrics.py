@@ -5,6 +5,15 @@ collector reads only that copy, so the HTTP thread never iterates what the loop 
 On an edge host the gateway's firewall counters live in the kernel: `firewall` reads them when
 a scrape asks (`onm_agent_gateway_rule_packets_total{network, rule}` per rule of an edge pool,
 `onm_agent_gateway_default_packets_total{network, verdict}` per default verdict and drop).
+
+
+Edge pools (issue #10) add `EdgePublished`: per pool and gateway (by name) what this host's
+nodes sent (`onm_agent_edge_sent_packets_total`, `..._sent_bytes_total`, `..._new_flows_total`),
+the flows pinned now (`onm_agent_edge_pinned_flows`) and the gateway's liveness as this agent
+sees it (`onm_agent_edge_gateway_up`); the flow table's choices, re-hashes, evictions, expiries
+and rebalances; gateways found dead and back. On an edge host: each served network's packets
+and bytes out to the external network and in from it, and the namespace's conntrack counters
+(`onm.agent.io.conntrack`: `insert_failed` is SNAT port exhaustion).
 """
 
 from __future__ import annotations
@@ -18,6 +27,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
+from onm.agent.egress import Egress
+from onm.agent.gateway import TenantCounts
+from onm.agent.io.conntrack import ConntrackStats
 from onm.netlink.gateway_plan import Counter
 from onm.packet.drop import DropReason
 
@@ -41,6 +53,79 @@ OTHER_EVENTS = tuple(e for e in Event if e not in NAMED_EVENTS and e not in RESO
 """Every other event, as `onm_agent_events_total{event=...}` (zero until it happens)."""
 
 
+FLOW_TABLE: dict[str, str] = {
+    "selections": "gateways chosen for a flow from a pool's table (a new flow, or a moved one)",
+    "rehashed": "flows moved because their gateway died or left (their NAT state lost)",
+    "evicted": "pins dropped because the flow table was full (least recently used first)",
+    "expired": "pins dropped after their protocol's idle timeout",
+    "rebalanced": "pins dropped by an operator's rebalance",
+}
+"""The flow table's counters, each `onm_agent_edge_<name>_total`."""
+CONNTRACK: dict[str, str] = {
+    "insert_failed": "new connections whose (translated) tuple clashed: SNAT port exhaustion",
+    "drop": "new connections dropped because the conntrack table was full",
+    "early_drop": "conntrack entries evicted early to make room",
+}
+"""An edge host's conntrack counters, each `onm_agent_edge_conntrack_<name>_total`."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayFigures:
+    pool: str
+    gateway: str
+    up: bool | None
+    """As this agent sees it (None: not probed, not local)."""
+    pinned: int
+    flows: int
+    packets: int
+    bytes: int
+
+
+@dataclass
+class EdgePublished:
+    gateways: list[GatewayFigures] = field(default_factory=list)
+    flow_table: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
+    tenants: dict[int, TenantCounts] = field(default_factory=dict)
+    conntrack: ConntrackStats | None = None
+
+
+def edge_published(
+    egress: Egress, tenants: dict[int, TenantCounts], conntrack: ConntrackStats | None
+) -> EdgePublished:
+    """A copy of the core's edge figures. The loop changes them meanwhile: each dict is copied
+    whole first (one C call under the GIL), then read."""
+    flows = egress.flows
+    pinned, sent, targets = dict(flows.pinned), dict(egress.sent), dict(egress.probes.targets)
+    found = []
+    for pool in egress.state.tables.edge_pools.values():
+        for g in pool.gateways.values():
+            target = targets.get(g.id)
+            up = True if g.local else None if target is None else target.alive
+            counts = sent.get(g.id)
+            found.append(
+                GatewayFigures(
+                    pool.name,
+                    g.name,
+                    up,
+                    pinned.get(g.id, 0),
+                    0 if counts is None else counts.flows,
+                    0 if counts is None else counts.packets,
+                    0 if counts is None else counts.bytes,
+                )
+            )
+    return EdgePublished(
+        found,
+        {name: getattr(flows, name) for name in FLOW_TABLE},
+        dict(egress.changes),
+        {
+            vni: TenantCounts(c.egress_packets, c.egress_bytes, c.ingress_packets, c.ingress_bytes)
+            for vni, c in dict(tenants).items()
+        },
+        conntrack,
+    )
+
+
 @dataclass
 class Published:
     packets: dict[Direction, int] = field(default_factory=dict)
@@ -50,6 +135,7 @@ class Published:
     ports: int = 0
     applied_revision: int = 0
     manager_connected: bool = False
+    edge: EdgePublished = field(default_factory=EdgePublished)
 
 
 FirewallCounts = Callable[[], Sequence[tuple[Counter, int, int]]]
@@ -62,7 +148,14 @@ class Metrics(Collector):
         self._current = Published()
         self._firewall = firewall
 
-    def publish(self, counters: Counters, ports: int, revision: int, connected: bool) -> None:
+    def publish(
+        self,
+        counters: Counters,
+        ports: int,
+        revision: int,
+        connected: bool,
+        edge: EdgePublished | None = None,
+    ) -> None:
         copy = Published(
             dict(counters.packets),
             dict(counters.bytes),
@@ -71,6 +164,7 @@ class Metrics(Collector):
             ports,
             revision,
             connected,
+            edge or EdgePublished(),
         )
         with self._lock:
             self._current = copy
@@ -116,6 +210,80 @@ class Metrics(Collector):
             "onm_agent_manager_connected",
             "1 while the manager answers",
             value=int(p.manager_connected),
+        )
+        yield from _edge(p.edge)
+
+
+def _edge(e: EdgePublished) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    labels = ["pool", "gateway"]
+    sent: dict[str, CounterMetricFamily] = {
+        "packets": CounterMetricFamily(
+            "onm_agent_edge_sent_packets",
+            "packets this host's nodes sent each gateway",
+            labels=labels,
+        ),
+        "bytes": CounterMetricFamily(
+            "onm_agent_edge_sent_bytes", "bytes this host's nodes sent each gateway", labels=labels
+        ),
+        "flows": CounterMetricFamily(
+            "onm_agent_edge_new_flows",
+            "flows this host's nodes started through each gateway",
+            labels=labels,
+        ),
+    }
+    pinned = GaugeMetricFamily(
+        "onm_agent_edge_pinned_flows", "flows pinned to each gateway now", labels=labels
+    )
+    up = GaugeMetricFamily(
+        "onm_agent_edge_gateway_up", "1 while this agent finds the gateway alive", labels=labels
+    )
+    for g in e.gateways:
+        key = [g.pool, g.gateway]
+        for name, family in sent.items():
+            family.add_metric(key, getattr(g, name))
+        pinned.add_metric(key, g.pinned)
+        if g.up is not None:
+            up.add_metric(key, int(g.up))
+    yield from sent.values()
+    yield from (pinned, up)
+    for name, help_text in FLOW_TABLE.items():
+        yield CounterMetricFamily(
+            f"onm_agent_edge_{name}", help_text, value=e.flow_table.get(name, 0)
+        )
+    changes = CounterMetricFamily(
+        "onm_agent_edge_gateway_changes",
+        "gateways found dead (down) and back (up)",
+        labels=["change"],
+    )
+    for change in ("down", "up"):
+        changes.add_metric([change], e.changes.get(change, 0))
+    yield changes
+    if e.tenants:
+        packets = CounterMetricFamily(
+            "onm_agent_edge_tenant_packets",
+            "packets of each served network through this edge host (out: to the external network)",
+            labels=["network", "direction"],
+        )
+        octets = CounterMetricFamily(
+            "onm_agent_edge_tenant_bytes",
+            "bytes of each served network through this edge host",
+            labels=["network", "direction"],
+        )
+        for vni, c in sorted(e.tenants.items()):
+            packets.add_metric([str(vni), "out"], c.egress_packets)
+            packets.add_metric([str(vni), "in"], c.ingress_packets)
+            octets.add_metric([str(vni), "out"], c.egress_bytes)
+            octets.add_metric([str(vni), "in"], c.ingress_bytes)
+        yield from (packets, octets)
+    if e.conntrack is not None:
+        for name, help_text in CONNTRACK.items():
+            yield CounterMetricFamily(
+                f"onm_agent_edge_conntrack_{name}", help_text, value=getattr(e.conntrack, name)
+            )
+        yield GaugeMetricFamily(
+            "onm_agent_edge_conntrack_entries",
+            "conntrack entries in the edge host's namespace",
+            value=e.conntrack.entries,
         )
 
 

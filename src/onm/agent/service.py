@@ -13,7 +13,7 @@ from onm.agent.core import AgentCore
 from onm.agent.datapath.userspace import UserspaceDatapath
 from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink
-from onm.agent.metrics import Metrics, serve
+from onm.agent.metrics import Metrics, edge_published, serve
 from onm.api.client import Client, read_token_file
 from onm.api.listen import parse_listen
 from onm.errors import InvalidInputError
@@ -58,8 +58,9 @@ def run(config: AgentConfig) -> None:
 
     def publish() -> None:
         while not stop.wait(PUBLISH_INTERVAL):
+            edge = edge_published(core.egress, core.gateway.tenants, datapath.edge.conntrack())
             metrics.publish(
-                core.counters, len(core.tables.ports), link.applied_revision, link.connected
+                core.counters, len(core.tables.ports), link.applied_revision, link.connected, edge
             )
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -155,6 +155,8 @@ class EdgeEntry:
     probe_interval: float
     gateways: Mapping[GatewayId, GatewayEntry]
     """By id, in id order (the order Maglev tables are built from)."""
+    rebalance: int = 0
+    """The pool's rebalance generation: a change makes the agent drop the pool's pins once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +385,7 @@ def _edges(
             pool.split_above,
             pool.probe_interval,
             MappingProxyType(gateways),
+            pool.rebalance,
         )
         pools[pool.id] = entry
         for gateway in gateways.values():

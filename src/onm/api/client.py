@@ -314,6 +314,12 @@ class Client:
             body = s.HealthReportIn.model_validate({"members": members})
         self._send("POST", _path("/v1/hosts", host) + "/health", body=body)
 
+    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> None:
+        """Tell the manager how this host's agent sees the edge gateways it probes or serves."""
+        with _checked_request():
+            body = s.GatewayReportIn.model_validate({"gateways": gateways})
+        self._send("POST", _path("/v1/hosts", host) + "/gateways", body=body)
+
     def report_claims(self, host: str, claims: list[dict[str, str]]) -> list[s.ClaimOut]:
         """Tell the manager the addresses this host's nodes use that are not their own."""
         with _checked_request():
@@ -423,6 +429,15 @@ class Client:
 
     def delete_edge_pool(self, ref: str) -> None:
         self._send("DELETE", _path("/v1/edge-pools", ref, "/"))
+
+    def rebalance_edge_pool(self, ref: str) -> s.EdgePoolDetail:
+        path = _path("/v1/edge-pools", ref, "/") + "/rebalance"
+        return self._parse(s.EdgePoolDetail, self._send("POST", path))
+
+    def gateway_health(self, pool: str, network: str | None = None) -> list[s.GatewayHealthOut]:
+        params = {"pool": pool, "network": network}
+        response = self._send("GET", "/v1/edge-gateways", params=params)
+        return self._parse_list(s.GatewayHealthOut, response)
 
     def add_gateway(self, pool: str, name: str, host: str, external_ip: str) -> s.EdgePoolDetail:
         with _checked_request():

@@ -491,6 +491,8 @@ class EdgePoolOut(BaseModel):
     split_above: float | None
     probe_interval: float
     created_at: dt.datetime
+    rebalance: int = 0
+    """The pool's rebalance generation (`onm edge-pool rebalance`)."""
 
 
 class GatewayViewOut(BaseModel):
@@ -567,6 +569,58 @@ class EdgePoolDetail(EdgePoolOut):
     rules: list[EdgeRuleOut] = Field(default_factory=list)
     """In evaluation order."""
     public_ips: list[PublicIpDetailOut] = Field(default_factory=list)
+
+
+Counter = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+"""A count an agent reports: a JSON integer that fits the database's BIGINT."""
+
+
+class GatewayFiguresIn(Request):
+    """One gateway as a host's agent sees it (onm.manager.gateway_health)."""
+
+    gateway: Short
+    alive: bool
+    pinned: Counter = 0
+    flows: Counter = 0
+    packets: Counter = 0
+    bytes: Counter = 0
+
+
+class GatewayReportIn(Request):
+    """`POST /v1/hosts/{ref}/gateways`: every gateway the agent probes or serves."""
+
+    gateways: Annotated[list[GatewayFiguresIn], Field(max_length=4096)]
+
+
+class GatewayHeardOut(BaseModel):
+    """One reporter's last word on a gateway."""
+
+    host: str
+    alive: bool
+    pinned: int
+    flows: int
+    packets: int
+    bytes: int
+    reported_at: dt.datetime
+
+
+class GatewayHealthOut(BaseModel):
+    """A gateway of an edge pool: its state, the manager's verdict on its health (why, and
+    since when), and its traffic summed over the agents that report it."""
+
+    id: str
+    name: str
+    host: str
+    external_ip: str
+    state: str
+    health: str
+    since: dt.datetime | None
+    why: str
+    pinned: int
+    flows: int
+    packets: int
+    bytes: int
+    heard: list[GatewayHeardOut]
 
 
 class GatewayAdd(Request):

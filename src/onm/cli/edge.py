@@ -7,20 +7,26 @@
 - `onm route add --network znet 0.0.0.0/0 --edge-pool egress`: external traffic goes through it.
 - `onm edge-pool show egress` also lists the pool's firewall rules (`onm rule`) in order and
   its public IPs (`onm node public-ip`) with the gateway holding each.
+- `onm edge-pool show egress`: the pool, and each gateway's health (why, since when) and the
+  flows, packets and bytes the sending agents report through it; `onm edge-pool rebalance
+  egress` moves existing flows on purpose.
 
 Refs: NAME (unambiguous, or with --network), NETWORK/NAME, or an id.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Annotated
 
 import typer
 
-from onm.api.schemas import EdgePoolDetail, PublicIpDetailOut
+from onm.api.client import Client, dump
+from onm.api.schemas import EdgePoolDetail, GatewayHealthOut, PublicIpDetailOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
 from onm.cli.rule import rules_table
+from onm.errors import ForbiddenError
 
 external_app = typer.Typer(no_args_is_help=True, help="Networks outside the overlay.")
 app = typer.Typer(
@@ -98,6 +104,32 @@ def public_ips_table(found: list[PublicIpDetailOut]) -> None:
     for p in found:
         out.add_row(grid, [p.ip, p.node, p.node_ip, p.pool, p.gateway or "-", p.id])
     out.print_table(grid, "no public IPs")
+
+
+def gateway_health(client: Client, pool: EdgePoolDetail) -> list[GatewayHealthOut] | None:
+    """The pool's gateways with their health and traffic; None for a token that may not read
+    them (a host's)."""
+    try:
+        return client.gateway_health(pool.id)
+    except ForbiddenError:
+        return None
+
+
+def show_health(found: list[GatewayHealthOut]) -> None:
+    grid = out.table(
+        "GATEWAY", "STATE", "HEALTH", "SINCE", "WHY", "FLOWS", "NEW FLOWS", "PACKETS", "BYTES"
+    )
+    for g in found:
+        since = out.when(g.since)
+        cells = [g.name, g.state, g.health, since, g.why, g.pinned, g.flows, g.packets, g.bytes]
+        out.add_row(grid, cells)
+    out.print_table(grid, "no gateways")
+
+
+def print_show_json(pool: EdgePoolDetail, health: list[GatewayHealthOut] | None) -> None:
+    """`show --json`: the pool as the API gives it, with `gateway_health` (null: not readable)."""
+    data = dump(pool) | {"gateway_health": None if health is None else dump(health)}
+    typer.echo(jsonlib.dumps(data, indent=2, ensure_ascii=False))
 
 
 # --- external networks -----------------------------------------------------------------------
@@ -187,15 +219,20 @@ def set_(
     mode: Mode = None,
     split_above: SplitAbove = None,
     probe_interval: ProbeInterval = None,
+    rebalance: Annotated[
+        bool, typer.Option("--rebalance", help="Also move existing flows (see `rebalance`).")
+    ] = False,
     url: Url = None,
     token: Token = None,
     json: Json = False,
 ) -> None:
     """Change an edge pool's settings (the ones given; the rest stay)."""
     s = session(ctx, url, token, json)
-    found = s.client.update_edge_pool(
-        ref, _settings(nat, hash_, choice, mode, split_above, probe_interval)
-    )
+    given = _settings(nat, hash_, choice, mode, split_above, probe_interval)
+    if given or not rebalance:
+        found = s.client.update_edge_pool(ref, given)
+    if rebalance:
+        found = s.client.rebalance_edge_pool(ref)
     if s.json:
         out.print_json(found)
         return
@@ -233,13 +270,30 @@ def show(
     token: Token = None,
     json: Json = False,
 ) -> None:
-    """Show an edge pool and its gateways."""
+    """Show an edge pool, its gateways and their health and traffic."""
     s = session(ctx, url, token, json)
     found = s.client.get_edge_pool(ref, network)
+    health = gateway_health(s.client, found)
+    if s.json:
+        print_show_json(found, health)
+        return
+    show_pool(found)
+    if health is not None:
+        show_health(health)
+
+
+@app.command("rebalance")
+def rebalance(
+    ctx: typer.Context, ref: Ref, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Move existing flows on purpose: every sending agent drops the pool's pins once, so each
+    flow takes its place in the gateway table again (a moved NAT flow loses its connection)."""
+    s = session(ctx, url, token, json)
+    found = s.client.rebalance_edge_pool(ref)
     if s.json:
         out.print_json(found)
         return
-    show_pool(found)
+    out.print_line(f"edge pool {found.name}: rebalance {found.rebalance}")
 
 
 @app.command("delete")

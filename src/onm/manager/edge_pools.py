@@ -295,6 +295,7 @@ def delete_pool(tx: Tx, ref: str) -> EdgePool:
             f"edge pool {pool.name!r}: delete the route first",
         )
     affected = _affected(tx, pool)
+    _forget_reports(tx, [g.id for g in gateways_of(tx, pool.id)])
     tx.connection.execute(
         delete(tables.edge_gateways).where(tables.edge_gateways.c.pool_id == pool.id)
     )
@@ -331,9 +332,15 @@ def _external_ip(
             "external_ip",
             f"{ip} is not a host address of external network {external.name!r} ({external.cidr})",
         )
-    g = tables.edge_gateways
-    taken = tx.connection.execute(
-        select(g.c.name).where(g.c.external_ip == str(ip), g.c.id != (keep or ""))
+    g, h = tables.edge_gateways, tables.hosts
+    taken = tx.connection.execute(  # one address per external network, not across them
+        select(g.c.name)
+        .join(h, h.c.id == g.c.host_id)
+        .where(
+            g.c.external_ip == str(ip),
+            h.c.external_id == external.id,
+            g.c.id != (keep or ""),
+        )
     ).first()
     if taken is not None:
         raise ConflictError("external_ip", f"{ip} is gateway {taken.name!r}'s external address")
@@ -430,6 +437,7 @@ def remove_gateway(tx: Tx, pool_ref: str, ref: str) -> EdgePoolDetail:
     pool = get(tx, pool_ref)
     gateway = _gateway(tx, pool, ref)
     affected = _affected(tx, pool)
+    _forget_reports(tx, [gateway.id])
     tx.connection.execute(
         delete(tables.edge_gateways).where(tables.edge_gateways.c.id == gateway.id)
     )
@@ -440,5 +448,34 @@ def remove_gateway(tx: Tx, pool_ref: str, ref: str) -> EdgePoolDetail:
         network.tenant_id,
         {"pool": pool.name, "gateway": gateway.name},
         affected,
+    )
+    return detail(tx, pool.id)
+
+
+def _forget_reports(tx: Tx, gateway_ids: list[GatewayId]) -> None:
+    """What agents said of gateways that go (`onm.manager.gateway_health`)."""
+    r = tables.gateway_reports
+    tx.connection.execute(delete(r).where(r.c.gateway_id.in_(gateway_ids)))
+
+
+# --- rebalance (the pool's tenant, or an admin) ---------------------------------------------------
+
+
+def rebalance(tx: Tx, ref: str) -> EdgePoolDetail:
+    """Move existing flows on purpose: the pool's rebalance generation goes up by one, and every
+    sending agent that sees it change drops the pool's pins once (each flow then takes the
+    table's choice: flows whose gateway that is not lose their NAT state)."""
+    access.require_not_host(tx.actor, "rebalance edge pools")
+    pool = get(tx, ref)
+    e = tables.edge_pools
+    generation = pool.rebalance + 1
+    tx.connection.execute(update(e).where(e.c.id == pool.id).values(rebalance=generation))
+    network = networks.get(tx, pool.network_id)
+    tx.record(
+        "edge_pool.rebalanced",
+        pool.id,
+        network.tenant_id,
+        {"name": pool.name, "network": network.name, "rebalance": generation},
+        _affected(tx, pool),
     )
     return detail(tx, pool.id)

@@ -171,6 +171,8 @@ def delete_host(tx: Tx, ref: str) -> Host:
     if gateway is not None:
         raise ConflictError("host", f"host {host.name!r} still runs gateway {gateway.name!r}")
     tokens.revoke_host(tx, host.id)
+    r = tables.gateway_reports
+    tx.connection.execute(delete(r).where(r.c.host_id == host.id))
     tx.connection.execute(delete(tables.grants).where(tables.grants.c.host_id == host.id))
     tx.connection.execute(delete(tables.hosts).where(tables.hosts.c.id == host.id))
     tx.record("host.deleted", host.id, None, {"name": host.name})

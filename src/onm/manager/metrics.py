@@ -5,7 +5,8 @@ can reach it (loopback by default), so that scraping needs no API token and the 
 names among them) stay off the API's address. Counters are plain dicts under one lock, bumped
 by the API's middleware and error handler; per-tenant object counts are read from the store at
 scrape time (one grouped query per quota per scrape), with the limit that applies to each: the
-tenant's own, or the manager's default.
+tenant's own, or the manager's default; so are the edge gateways of each pool, and how many of
+them are up (`onm.manager.gateway_health`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from onm.errors import OnmError, QuotaExceededError
-from onm.manager import quota
+from onm.manager import gateway_health, quota
 from onm.manager.ratelimit import Limits, OperationClass
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
@@ -111,6 +112,7 @@ class ManagerMetrics(Collector):
         if self._store is not None:
             with self._store.read(ADMIN, dt.datetime.now(dt.UTC)) as tx:
                 found = quota.usage_by_tenant(tx, self._quotas)
+                edge = gateway_health.counts(tx)
             held = GaugeMetricFamily(
                 "onm_manager_tenant_objects", "objects each tenant holds", labels=["tenant", "kind"]
             )
@@ -125,6 +127,27 @@ class ManagerMetrics(Collector):
                     limits.add_metric([tenant, use.kind.value], use.limit)
             yield held
             yield limits
+            yield from _edge_families(edge)
+
+
+def _edge_families(found: list[gateway_health.PoolCount]) -> Iterator[GaugeMetricFamily]:
+    labels = ["tenant", "network", "pool"]
+    up = GaugeMetricFamily(
+        "onm_manager_edge_gateways_up",
+        "gateways of each edge pool the manager holds up",
+        labels=labels,
+    )
+    every = GaugeMetricFamily(
+        "onm_manager_edge_gateways",
+        "gateways of each edge pool, by state",
+        labels=[*labels, "state"],
+    )
+    for c in found:
+        up.add_metric([c.tenant, c.network, c.pool], c.up)
+        every.add_metric([c.tenant, c.network, c.pool, "active"], c.active)
+        every.add_metric([c.tenant, c.network, c.pool, "draining"], c.gateways - c.active)
+    yield up
+    yield every
 
 
 def serve_metrics(metrics: ManagerMetrics, host: str, port: int) -> Callable[[], None]:

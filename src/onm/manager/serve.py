@@ -23,7 +23,7 @@ from types import FrameType
 import uvicorn
 
 from onm.api.listen import parse_listen
-from onm.manager import actions, detection, durability, health, tokens
+from onm.manager import actions, detection, durability, gateway_health, health, tokens
 from onm.manager.api.app import Context, create_app
 from onm.manager.durability import AckMarker, DataLossError
 from onm.manager.metrics import serve_metrics
@@ -127,17 +127,18 @@ class _Server(uvicorn.Server):
 DELIVER_EVERY = 0.5
 """Seconds between looks for pool actions to carry out."""
 EXPIRE_EVERY = 1.0
-"""Seconds between looks for pool members whose health reports went stale."""
+"""Seconds between looks for pool members and edge gateways whose reports went stale."""
 
 
 def expire_health(context: Context) -> None:
     """Until the manager stops: members whose agents went silent become `unknown`; claims
-    nobody refreshed are forgotten."""
+    nobody refreshed are forgotten; edge gateways are judged again."""
     while not context.stopping.wait(EXPIRE_EVERY):
         try:
             with context.store.write(ADMIN, context.clock()) as tx:
                 health.expire(tx)
                 detection.expire(tx)
+                gateway_health.expire(tx)
         except Exception:  # the database away for a moment: try again next time
             log.warning("could not expire stale member health", exc_info=True)
 

@@ -229,6 +229,8 @@ edge_pools = Table(
     Column("split_above", Float, nullable=True),
     Column("probe_interval", Float, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Bumped by `onm edge-pool rebalance` (0008): agents drop the pool's pins once per change.
+    Column("rebalance", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("network_id", "name", name="uq_edge_pools_network_name"),
 )
 
@@ -242,8 +244,28 @@ edge_gateways = Table(
     Column("external_ip", String(15), nullable=False),
     Column("state", String(8), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The manager's verdict on its health (0008, onm.manager.gateway_health): up | down | unknown.
+    Column("health", String(8), nullable=False, default="unknown", server_default="unknown"),
+    Column("health_since", UtcDateTime(), nullable=True),
+    Column("health_why", String(200), nullable=True),
     UniqueConstraint("pool_id", "name", name="uq_edge_gateways_pool_name"),
     Index("ix_edge_gateways_external_ip", "external_ip"),
+)
+
+# What each agent last said of each gateway it probes or serves (0008): alive or not, and what
+# its nodes sent through it since the agent started.
+gateway_reports = Table(
+    "gateway_reports",
+    metadata,
+    Column("gateway_id", String(16), ForeignKey("edge_gateways.id"), primary_key=True),
+    Column("host_id", String(16), ForeignKey("hosts.id"), primary_key=True),
+    Column("alive", Boolean, nullable=False),
+    Column("pinned", BigInteger, nullable=False),
+    Column("flows", BigInteger, nullable=False),
+    Column("packets", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),
+    Index("ix_gateway_reports_host", "host_id"),
 )
 
 routes = Table(

@@ -77,6 +77,9 @@ class EdgePool:
     probe_interval: float
     """Seconds between the sending agents' liveness probes of each gateway."""
     created_at: dt.datetime
+    rebalance: int = 0
+    """Bumped by an operator's rebalance: each agent that sees it change drops the pool's pins
+    once, so every flow takes the table's choice again."""
 
 
 @dataclass(frozen=True, slots=True)

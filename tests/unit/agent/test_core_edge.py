@@ -20,15 +20,18 @@ import pytest
 from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
 
 from onm.addressing import SubstrateAddress, agent_address
-from onm.agent.actions import ReportGateways, ToNode, ToSubstrate, ToTenant
+from onm.agent.actions import Action, ReportGateways, ToNode, ToSubstrate, ToTenant
 from onm.agent.core import AgentCore
 from onm.agent.datapath.edge import _tenant
 from onm.agent.egress import held_by
+from onm.agent.metrics import edge_published
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.splitting import WINDOW
 from onm.agent.tables import GatewayEntry, router_mac
 from onm.manager import edge_pools, edge_rules, externals, hosts, public_ips, reads, routes
-from onm.model.edge_rule import Action, Direction, Proto
+from onm.model.edge_rule import Action as RuleAction
+from onm.model.edge_rule import Direction, Proto
+from onm.model.ids import GatewayId
 from onm.model.principal import ADMIN
 from onm.netlink.gateway_plan import GatewayPlan, realise
 from onm.packet.drop import DropReason
@@ -89,6 +92,15 @@ def _vni(lab: Lab, node: str) -> int:
     port = lab.r.tables.ports.get(lab.nodes[node].interface)
     assert port is not None
     return port.network.vni
+
+
+def reports_of(actions: list[Action]) -> list[ReportGateways]:
+    return [a for a in actions if isinstance(a, ReportGateways)]
+
+
+def gateway_id(edge: Edge, name: str) -> GatewayId:
+    [pool] = edge.lab.r.tables.edge_pools.values()
+    return next(g.id for g in pool.gateways.values() if g.name == name)
 
 
 def gateway_of(edge: Edge, packet: bytes) -> str:
@@ -178,8 +190,9 @@ def test_no_route_is_dropped_and_no_gateway_answers_unreachable(edge: Edge) -> N
     assert lab.r.counters.drops[DropReason.NO_ROUTE] == 1
 
 
-def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[object]:
-    """Let r's timer run at `now`; the gateways in `answering` answer its probes."""
+def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[ReportGateways]:
+    """Let r's timer run at `now`; the gateways in `answering` answer its probes. The reports
+    that carry changes."""
     lab = edge.lab
     actions = lab.r.on_timer(now)
     reports = [a for a in actions if isinstance(a, ReportGateways)]
@@ -188,8 +201,8 @@ def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[objec
         assert probe.packet[24:40] == agent_address(edge.prefixes[name])
         if name in answering:
             [answer] = only(edge.gw[name].substrate_packet(probe.packet, now), ToSubstrate)
-            reports += [a for a in lab.r.substrate_packet(answer.packet, now) if a]
-    return reports
+            reports += only(lab.r.substrate_packet(answer.packet, now), ReportGateways)
+    return [r for r in reports if r.changed]
 
 
 def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
@@ -208,8 +221,11 @@ def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
         if reports:
             break
     [report] = reports
-    assert isinstance(report, ReportGateways)
-    assert [g.alive for g in report.gateways] == [False]
+    assert [(g.gateway_id, g.alive) for g in report.changed] == [(gateway_id(edge, "e1"), False)]
+    assert {g.gateway_id: g.alive for g in report.gateways} == {
+        gateway_id(edge, "e1"): False,
+        gateway_id(edge, "e2"): True,
+    }
     for dst, before in flows.items():
         [out] = only(lab.r.node_frame(a.interface, syn(lab, "a", dst), now), ToSubstrate)
         assert gateway_of(edge, out.packet) == "gw2", (dst, before)
@@ -218,7 +234,7 @@ def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
 
     now += interval
     [back] = probe_round(edge, now, {"gw1", "gw2"})
-    assert isinstance(back, ReportGateways) and back.gateways[0].alive
+    assert [(g.gateway_id, g.alive) for g in back.changed] == [(gateway_id(edge, "e1"), True)]
 
 
 def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: Edge) -> None:
@@ -316,7 +332,7 @@ def test_only_the_holder_puts_the_public_ip_in_its_kernel_and_every_gateway_the_
         duty = core.tables.duties[edge.vni]
         tenant = _tenant(duty)
         assert [(r.direction, r.action, r.proto, r.ports) for r in tenant.rules] == [
-            (Direction.EGRESS, Action.DENY, Proto.TCP, (8080, 8080))
+            (Direction.EGRESS, RuleAction.DENY, Proto.TCP, (8080, 8080))
         ]
         kernel = realise(GatewayPlan("ext0", (tenant,)))
         held = ipaddress.IPv4Address(PUBLIC) in kernel.addresses
@@ -353,3 +369,61 @@ def test_held_by_is_the_owner_only_while_it_is_alive(edge: Edge) -> None:
 
 def gateway_host(edge: Edge, gateway: GatewayEntry) -> str:
     return next(name for name, value in edge.prefixes.items() if value == gateway.prefix)
+
+
+def test_reports_carry_what_each_gateway_was_sent_and_an_edge_host_reports_its_own(
+    edge: Edge,
+) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    sent: dict[str, int] = {}
+    for i in range(20):
+        [out] = only(
+            lab.r.node_frame(a.interface, syn(lab, "a", f"30.0.5.{i + 1}"), NOW), ToSubstrate
+        )
+        name = gateway_of(edge, out.packet)
+        sent[name] = sent.get(name, 0) + 1
+    [report] = reports_of(lab.r.on_timer(NOW))  # the first: at once
+    by_name = {"gw1": gateway_id(edge, "e1"), "gw2": gateway_id(edge, "e2")}
+    counts = {g.gateway_id: (g.alive, g.pinned, g.flows, g.packets) for g in report.gateways}
+    assert counts == {by_name[n]: (True, c, c, c) for n, c in sent.items()}
+    assert sum(g.bytes for g in report.gateways) == 20 * (len(syn(lab, "a")) - 14)  # IPv4
+    assert reports_of(lab.r.on_timer(NOW + dt.timedelta(seconds=1))) == []
+    assert reports_of(lab.r.on_timer(NOW + dt.timedelta(seconds=2))) != []
+    [own] = reports_of(edge.gw["gw1"].on_timer(NOW))
+    assert [(g.gateway_id, g.alive) for g in own.gateways] == [(by_name["gw1"], True)]
+
+
+def test_a_rebalance_drops_the_pools_pins_once(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    for i in range(10):
+        lab.r.node_frame(a.interface, syn(lab, "a", f"30.0.6.{i + 1}"), NOW)
+    flows = lab.r.egress.flows
+    assert len(flows.pins) == 10
+    lab.snapshot("r", NOW)  # the same generation again: nothing moves
+    assert len(flows.pins) == 10
+    with lab.store.write(ADMIN, NOW) as tx:
+        edge_pools.rebalance(tx, "z/znet/egress")
+    lab.snapshot("r", NOW)
+    assert (len(flows.pins), flows.rebalanced, sum(flows.pinned.values())) == (0, 10, 0)
+    lab.r.node_frame(a.interface, syn(lab, "a", "30.0.6.1"), NOW)
+    lab.snapshot("r", NOW)
+    assert (len(flows.pins), flows.rebalanced) == (1, 10)
+
+
+def test_the_metrics_copy_of_the_edge_figures(edge: Edge) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
+    name = {"gw1": "e1", "gw2": "e2"}[gateway_of(edge, out.packet)]
+    found = edge_published(lab.r.egress, lab.r.gateway.tenants, None)
+    by_name = {g.gateway: g for g in found.gateways}
+    assert (by_name[name].up, by_name[name].pinned, by_name[name].packets) == (True, 1, 1)
+    assert found.flow_table["selections"] == 1 and found.tenants == {}
+    gw = edge.gw[gateway_of(edge, out.packet)]
+    gw.substrate_packet(out.packet, NOW)
+    served = edge_published(gw.egress, gw.gateway.tenants, None)
+    other = "e2" if name == "e1" else "e1"
+    assert {g.gateway: g.up for g in served.gateways} == {name: True, other: None}
+    assert served.tenants[edge.vni].egress_packets == 1

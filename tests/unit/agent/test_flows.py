@@ -107,3 +107,26 @@ def test_spreading_a_pair_moves_its_pinned_flows_to_their_five_tuple_gateways() 
     # Pinned where they went: the pair slowing down (no spread) moves nothing back.
     assert [table.gateway_for(by_pair, f, NOW) for f in sample] == spread
     assert table.split == moved
+
+
+def test_pins_per_gateway_are_counted_as_they_come_and_go() -> None:
+    table, sample = FlowTable(), flows(600)
+    before = [table.gateway_for(route(), f, NOW) for f in sample]
+    assert table.pinned == Counter(before) and table.selections == 600
+    assert [table.gateway_for(route(), f, NOW) for f in sample] == before
+    assert table.selections == 600  # pinned flows choose nothing
+    for f in sample:
+        table.gateway_for(route(alive=("e1", "e3")), f, NOW)
+    assert "e2" not in table.pinned and sum(table.pinned.values()) == 600
+    assert table.selections == 600 + table.rehashed
+    table.expire(NOW + IDLE[6])
+    assert table.pinned == Counter() and table.expired == 600
+
+
+def test_rebalance_is_counted_and_leaves_other_pools_alone() -> None:
+    table, other = FlowTable(), PoolRoute.of(EdgePoolId("edg-other"), FIVE, GATEWAYS, GATEWAYS)
+    for f in flows(50):
+        table.gateway_for(route(), f, NOW)
+        table.gateway_for(other, f, NOW)
+    assert table.rebalance(POOL) == 50
+    assert (table.rebalanced, len(table.pins), sum(table.pinned.values())) == (50, 50, 50)

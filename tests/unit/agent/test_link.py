@@ -12,13 +12,16 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 
+from onm.agent.actions import GatewayReport, ReportGateways
 from onm.agent.backoff import Backoff
 from onm.agent.link import Inbox, ManagerLink, SnapshotArrived
 from onm.api.client import Client
+from onm.model.ids import EdgePoolId, GatewayId
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
 from support.wire_samples import snapshot_document
 
@@ -142,3 +145,34 @@ def test_a_throttled_link_waits_as_long_as_the_manager_says(tmp_path: Path) -> N
         link.stop()
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
     assert min(gaps) >= 0.95, gaps  # Retry-After: 1, not the back-off's 0.2 s
+
+
+class GatewayReports:
+    """A stand-in for the client: what `report_gateways` was given, by host."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[dict[str, object]]]] = []
+
+    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> None:
+        self.sent.append((host, gateways))
+
+
+def test_gateway_reports_reach_the_manager_with_their_figures(tmp_path: Path) -> None:
+    fake = GatewayReports()
+    link = ManagerLink(lambda: cast(Client, fake), "h1", Inbox(), None, FAST, lambda: 0.0)
+    down = GatewayReport(GatewayId("gwy-1"), EdgePoolId("edg-1"), False, 2, 5, 50, 5000)
+    try:
+        link.report_gateways(ReportGateways((down,), (down,)))
+        eventually(lambda: bool(fake.sent), "a gateway report")
+    finally:
+        link.stop()
+    assert link.gateway_states == {"gwy-1": False}
+    assert fake.sent == [
+        (
+            "h1",
+            [
+                {"gateway": "gwy-1", "alive": False, "pinned": 2, "flows": 5, "packets": 50}
+                | {"bytes": 5000}
+            ],
+        )
+    ]

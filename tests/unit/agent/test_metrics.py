@@ -5,7 +5,15 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from onm.agent.counters import Counters, Direction, Event
-from onm.agent.metrics import NAMED_EVENTS, RESOLUTION_RESULTS, Metrics
+from onm.agent.gateway import TenantCounts
+from onm.agent.io.conntrack import ConntrackStats
+from onm.agent.metrics import (
+    NAMED_EVENTS,
+    RESOLUTION_RESULTS,
+    EdgePublished,
+    GatewayFigures,
+    Metrics,
+)
 from onm.netlink.gateway_plan import Builtin, Counter
 from onm.packet.drop import DropReason
 
@@ -75,4 +83,45 @@ def test_a_gateways_firewall_counters_are_exported_per_rule_and_per_default() ->
     assert 'onm_agent_gateway_rule_packets_total{network="7",rule="rul-0123456789ab"} 12.0' in text
     assert (
         'onm_agent_gateway_default_packets_total{network="7",verdict="ingress-dropped"} 3.0' in text
+    )
+
+
+def test_edge_figures_are_exported_per_pool_and_gateway() -> None:
+    edge = EdgePublished(
+        [
+            GatewayFigures("egress", "e1", True, 3, 7, 70, 7000),
+            GatewayFigures("egress", "e2", None, 0, 0, 0, 0),
+        ],
+        {"selections": 9, "rehashed": 2, "evicted": 0, "expired": 1, "rebalanced": 4},
+        {"down": 1},
+        {7: TenantCounts(5, 500, 4, 400)},
+        ConntrackStats(entries=12, insert_failed=3, drop=1, early_drop=0),
+    )
+    metrics = Metrics()
+    metrics.publish(Counters(), ports=0, revision=1, connected=True, edge=edge)
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    text = generate_latest(registry).decode()
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    key = '{gateway="e1",pool="egress"}'
+    assert float(samples[f"onm_agent_edge_sent_packets_total{key}"]) == 70
+    assert float(samples[f"onm_agent_edge_sent_bytes_total{key}"]) == 7000
+    assert float(samples[f"onm_agent_edge_new_flows_total{key}"]) == 7
+    assert float(samples[f"onm_agent_edge_pinned_flows{key}"]) == 3
+    assert float(samples[f"onm_agent_edge_gateway_up{key}"]) == 1
+    assert 'onm_agent_edge_gateway_up{gateway="e2",pool="egress"}' not in samples  # not probed
+    for name, value in edge.flow_table.items():
+        assert float(samples[f"onm_agent_edge_{name}_total"]) == value
+    assert float(samples['onm_agent_edge_gateway_changes_total{change="down"}']) == 1
+    assert float(samples['onm_agent_edge_tenant_packets_total{direction="out",network="7"}']) == 5
+    assert float(samples['onm_agent_edge_tenant_bytes_total{direction="in",network="7"}']) == 400
+    assert float(samples["onm_agent_edge_conntrack_insert_failed_total"]) == 3
+    assert float(samples["onm_agent_edge_conntrack_entries"]) == 12
+
+
+def test_a_node_host_exports_no_gateway_side_figures() -> None:
+    samples = _scrape(Counters())
+    assert samples["onm_agent_edge_selections_total"] == 0
+    assert not any(
+        k.startswith(("onm_agent_edge_tenant", "onm_agent_edge_conntrack")) for k in samples
     )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from onm.addressing import HostPrefix
+from onm.api.client import Client
 from support.cli import Onm, failed, new_location, unique
 from support.manager import ManagerProcess, running_manager
 
@@ -159,3 +160,54 @@ def test_firewall_rules_and_public_ips(onm: Onm, world: dict[str, Any]) -> None:
     for args, words in cases:
         line = failed(onm(*args))
         assert words in line, (args, line)
+
+
+def test_show_gives_each_gateways_health_and_traffic_and_rebalance_moves_flows(
+    onm: Onm, manager: ManagerProcess
+) -> None:
+    tenant, network, internet = unique("t"), unique("z"), unique("internet")
+    onm.ok("tenant", "create", tenant)
+    onm.ok("network", "create", network, "--tenant", tenant, "--cidr", "10.0.0.0/24")
+    onm.ok("external", "create", internet, "--cidr", "30.0.0.0/16")
+    net, tokens = f"{tenant}/{network}", {}
+    onm.ok("edge-pool", "create", "egress", "--network", net)
+    for i, name in enumerate(("gw1", "gw2"), start=1):
+        host = unique(name)
+        made = onm.json("host", "create", host, "--prefix", str(HostPrefix(new_location())),
+                        "--role", "edge", "--external", internet)  # fmt: skip
+        tokens[name] = made["token"]
+        onm.ok("edge-pool", "gateway", "add", f"{net}/egress", f"e{i}", "--host", host,
+               "--external-ip", f"30.0.100.{i}")  # fmt: skip
+    shown = onm.json("edge-pool", "show", f"{net}/egress")
+    [e1, e2] = shown["gateway_health"]
+    assert (e1["name"], e1["health"], e1["state"], e1["heard"]) == ("e1", "unknown", "active", [])
+    with Client(manager.url, tokens["gw1"]) as client:  # gw1's agent serves e1
+        [host] = client.list_hosts()
+        client.report_gateways(
+            host.name,
+            [
+                {
+                    "gateway": e1["id"],
+                    "alive": True,
+                    "pinned": 3,
+                    "flows": 7,
+                    "packets": 70,
+                    "bytes": 7000,
+                }
+            ],
+        )
+    shown = onm.json("edge-pool", "show", f"{net}/egress")
+    [e1, e2] = shown["gateway_health"]
+    assert (e1["health"], e1["why"], e1["pinned"], e1["flows"]) == ("up", "serving", 3, 7)
+    assert (e1["packets"], e1["bytes"], [h["host"] for h in e1["heard"]]) == (70, 7000, [host.name])
+    assert e2["health"] == "unknown"
+    text = onm.ok("edge-pool", "show", f"{net}/egress")
+    assert "HEALTH" in text and "serving" in text and "7000" in text
+    kinds = [e["kind"] for e in onm.json("events", "--limit", "20")]
+    assert "gateway.up" in kinds
+
+    assert onm.json("edge-pool", "rebalance", f"{net}/egress")["rebalance"] == 1
+    assert "rebalance 2" in onm.ok("edge-pool", "rebalance", f"{net}/egress")
+    assert onm.json("edge-pool", "set", f"{net}/egress", "--rebalance")["rebalance"] == 3
+    kinds = [e["kind"] for e in onm.json("events", "--limit", "20")]
+    assert kinds.count("edge_pool.rebalanced") == 3

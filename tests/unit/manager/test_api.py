@@ -543,8 +543,9 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
     assert {p for _, p in served if not p.startswith("/v1/")} == set()
     # 25; for issue #9: 7 for pools and their members, health, claims, accept, reject; and
     # PATCH /v1/networks (auto_pools); for issue #10: 3 external networks, 5 edge pools, 3
-    # gateways, 3 routes, 3 firewall rules, 3 public IPs
-    assert len(served) == 57
+    # gateways, 3 routes, 3 firewall rules, 3 public IPs; gateway health: reports, each
+    # pool's gateways, rebalance
+    assert len(served) == 60
     assert "bearer" in json.dumps(document["components"]["securitySchemes"]).lower()
 
 

@@ -81,6 +81,7 @@ NEW_RULE = {"direction": "egress", "action": "deny", "proto": "tcp", "ports": "2
 NEW_PUBLIC = {"edge_pool": "ea", "ip": "30.0.100.51"}
 RULE_ID = "rul-000000000001"
 """A rule of ea made with a known id (the template's), so a row can delete it."""
+GW_REPORT = {"gateways": [{"gateway": "{g1}", "alive": True, "pinned": 1, "flows": 2}]}
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -386,6 +387,23 @@ MATRIX: list[Row] = [
     ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "tenant_b", 403),
     ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "host_x"  , 403),
     ("DELETE", "/v1/edge-gateways/g1?pool=a/na/ea"         , None        , "host_y"  , 403),
+    # --- gateway health (issue #10): reports from host principals only, each for itself;
+    # reading it is the pool's tenant's or an admin's; rebalance as changing the pool --------
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "admin"   , 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "tenant_a", 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "tenant_b", 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_x"  , 204),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_y"  , 404),
+    ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "admin"   , 200),
+    ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "tenant_a", 200),
+    ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "tenant_b", 404),
+    ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "host_x"  , 403),
+    ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "host_y"  , 403),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rebalance"          , None        , "admin"   , 200),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rebalance"          , None        , "tenant_a", 200),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rebalance"          , None        , "tenant_b", 404),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rebalance"          , None        , "host_x"  , 403),
+    ("POST"  , "/v1/edge-pools/a/na/ea/rebalance"          , None        , "host_y"  , 403),
     ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "admin"   , 201),
     ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "tenant_a", 201),
     ("POST"  , "/v1/routes"                                , NEW_ROUTE   , "tenant_b", 404),
@@ -513,6 +531,8 @@ def call(template: tuple[Store, World], shared: tuple[Context, TestClient]) -> I
         name: getattr(world, name).id
         for name in ("a", "b", "x", "y", "z", "na", "nb", "empty", "a1", "a2", "b1")
     }
+    with source.read(ADMIN_PRINCIPAL, NOW) as tx:
+        ids["g1"] = edge_pools.detail(tx, "a/na/ea").gateways[0].id
     headers = {
         **{who: bearer(token) for who, token in world.tokens.items()},
         "none": {},
@@ -531,6 +551,8 @@ def call(template: tuple[Store, World], shared: tuple[Context, TestClient]) -> I
             assert isinstance(app, FastAPI)
             status, chunk = first_streamed_chunk(app, target, world.tokens[who])
             return status, chunk.decode()
+        if body is not None:  # ids in bodies too (a gateway report names its gateways by id)
+            body = json.loads(json.dumps(body).replace("{g1}", ids["g1"]))
         response = client.request(method, target, json=body, headers=headers[who])
         return response.status_code, response.text
 

@@ -5,7 +5,9 @@ What the core decides (`Tables.duties`) becomes kernel state here, after every s
 devices made or closed, brought up with the network's MTU; then `onm.netlink.gateway_plan`
 computes the ruleset and routing for all of them at once and `onm.netlink.gateway` applies it
 (one nftables transaction; conntrack state survives a re-apply). A failure to apply is logged
-and tried again at the next snapshot; the devices already made keep working meanwhile.
+and tried again at the next snapshot; the devices already made keep working meanwhile. The
+namespace's conntrack counters (`onm.agent.io.conntrack`) are opened with the first duty, for
+the metrics.
 
 The pool's firewall rules and the public IPs this gateway holds (`Duty.rules`, `public_ips`)
 go into the same plan. What each rule (and each default) matched is the kernel's named
@@ -20,6 +22,8 @@ import logging
 import os
 import selectors
 
+from onm.agent.io import conntrack
+from onm.agent.io.conntrack import ConntrackStats
 from onm.agent.io.netns import run_in_netns_fds
 from onm.agent.io.tun import open_tun, read_datagram, write_datagram
 from onm.agent.tables import Duty, Tables
@@ -51,6 +55,7 @@ class EdgeSide:
         """Network id -> its TUN device's descriptor (registered with the selector, data = id)."""
         self.applied: GatewayKernel | None = None
         self.failed_writes = 0
+        self._conntrack: int | None = None
 
     def sync(self, tables: Tables) -> None:
         """Make the devices and the kernel state what `tables.duties` asks for."""
@@ -84,6 +89,11 @@ class EdgeSide:
             sum(len(t.rules) for t in plan.tenants),
             sum(len(t.public_ips) for t in plan.tenants),
         )
+        if self._conntrack is None and plan.tenants:
+            try:
+                self._conntrack = conntrack.open_stats(self.netns)
+            except (OnmError, OSError) as error:
+                log.warning("no conntrack counters for the metrics: %s", error)
 
     def firewall_counts(self) -> list[tuple[Counter, int, int]]:
         """Each named counter of the applied ruleset with its (packets, bytes) now; empty when
@@ -98,6 +108,12 @@ class EdgeSide:
             log.warning("firewall counters not read: %s", error)
             return []
         return [(c, *found.get(c.name, (0, 0))) for c in applied.counters]
+
+    def conntrack(self) -> ConntrackStats | None:
+        """The namespace's conntrack counters now (None before the first duty, or unreadable).
+        Safe from another thread: it reads its own descriptor."""
+        fd = self._conntrack
+        return None if fd is None else conntrack.read_stats(fd)
 
     def _open(self, duty: Duty) -> None:
         name = duty.interface
@@ -141,6 +157,9 @@ class EdgeSide:
     def close(self) -> None:
         for vni in list(self.tuns):
             self._close(vni)
+        if self._conntrack is not None:
+            os.close(self._conntrack)
+            self._conntrack = None
 
 
 def _tenant(duty: Duty) -> TenantEdge:

@@ -301,7 +301,7 @@ class UserspaceDatapath:
             self.core.counters.drop(DropReason.TRANSMIT_FAILED)
 
     def _report_gateways(self, action: ReportGateways) -> None:
-        for g in action.gateways:
+        for g in action.changed:
             if g.alive:
                 log.info("edge gateway %s (pool %s) answers again", g.gateway_id, g.pool_id)
             else:

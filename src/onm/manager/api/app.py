@@ -28,7 +28,15 @@ from onm.manager import (
     resolution,
     tenants,
 )
-from onm.manager.api import edge_routes, errors, pool_routes, rule_routes, streams, throttle
+from onm.manager.api import (
+    edge_routes,
+    errors,
+    gateway_routes,
+    pool_routes,
+    rule_routes,
+    streams,
+    throttle,
+)
 from onm.manager.api.context import Context as Context  # re-exported: serve and tests build one
 from onm.manager.api.context import Token
 from onm.manager.api.limits import BodyLimit
@@ -254,6 +262,7 @@ def create_app(context: Context) -> FastAPI:
 
     pool_routes.install(app, c)
     edge_routes.install(app, c)
+    gateway_routes.install(app, c)
 
     # --- resolution --------------------------------------------------------------------------
     @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])

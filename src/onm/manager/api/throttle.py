@@ -34,6 +34,7 @@ CLASSES: Final[dict[tuple[str, str], OperationClass]] = {
     ("GET", "/v1/hosts/{ref}/snapshot/stream"): OperationClass.SYNC,
     ("POST", "/v1/hosts/{ref}/report"): OperationClass.SYNC,
     ("POST", "/v1/hosts/{ref}/health"): OperationClass.SYNC,
+    ("POST", "/v1/hosts/{ref}/gateways"): OperationClass.SYNC,
     ("GET", "/v1/events/stream"): OperationClass.SYNC,
 }
 READS: Final = frozenset({"GET", "HEAD"})

@@ -1,0 +1,294 @@
+"""Edge gateway health in the manager (onm.manager.gateway_health) and a pool's rebalance
+(onm.manager.edge_pools.rebalance): agents report the gateways they probe or serve, the verdict
+follows the module's rules, every change to up or down is an event, and a rebalance bumps the
+generation the network's hosts get in their snapshots.
+
+World (`support.manager_world`): network na (tenant a) with a1 on host x and a2 on host y; here
+an external network `internet`, edge hosts gw1 and gw2, and pool egress of na with gateways e1
+(gw1) and e2 (gw2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
+from onm.manager import edge_pools, events, externals, gateway_health, hosts, reads
+from onm.manager.gateway_health import STALE_AFTER, GatewayFigures, Heard, judge
+from onm.manager.metrics import ManagerMetrics
+from onm.manager.ratelimit import Limits
+from onm.manager.store import Store
+from onm.model import Host
+from onm.model.edge_pool import Gateway, GatewayState
+from onm.model.ids import EdgePoolId, GatewayId, HostId
+from onm.model.pool import Health
+from onm.model.principal import ADMIN
+from support.manager_world import NOW, World, build_world, host_principal, prefix_at
+from support.manager_world import tenant_principal as tenant
+
+SECOND = dt.timedelta(seconds=1)
+
+
+@dataclass
+class Edge:
+    store: Store
+    world: World
+    gw1: Host
+    gw2: Host
+    e1: str
+    e2: str
+
+    def report(self, who: Host, at: dt.datetime, **alive: bool) -> None:
+        """`who` reports e1/e2 alive or not (with a few figures)."""
+        ids = {"e1": self.e1, "e2": self.e2}
+        items = [GatewayFigures(ids[n], a, 2, 5, 100, 9000) for n, a in alive.items()]
+        with self.store.write(host_principal(who), at) as tx:
+            gateway_health.report(tx, who.name, items)
+
+    def health(self, at: dt.datetime) -> dict[str, gateway_health.GatewayHealth]:
+        with self.store.read(ADMIN, at) as tx:
+            return {g.gateway.name: g for g in gateway_health.view(tx, "a/na/egress")}
+
+    def expire(self, at: dt.datetime) -> int:
+        with self.store.write(ADMIN, at) as tx:
+            return gateway_health.expire(tx)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        with self.store.read(ADMIN, NOW) as tx:
+            return [
+                (e.kind, e.data["gateway"])
+                for e in events.list_since(tx)
+                if e.kind.startswith("gateway.")
+            ]
+
+
+@pytest.fixture
+def edge() -> Iterator[Edge]:
+    store = Store("sqlite://")
+    store.migrate()
+    world = build_world(store)
+    with store.write(ADMIN, NOW) as tx:
+        externals.create(tx, "internet", "30.0.0.0/16")
+        gw1, _ = hosts.create(tx, "gw1", prefix_at(1, rack=9), role="edge", external="internet")
+        gw2, _ = hosts.create(tx, "gw2", prefix_at(2, rack=9), role="edge", external="internet")
+        edge_pools.create(tx, "egress", "a/na", {})
+        edge_pools.add_gateway(tx, "a/na/egress", "e1", "gw1", "30.0.100.1")
+        pool = edge_pools.add_gateway(tx, "a/na/egress", "e2", "gw2", "30.0.100.2")
+    e1, e2 = (g.id for g in pool.gateways)
+    yield Edge(store, world, gw1, gw2, e1, e2)
+    store.dispose()
+
+
+# --- the rule, pure -------------------------------------------------------------------------
+
+GATEWAY = Gateway(
+    GatewayId("gw-1"),
+    EdgePoolId("ep-1"),
+    "e1",
+    HostId("h-gw"),
+    None,
+    GatewayState.ACTIVE,
+    NOW,  # type: ignore[arg-type]
+)
+
+
+def heard(host: str, alive: bool, ago: float) -> Heard:
+    return Heard(f"h-{host}", host, GatewayFigures("gw-1", alive), NOW - dt.timedelta(seconds=ago))
+
+
+STALE = STALE_AFTER.total_seconds() + 1
+RULES = [
+    # (what is heard, seconds since the gateway was made, verdict, said by)
+    ([], 0, Health.UNKNOWN, ()),
+    ([heard("x", True, 0)], 0, Health.UP, ("x",)),
+    ([heard("gw", True, 0)], 0, Health.UP, ("gw",)),
+    ([heard("gw", True, 0), heard("x", False, 0)], 0, Health.DOWN, ("x",)),
+    ([heard("gw", True, 0), heard("x", False, STALE)], 0, Health.UP, ("gw",)),
+    ([heard("gw", True, STALE), heard("x", True, 0)], 0, Health.DOWN, ()),
+    ([heard("gw", False, 0)], 0, Health.DOWN, ("gw",)),
+    ([], STALE, Health.DOWN, ()),
+    ([heard("x", True, 0)], STALE, Health.DOWN, ()),  # its own agent never reported
+]
+
+
+@pytest.mark.parametrize(("said", "age", "health", "by"), RULES)
+def test_the_rule(said: list[Heard], age: float, health: Health, by: tuple[str, ...]) -> None:
+    gateway = GATEWAY.__class__(
+        GATEWAY.id,
+        GATEWAY.pool_id,
+        GATEWAY.name,
+        GATEWAY.host_id,
+        GATEWAY.external_ip,
+        GATEWAY.state,
+        NOW - dt.timedelta(seconds=age),
+    )
+    verdict = judge(gateway, said, NOW)
+    assert (verdict.health, verdict.said_by) == (health, by), verdict.why
+
+
+# --- reports, verdicts, events ----------------------------------------------------------------
+
+
+def test_reports_make_gateways_up_and_their_figures_add_up(edge: Edge) -> None:
+    x, y = edge.world.x, edge.world.y
+    assert {n: g.health for n, g in edge.health(NOW).items()} == {
+        "e1": Health.UNKNOWN,
+        "e2": Health.UNKNOWN,
+    }
+    edge.report(edge.gw1, NOW, e1=True)
+    edge.report(x, NOW, e1=True, e2=True)
+    edge.report(y, NOW, e1=True)
+    found = edge.health(NOW)
+    e1 = found["e1"]
+    assert (e1.health, e1.since, e1.host, e1.why) == (Health.UP, NOW, "gw1", "serving")
+    assert [h.host for h in e1.heard] == ["gw1", "x", "y"]
+    assert (e1.pinned, e1.flows, e1.packets, e1.bytes) == (6, 15, 300, 27000)
+    assert found["e2"].health is Health.UP  # x hears it; gw2 has not reported yet
+    assert edge.kinds() == [("gateway.up", "e1"), ("gateway.up", "e2")]
+
+
+def test_a_prober_that_finds_a_gateway_dead_makes_it_down_and_no_snapshot_changes(
+    edge: Edge,
+) -> None:
+    edge.report(edge.gw1, NOW, e1=True)
+    edge.report(edge.world.x, NOW, e1=True)
+    with edge.store.read(ADMIN, NOW) as tx:
+        before = reads.desired_revision(tx, "x")
+    edge.report(edge.world.x, NOW + SECOND, e1=False)
+    e1 = edge.health(NOW + SECOND)["e1"]
+    assert (e1.health, e1.since) == (Health.DOWN, NOW + SECOND)
+    assert e1.why == "not answering the probes of x"
+    with edge.store.read(ADMIN, NOW) as tx:
+        assert reads.desired_revision(tx, "x") == before  # the agents steer by their probes
+        [down] = [e for e in events.list_since(tx) if e.kind == "gateway.down"]
+    assert down.data == {
+        "pool": "egress",
+        "network": "na",
+        "gateway": "e1",
+        "host": "gw1",
+        "from": "up",
+        "to": "down",
+        "why": "not answering the probes of x",
+        "said_by": ["x"],
+    }
+    assert down.tenant_id == edge.world.a.id
+    edge.report(edge.world.x, NOW + 2 * SECOND, e1=True)
+    assert edge.health(NOW + 2 * SECOND)["e1"].health is Health.UP
+    assert edge.kinds()[-1] == ("gateway.up", "e1")
+
+
+def test_a_gateway_whose_agent_goes_silent_is_down_after_three_missed_reports(
+    edge: Edge,
+) -> None:
+    edge.report(edge.gw1, NOW, e1=True)
+    for second in range(0, 7, 2):  # x still hears it (its probes answered by the agent)
+        edge.report(edge.world.x, NOW + second * SECOND, e1=True)
+        edge.report(edge.gw2, NOW + second * SECOND, e2=True)
+    assert edge.expire(NOW + STALE_AFTER) == 0
+    assert edge.expire(NOW + STALE_AFTER + SECOND) == 1
+    e1 = edge.health(NOW + STALE_AFTER + SECOND)["e1"]
+    assert e1.health is Health.DOWN and "silent" in e1.why
+    assert edge.expire(NOW + STALE_AFTER + 2 * SECOND) == 0  # one event, not one a second
+    assert edge.kinds() == [("gateway.up", "e1"), ("gateway.up", "e2"), ("gateway.down", "e1")]
+    edge.report(edge.gw1, NOW + 20 * SECOND, e1=True)
+    assert edge.health(NOW + 20 * SECOND)["e1"].health is Health.UP
+
+
+def test_pinned_flows_count_only_fresh_reports(edge: Edge) -> None:
+    edge.report(edge.world.x, NOW, e1=True)
+    edge.report(edge.world.y, NOW + STALE_AFTER, e1=True)
+    e1 = edge.health(NOW + STALE_AFTER + SECOND)["e1"]
+    assert (e1.pinned, e1.flows) == (2, 10)  # x's pins are stale; its flows still count
+
+
+def test_only_hosts_report_each_for_itself_on_gateways_it_sees(edge: Edge) -> None:
+    items = [GatewayFigures(edge.e1, True)]
+    with edge.store.write(ADMIN, NOW) as tx, pytest.raises(ForbiddenError, match="host's agent"):
+        gateway_health.report(tx, "gw1", items)
+    with (
+        edge.store.write(tenant(edge.world.a), NOW) as tx,
+        pytest.raises(ForbiddenError),
+    ):
+        gateway_health.report(tx, "x", items)
+    with edge.store.write(host_principal(edge.world.x), NOW) as tx, pytest.raises(NotFoundError):
+        gateway_health.report(tx, "y", items)
+    with edge.store.write(host_principal(edge.world.z), NOW) as tx, pytest.raises(NotFoundError):
+        gateway_health.report(tx, "z", items)  # z runs nothing of na
+    with (
+        edge.store.write(host_principal(edge.world.x), NOW) as tx,
+        pytest.raises(NotFoundError, match="no edge gateway"),
+    ):
+        gateway_health.report(tx, "x", [GatewayFigures("gw-nope", True)])
+    with (
+        edge.store.write(host_principal(edge.world.x), NOW) as tx,
+        pytest.raises(InvalidInputError, match="twice") as caught,
+    ):
+        gateway_health.report(tx, "x", items * 2)
+    assert caught.value.field == "gateway"
+
+
+def test_tenants_read_their_own_pools_health_and_hosts_none(edge: Edge) -> None:
+    with edge.store.read(tenant(edge.world.a), NOW) as tx:
+        assert len(gateway_health.view(tx, "na/egress")) == 2
+    with edge.store.read(tenant(edge.world.b), NOW) as tx, pytest.raises(NotFoundError):
+        gateway_health.view(tx, "a/na/egress")
+    with edge.store.read(host_principal(edge.world.x), NOW) as tx, pytest.raises(ForbiddenError):
+        gateway_health.view(tx, "a/na/egress")
+
+
+def test_reports_go_with_their_gateway_pool_and_host(edge: Edge) -> None:
+    edge.report(edge.world.x, NOW, e1=True, e2=True)
+    edge.report(edge.gw2, NOW, e2=True)
+    with edge.store.write(ADMIN, NOW) as tx:
+        edge_pools.remove_gateway(tx, "a/na/egress", "e1")
+        edge_pools.remove_gateway(tx, "a/na/egress", "e2")
+        hosts.delete_host(tx, "gw2")
+
+
+def test_counts_per_pool(edge: Edge) -> None:
+    edge.report(edge.gw1, NOW, e1=True)
+    with edge.store.write(ADMIN, NOW) as tx:
+        edge_pools.update_gateway(tx, "a/na/egress", "e2", state="draining")
+        found = gateway_health.counts(tx)
+    assert [(c.tenant, c.network, c.pool, c.up, c.gateways, c.active) for c in found] == [
+        ("a", "na", "egress", 1, 2, 1)
+    ]
+
+
+# --- rebalance ----------------------------------------------------------------------------------
+
+
+def test_a_rebalance_bumps_the_generation_the_networks_hosts_get(edge: Edge) -> None:
+    with edge.store.read(ADMIN, NOW) as tx:
+        before = reads.desired_revision(tx, "y")
+        assert reads.snapshot(tx, "y").edge_pools[0].pool.rebalance == 0
+    with edge.store.write(tenant(edge.world.a), NOW) as tx:
+        found = edge_pools.rebalance(tx, "na/egress")
+    assert found.pool.rebalance == 1
+    with edge.store.read(ADMIN, NOW) as tx:
+        assert reads.desired_revision(tx, "y") > before
+        assert reads.snapshot(tx, "y").edge_pools[0].pool.rebalance == 1
+        [event] = [e for e in events.list_since(tx) if e.kind == "edge_pool.rebalanced"]
+    assert event.data == {"name": "egress", "network": "na", "rebalance": 1}
+    with edge.store.write(tenant(edge.world.b), NOW) as tx, pytest.raises(NotFoundError):
+        edge_pools.rebalance(tx, "a/na/egress")
+    with edge.store.write(host_principal(edge.world.x), NOW) as tx, pytest.raises(ForbiddenError):
+        edge_pools.rebalance(tx, "a/na/egress")
+
+
+def test_the_managers_metrics_count_gateways_up_per_pool(edge: Edge) -> None:
+    edge.report(edge.gw1, NOW, e1=True)
+    metrics = ManagerMetrics()
+    metrics.watch(edge.store, Limits())
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    text = generate_latest(registry).decode()
+    labels = 'network="na",pool="egress",tenant="a"'
+    assert f"onm_manager_edge_gateways_up{{{labels}}} 1.0" in text
+    active = 'network="na",pool="egress",state="active",tenant="a"'
+    assert f"onm_manager_edge_gateways{{{active}}} 2.0" in text
