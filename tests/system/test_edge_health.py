@@ -1,0 +1,150 @@
+"""Edge gateway health end to end in the lab (issue #10): `onm edge-pool show` gives each
+gateway's health and the flows and bytes the sending agent reports through it; a gateway whose
+agent is killed is down within seconds (an event `gateway.down`), and up again once the lab's
+supervisor has started it again; `onm edge-pool rebalance` makes the sending agent drop its pins.
+
+    h1: a 10.0.0.2           gw1, gw2: edge hosts on `internet`
+    internet 30.0.0.0/16: web 30.0.2.2 (HTTP: `/` answers the peer's address)
+    egress (znet): e1 30.0.100.1 (gw1), e2 30.0.100.2 (gw2), hashed on the 5-tuple, probed
+    every 0.2 s; route 0.0.0.0/0 -> egress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from onm.lab.plan import Role
+from support.netns_tools import in_netns
+from support.overlay_lab import Lab, agent_ready, eventually, onm, running_lab
+from support.servers import EXTERNAL, Background
+
+WEB = "30.0.2.2"
+GATEWAYS = {"30.0.100.1": ("e1", "gw1"), "30.0.100.2": ("e2", "gw2")}
+TOPOLOGY = """
+substrate: {mtu: 1520}
+externals:
+  - name: internet
+    cidr: 30.0.0.0/16
+    servers: [{name: web, ip: 30.0.2.2}]
+hosts:
+  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
+  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
+tenants: [{name: t}]
+networks:
+  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
+nodes:
+  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
+edge_pools:
+  - name: egress
+    network: znet
+    nat: snat
+    hash: [src, dst, proto, sport, dport]
+    probe_interval: 0.2
+    gateways:
+      - {name: e1, host: gw1, external_ip: 30.0.100.1}
+      - {name: e2, host: gw2, external_ip: 30.0.100.2}
+routes:
+  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
+"""
+PORTS = {"h1": 1, "gw1": 0, "gw2": 0}
+POOL = "znet/egress"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, f"eh{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
+        background = Background()
+        server = built.record().namespace_of(Role.SERVER, "web")
+        assert server is not None
+        started = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
+        try:
+            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
+            yield built
+        finally:
+            background.stop_all()
+
+
+def cli(lab: Lab, *args: str) -> Any:
+    """`onm ARGS --json` against the lab's manager, as an operator types it."""
+    record = lab.record()
+    done = onm(
+        *args, "--json", "--url", record.manager_url, "--token", f"@{record.admin_token_file}"
+    )
+    return json.loads(done.stdout)
+
+
+def health(lab: Lab) -> dict[str, dict[str, Any]]:
+    """Gateway name -> its health and traffic, as `onm edge-pool show --json` gives them."""
+    return {g["name"]: g for g in cli(lab, "edge-pool", "show", POOL)["gateway_health"]}
+
+
+def fetch(lab: Lab, port: int) -> str:
+    done = subprocess.run(
+        in_netns(lab.ns("a"), "curl", "-s", "-m", "5", "--local-port", str(port), f"http://{WEB}/"),
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.stdout.strip()
+
+
+def pinned_on_h1(lab: Lab) -> float:
+    return sum(v for k, v in lab.metrics("h1").items() if k.startswith("onm_agent_edge_pinned"))
+
+
+def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab) -> None:
+    for host, count in PORTS.items():
+        eventually(lambda h=host, n=count: agent_ready(lab, h, n), f"agent {host} ready", 30)
+    seen: dict[str, int] = {}
+    for port in range(45000, 45012):
+        address = eventually(lambda p=port: fetch(lab, p) or None, f"port {port} reaches web", 15)
+        assert address in GATEWAYS, address
+        seen[address] = seen.get(address, 0) + 1
+    carried, carrier_host = GATEWAYS[max(seen, key=lambda a: seen[a])]
+    flows = seen[max(seen, key=lambda a: seen[a])]
+
+    def shows_traffic() -> dict[str, dict[str, Any]] | None:
+        found = health(lab)
+        g = found[carried]
+        return found if g["flows"] >= flows and g["bytes"] > 0 and g["pinned"] >= 1 else None
+
+    shown = eventually(shows_traffic, f"show counting {flows} flows through {carried}", 10)
+    assert {n: g["health"] for n, g in shown.items()} == {"e1": "up", "e2": "up"}, shown
+    assert {h["host"] for h in shown[carried]["heard"]} == {"h1", carrier_host}
+    key = f'onm_agent_edge_sent_bytes_total{{gateway="{carried}",pool="egress"}}'
+    assert lab.metrics("h1")[key] >= shown[carried]["bytes"]  # the report lags the metrics
+
+    # A gateway's agent killed: down within seconds, as show and the events say.
+    killed_at = time.monotonic()
+    os.kill(lab.process("agent", carrier_host).pid, signal.SIGKILL)
+    down = eventually(
+        lambda: health(lab)[carried]["health"] == "down" or None, f"{carried} down", 10
+    )
+    took = time.monotonic() - killed_at
+    assert down and took < 5, f"{took:.1f} s"
+    events = cli(lab, "events", "--limit", "100")
+    [event] = [e for e in events if e["kind"] == "gateway.down"]
+    assert event["data"]["gateway"] == carried and event["data"]["said_by"] == ["h1"], event
+    eventually(lambda: agent_ready(lab, carrier_host, 0), f"{carrier_host} restarted", 30)
+    eventually(lambda: health(lab)[carried]["health"] == "up" or None, f"{carried} up again", 15)
+    assert "gateway.up" in [e["kind"] for e in cli(lab, "events", "--limit", "100")]
+    print(f"gateway down in show {took:.2f} s after its agent was killed")
+
+    # A rebalance: the sending agent drops its pins (TCP pins idle 350 s: they are all there).
+    pins = pinned_on_h1(lab)
+    assert pins >= 12, lab.metrics("h1")  # one per connection
+    assert cli(lab, "edge-pool", "rebalance", POOL)["rebalance"] == 1
+    eventually(lambda: pinned_on_h1(lab) == 0 or None, "h1 dropping its pins", 10)
+    assert lab.metrics("h1")["onm_agent_edge_rebalanced_total"] >= pins
+    eventually(lambda: all(g["pinned"] == 0 for g in health(lab).values()), "show: no pins", 10)
+    assert "edge_pool.rebalanced" in [e["kind"] for e in cli(lab, "events", "--limit", "100")]
