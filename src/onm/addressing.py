@@ -18,6 +18,17 @@ U/L set means "deliver to the node in `slot`" (routers, phantom routers); I/G se
 (network id, IPv4), which is unique, so the 6-bit slot never limits how many nodes a host holds
 (docs/addressing.md). Every 128-bit value decodes; only the types and ranges of the values given
 to the constructors are checked, and violations raise `AddressingError(field, ...)`.
+
+Two uses of the layout beyond a node's own address (edge pools in anycast mode, seed 1):
+
+- *Steering*: with U/L clear the slot says nothing about the node (it is found by network id
+  and IPv4), so a sender may put any of `STEERING_SLOTS` values there. Each is the same node's
+  address, routed to the same host /64, but a substrate router hashing on addresses sees 64
+  sources: this is how a sending agent steers an ECMP router's choice per flow (`steer`);
+  receivers compare addresses `unsteered`. With U/L set the slot is meaningful and never steered.
+- *Anycast /64s*: topology version `ANYCAST_VERSION` marks a /64 that is no host's but shared
+  by an edge pool's gateways; its 30 topology bits number it (`anycast_prefix`), so it can never
+  be a host's (version 0) /64.
 """
 
 from __future__ import annotations
@@ -367,3 +378,59 @@ def agent_address(host: HostPrefix | int) -> bytes:
     """The address of the agent of the host with /64 `host` (16 packed bytes): where edge
     gateways are probed and where the probing agent hears the answers."""
     return embed_ipv4(host, AGENT_NETWORK_ID, _AGENT_IPV4)
+
+
+STEERING_SLOTS: Final = LAYOUT["slot"].limit + 1
+"""The source variants a node's address has for steering (the 6 slot bits, U/L clear)."""
+_SLOT_BYTE: Final = LAYOUT["slot"].offset // 8
+_UL_BIT: Final = 1 << (7 - LAYOUT["deliver_to_slot"].offset % 8)
+_SLOT_LOW: Final = 8 - LAYOUT["slot"].width
+_FLAG_BITS: Final = (1 << _SLOT_LOW) - 1
+"""Byte 8 is slot (6 bits) | U/L | I/G: the two flag bits are its lowest."""
+
+
+def steer(address: bytes, slot: int) -> bytes:
+    """`address` (16 packed bytes, U/L clear) with `slot` in its slot bits: the same node's
+    address, as another source to a router that hashes on addresses."""
+    _check_address_length(address)
+    _check_int("slot", slot, LAYOUT["slot"].limit)
+    byte = address[_SLOT_BYTE]
+    if byte & _UL_BIT:
+        raise AddressingError("address", "has U/L set: its slot names a node and is not steered")
+    steered = (slot << _SLOT_LOW) | (byte & _FLAG_BITS)
+    return b"".join((address[:_SLOT_BYTE], bytes((steered,)), address[_SLOT_BYTE + 1 :]))
+
+
+def unsteered(address: bytes) -> bytes:
+    """Per-packet: `address` with its slot bits zero when U/L is clear (every steered variant
+    of one node's address gives one value), unchanged when U/L is set."""
+    byte = address[_SLOT_BYTE]
+    if byte & _UL_BIT or not byte >> _SLOT_LOW:
+        return address
+    return b"".join((address[:_SLOT_BYTE], bytes((byte & _FLAG_BITS,)), address[_SLOT_BYTE + 1 :]))
+
+
+ANYCAST_VERSION: Final = 1
+"""Topology version of anycast /64s: the 30 bits after it number the /64 (no location)."""
+ANYCAST_LIMIT: Final = (1 << sum(LAYOUT[name].width for name in _LOCATION_FIELDS)) - 1
+
+
+def anycast_prefix(index: int, org_id: int = DEFAULT_ORG_ID) -> HostPrefix:
+    """Anycast /64 number `index` (0..2**30-1) of organisation `org_id`."""
+    _check_int("index", index, ANYCAST_LIMIT)
+    widths = [LAYOUT[name].width for name in _LOCATION_FIELDS]
+    values, rest = [], index
+    for width in reversed(widths):
+        values.append(rest & ((1 << width) - 1))
+        rest >>= width
+    return HostPrefix(Location(*reversed(values)), org_id=org_id, version=ANYCAST_VERSION)
+
+
+def anycast_index(prefix: HostPrefix) -> int | None:
+    """The number of anycast /64 `prefix` (the inverse of `anycast_prefix`); None for a host's."""
+    if prefix.version != ANYCAST_VERSION:
+        return None
+    index = 0
+    for name in _LOCATION_FIELDS:
+        index = (index << LAYOUT[name].width) | getattr(prefix.location, name)
+    return index

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onm.addressing import (
+    ANYCAST_VERSION,
     DEFAULT_ORG_ID,
     LAYOUT,
     LAYOUT_VERSION,
@@ -19,11 +20,15 @@ from onm.addressing import (
     HostPrefix,
     Location,
     SubstrateAddress,
+    anycast_index,
+    anycast_prefix,
     distance,
     embed_ipv4,
     network_and_ipv4,
     network_id_of,
     split_address,
+    steer,
+    unsteered,
 )
 from onm.errors import AddressingError, InvalidInputError
 
@@ -432,3 +437,66 @@ def test_distance_to_self_is_same_node(a: HostPrefix) -> None:
 def test_distance_is_hierarchical(a: HostPrefix, b: HostPrefix, c: HostPrefix) -> None:
     """Ultrametric: going through b never gets further than the larger of the two legs."""
     assert distance(a, c) <= max(distance(a, b), distance(b, c))
+
+
+# --- steering and anycast /64s (edge pools in anycast mode) -------------------------------------
+# Vectors worked by hand from the layout: host fd00:0:101:101::/64, network 0x000102, 10.0.0.3;
+# byte 8 is slot << 2 | U/L << 1 | I/G, so slot 63 -> 0xfc, slot 1 -> 0x04, slot 1 + I/G -> 0x05.
+NODE = "fd00:0:101:101:0:102:a00:3"
+
+
+@pytest.mark.parametrize(
+    ("address", "slot", "steered"),
+    [
+        (NODE, 63, "fd00:0:101:101:fc00:102:a00:3"),
+        (NODE, 1, "fd00:0:101:101:400:102:a00:3"),
+        ("fd00:0:101:101:100:102:a00:3", 1, "fd00:0:101:101:500:102:a00:3"),  # I/G kept
+        ("fd00:0:101:101:1400:102:a00:3", 0, NODE),  # a legacy slot (5) replaced
+    ],
+)
+def test_steer_replaces_only_the_slot(address: str, slot: int, steered: str) -> None:
+    packed = IPv6Address(address).packed
+    assert IPv6Address(steer(packed, slot)) == IPv6Address(steered)
+    assert unsteered(steer(packed, slot)) == unsteered(packed)
+
+
+def test_unsteered_zeroes_the_slot_only_with_ul_clear() -> None:
+    assert IPv6Address(unsteered(IPv6Address("fd00:0:101:101:fc00:102:a00:3").packed)) == (
+        IPv6Address(NODE)
+    )
+    pool_member = IPv6Address("fd00:0:101:101:600:102:a00:3").packed  # slot 1, U/L set
+    assert unsteered(pool_member) == pool_member
+    with pytest.raises(AddressingError, match="U/L"):
+        steer(pool_member, 2)
+    with pytest.raises(AddressingError, match="slot"):
+        steer(IPv6Address(NODE).packed, 64)
+
+
+@given(st.integers(0, 2**24 - 1), st.integers(0, 2**32 - 1), st.integers(0, 63), st.booleans())
+def test_every_steered_variant_is_the_same_node(
+    network_id: int, ipv4: int, slot: int, group: bool
+) -> None:
+    address = embed_ipv4(RACK_HOST, network_id, ipv4.to_bytes(4, "big"), group=group)
+    steered = steer(address, slot)
+    assert split_address(steered) == split_address(address)
+    decoded = SubstrateAddress.decode(steered)
+    assert (decoded.slot, decoded.group, decoded.deliver_to_slot) == (slot, group, False)
+
+
+@pytest.mark.parametrize(
+    ("index", "network"),
+    [
+        (0, "fd00:0:4000::/64"),  # bits 32..33 = version 1: 0b01_000000
+        (1, "fd00:0:4000:1::/64"),
+        (0x123456, "fd00:0:4012:3456::/64"),  # locale 0, area 0x12, rack 0x34, node 0x56
+        (2**30 - 1, "fd00:0:7fff:ffff::/64"),
+    ],
+)
+def test_anycast_prefixes_are_version_1_numbered(index: int, network: str) -> None:
+    prefix = anycast_prefix(index)
+    assert str(prefix) == network and prefix.version == ANYCAST_VERSION
+    assert anycast_index(prefix) == index
+    assert anycast_index(HostPrefix.from_network(network)) == index
+    assert anycast_index(RACK_HOST) is None  # a host's /64 (version 0)
+    with pytest.raises(AddressingError, match="index"):
+        anycast_prefix(2**30)

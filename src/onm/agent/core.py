@@ -149,7 +149,7 @@ class AgentCore:
         destination = packet[24:40]
         if destination == tables.agent_address:
             return self._to_agent(packet, now)
-        if tables.duties and destination not in tables.by_substrate:
+        if tables.duties and tables.port_at(destination) is None:
             return self.gateway.from_substrate(packet, gso, payload)
         return receive.substrate_packet(self._state, packet, now, gso, payload)
 

@@ -24,6 +24,13 @@ Theory of operation:
 - A pool whose rebalance generation changes (an operator's `onm edge-pool rebalance`) has its
   pins dropped once, when the snapshot that carries it is applied: every flow then takes the
   table's choice. The first generation seen of a pool is only remembered.
+- Anycast mode (seed 1: a router with ECMP chooses, "spoofing a specified source network
+  address"): the packet goes to the pool's shared /64 instead, from the node's address steered
+  to the flow's slot (`steering_slot` over the pool's hash fields), and the substrate's
+  multipath route picks the gateway; the agent picks none, and counts per pool
+  (`anycast_sent`). While any gateway of the pool is dead or draining, which the router cannot
+  know, new flows go in direct mode to the survivors as above; a flow pinned that way stays
+  direct while its gateway lives (it holds that gateway's NAT state).
 Time passes only when told (`now`).
 """
 
@@ -35,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from onm.addressing import embed_ipv4
+from onm.addressing import embed_ipv4, steer
 from onm.agent.actions import Action, GatewayReport
 from onm.agent.emission import CROSSING, Payload, emit, host_unreachable
 from onm.agent.flows import FlowTable, PoolRoute
@@ -51,7 +58,7 @@ from onm.packet.drop import DropReason
 from onm.packet.icmpv6 import IcmpV6Message
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
-from onm.selection.flow import flow_of
+from onm.selection.flow import flow_of, steering_slot
 
 
 def held_by(
@@ -89,6 +96,8 @@ class Egress:
     reporter: Reporter = field(default_factory=Reporter)
     generations: dict[EdgePoolId, int] = field(default_factory=dict)
     """Pool -> the rebalance generation last seen."""
+    anycast_sent: dict[EdgePoolId, GatewayCounts] = field(default_factory=dict)
+    """What this host's nodes sent each anycast pool's shared /64 (the router chose where)."""
     _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
 
     def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
@@ -103,6 +112,8 @@ class Egress:
             if self.generations.get(pool_id, generation) != generation:
                 self.flows.rebalance(pool_id)
         self.generations = generations
+        for pool_id in self.anycast_sent.keys() - tables.edge_pools.keys():
+            del self.anycast_sent[pool_id]
 
     def _route(self, pool: EdgeEntry) -> PoolRoute:
         route = self._routes.get(pool.id)
@@ -165,9 +176,12 @@ class Egress:
             state.counters.drop(DropReason.NO_ROUTE)
             return []
         size = len(packet) + (0 if payload is None else len(payload))
-        gateway = held_by(
-            pool, port.node_id, state.tables.public_owners, self.probes.alive
-        ) or self.gateway_for(pool, packet, size, now)
+        held = held_by(pool, port.node_id, state.tables.public_owners, self.probes.alive)
+        if held is None and pool.anycast is not None:  # a holder keeps its own NAT state
+            sent = self.anycast(port, pool, packet, source_substrate, gso, payload)
+            if sent is not None:
+                return sent
+        gateway = held or self.gateway_for(pool, packet, size, now)
         if gateway is None:
             refused = host_unreachable(packet, network.siit, DropReason.EDGE_NO_GATEWAY)
             return emit(state.counters, refused, port, False)
@@ -180,6 +194,42 @@ class Egress:
             return to_substrate(state, packet, payload, port, mapper, gso)
         crossed = CROSSING[network.encoding](packet, mapper, network.siit)
         return emit(state.counters, crossed, port, toward_node=False)
+
+    def anycast(
+        self,
+        port: Port,
+        pool: EdgeEntry,
+        packet: bytes,
+        source_substrate: bytes,
+        gso: TcpGso | None,
+        payload: Payload | None,
+    ) -> list[Action] | None:
+        """An anycast pool's datagram to its shared /64 from the flow's steered source; None
+        when it goes in direct mode instead (a gateway dead or draining, or the flow pinned
+        to a gateway while one was)."""
+        assert pool.anycast is not None
+        gateways = pool.gateways.values()
+        alive = self.probes.alive
+        if not gateways or not all(g.active and alive(g.id) for g in gateways):
+            return None
+        flow = flow_of(packet)
+        pin = self.flows.pins.get((pool.id, flow))
+        if pin is not None and alive(GatewayId(pin.gateway)):
+            return None
+        counts = self.anycast_sent.get(pool.id)
+        if counts is None:
+            counts = self.anycast_sent[pool.id] = GatewayCounts()
+        counts.packets += 1
+        counts.bytes += len(packet) + (0 if payload is None else len(payload))
+        network = port.network
+        target = packet[16:20]
+        source = steer(source_substrate, steering_slot(flow, pool.fields))
+        destination = embed_ipv4(pool.anycast, network.vni, target)
+        mapper = PairMapper(packet[12:16], source, target, destination)
+        if gso is not None:
+            return to_substrate(self.state, packet, payload, port, mapper, gso)
+        crossed = CROSSING[network.encoding](packet, mapper, network.siit)
+        return emit(self.state.counters, crossed, port, toward_node=False)
 
     def pool_for(self, vni: int, target: bytes) -> EdgeEntry | None:
         tables = self.state.tables

@@ -16,6 +16,12 @@ Theory of operation:
   connection for a node of N: it crosses the substrate from `gateway /64 | N | external
   source` to the node's own substrate address. A datagram for an address no node of N has is
   dropped (`GATEWAY_NO_RESIDENT`).
+- Anycast mode (seed 1: a router chooses among gateways sharing an address): the gateway also
+  takes packets to its pool's anycast /64, and from any steered variant of the node's address
+  (`onm.addressing.steer`: the same host /64, so the check proves as much). Its replies go to
+  the variant the flow's sender used, recomputed from the reply (`steering_slot` over the
+  pool's hash fields, seen from the node's side), so each flow's two directions use one address
+  pair; the host /64 is the node's either way, so a reply reaches the node's host.
 - Everything refused is counted by its `DropReason`; nothing here raises on packet bytes.
 """
 
@@ -23,20 +29,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from onm.addressing import embed_ipv4, network_and_ipv4
+from onm.addressing import embed_ipv4, network_and_ipv4, steer, unsteered
 from onm.agent.actions import Action, ToSubstrate, ToTenant
 from onm.agent.counters import FROM_SUBSTRATE, TO_SUBSTRATE
 from onm.agent.emission import CROSSING, Payload, to_ipv4
 from onm.agent.forwarding import CARRIED
 from onm.agent.receive import decapsulate
 from onm.agent.state import CoreState
-from onm.agent.tables import Duty
+from onm.agent.tables import Duty, ResidentEntry
 from onm.model import Encoding
 from onm.packet import admission, offload
 from onm.packet.drop import DropReason
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
 from onm.packet.siit import Drop, IcmpError, Result, Translated
+from onm.selection.flow import Flow, flow_of, steering_slot
 
 
 @dataclass(slots=True)
@@ -85,7 +92,7 @@ class Gateway:
         duty = state.tables.duties.get(vni)
         if duty is None:
             return self._drop(DropReason.GATEWAY_NOT_SERVING)
-        if destination[:8] != duty.gateway.prefix_bytes:
+        if destination[:8] not in duty.prefixes:
             return self._drop(DropReason.NOT_LOCAL_DESTINATION)
         network = duty.network
         if network.contains(external):
@@ -93,7 +100,7 @@ class Gateway:
         source = packet[8:24]
         source_vni, sender_ip = network_and_ipv4(source)
         resident = state.tables.residents.get((vni, sender_ip))
-        if source_vni != vni or resident is None or source not in resident.sources:
+        if source_vni != vni or resident is None or not _sent_by(resident, source):
             return self._drop(DropReason.SPOOFED_SUBSTRATE_SOURCE)
         refused = admission.check_ipv6_payload(packet, CARRIED[network.encoding])
         if refused is not None:
@@ -147,9 +154,8 @@ class Gateway:
         counts = self._counts(vni)
         counts.ingress_packets += 1
         counts.ingress_bytes += len(packet)
-        mapper = PairMapper(
-            source, embed_ipv4(duty.gateway.prefix, vni, source), target, resident.substrate
-        )
+        reply_from = embed_ipv4(duty.gateway.prefix, vni, source)
+        mapper = PairMapper(source, reply_from, target, _reply_to(duty, resident, packet))
         result = CROSSING[network.encoding](packet, mapper, network.siit)
         return self._carry(duty, result, toward_kernel=False)
 
@@ -174,3 +180,23 @@ class Gateway:
         for p in result.packets:
             counters.count(TO_SUBSTRATE, len(p))
         return [ToSubstrate(p) for p in result.packets]
+
+
+def _sent_by(resident: ResidentEntry, source: bytes) -> bool:
+    """Is `source` an address `resident` sends from: its own, a pool's, or (anycast mode) a
+    steered variant of its own?"""
+    return source in resident.sources or (
+        bool(resident.steered) and unsteered(source) == resident.steered
+    )
+
+
+def _reply_to(duty: Duty, resident: ResidentEntry, packet: bytes) -> bytes:
+    """Where a datagram from the kernel to `resident` goes: the node's address, in anycast
+    mode steered to the slot its sender computed for the flow (seen from the node's side:
+    source and destination, and the ports, swap)."""
+    pool = duty.pool
+    if pool.anycast is None:
+        return resident.substrate
+    seen = flow_of(packet)
+    flow = Flow(seen.dst, seen.src, seen.proto, seen.dport, seen.sport)
+    return steer(resident.substrate, steering_slot(flow, pool.fields))

@@ -1,7 +1,8 @@
 """Packets from the substrate: the checks every one passes, then delivery to a local node.
 
 Theory of operation:
-- A substrate packet is accepted only for a local node's substrate address, from the address
+- A substrate packet is accepted only for a local node's substrate address (or one of its
+  steered variants, `onm.addressing.steer`: a gateway's reply in anycast mode), from the address
   where (network id, source IPv4) really lives (both read from the source address by
   `onm.addressing.network_and_ipv4`), on another host (a local node's packets never cross the
   substrate), and only as an agent sends it (`admission.check_ipv6_header` and
@@ -89,7 +90,8 @@ def substrate_packet(
     if refused is not None:
         counters.drop(refused)
         return []
-    port = tables.by_substrate.get(packet[24:40])
+    destination = packet[24:40]
+    port = tables.port_at(destination)
     if port is None:
         counters.drop(DropReason.NOT_LOCAL_DESTINATION)
         return []
@@ -116,7 +118,7 @@ def substrate_packet(
         return []
     if port.pool_sources:  # a pool member's port: count what it is sent (one check per packet)
         state.count_delivery(port, 1 if gso is None else max(1, -(-size // max(gso.size, 1))))
-    mapper = PairMapper(port.ip, port.substrate, sender_ip, source)
+    mapper = PairMapper(port.ip, destination, sender_ip, source)  # the port's, or steered
     if gso is not None:
         opened = network.encoding is Encoding.ENCAP
         if opened:  # rare (GRO'd IPv4 in IPv6): opened as a whole packet

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
-from onm.addressing import agent_address
+from onm.addressing import agent_address, unsteered
 from onm.model import Encoding, NetworkId, NodeId
 from onm.model.edge_pool import Choice, GatewayState, HashField, Mode, Nat
 from onm.model.edge_rule import EdgeRule
 from onm.model.host import HostRole
 from onm.model.ids import EdgePoolId, GatewayId, PoolId
 from onm.model.pool import AllDown, HealthCheck, Rotation
-from onm.model.snapshot import HostSnapshot
+from onm.model.snapshot import EdgePoolView, HostSnapshot
 from onm.packet import encap, ipv4, ipv6
 from onm.packet.ethernet import parse_mac
 from onm.packet.siit import SiitConfig, UdpZeroChecksum
@@ -120,6 +120,9 @@ class ResidentEntry:
     mac: bytes
     sources: frozenset[bytes]
     """The substrate sources a packet from this (network, IPv4) may come from."""
+    steered: bytes = b""
+    """A node's address `unsteered`: a gateway also takes its steered variants (anycast
+    mode); empty for a pool IP."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,8 @@ class EdgeEntry:
     """By id, in id order (the order Maglev tables are built from)."""
     rebalance: int = 0
     """The pool's rebalance generation: a change makes the agent drop the pool's pins once."""
+    anycast: int | None = None
+    """`mode: anycast`: the /64 the gateways share, as a value (None in direct mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +198,9 @@ class Duty:
     """The pool's firewall rules, in evaluation order."""
     public_ips: tuple[PublicEntry, ...] = ()
     """The pool's public IPs this gateway holds (their owner is this gateway)."""
+    prefixes: frozenset[bytes] = frozenset()
+    """The /64s (8 bytes) senders address this gateway by: its host's, and in anycast mode
+    the pool's shared one."""
 
 
 def tenant_interface(vni: int) -> str:
@@ -233,10 +241,26 @@ class Tables:
     """This host's /64, as a value."""
     agent_address: bytes = b""
     """This host's agent's own address (`onm.addressing.agent_address`): liveness probes."""
+    by_steered: Mapping[bytes, Port] = field(default_factory=lambda: NOTHING)
+    """Local nodes' ports by their address `unsteered`: where a packet to a steered variant
+    (a gateway's reply in anycast mode) is delivered."""
+    anycast_out: frozenset[bytes] = frozenset()
+    """The anycast /64s (8 bytes) our nodes send to: the kernel's multipath route chooses
+    the gateway of each packet there, so the datapath hands them to the kernel to route."""
+    anycast_in: frozenset[bytes] = frozenset()
+    """On an edge host: the anycast /64s of the pools its gateways are in (its own too)."""
 
     @property
     def interfaces(self) -> frozenset[str]:
         return frozenset(self.ports)
+
+    def port_at(self, destination: bytes) -> Port | None:
+        """The local port a substrate packet to `destination` is for: by its exact address,
+        else, U/L clear, by its address `unsteered` (steered variants are the same node's)."""
+        port = self.by_substrate.get(destination)
+        if port is None and self.by_steered:
+            port = self.by_steered.get(unsteered(destination))
+        return port
 
 
 EMPTY = Tables(
@@ -281,6 +305,7 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
             r.substrate_address.packed,
             parse_mac(r.mac),
             frozenset({r.substrate_address.packed}),
+            unsteered(r.substrate_address.packed),
         )
         for r in snapshot.residents
         if r.network_id in networks
@@ -326,6 +351,16 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
         for p in view.public_ips
         if p.owner is not None and p.public_ip.node_id in here
     }
+    by_steered = {unsteered(p.substrate): p for p in ports.values()}  # nodes' have U/L clear
+    anycast_in = frozenset(
+        d.pool.anycast.to_bytes(8, "big") for d in duties.values() if d.pool.anycast is not None
+    )
+    sending = {p.network.vni for p in ports.values()}
+    anycast_out = frozenset(
+        e.anycast.to_bytes(8, "big")
+        for e in edge_pools.values()
+        if e.anycast is not None and e.vni in sending
+    )
     return Tables(
         revision=snapshot.revision,
         ports=MappingProxyType(ports),
@@ -338,10 +373,20 @@ def compile_tables(snapshot: HostSnapshot, substrate_mtu: int) -> Tables:
         gateway_sources=gateway_sources,
         duties=duties,
         public_owners=MappingProxyType(public_owners),
+        by_steered=MappingProxyType(by_steered),
+        anycast_out=anycast_out,
+        anycast_in=anycast_in,
         edge=snapshot.host.role is HostRole.EDGE,
         prefix=snapshot.host.prefix.value,
         agent_address=agent_address(snapshot.host.prefix),
     )
+
+
+def _anycast(view: EdgePoolView) -> int | None:
+    """The pool's anycast /64 while it is in anycast mode (None otherwise)."""
+    if view.pool.mode is not Mode.ANYCAST or view.anycast is None:
+        return None
+    return view.anycast.value
 
 
 def _edges(
@@ -386,6 +431,7 @@ def _edges(
             pool.probe_interval,
             MappingProxyType(gateways),
             pool.rebalance,
+            _anycast(view),
         )
         pools[pool.id] = entry
         for gateway in gateways.values():
@@ -396,8 +442,12 @@ def _edges(
                     for p in view.public_ips
                     if p.owner == gateway.id
                 )
+                prefixes = {gateway.prefix_bytes}
+                if entry.anycast is not None:
+                    prefixes.add(entry.anycast.to_bytes(8, "big"))
+                interface = tenant_interface(network.vni)
                 duties[network.vni] = Duty(
-                    network, gateway, entry, tenant_interface(network.vni), view.rules, held
+                    network, gateway, entry, interface, view.rules, held, frozenset(prefixes)
                 )
     routes: dict[int, list[RouteEntry]] = {}
     for route in snapshot.routes:

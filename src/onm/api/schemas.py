@@ -561,6 +561,7 @@ class EdgePoolViewOut(BaseModel):
     gateways: list[GatewayViewOut]
     rules: list[EdgeRuleOut] = Field(default_factory=list)
     public_ips: list[PublicIpViewOut] = Field(default_factory=list)
+    anycast: str | None = None
 
 
 class EdgePoolDetail(EdgePoolOut):
@@ -569,6 +570,8 @@ class EdgePoolDetail(EdgePoolOut):
     rules: list[EdgeRuleOut] = Field(default_factory=list)
     """In evaluation order."""
     public_ips: list[PublicIpDetailOut] = Field(default_factory=list)
+    anycast: str | None = None
+    """In anycast mode, the /64 its gateways share: shown to admins only (the substrate's)."""
 
 
 Counter = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]

@@ -87,6 +87,7 @@ def show_pool(pool: EdgePoolDetail) -> None:
             ("hash", ",".join(pool.hash_fields)),
             ("choice", pool.choice),
             ("mode", pool.mode),
+            *([("anycast /64", pool.anycast)] if pool.anycast else []),  # admins only
             ("split above", "-" if pool.split_above is None else f"{pool.split_above:g} bit/s"),
             ("probe interval", f"{pool.probe_interval:g} s"),
         ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from onm.lab.plan import Address, Bridge, Delays, End, Route, Veth
+from onm.lab.plan import Address, Bridge, Delays, End, MultipathRoute, Route, Veth
 from onm.netlink import helper, kernel
 from onm.netlink.errors import KernelError
 from onm.netlink.kernel import Kernel, Link
@@ -139,6 +139,11 @@ def ensure_route(route: Route) -> None:
         _kernel(route.namespace).ensure_link_route(route.destination, route.device, MAIN_TABLE)
     else:
         _kernel(route.namespace).ensure_route(route.destination, route.via, route.device)
+
+
+def ensure_multipath(route: MultipathRoute) -> None:
+    """The route has one next hop per gateway host, of equal weight (ECMP)."""
+    _kernel(route.namespace).ensure_multipath_route(route.destination, route.via, route.device)
 
 
 # --- delays ----------------------------------------------------------------------------------

@@ -23,6 +23,12 @@ An edge host (`role: edge`) is a host as above, with no nodes, and one more inte
 <-> hK on its external's br0, up, with no address of its own but an on-link route to the
 external CIDR. Its agent adds the gateways' external /32s to ext0 (and its NAT and firewall).
 
+An edge pool in anycast mode (seed 1: a router spreading a shared address by ECMP) has a /64 of
+its own; every host that is not an edge host is the substrate router for its own packets: it
+routes that /64 by one multipath route with a next hop per gateway host (its transit address),
+and hashes on addresses (`MULTIPATH_HASH_POLICY`). Edge hosts get no route to it: their agents
+take it as their own.
+
 With `substrate.latency`, each host's `sub0` also holds one delay per other host's /64 it must
 wait toward (`Delays`: the topology's one-way delay for the two hosts' locations), grouped into
 one band per distinct delay so `onm.lab.netns` builds one qdisc tree per device.
@@ -43,6 +49,7 @@ from typing import Final
 from onm.agent.tables import node_mtu
 from onm.lab.topology import TRANSIT, Topology
 from onm.model.edge_pool import Nat
+from onm.model.host import HostRole
 
 BRIDGE: Final = "br0"
 """The substrate switch, in the substrate namespace."""
@@ -54,6 +61,13 @@ EXTERNAL_IF: Final = "ext0"
 """Each edge host's interface on its external network (the agent's `--external-if`)."""
 EXTERNAL_MTU: Final = 1500
 """Link MTU of the external networks: plain Ethernet, as outside networks are."""
+MULTIPATH_HASH_POLICY: Final = 0
+"""net.ipv6.fib_multipath_hash_policy 0, layer 3 (Documentation/networking/ip-sysctl.rst):
+source and destination address, flow label and next header. The kernel's default, written
+down: the agent steers by the source, and the flow label cannot undo that, since it is 0 in
+every packet an agent translates (RFC 7915 section 5.1) and 0 in the route lookup of what the
+agent's raw socket sends (no IPV6_FLOWINFO_SEND). Policy 1 would add ports, which a packet
+the agent sends already spreads by; 0 keeps each flow's path a function of its addresses."""
 
 
 class Role(enum.StrEnum):
@@ -88,7 +102,10 @@ def _ipv6_sysctls(*settings: tuple[str, int]) -> tuple[tuple[str, int], ...]:
 
 SYSCTLS: Final[Mapping[Role, tuple[tuple[str, int], ...]]] = {
     Role.SUBSTRATE: _ipv6_sysctls(("disable_ipv6", 1)),
-    Role.HOST: _ipv6_sysctls(("forwarding", 0), ("accept_ra", 0), ("accept_dad", 0)),
+    Role.HOST: (
+        *_ipv6_sysctls(("forwarding", 0), ("accept_ra", 0), ("accept_dad", 0)),
+        ("net.ipv6.fib_multipath_hash_policy", MULTIPATH_HASH_POLICY),
+    ),
     Role.NODE: _ipv6_sysctls(("disable_ipv6", 1)),
     Role.EXTERNAL: _ipv6_sysctls(("disable_ipv6", 1)),
     Role.SERVER: _ipv6_sysctls(("disable_ipv6", 1)),
@@ -109,11 +126,21 @@ class NodeAllocation:
 
 
 @dataclass(frozen=True, slots=True)
+class AnycastAllocation:
+    """An edge pool in anycast mode: the /64 the manager gave it, and its gateways' hosts."""
+
+    prefix: ipaddress.IPv6Network
+    hosts: tuple[str, ...]
+    """The hosts its gateways run on, in the topology's host order."""
+
+
+@dataclass(frozen=True, slots=True)
 class Allocations:
     """What the manager chose for the lab's objects, by name."""
 
     host_prefixes: Mapping[str, ipaddress.IPv6Network]
     nodes: Mapping[str, NodeAllocation]
+    anycast: tuple[AnycastAllocation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +195,16 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class MultipathRoute:
+    """One route with several next hops (ECMP), all out of `device`."""
+
+    namespace: str
+    destination: ipaddress.IPv6Network
+    via: tuple[ipaddress.IPv6Address, ...]
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
 class DelayBand:
     """Packets toward any of `destinations` wait `delay_us` before they leave."""
 
@@ -197,6 +234,8 @@ class Plan:
     routes: tuple[Route, ...]
     delays: tuple[Delays, ...] = ()
     """Only for hosts that wait toward some other host."""
+    multipath: tuple[MultipathRoute, ...] = ()
+    """Anycast /64s, on every host that is not an edge host."""
 
 
 def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
@@ -225,6 +264,7 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
         bands = delay_bands(topology, host.name, allocations)
         if bands:
             delays.append(Delays(ns, SUBSTRATE_IF, bands))
+    multipath = anycast_routes(topology, lab, allocations)
 
     for node in topology.nodes:
         ns = namespace_name(lab, Role.NODE, node.name)
@@ -267,6 +307,25 @@ def build(topology: Topology, lab: str, allocations: Allocations) -> Plan:
         tuple(addresses),
         tuple(routes),
         tuple(delays),
+        multipath,
+    )
+
+
+def anycast_routes(
+    topology: Topology, lab: str, allocations: Allocations
+) -> tuple[MultipathRoute, ...]:
+    """Each anycast /64 on each host that is not an edge host: a next hop per gateway host."""
+    index = {h.name: i for i, h in enumerate(topology.hosts)}
+    return tuple(
+        MultipathRoute(
+            namespace_name(lab, Role.HOST, host.name),
+            anycast.prefix,
+            tuple(transit_address(index[h]).ip for h in anycast.hosts),
+            SUBSTRATE_IF,
+        )
+        for anycast in allocations.anycast
+        for host in topology.hosts
+        if host.role is not HostRole.EDGE and anycast.hosts
     )
 
 

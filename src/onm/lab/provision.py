@@ -23,7 +23,7 @@ from pathlib import Path
 from onm.api.client import Client
 from onm.api.schemas import EdgePoolDetail, ExternalOut, HostOut, HostView, NetworkOut, NodeOut
 from onm.errors import ConflictError, ForbiddenError
-from onm.lab.plan import Allocations, NodeAllocation
+from onm.lab.plan import Allocations, AnycastAllocation, NodeAllocation
 from onm.lab.topology import EdgePoolSpec, HostSpec, NetworkSpec, NodeSpec, Topology
 
 Say = Callable[[str], None]
@@ -104,7 +104,7 @@ def provision(client: Client, topology: Topology, state_dir: Path, say: Say) -> 
     _routes(client, topology, networks, edge_pools, say)
 
     prefixes = {name: ipaddress.IPv6Network(h.prefix) for name, h in hosts.items()}
-    return Allocations(prefixes, nodes)
+    return Allocations(prefixes, nodes, _anycast(topology, edge_pools))
 
 
 def _full(host: HostView) -> HostOut:
@@ -223,6 +223,22 @@ def _edge_pools(
                 )
         found[spec.network, spec.name] = held
     return found
+
+
+def _anycast(
+    topology: Topology, edge_pools: dict[tuple[str, str], EdgePoolDetail]
+) -> tuple[AnycastAllocation, ...]:
+    """The /64 of each edge pool in anycast mode and the hosts of its gateways (the admin's
+    view of a pool shows its anycast /64)."""
+    order = [h.name for h in topology.hosts]
+    found = []
+    for spec in topology.edge_pools:
+        held = edge_pools[spec.network, spec.name]
+        if held.anycast is not None:
+            on = {g.host for g in spec.gateways}
+            hosts = tuple(h for h in order if h in on)
+            found.append(AnycastAllocation(ipaddress.IPv6Network(held.anycast), hosts))
+    return tuple(found)
 
 
 def _differs(spec: EdgePoolSpec, held: EdgePoolDetail) -> bool:

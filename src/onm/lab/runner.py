@@ -192,6 +192,8 @@ def _realise(plan: Plan, record: LabState, directory: Path, say: Say) -> LabStat
         netns.ensure_address(address)
     for route in plan.routes:
         netns.ensure_route(route)
+    for multipath in plan.multipath:
+        netns.ensure_multipath(multipath)
     for delays in plan.delays:
         netns.ensure_delays(delays)
     netns.close()

@@ -256,6 +256,7 @@ def _edge_views(
                 ),
                 tuple(rules) if serves else (),
                 tuple(public),
+                pool.anycast,
             )
         )
     return tuple(views)

@@ -6,6 +6,11 @@ networks, each on an edge host with its own external address.
 - Gateways are the operator's: only an admin adds, changes or removes them. A gateway runs on a
   host in edge role; its external address is inside that host's external network, not the
   network's or broadcast address, and no other gateway's (in any pool).
+- A pool in `mode: anycast` holds a /64 of its own that its gateways share
+  (`onm.addressing.anycast_prefix`: topology version 1, so never a host's), allocated here the
+  moment the mode is set (the lowest number no pool holds, in the organisation of the hosts)
+  and given back when it is set to direct again. Only admins and hosts see it: it is the
+  substrate's (`hosts.shows_substrate`).
 - Every change is one transaction, refused whole on a bad value; the hosts of the network and
   the gateways' hosts get it in their snapshots.
 - A pool's detail shows its firewall rules in order and its public IPs with the gateway that
@@ -21,6 +26,13 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, insert, select, update
 
+from onm.addressing import (
+    ANYCAST_LIMIT,
+    DEFAULT_ORG_ID,
+    HostPrefix,
+    anycast_index,
+    anycast_prefix,
+)
 from onm.api.codec import decode
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
 from onm.manager import access, edge_rows, externals, hosts, networks, tables
@@ -59,6 +71,8 @@ class EdgePoolDetail:
     rules: tuple[EdgeRule, ...] = ()
     """In evaluation order."""
     public_ips: tuple[edge_rows.PublicIpDetail, ...] = ()
+    anycast: HostPrefix | None = None
+    """The pool's anycast /64, for callers who see the substrate (None for tenants)."""
 
 
 def new_pool(network_id: NetworkId, name: str, now: dt.datetime) -> EdgePool:
@@ -152,6 +166,29 @@ def _columns(pool: EdgePool) -> dict[str, object]:
     }
 
 
+def _with_anycast(tx: Tx, pool: EdgePool) -> EdgePool:
+    """`pool` holding an anycast /64 exactly while its mode is anycast: a new one the lowest
+    number free, under the organisation id the hosts share (the default if none or several)."""
+    if pool.mode is not Mode.ANYCAST:
+        return replace(pool, anycast=None)
+    if pool.anycast is not None:
+        return pool
+    e = tables.edge_pools
+    held = tx.connection.execute(select(e.c.anycast).where(e.c.anycast.is_not(None))).scalars()
+    taken = {anycast_index(HostPrefix.from_network(text)) for text in held}
+    index = next((i for i in range(ANYCAST_LIMIT + 1) if i not in taken), None)
+    if index is None:  # pragma: no cover - 2**30 pools
+        raise ConflictError("mode", "every anycast /64 is taken")
+    rows = tx.connection.execute(select(tables.hosts.c.prefix)).scalars()
+    orgs = {HostPrefix.from_network(text).org_id for text in rows}
+    org_id = orgs.pop() if len(orgs) == 1 else DEFAULT_ORG_ID
+    return replace(pool, anycast=anycast_prefix(index, org_id))
+
+
+def _anycast_column(pool: EdgePool) -> dict[str, object]:
+    return {"anycast": None if pool.anycast is None else str(pool.anycast)}
+
+
 def from_row(row: tables.Row) -> EdgePool:
     return decode(EdgePool, row)
 
@@ -167,7 +204,7 @@ def create(tx: Tx, name: str, network_ref: str, settings: Mapping[str, object]) 
     access.require_not_host(tx.actor, "create edge pools")
     validate.name("name", name)
     network = networks.get(tx, network_ref)
-    pool = settle(new_pool(network.id, name, tx.now), settings)
+    pool = _with_anycast(tx, settle(new_pool(network.id, name, tx.now), settings))
     e = tables.edge_pools
     clash = tx.connection.execute(
         select(e.c.id).where(e.c.network_id == network.id, e.c.name == name)
@@ -176,7 +213,12 @@ def create(tx: Tx, name: str, network_ref: str, settings: Mapping[str, object]) 
         raise ConflictError("name", f"network {network.name!r} has an edge pool named {name!r}")
     tx.connection.execute(
         insert(e).values(
-            id=pool.id, network_id=network.id, name=name, created_at=tx.now, **_columns(pool)
+            id=pool.id,
+            network_id=network.id,
+            name=name,
+            created_at=tx.now,
+            **_columns(pool),
+            **_anycast_column(pool),
         )
     )
     tx.record(
@@ -239,6 +281,7 @@ def detail(tx: Tx, ref: str, network_ref: str | None = None) -> EdgePoolDetail:
         gateways,
         tuple(edge_rows.rules_of(tx, [pool.id])),
         tuple(edge_rows.details(tx, public, gateways)),
+        pool.anycast if hosts.shows_substrate(tx) else None,
     )
 
 
@@ -267,10 +310,11 @@ def _affected(tx: Tx, pool: EdgePool) -> set[str]:
 def update_pool(tx: Tx, ref: str, settings: Mapping[str, object]) -> EdgePoolDetail:
     access.require_not_host(tx.actor, "change edge pools")
     pool = get(tx, ref)
-    changed = settle(pool, settings)
+    changed = _with_anycast(tx, settle(pool, settings))
     if changed != pool:
         e = tables.edge_pools
-        tx.connection.execute(update(e).where(e.c.id == pool.id).values(**_columns(changed)))
+        values = {**_columns(changed), **_anycast_column(changed)}
+        tx.connection.execute(update(e).where(e.c.id == pool.id).values(**values))
         network = networks.get(tx, pool.network_id)
         tx.record(
             "edge_pool.updated",

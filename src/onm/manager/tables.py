@@ -231,7 +231,9 @@ edge_pools = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Bumped by `onm edge-pool rebalance` (0008): agents drop the pool's pins once per change.
     Column("rebalance", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("anycast", String(48), nullable=True),  # 0009: mode anycast's /64
     UniqueConstraint("network_id", "name", name="uq_edge_pools_network_name"),
+    UniqueConstraint("anycast", name="uq_edge_pools_anycast"),
 )
 
 edge_gateways = Table(

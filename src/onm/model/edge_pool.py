@@ -18,6 +18,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
+from onm.addressing import HostPrefix
 from onm.model.ids import EdgePoolId, ExternalId, GatewayId, HostId, NetworkId, RouteId
 
 
@@ -80,6 +81,9 @@ class EdgePool:
     rebalance: int = 0
     """Bumped by an operator's rebalance: each agent that sees it change drops the pool's pins
     once, so every flow takes the table's choice again."""
+    anycast: HostPrefix | None = None
+    """`mode: anycast`: the /64 its gateways share (`onm.addressing.anycast_prefix`), which
+    the manager allocates; the substrate's, never shown to tenants."""
 
 
 @dataclass(frozen=True, slots=True)

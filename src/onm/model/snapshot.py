@@ -68,6 +68,8 @@ class EdgePoolView:
     public_ips: tuple[PublicIpView, ...] = ()
     """By address: all of them for hosts with a gateway in the pool, else those of the
     host's own nodes (whose replies must leave through the owner)."""
+    anycast: HostPrefix | None = None
+    """In anycast mode, the /64 the gateways share (the pool's own: hosts see it here)."""
 
 
 @dataclass(frozen=True, slots=True)

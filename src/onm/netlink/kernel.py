@@ -71,6 +71,10 @@ def _error(subject: str, netns: str | None, error: BaseException) -> KernelError
     return KernelError(subject, netns, reason, errno=code)
 
 
+RT_TABLE_MAIN: Final = 254
+"""The main routing table (include/uapi/linux/rtnetlink.h)."""
+
+
 class Kernel:
     """The netlink view of one network namespace (None: the caller's own)."""
 
@@ -249,6 +253,50 @@ class Kernel:
             gateway=str(via),
             oif=self.index(device),
         )
+
+    def ensure_multipath_route(
+        self, destination: IPNetwork, via: Sequence[IPAddress], device: str
+    ) -> None:
+        """The route to `destination` has one next hop per address in `via`, each out of
+        `device`, of equal weight (ECMP: the kernel hashes each flow onto one of them),
+        replacing any other route to it."""
+        index = self.index(device)
+        self._call(
+            f"multipath route to {destination}",
+            "route",
+            "replace",
+            family=_family(destination.version),
+            dst=str(destination.network_address),
+            dst_len=destination.prefixlen,
+            multipath=[{"gateway": str(hop), "oif": index} for hop in via],
+        )
+
+    def route_next_hops(self, destination: IPNetwork) -> list[IPAddress]:
+        """The next hops of the main table's route to exactly `destination` (several for a
+        multipath route, one for a plain one, none if there is no such route)."""
+        routes = self._call(
+            f"routes to {destination}",
+            "route",
+            "dump",
+            family=_family(destination.version),
+            table=RT_TABLE_MAIN,
+            dst=str(destination.network_address),
+            dst_len=destination.prefixlen,
+        )
+        hops: list[IPAddress] = []
+        for route in routes:
+            if route.get("dst_len") != destination.prefixlen:
+                continue
+            if attr(route, "RTA_DST") != str(destination.network_address):
+                continue
+            gateway = attr(route, "RTA_GATEWAY")
+            if gateway is not None:
+                hops.append(ipaddress.ip_address(gateway))
+            for hop in attr(route, "RTA_MULTIPATH") or ():
+                found = hop.get_attr("RTA_GATEWAY")
+                if found is not None:
+                    hops.append(ipaddress.ip_address(found))
+        return hops
 
     def ensure_blackhole(self, destination: IPNetwork) -> None:
         """What arrives for `destination` is discarded without an answer."""

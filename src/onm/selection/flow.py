@@ -13,11 +13,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from onm.addressing import STEERING_SLOTS
 from onm.errors import InvalidInputError
 from onm.model.edge_pool import HashField
 from onm.selection.hashing import jhash_words
 
-__all__ = ["DEFAULT_FIELDS", "Flow", "HashField", "flow_hash", "parse_fields"]
+__all__ = ["DEFAULT_FIELDS", "Flow", "HashField", "flow_hash", "parse_fields", "steering_slot"]
 
 
 DEFAULT_FIELDS: Final = frozenset({HashField.SRC, HashField.DST})
@@ -82,3 +83,15 @@ def flow_of(packet: bytes | memoryview) -> Flow:
         sport = (packet[header_length] << 8) | packet[header_length + 1]
         dport = (packet[header_length + 2] << 8) | packet[header_length + 3]
     return Flow(bytes(packet[12:16]), bytes(packet[16:20]), proto, sport, dport)
+
+
+_STEERING_BITS: Final = STEERING_SLOTS.bit_length() - 1
+"""6: a slot is that many bits (STEERING_SLOTS is a power of two)."""
+
+
+def steering_slot(flow: Flow, fields: Collection[HashField] = DEFAULT_FIELDS) -> int:
+    """The slot (0..63) a flow's substrate source carries in anycast mode (`onm.addressing.
+    steer`): the top 6 bits of `flow_hash`, so the flows a pool keeps together (its hash
+    fields) share one source, and the bits differ from those a Maglev lookup takes (the low
+    ones, modulo a prime table size)."""
+    return flow_hash(flow, fields) >> (32 - _STEERING_BITS)

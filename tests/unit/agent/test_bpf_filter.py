@@ -21,10 +21,12 @@ from scapy.packet import Raw
 from onm.agent.io.cbpf import (
     ACCEPT_SNAPLEN,
     BPF_MAXINSNS,
+    MAX_PREFIXES,
     BpfInsn,
     encode_program,
     ethertype_filter,
     ipv6_dst_prefix_filter,
+    ipv6_dst_prefixes_filter,
 )
 from onm.errors import InvalidInputError
 
@@ -160,3 +162,34 @@ def test_bad_programs_are_refused() -> None:
         encode_program([(0x06, 0, 0, 0)] * (BPF_MAXINSNS + 1))
     with pytest.raises(InvalidInputError, match="instruction 1"):
         encode_program([(0x06, 0, 0, 0), (0x15, 256, 0, 0)])
+
+
+ANYCAST = bytes.fromhex("fd00000040000000")
+"""fd00:0:4000::/64, the first anycast /64 (onm.addressing.anycast_prefix(0))."""
+
+
+def test_several_prefixes_accept_each_and_nothing_else() -> None:
+    program = ipv6_dst_prefixes_filter((PREFIX, ANYCAST))
+    assert len(program) == 2 + 4 * 2 + 2
+    assert ipv6_dst_prefixes_filter((PREFIX,)) == ipv6_dst_prefix_filter(PREFIX)
+    for destination, kept in (
+        ("fd00:0:1234:5678::1", ACCEPT_SNAPLEN),
+        ("fd00:0:4000:0:fc00:1:1e00:202", ACCEPT_SNAPLEN),
+        ("fd00:0:4000:1::1", 0),  # the next anycast /64
+        ("fd00:0:1234:5679::1", 0),
+    ):
+        assert run_cbpf(program, frame6(destination)) == kept, destination
+    arp = bytes(Ether() / ARP())
+    assert run_cbpf(program, arp) == 0
+
+
+def test_prefix_lists_out_of_range_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="prefixes"):
+        ipv6_dst_prefixes_filter(())
+    with pytest.raises(InvalidInputError, match="prefixes"):
+        ipv6_dst_prefixes_filter([PREFIX] * (MAX_PREFIXES + 1))
+    with pytest.raises(InvalidInputError, match="prefix"):
+        ipv6_dst_prefixes_filter((PREFIX, b"short"))
+    longest = ipv6_dst_prefixes_filter([PREFIX] * MAX_PREFIXES)
+    assert all(jt <= 255 and jf <= 255 for _c, jt, jf, _k in longest)
+    encode_program(longest)

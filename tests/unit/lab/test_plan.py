@@ -7,18 +7,22 @@ come from the address layout as the manager derives them.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from pathlib import Path
 
 from onm.lab.plan import (
     BRIDGE,
     EXTERNAL_IF,
     EXTERNAL_MTU,
+    MULTIPATH_HASH_POLICY,
     NODE_IF,
     SUBSTRATE_IF,
     Allocations,
+    AnycastAllocation,
     DelayBand,
     Delays,
     End,
+    MultipathRoute,
     NodeAllocation,
     Plan,
     Role,
@@ -303,3 +307,26 @@ def test_servers_route_back_to_a_routed_pools_network_through_its_first_gateway(
                 NODE_IF,
             )
         ]
+
+
+def test_an_anycast_pool_is_one_multipath_route_on_each_node_host() -> None:
+    topology = load(EXAMPLES / "edge.yaml")
+    prefix = ipaddress.IPv6Network("fd00:0:4000::/64")
+    given = replace(
+        allocations(topology),
+        anycast=(AnycastAllocation(prefix, ("gw1", "gw2", "gw3")),),
+    )
+    plan = build(topology, "t1", given)
+    index = {h.name: i for i, h in enumerate(topology.hosts)}
+    hops = tuple(transit_address(index[g]).ip for g in ("gw1", "gw2", "gw3"))
+    assert plan.multipath == (
+        MultipathRoute("onm-t1-h-h1", prefix, hops, SUBSTRATE_IF),
+        MultipathRoute("onm-t1-h-h2", prefix, hops, SUBSTRATE_IF),
+    )  # edge hosts take the /64 as their own: no route there
+    assert not [r for r in plan.routes if r.destination == prefix]
+    sysctls = {n.name: dict(n.sysctls) for n in plan.namespaces if n.role is Role.HOST}
+    assert all(
+        s["net.ipv6.fib_multipath_hash_policy"] == MULTIPATH_HASH_POLICY == 0
+        for s in sysctls.values()
+    )
+    assert build(topology, "t1", allocations(topology)).multipath == ()

@@ -194,3 +194,24 @@ def test_a_network_or_host_in_use_by_edge_objects_is_not_deleted(
         edge_pools.create(tx, "out", "a/spare", {})
         with pytest.raises(ConflictError, match="still has edge pools"):
             networks.delete_network(tx, "a/spare")
+
+
+def test_anycast_mode_gets_a_64_of_its_own_and_gives_it_back(
+    world: tuple[Store, World],
+) -> None:
+    store, built = world
+    first = egress(store, mode="anycast")
+    assert first.pool.mode is Mode.ANYCAST
+    assert str(first.anycast) == "fd00:0:4000::/64"  # anycast /64 number 0 (version 1)
+    with store.write(ADMIN, NOW) as tx:
+        second = edge_pools.create(tx, "other", "a/na", {"mode": "anycast"})
+        assert str(second.anycast) == "fd00:0:4000:1::/64"  # the lowest number free
+        back = edge_pools.update_pool(tx, "a/na/egress", {"mode": "direct"})
+        assert back.anycast is None and back.pool.anycast is None
+        third = edge_pools.create(tx, "third", "a/na", {"mode": "anycast"})
+        assert str(third.anycast) == "fd00:0:4000::/64"  # number 0 is free again
+        kept = edge_pools.update_pool(tx, "a/na/third", {"probe_interval": 0.5})
+        assert kept.anycast == third.anycast  # other settings keep the /64
+    with store.read(tenant_principal(built.a), NOW) as tx:
+        seen = edge_pools.detail(tx, "a/na/third")
+    assert seen.pool.mode is Mode.ANYCAST and seen.anycast is None  # the substrate's

@@ -189,3 +189,14 @@ def test_0006_adds_edge_pools_and_gives_existing_hosts_the_node_role(engine: sa.
     with engine.connect() as connection:
         names = connection.execute(sa.text("SELECT id, name FROM hosts")).all()
     assert [tuple(r) for r in names] == [("hst-1", "h")]
+
+
+def test_0009_gives_anycast_pools_a_column_and_takes_it_back(engine: sa.Engine) -> None:
+    migrate(engine, "0009")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("edge_pools")}
+    assert "anycast" in columns
+    migrate(engine, "0008", down=True)
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("edge_pools")}
+    assert "anycast" not in columns

@@ -52,7 +52,7 @@ from onm.agent.core import AgentCore
 from onm.agent.counters import Event as CounterEvent
 from onm.agent.datapath.edge import EdgeSide
 from onm.agent.datapath.ports import MAX_RETRY, PortRetries
-from onm.agent.io.cbpf import ipv6_dst_prefix_filter
+from onm.agent.io.cbpf import ipv6_dst_prefixes_filter
 from onm.agent.io.interfaces import interface_info
 from onm.agent.io.neighbours import NextHops
 from onm.agent.io.netns import run_in_netns
@@ -112,9 +112,10 @@ class UserspaceDatapath:
         self.node_sockets: dict[str, socket.socket] = {}
         self.edge = EdgeSide(netns, external_if, self.selector)
         self.substrate_rx: socket.socket | None = None
-        self.prefix: bytes | None = None
-        """The host's /64 (8 bytes) from the last snapshot: what the substrate socket reads."""
-        self._listening: bytes | None = None
+        self.prefixes: tuple[bytes, ...] | None = None
+        """The host's /64 (8 bytes) from the last snapshot, then (an edge host) its pools'
+        anycast /64s: what the substrate socket reads."""
+        self._listening: tuple[bytes, ...] | None = None
         [self.tx6, self.tx_substrate] = run_in_netns(
             netns,
             lambda: [open_raw6_sender(), *_substrate_sender(substrate_if)()],
@@ -258,7 +259,8 @@ class UserspaceDatapath:
             if isinstance(event, SnapshotArrived):
                 self._from_cache = event.from_cache
                 actions = self.core.apply_snapshot(event.snapshot, now)
-                self.prefix = event.snapshot.host.prefix.network.network_address.packed[:8]
+                own = event.snapshot.host.prefix.network.network_address.packed[:8]
+                self.prefixes = (own, *sorted(self.core.tables.anycast_in))
                 self._sync_ports()
                 if self.core.tables.edge or self.edge.tuns:
                     self.edge.sync(self.core.tables)
@@ -313,6 +315,9 @@ class UserspaceDatapath:
         it (a super-packet with a virtio-net header for the kernel to cut), else through the raw
         socket, which resolves it (a super-packet cut here first)."""
         packet = action.packet
+        if packet[24:32] in self.core.tables.anycast_out:
+            self._to_anycast(action)
+            return
         ethernet = self.next_hops.ethernet_to(packet[24:40])
         gso = action.gso
         if gso is None:
@@ -334,6 +339,25 @@ class UserspaceDatapath:
             return
         for segment in segments:
             if not self._send_raw(segment):
+                self.core.counters.drop(DropReason.TRANSMIT_FAILED)
+
+    def _to_anycast(self, action: ToSubstrate) -> None:
+        """To an anycast /64: the host's kernel routes each packet as from its (steered)
+        source, so its multipath route picks the gateway (a super-packet is cut first: the
+        raw socket knows no GSO)."""
+        packets = [action.packet]
+        if action.gso is not None:
+            cut = offload.segment_tcp(b"".join((action.packet, action.payload)), action.gso.size)
+            if isinstance(cut, DropReason):
+                self.core.counters.drop(cut)
+                return
+            packets = cut
+        for packet in packets:
+            try:
+                sent = send_ipv6(self.tx6, packet, route_by_source=True)
+            except OSError:
+                sent = False
+            if not sent:
                 self.core.counters.drop(DropReason.TRANSMIT_FAILED)
 
     def _send_substrate(self, parts: tuple[bytes | memoryview, ...]) -> bool:
@@ -365,12 +389,12 @@ class UserspaceDatapath:
 
     # --- sockets -----------------------------------------------------------------------------
 
-    def _listen_substrate(self, prefix: bytes) -> None:
-        """Listen on the substrate interface for packets to `prefix` (the host's /64): opened
-        when missing or for another prefix, else kept."""
-        if prefix == self._listening and self.substrate_rx is not None:
+    def _listen_substrate(self, prefixes: tuple[bytes, ...]) -> None:
+        """Listen on the substrate interface for packets to `prefixes` (the host's /64, and an
+        edge host's anycast /64s): opened when missing or for other prefixes, else kept."""
+        if prefixes == self._listening and self.substrate_rx is not None:
             return
-        program = ipv6_dst_prefix_filter(prefix)
+        program = ipv6_dst_prefixes_filter(prefixes)
 
         def opener() -> list[socket.socket]:
             return [
@@ -378,17 +402,18 @@ class UserspaceDatapath:
             ]
 
         [sock] = run_in_netns(self.netns, opener)
-        self._claim_prefix(prefix)
+        for prefix in prefixes:
+            self._claim_prefix(prefix)
         if self.substrate_rx is not None:
             self.selector.unregister(self.substrate_rx)
             self.substrate_rx.close()
         self.substrate_rx = sock
-        self._listening = prefix
+        self._listening = prefixes
         self.selector.register(sock, selectors.EVENT_READ, "")
         log.info(
-            "listening on %s for %s/64",
+            "listening on %s for %s",
             self.substrate_if,
-            socket.inet_ntop(socket.AF_INET6, prefix + bytes(8)),
+            ", ".join(f"{socket.inet_ntop(socket.AF_INET6, p + bytes(8))}/64" for p in prefixes),
         )
 
     def _enable_gro(self, interface: str) -> None:
@@ -488,14 +513,14 @@ class UserspaceDatapath:
         """Listen for the host's /64 (once a snapshot has named it); reopen a failed sender.
         Failures are retried and logged at the pace of a missing port."""
         name = self.substrate_if
-        listening = self.prefix is None or (
-            self.prefix == self._listening and self.substrate_rx is not None
+        listening = self.prefixes is None or (
+            self.prefixes == self._listening and self.substrate_rx is not None
         )
         if (listening and self._substrate_tx_ok) or not self._substrate_retries.due(name, now):
             return
         try:
-            if self.prefix is not None:
-                self._listen_substrate(self.prefix)
+            if self.prefixes is not None:
+                self._listen_substrate(self.prefixes)
             if not self._substrate_tx_ok:
                 [sock] = run_in_netns(self.netns, _substrate_sender(name))
                 self.tx_substrate.close()

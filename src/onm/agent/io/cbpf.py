@@ -100,19 +100,36 @@ def ipv6_dst_prefix_filter(prefix: bytes) -> list[BpfInsn]:
 
     This is how the agent's substrate socket sees only traffic for its own /64.
     """
-    if len(prefix) != 8:
-        raise InvalidInputError("prefix", f"must be the 8 bytes of a /64, got {len(prefix)}")
-    high, low = struct.unpack("!II", prefix)
-    return [
-        ld_abs_h(ETHERTYPE_OFFSET),  #     0: A = ethertype
-        jeq(ETH_P_IPV6, 0, 5),  #          1: IPv6? else to 7
-        ld_abs_w(IPV6_DST_OFFSET),  #      2: A = destination bits 0..31
-        jeq(high, 0, 3),  #                3: match? else to 7
-        ld_abs_w(IPV6_DST_OFFSET + 4),  #  4: A = destination bits 32..63
-        jeq(low, 0, 1),  #                 5: match? else to 7
-        ret(ACCEPT_SNAPLEN),  #            6
-        ret(0),  #                         7
-    ]
+    return ipv6_dst_prefixes_filter((prefix,))
+
+
+MAX_PREFIXES = 60
+"""The most /64s one filter tests: a jump skips at most 255 instructions, 4 per /64."""
+
+
+def ipv6_dst_prefixes_filter(prefixes: Sequence[bytes]) -> list[BpfInsn]:
+    """Accept only IPv6 frames whose destination's upper 64 bits equal one of `prefixes`
+    (8 bytes each, tested in order): an edge host's own /64 and its pools' anycast /64s.
+    One prefix gives the program of `ipv6_dst_prefix_filter`."""
+    if not 1 <= len(prefixes) <= MAX_PREFIXES:
+        raise InvalidInputError("prefixes", f"give 1 to {MAX_PREFIXES} /64s, not {len(prefixes)}")
+    count = len(prefixes)
+    accept = 2 + 4 * count  # after the ethertype test, four instructions per prefix
+    drop = accept + 1
+    program = [ld_abs_h(ETHERTYPE_OFFSET), jeq(ETH_P_IPV6, 0, drop - 2)]
+    for index, prefix in enumerate(prefixes):
+        if len(prefix) != 8:
+            raise InvalidInputError("prefix", f"must be the 8 bytes of a /64, got {len(prefix)}")
+        high, low = struct.unpack("!II", prefix)
+        here = len(program)
+        following = here + 4 if index + 1 < count else drop  # the next test, or the drop
+        program += [
+            ld_abs_w(IPV6_DST_OFFSET),  #                A = destination bits 0..31
+            jeq(high, 0, following - (here + 2)),  #     match? else the next prefix
+            ld_abs_w(IPV6_DST_OFFSET + 4),  #            A = destination bits 32..63
+            jeq(low, accept - (here + 4), following - (here + 4)),
+        ]
+    return [*program, ret(ACCEPT_SNAPLEN), ret(0)]
 
 
 def encode_program(program: Sequence[tuple[int, int, int, int]]) -> bytes:

@@ -27,12 +27,14 @@ def public_ip_out(found: edge_rows.PublicIpDetail) -> s.PublicIpDetailOut:
 def detail_out(found: edge_pools.EdgePoolDetail) -> s.EdgePoolDetail:
     pool = codec.encode(s.EdgePoolOut, found.pool)
     gateways = [codec.encode(s.GatewayOut, g) for g in found.gateways]
+    anycast = None if found.anycast is None else str(found.anycast)
     return s.EdgePoolDetail(
         **dict(pool),
         network=found.network.name,
         gateways=gateways,
         rules=[codec.encode(s.EdgeRuleOut, r) for r in found.rules],
         public_ips=[public_ip_out(p) for p in found.public_ips],
+        anycast=anycast,
     )
 
 
