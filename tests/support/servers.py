@@ -90,3 +90,31 @@ threading.Event().wait()
 """
 """An HTTP server that answers with the peer's address (or a long body) and a port-25
 listener that greets with it: both tell the test what source address arrived."""
+
+
+# `python -c CONNECTIONS TARGET FIRST COUNT` in a node: COUNT HTTP GETs to TARGET:80 at once,
+# from source ports FIRST.., each printed as "PORT BODY" (the server answers its peer's address).
+CONNECTIONS = r"""
+import socket, sys, threading
+# N connections at once from consecutive source ports: what the server saw for each
+target, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seen = {}
+def one(port):
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", port))
+            s.settimeout(5)
+            s.connect((target, 80))
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+            seen[port] = data.split(b"\r\n\r\n", 1)[1].decode()
+    except OSError as error:
+        seen[port] = f"failed:{error}"
+threads = [threading.Thread(target=one, args=(first + i,)) for i in range(count)]
+for t in threads: t.start()
+for t in threads: t.join()
+for port in sorted(seen): print(port, seen[port])
+"""

@@ -1,0 +1,138 @@
+"""Edge pools in anycast mode in the lab (issue #10; seed 1: gateways sharing an anycast
+address a router spreads by ECMP, steered by "spoofing a specified source network address ...
+not actually used"): the pool's gateways share one /64, which h1's kernel routes by one
+multipath route (a next hop per gateway host); one node's concurrent connections to one server
+leave from 64 steered variants of its address, the kernel hashes each onto a gateway, and the
+server sees more than one SNAT address, while every connection completes (the replies come back
+to the steered address, which h1's agent delivers to the node).
+
+    h1: a 10.0.0.2            gw1..gw3: edge hosts on `internet`
+    internet 30.0.0.0/16: web 30.0.2.2 (HTTP: `/` answers the peer's address)
+    egress (znet): mode anycast, hashed on the 5-tuple, e1..e3 30.0.100.1..3 on gw1..gw3;
+    route 0.0.0.0/0 -> egress.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from onm.addressing import ANYCAST_VERSION, HostPrefix
+from onm.api.schemas import HostOut
+from onm.lab.plan import Role, transit_address
+from onm.netlink.kernel import Kernel
+from support.netns_tools import in_netns
+from support.overlay_lab import Lab, eventually, running_lab
+from support.servers import CONNECTIONS, EXTERNAL, Background
+
+WEB = "30.0.2.2"
+GATEWAYS = {"30.0.100.1": "gw1", "30.0.100.2": "gw2", "30.0.100.3": "gw3"}
+TOPOLOGY = """
+substrate: {mtu: 1520}
+externals:
+  - name: internet
+    cidr: 30.0.0.0/16
+    servers: [{name: web, ip: 30.0.2.2}]
+hosts:
+  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
+  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
+  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
+  - {name: gw3, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 3}}
+tenants: [{name: t}]
+networks:
+  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
+nodes:
+  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
+edge_pools:
+  - name: egress
+    network: znet
+    nat: snat
+    mode: anycast
+    hash: [src, dst, proto, sport, dport]
+    probe_interval: 0.2
+    gateways:
+      - {name: e1, host: gw1, external_ip: 30.0.100.1}
+      - {name: e2, host: gw2, external_ip: 30.0.100.2}
+      - {name: e3, host: gw3, external_ip: 30.0.100.3}
+routes:
+  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
+"""
+PORTS = {"h1": 1, "gw1": 0, "gw2": 0, "gw3": 0}
+HOST_ORDER = ("h1", "gw1", "gw2", "gw3")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, f"ea{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
+        background = Background()
+        server = built.record().namespace_of(Role.SERVER, "web")
+        assert server is not None
+        started = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
+        try:
+            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
+            yield built
+        finally:
+            background.stop_all()
+
+
+def anycast_of(lab: Lab) -> ipaddress.IPv6Network:
+    with lab.client() as client:  # the lab's admin token sees the pool's /64
+        pool = client.get_edge_pool("znet/egress")
+    assert pool.mode == "anycast" and pool.anycast is not None
+    return ipaddress.IPv6Network(pool.anycast)
+
+
+def fetch(lab: Lab, node: str, timeout: float = 5) -> str:
+    done = subprocess.run(
+        in_netns(lab.ns(node), "curl", "-s", "-m", str(timeout), f"http://{WEB}/"),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+    )
+    return done.stdout.strip()
+
+
+def test_the_pool_has_a_64_of_its_own_and_h1_routes_it_by_ecmp(lab: Lab) -> None:
+    prefix = anycast_of(lab)
+    assert HostPrefix.from_network(prefix).version == ANYCAST_VERSION
+    hosts = {ipaddress.IPv6Network(h.prefix) for h in lab.hosts.values() if isinstance(h, HostOut)}
+    assert len(hosts) == 4 and prefix not in hosts
+    with Kernel(lab.host_ns("h1")) as kernel:  # read back with pyroute2 in h1's namespace
+        hops = kernel.route_next_hops(prefix)
+    expected = {transit_address(HOST_ORDER.index(g)).ip for g in ("gw1", "gw2", "gw3")}
+    assert len(hops) == 3 and set(hops) == expected, hops  # one route, three next hops
+    policy = subprocess.run(
+        in_netns(lab.host_ns("h1"), "cat", "/proc/sys/net/ipv6/fib_multipath_hash_policy"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert policy.stdout.strip() == "0"  # layer 3: the steered source address counts
+    with Kernel(lab.host_ns("gw1")) as kernel:  # an edge host takes it as its own
+        assert kernel.route_next_hops(prefix) == []
+
+
+def test_one_nodes_flows_spread_over_gateways_and_every_one_completes(lab: Lab) -> None:
+    seen = eventually(lambda: fetch(lab, "a") or None, "a reaches web", 20)
+    assert seen in GATEWAYS, f"the server saw {seen!r}\n{lab.logs()}"
+    first, count = 45000, 40
+    done = subprocess.run(
+        in_netns(lab.ns("a"), sys.executable, "-c", CONNECTIONS, WEB, str(first), str(count)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answers = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert len(answers) == count, done.stdout + done.stderr
+    failed = {port: body for port, body in answers.items() if body not in GATEWAYS}
+    assert not failed, f"connections that did not complete: {failed}\n{lab.logs()}"
+    spread = Counter(GATEWAYS[body] for body in answers.values())
+    # 40 flows of one pair over 3 next hops: all on one would take (1/3)**39 of luck.
+    assert len(spread) > 1, spread
+    print(f"anycast: {count} connections of one node -> gateways {dict(spread)}")
