@@ -14,7 +14,8 @@ Rules:
 - Firewall rules and public IPs (issue #10): a host with a gateway in an edge pool gets the
   pool's rules and all its public IPs; any other host gets the public IPs of its own nodes
   (their flows leave through the gateway holding the address). Each public IP names its owner,
-  `public_ip_owner` (one rule for manager and agents: `onm.selection.public_ip`).
+  `public_ip_owner` (one rule for manager and agents: `onm.selection.public_ip`), among the
+  gateways not judged down: a dead holder's addresses move to a survivor.
 - Everything is ordered (networks by id, nodes and residents by network id then IP, grants by
   requester then target IP), so one intent always compiles to one snapshot.
 - `changed_hosts` compares two compilations at one `now`: the hosts whose snapshot differs in
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from onm.addressing import HostPrefix, embed_ipv4
@@ -70,15 +71,20 @@ class Intent:
     """The firewall rules of those edge pools."""
     public_ips: tuple[NodePublicIp, ...] = ()
     """The public IPs of those edge pools."""
+    down_gateways: frozenset[GatewayId] = frozenset()
+    """Those of `gateways` the manager judges down (`onm.manager.gateway_health`): they hold
+    no public IP while down."""
 
 
 def public_ip_owner(
     address: NodePublicIp,
     gateways: Iterable[Gateway],
     externals: Mapping[HostId, ExternalId | None],
+    down: Collection[GatewayId] = frozenset(),
 ) -> GatewayId | None:
     """The gateway that holds `address`: the owner among its pool's active gateways on its
-    external network (`externals`: each gateway host's external network)."""
+    external network (`externals`: each gateway host's external network) that are not `down`
+    (a dead holder's addresses move to a survivor, and come back when it is up)."""
     chosen = public_ip.owner(
         address.ip,
         (
@@ -86,6 +92,7 @@ def public_ip_owner(
             for g in gateways
             if g.pool_id == address.pool_id
             and g.state is GatewayState.ACTIVE
+            and g.id not in down
             and externals.get(g.host_id) == address.external_id
         ),
     )
@@ -240,7 +247,11 @@ def _edge_views(
         gateways = [g for g in intent.gateways if g.pool_id == pool.id and g.host_id in hosts]
         serves = any(g.host_id == host_id for g in gateways)
         public = [
-            PublicIpView(p, nodes[p.node_id].ip, public_ip_owner(p, gateways, externals))
+            PublicIpView(
+                p,
+                nodes[p.node_id].ip,
+                public_ip_owner(p, gateways, externals, intent.down_gateways),
+            )
             for p in sorted(intent.public_ips, key=lambda p: p.ip)
             if p.pool_id == pool.id
             and p.node_id in nodes

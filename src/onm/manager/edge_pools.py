@@ -302,7 +302,8 @@ def list_all(tx: Tx, network_ref: str | None = None) -> list[EdgePoolDetail]:
     return found
 
 
-def _affected(tx: Tx, pool: EdgePool) -> set[str]:
+def affected(tx: Tx, pool: EdgePool) -> set[str]:
+    """The hosts whose snapshot holds `pool`: its network's and its gateways'."""
     hosts_of_gateways = {g.host_id for g in gateways_of(tx, pool.id)}
     return networks.hosts_of(tx, pool.network_id) | hosts_of_gateways
 
@@ -321,7 +322,7 @@ def update_pool(tx: Tx, ref: str, settings: Mapping[str, object]) -> EdgePoolDet
             pool.id,
             network.tenant_id,
             {"name": pool.name, "changes": _columns(changed)},
-            _affected(tx, pool),
+            affected(tx, pool),
         )
     return detail(tx, pool.id)
 
@@ -338,7 +339,7 @@ def delete_pool(tx: Tx, ref: str) -> EdgePool:
             f"route {used.prefix} of network {network.name!r} uses "
             f"edge pool {pool.name!r}: delete the route first",
         )
-    affected = _affected(tx, pool)
+    marked = affected(tx, pool)
     _forget_reports(tx, [g.id for g in gateways_of(tx, pool.id)])
     tx.connection.execute(
         delete(tables.edge_gateways).where(tables.edge_gateways.c.pool_id == pool.id)
@@ -349,7 +350,7 @@ def delete_pool(tx: Tx, ref: str) -> EdgePool:
         pool.id,
         network.tenant_id,
         {"name": pool.name, "network": network.name},
-        affected,
+        marked,
     )
     return pool
 
@@ -430,7 +431,7 @@ def add_gateway(
         gateway.id,
         network.tenant_id,
         {"pool": pool.name, "gateway": name, "host": host.name, "external_ip": str(ip)},
-        _affected(tx, pool),
+        affected(tx, pool),
     )
     return detail(tx, pool.id)
 
@@ -471,7 +472,7 @@ def update_gateway(
             gateway.id,
             network.tenant_id,
             {"pool": pool.name, "gateway": gateway.name, **values},
-            _affected(tx, pool),
+            affected(tx, pool),
         )
     return detail(tx, pool.id)
 
@@ -480,7 +481,7 @@ def remove_gateway(tx: Tx, pool_ref: str, ref: str) -> EdgePoolDetail:
     access.require_admin(tx.actor, "remove gateways")
     pool = get(tx, pool_ref)
     gateway = _gateway(tx, pool, ref)
-    affected = _affected(tx, pool)
+    marked = affected(tx, pool)
     _forget_reports(tx, [gateway.id])
     tx.connection.execute(
         delete(tables.edge_gateways).where(tables.edge_gateways.c.id == gateway.id)
@@ -491,7 +492,7 @@ def remove_gateway(tx: Tx, pool_ref: str, ref: str) -> EdgePoolDetail:
         gateway.id,
         network.tenant_id,
         {"pool": pool.name, "gateway": gateway.name},
-        affected,
+        marked,
     )
     return detail(tx, pool.id)
 
@@ -520,6 +521,6 @@ def rebalance(tx: Tx, ref: str) -> EdgePoolDetail:
         pool.id,
         network.tenant_id,
         {"name": pool.name, "network": network.name, "rebalance": generation},
-        _affected(tx, pool),
+        affected(tx, pool),
     )
     return detail(tx, pool.id)

@@ -17,7 +17,8 @@ from onm.manager.store import Tx
 from onm.model import HostId, Node
 from onm.model.edge_pool import Gateway
 from onm.model.edge_rule import EdgeRule, NodePublicIp
-from onm.model.ids import ExternalId
+from onm.model.ids import ExternalId, GatewayId
+from onm.model.pool import Health
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,16 @@ def taken_on(tx: Tx, external_id: str, ip: ipaddress.IPv4Address) -> str | None:
     return None
 
 
+def down_gateways(tx: Tx, gateway_ids: list[GatewayId] | None) -> frozenset[GatewayId]:
+    """The gateways (of `gateway_ids`, or all) the manager judges down: they hold no public IP
+    (`compiler.public_ip_owner`)."""
+    g = tables.edge_gateways
+    query = select(g.c.id).where(g.c.health == Health.DOWN.value)
+    if gateway_ids is not None:
+        query = query.where(g.c.id.in_(sorted(gateway_ids)))
+    return frozenset(GatewayId(i) for (i,) in tx.connection.execute(query))
+
+
 def details(
     tx: Tx, public: Iterable[NodePublicIp], gateways: Iterable[Gateway]
 ) -> list[PublicIpDetail]:
@@ -101,9 +112,10 @@ def details(
         for row in host_rows
     }
     by_id = {g.id: g for g in known}
+    down = down_gateways(tx, list(by_id))
     out = []
     for p in found:
-        owner = public_ip_owner(p, known, externals)
+        owner = public_ip_owner(p, known, externals, down)
         holder = None if owner is None else by_id[owner]
         out.append(PublicIpDetail(p, nodes[p.node_id], pools[p.pool_id], holder))
     return out

@@ -19,9 +19,11 @@ Theory of operation:
   3. `up` when its own agent's report, or any prober's, is fresh (and none says dead);
   4. `unknown` while nothing has been heard (a new gateway, a manager just migrated).
 - A change to `up` or `down` is an event, `gateway.up` or `gateway.down` (the pool, the
-  gateway, why and who says so); no snapshot changes: the sending agents steer by their own
-  probes. `expire` judges every gateway again (reports going stale); the manager runs it every
-  second.
+  gateway, why and who says so). The sending agents steer by their own probes, so snapshots
+  change only for a pool with public IPs: a gateway judged down holds none
+  (`compiler.public_ip_owner`), so its addresses move to a survivor, which claims them on the
+  external network, and back when it is up again. `expire` judges every gateway again
+  (reports going stale); the manager runs it every second.
 - Flows, packets and bytes shown are summed over every reporter's last report (a restarted
   agent counts from zero again); flows pinned now only over fresh ones.
 """
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import access, edge_pools, hosts, networks, tables
+from onm.manager import access, edge_pools, edge_rows, hosts, networks, tables
 from onm.manager.health import MISSED_REPORTS
 from onm.manager.store import Tx
 from onm.model import PrincipalKind
@@ -275,11 +277,30 @@ def _settle(tx: Tx, gateway_ids: set[str] | None) -> int:
                 ).one()
             )
             pools[pool.id] = pool
-            _record(tx, pool, gateway, before, verdict)
+            moves = Health.DOWN in (before, verdict.health) and edge_rows.public_ips_of(
+                tx, [pool.id]
+            )
+            # A public IP's holder is never a gateway judged down (compiler.public_ip_owner):
+            # its pool's hosts get snapshots where a survivor holds its addresses, or it again.
+            _record(
+                tx,
+                pool,
+                gateway,
+                before,
+                verdict,
+                edge_pools.affected(tx, pool) if moves else set(),
+            )
     return changed
 
 
-def _record(tx: Tx, pool: EdgePool, gateway: Gateway, before: Health, verdict: Verdict) -> None:
+def _record(
+    tx: Tx,
+    pool: EdgePool,
+    gateway: Gateway,
+    before: Health,
+    verdict: Verdict,
+    hosts_affected: set[str],
+) -> None:
     n = tables.networks
     network = networks.from_row(
         tx.connection.execute(select(n).where(n.c.id == pool.network_id)).one()
@@ -298,4 +319,5 @@ def _record(tx: Tx, pool: EdgePool, gateway: Gateway, before: Health, verdict: V
             "why": verdict.why,
             "said_by": list(verdict.said_by),
         },
+        hosts_affected,
     )

@@ -109,6 +109,7 @@ def intent_for_host(tx: Tx, host: Host) -> Intent:
         routes=tuple(route_list),
         rules=tuple(edge_rows.rules_of(tx, [p.id for p in edge_list])),
         public_ips=tuple(edge_rows.public_ips_of(tx, [p.id for p in edge_list])),
+        down_gateways=edge_rows.down_gateways(tx, [g.id for g in gateway_list]),
     )
 
 
@@ -129,6 +130,7 @@ def intent(tx: Tx) -> Intent:
         routes=tuple(routes.from_row(row) for row in c.execute(select(tables.routes))),
         rules=tuple(edge_rows.rule_from_row(row) for row in c.execute(select(tables.edge_rules))),
         public_ips=tuple(edge_rows.public_ips_of(tx)),
+        down_gateways=edge_rows.down_gateways(tx, None),
     )
 
 

@@ -2,7 +2,8 @@
 
 Requests from nodes never reach the substrate: the agent parses them, resolves the target and
 builds the reply itself. Gratuitous ARP (RFC 5227 section 3) is recognised so that it can be
-reported for automatic pool detection and otherwise left unanswered.
+reported for automatic pool detection and otherwise left unanswered; edge gateways send it
+(`announcement`) for the external addresses they take over.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ def build(packet: ArpPacket) -> bytes:
         packet.target_mac,
         packet.target_ip,
     )
+
+
+def announcement(mac: bytes, ip: bytes) -> ArpPacket:
+    """An ARP Announcement (RFC 5227 section 3: a request with the sender's own address as both
+    sender and target IP, target MAC zero): neighbours that have `ip` cached update it to
+    `mac`. A gateway sends it for an address it takes over from another."""
+    return ArpPacket(ArpOp.REQUEST, mac, ip, bytes(6), ip)
 
 
 def reply_to(request: ArpPacket, mac: bytes) -> ArpPacket:

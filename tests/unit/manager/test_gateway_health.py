@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import edge_pools, events, externals, gateway_health, hosts, reads
+from onm.manager import edge_pools, events, externals, gateway_health, hosts, public_ips, reads
 from onm.manager.gateway_health import STALE_AFTER, GatewayFigures, Heard, judge
 from onm.manager.metrics import ManagerMetrics
 from onm.manager.ratelimit import Limits
@@ -180,6 +180,40 @@ def test_a_prober_that_finds_a_gateway_dead_makes_it_down_and_no_snapshot_change
     edge.report(edge.world.x, NOW + 2 * SECOND, e1=True)
     assert edge.health(NOW + 2 * SECOND)["e1"].health is Health.UP
     assert edge.kinds()[-1] == ("gateway.up", "e1")
+
+
+def test_a_public_ip_moves_off_a_gateway_judged_down_and_back_when_it_is_up(edge: Edge) -> None:
+    with edge.store.write(ADMIN, NOW) as tx:
+        made = public_ips.add(tx, "a/na/a1", "egress", "30.0.100.50")
+    assert made.owner is not None
+    holder = made.owner.name
+    other = {"e1": "e2", "e2": "e1"}[holder]
+    edge.report(edge.gw1, NOW, e1=True)
+    edge.report(edge.gw2, NOW, e2=True)
+    edge.report(edge.world.x, NOW, e1=True, e2=True)
+
+    def seen(at: dt.datetime) -> tuple[str | None, dict[str, int]]:
+        """The owner x's snapshot names, and the desired revisions of the pool's hosts."""
+        with edge.store.read(ADMIN, at) as tx:
+            [view] = reads.snapshot(tx, "x").edge_pools
+            names = {g.gateway.id: g.gateway.name for g in view.gateways}
+            [public] = view.public_ips
+            revisions = {h: reads.desired_revision(tx, h) for h in ("x", "gw1", "gw2")}
+        return (None if public.owner is None else names[public.owner]), revisions
+
+    owner, before = seen(NOW)
+    assert owner == holder
+    edge.report(edge.world.x, NOW + SECOND, **{holder: False, other: True})
+    owner, after = seen(NOW + SECOND)
+    assert owner == other  # a survivor holds it while the holder is down
+    assert all(after[h] > before[h] for h in before), (before, after)
+    with edge.store.read(ADMIN, NOW + SECOND) as tx:
+        [shown] = public_ips.list_of_node(tx, "a/na/a1")
+    assert shown.owner is not None and shown.owner.name == other  # what `onm node show` says
+    edge.report(edge.world.x, NOW + 2 * SECOND, e1=True, e2=True)
+    owner, back = seen(NOW + 2 * SECOND)
+    assert owner == holder
+    assert all(back[h] > after[h] for h in after)
 
 
 def test_a_gateway_whose_agent_goes_silent_is_down_after_three_missed_reports(

@@ -198,3 +198,14 @@ def test_reply_to_swaps_roles(packet: ArpPacket, mac: bytes) -> None:
     assert reply.op == ArpOp.REPLY
     assert (reply.sender_mac, reply.sender_ip) == (mac, packet.target_ip)
     assert (reply.target_mac, reply.target_ip) == (packet.sender_mac, packet.sender_ip)
+
+
+def test_an_announcement_is_a_request_naming_its_own_address_twice() -> None:
+    """RFC 5227 section 3: ARP Announcement, sender IP = target IP, target MAC zero."""
+    mac, ip = bytes.fromhex("020000000001"), bytes([30, 0, 100, 50])
+    sent = arp.announcement(mac, ip)
+    wire = arp.build(sent)
+    assert wire == bytes.fromhex("0001 0800 06 04 0001") + mac + ip + bytes(6) + ip
+    back = arp.parse(wire)
+    assert back == sent and isinstance(back, arp.ArpPacket)
+    assert back.is_gratuitous and not back.is_probe

@@ -9,6 +9,10 @@ and tried again at the next snapshot; the devices already made keep working mean
 namespace's conntrack counters (`onm.agent.io.conntrack`) are opened with the first duty, for
 the metrics.
 
+Addresses new on the external interface (a public IP taken over from a gateway judged down,
+say) are announced by ARP (RFC 5227 section 3), so the external network follows at once; every
+address is, at a sync `REANNOUNCE_AFTER` or more after the last such (a start included).
+
 The pool's firewall rules and the public IPs this gateway holds (`Duty.rules`, `public_ips`)
 go into the same plan. What each rule (and each default) matched is the kernel's named
 counters: `firewall_counts` reads them, for the agent's metrics
@@ -21,10 +25,13 @@ import ipaddress
 import logging
 import os
 import selectors
+import socket
+import time
 
 from onm.agent.io import conntrack
 from onm.agent.io.conntrack import ConntrackStats
-from onm.agent.io.netns import run_in_netns_fds
+from onm.agent.io.netns import run_in_netns, run_in_netns_fds
+from onm.agent.io.packet_socket import open_packet_socket
 from onm.agent.io.tun import open_tun, read_datagram, write_datagram
 from onm.agent.tables import Duty, Tables
 from onm.errors import OnmError
@@ -40,10 +47,16 @@ from onm.netlink.gateway_plan import (
     realise,
 )
 from onm.netlink.kernel import Kernel
+from onm.packet import arp, ethernet
+from onm.packet.ethernet import BROADCAST, EthernetFrame, EtherType
 
 log = logging.getLogger("onm.agent.edge")
 
 BATCH = 64
+REANNOUNCE_AFTER = 10.0
+"""Seconds after which a sync announces every external address again, not only the new ones:
+an agent that was stopped or cut off cannot know which of its addresses another gateway held
+meanwhile, and whose neighbours still point there."""
 
 
 class EdgeSide:
@@ -56,6 +69,8 @@ class EdgeSide:
         self.applied: GatewayKernel | None = None
         self.failed_writes = 0
         self._conntrack: int | None = None
+        self._announced_all: float | None = None
+        """When every external address was last announced (monotonic seconds)."""
 
     def sync(self, tables: Tables) -> None:
         """Make the devices and the kernel state what `tables.duties` asks for."""
@@ -81,7 +96,15 @@ class EdgeSide:
         except OnmError as error:
             log.warning("gateway state not applied (%s): tried again at the next snapshot", error)
             return
+        held = set(wanted.addresses)
+        claimed = held - set(() if self.applied is None else self.applied.addresses)
         self.applied = wanted
+        now = time.monotonic()
+        last = self._announced_all
+        if held and (last is None or now - last >= REANNOUNCE_AFTER):
+            claimed, self._announced_all = held, now
+        if claimed:
+            self._announce(sorted(claimed))
         log.info(
             "gateway serves %d network(s) on %s: %d firewall rule(s), %d public IP(s)",
             len(plan.tenants),
@@ -94,6 +117,31 @@ class EdgeSide:
                 self._conntrack = conntrack.open_stats(self.netns)
             except (OnmError, OSError) as error:
                 log.warning("no conntrack counters for the metrics: %s", error)
+
+    def _announce(self, addresses: list[ipaddress.IPv4Address]) -> None:
+        """Tell the external network's neighbours that `addresses` (newly on the external
+        interface: a public IP moved here from a gateway gone down, a changed address, or all
+        of them at a start) are here now, so none keeps sending to a stale MAC until its cache
+        expires (tens of seconds). The kernel announces nothing when an address is added."""
+
+        def opener() -> list[socket.socket]:
+            return [open_packet_socket(self.external_if, EtherType.ARP)]
+
+        try:
+            [sock] = run_in_netns(self.netns, opener)
+        except (OnmError, OSError) as error:
+            log.warning("no ARP announcement for %s: %s", ", ".join(map(str, addresses)), error)
+            return
+        with sock:
+            mac: bytes = sock.getsockname()[4]
+            for address in addresses:
+                payload = arp.build(arp.announcement(mac, address.packed))
+                frame = ethernet.build(EthernetFrame(BROADCAST, mac, EtherType.ARP, payload))
+                try:
+                    sock.send(frame)
+                except OSError as error:
+                    log.warning("ARP announcement for %s not sent: %s", address, error)
+        log.info("announced %s on %s", ", ".join(map(str, addresses)), self.external_if)
 
     def firewall_counts(self) -> list[tuple[Counter, int, int]]:
         """Each named counter of the applied ruleset with its (packets, bytes) now; empty when
