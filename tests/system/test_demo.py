@@ -59,5 +59,25 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
     assert moved, out
     assert int(moved[1]) == int(shares[2]) and "e2" not in moved[2]
     assert moved[3] == moved[4] == str(30 - int(moved[1]))  # only e2's flows moved
+    # Issue #10: A's public IP, held by a live gateway (not e2, stopped), reached from C, and
+    # A's flows leave from it.
+    added = re.search(
+        r"onm node public-ip add a --edge-pool egress --ip (30\.0\.100\.\d+) -> held by "
+        r"(e1|e3) \(the manager's owner rule; computed here: \2[;)]",
+        out,
+    )
+    assert added, out
+    public = re.escape(added[1])
+    assert re.search(
+        rf"C \(www\): GET http://{public}/ -> answered by A's own web server [\d.]+ s after the "
+        r"add; A saw the connection from 30\.0\.2\.2 \(C's own address, untranslated; "
+        r"C got back 30\.0\.2\.2\)",
+        out,
+    ), out
+    assert re.search(
+        rf"A: GET http://30\.0\.2\.2/ -> C saw it from {public}; A's 30 connections at once, "
+        rf"C sees them from: {public} 30 \(A's public IP, not the SNAT addresses",
+        out,
+    ), out
     assert elapsed < 60, f"the demo took {elapsed:.0f} s"
     assert not {n for n in _namespaces() - before if n.startswith(f"onm-{name}-")}

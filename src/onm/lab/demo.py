@@ -2,7 +2,8 @@
 narrated: node-to-node traffic over the substrate, then 10.0.0.3 as a pool of G and H (nearest
 member, failover with no ARP, a new member held back, an action on a criterion, a pool detected
 from two nodes' claims); then seed 1's FIG. 2C (`onm.lab.demo_edge`): A's flows to an external
-system through an edge pool of three gateways, one of which dies.
+system through an edge pool of three gateways, one of which dies, then a public IP that makes
+A reachable from outside and that A's flows leave from.
 
 Every line the demo prints is read off the running system (the manager's API, the agents'
 metrics, the nodes' kernels, a capture on the substrate), never written in advance: if

@@ -2,7 +2,8 @@
 C (30.0.2.2, server `www` on the lab's internet) through the edge pool `egress` of three edge
 devices. Each flow's gateway is picked by A's own agent from the pool's Maglev table (the
 5-tuple hashed), C sees every flow from its gateway's SNAT address, and one gateway dying
-moves its own flows only, while a download through another carries on.
+moves its own flows only, while a download through another carries on. Then A gets a public IP
+on the pool: C connects to A by it and A sees C's own address, and A's flows leave from it.
 
 As in `onm.lab.demo`, every line printed is read off the running system (the manager's API,
 what C saw, the agents' logs); the shares and the moves are compared with the Maglev table
@@ -11,10 +12,13 @@ computed here the way every agent computes it.
 
 from __future__ import annotations
 
+import ipaddress
+import select
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from onm.lab import processes
@@ -22,7 +26,7 @@ from onm.lab.demo import Demo, DemoError
 from onm.lab.plan import Role
 from onm.lab.state import process_key
 from onm.model.edge_pool import HashField
-from onm.selection import maglev
+from onm.selection import maglev, public_ip
 from onm.selection.flow import Flow, flow_hash
 
 C = "30.0.2.2"
@@ -32,9 +36,12 @@ A_IP = bytes([10, 0, 0, 2])
 FLOW_PORTS = range(47000, 47030)
 DOWNLOAD = (2_000_000, 3.0)
 """Bytes, and the seconds C takes to send them."""
+PUBLIC_FROM = ipaddress.IPv4Address("30.0.100.50")
+"""The first address tried as A's public IP (the external network's, no gateway's)."""
 
 SERVER = r"""
 import socketserver, sys, threading, time
+tell = "--tell" in sys.argv  # also print each GET / peer on stdout (A's server: what A sees)
 class Http(socketserver.StreamRequestHandler):
     # GET / -> the peer's address; GET /big?n=N&t=T -> N bytes over T s, the peer in X-Peer
     def handle(self):
@@ -56,6 +63,8 @@ class Http(socketserver.StreamRequestHandler):
             self.wfile.write(b"x" * (size - 30 * len(chunk)))
         else:
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(peer) + peer)
+            if tell:
+                print(peer.decode(), flush=True)
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -63,7 +72,7 @@ threading.Thread(target=Server(("0.0.0.0", 80), Http).serve_forever, daemon=True
 print("ready", flush=True)
 threading.Event().wait()
 """
-"""C's web server: it answers with the address it saw, the flow's SNAT address."""
+"""C's web server (and, with --tell, A's): it answers with the peer's address it saw."""
 
 FLOWS = r"""
 import socket, sys, threading
@@ -90,12 +99,29 @@ for port in sorted(seen): print(port, seen[port])
 """One connection from each source port at once, from a node: PORT and what C saw, a line each."""
 
 
+def public_ip_avoiding(
+    gateways: Mapping[str, str], stopped: str, first: ipaddress.IPv4Address = PUBLIC_FROM
+) -> tuple[ipaddress.IPv4Address, str]:
+    """The first address from `first` whose holder among `gateways` (name -> id, all active)
+    is not `stopped`, and that holder's name. The owner rule (`onm.selection.public_ip`, the
+    manager's) looks at admin state, not health: a public IP it gave the gateway whose agent
+    the demo stopped would answer nothing."""
+    names = {v: k for k, v in gateways.items()}
+    if set(names.values()) <= {stopped}:
+        raise DemoError(f"no gateway but {stopped} could hold a public IP")
+    address = first
+    while (holder := names[public_ip.owner(address, gateways.values()) or ""]) == stopped:
+        address += 1
+    return address, holder
+
+
 class EdgeStory:
     """FIG. 2C told with `demo`'s lab, client and narration."""
 
     def __init__(self, demo: Demo) -> None:
         self.demo = demo
         self.server: subprocess.Popen[str] | None = None
+        self.a_server: subprocess.Popen[str] | None = None
         self.names: dict[str, str] = {}
         """SNAT address -> gateway name."""
         self.ids: dict[str, str] = {}
@@ -111,7 +137,10 @@ class EdgeStory:
             self.a_gateway_dies(before)
             self.public_ip()
         finally:
-            self.stop_server()
+            for server in (self.server, self.a_server):
+                if server is not None:
+                    server.terminate()
+                    server.wait(timeout=5)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -130,10 +159,19 @@ class EdgeStory:
         if self.server.stdout.readline().strip() != "ready":
             raise DemoError("C's web server did not start")
 
-    def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.terminate()
-            self.server.wait(timeout=5)
+    def start_a_server(self) -> subprocess.Popen[str]:
+        """The same web server inside node A, printing each peer it sees."""
+        self.a_server = self.start_in(Role.NODE, "a", sys.executable, "-c", SERVER, "--tell")
+        assert self.a_server.stdout is not None
+        if self.a_server.stdout.readline().strip() != "ready":
+            raise DemoError("A's web server did not start")
+        return self.a_server
+
+    def run_in_c(self, *command: str) -> str:
+        """`command`'s output, run inside C (the external server `www`)."""
+        argv = ["ip", "netns", "exec", self.demo.namespace(Role.SERVER, SERVER_NAME), *command]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        return done.stdout.strip()
 
     def gateway_of(self, port: int) -> str:
         """The gateway (name) A's agent gives a new flow from `port` to C: the Maglev table's."""
@@ -262,7 +300,53 @@ class EdgeStory:
         raise DemoError(f"agent R never found gateway {gateway_id} silent")
 
     def public_ip(self) -> None:
-        """PLACE FOR PUBLIC IPs (issue #10, built in another change): a public IP makes a node
-        reachable from outside. Once `onm node public-ip add` exists, this step gives A one
-        (`onm node public-ip add a 30.0.100.50`), has C (www) reach A by it, and prints what A
-        sees (C's own address) and what C sees of A's egress (the public IP, not the pool's)."""
+        """Issue #10: a public IP makes a node reachable from outside (1:1 NAT at the gateway
+        holding it), and the node's own flows leave from it, not from the SNAT addresses."""
+        client = self.demo.client
+        assert client is not None
+        stopped = "e2"  # a_gateway_dies stopped its agent; it is still in the pool (active)
+        self.demo.step("A public IP on egress makes node A reachable from outside (1:1 NAT)")
+        server = self.start_a_server()
+        address, expected = public_ip_avoiding(self.ids, stopped)
+        added = client.add_public_ip("znet/a", "egress", str(address))
+        last = address - 1
+        passed = f"{PUBLIC_FROM}" if last == PUBLIC_FROM else f"{PUBLIC_FROM}-{last}"
+        skipped = (
+            f"; {passed} would be held by {stopped}, still stopped" if last >= PUBLIC_FROM else ""
+        )
+        self.demo.say(
+            f"onm node public-ip add a --edge-pool egress --ip {added.ip} -> held by "
+            f"{added.gateway} (the manager's owner rule; computed here: {expected}{skipped})"
+        )
+        if added.gateway != expected:
+            raise DemoError(f"the manager put {address} on {added.gateway}, not {expected}")
+        url = f"http://{address}/"
+        started, deadline, answer = time.monotonic(), time.monotonic() + 15, ""
+        while not answer and time.monotonic() < deadline:
+            answer = self.run_in_c("curl", "-s", "-m", "2", url)
+        took = time.monotonic() - started
+        assert server.stdout is not None
+        ready, _, _ = select.select([server.stdout], [], [], 2)
+        seen_by_a = server.stdout.readline().strip() if ready else ""
+        if not answer or seen_by_a != C:
+            raise DemoError(
+                f"C did not reach A by {address}: C got {answer!r}, A saw {seen_by_a!r}"
+            )
+        self.demo.say(
+            f"C (www): GET {url} -> answered by A's own web server {took:.2f} s after the add; "
+            f"A saw the connection from {seen_by_a} (C's own address, untranslated; "
+            f"C got back {answer})"
+        )
+        deadline, egress = time.monotonic() + 15, ""
+        while egress != str(address) and time.monotonic() < deadline:
+            egress = self.demo.run_in("a", "curl", "-s", "-m", "2", f"http://{C}/").stdout.strip()
+        seen = self.flows(FLOW_PORTS)
+        froms = Counter(seen.values())
+        shown = ", ".join(f"{where} {n}" for where, n in sorted(froms.items()))
+        snat = ", ".join(sorted(self.names))
+        self.demo.say(
+            f"A: GET http://{C}/ -> C saw it from {egress}; A's {len(FLOW_PORTS)} connections "
+            f"at once, C sees them from: {shown} (A's public IP, not the SNAT addresses {snat})"
+        )
+        if egress != str(address) or froms != Counter({str(address): len(FLOW_PORTS)}):
+            raise DemoError(f"A's flows do not leave from its public IP: {egress!r}, {seen}")
