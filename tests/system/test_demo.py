@@ -59,11 +59,12 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
     assert moved, out
     assert int(moved[1]) == int(shares[2]) and "e2" not in moved[2]
     assert moved[3] == moved[4] == str(30 - int(moved[1]))  # only e2's flows moved
-    # Issue #10: A's public IP, held by a live gateway (not e2, stopped), reached from C, and
-    # A's flows leave from it.
+    # Issue #10: A's public IP, held by a gateway up (e2, stopped and judged down, holds none),
+    # reached from C, and A's flows leave from it.
     added = re.search(
-        r"onm node public-ip add a --edge-pool egress --ip (30\.0\.100\.\d+) -> held by "
-        r"(e1|e3) \(the manager's owner rule; computed here: \2[;)]",
+        r"onm node public-ip add a --edge-pool egress --ip (30\.0\.100\.50) -> held by "
+        r"(e1|e3) \(the owner rule over the gateways up, computed here: \2; e2 holds none: "
+        r"the manager judges it down, ",
         out,
     )
     assert added, out

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 
 from onm.lab import processes
@@ -36,8 +35,8 @@ A_IP = bytes([10, 0, 0, 2])
 FLOW_PORTS = range(47000, 47030)
 DOWNLOAD = (2_000_000, 3.0)
 """Bytes, and the seconds C takes to send them."""
-PUBLIC_FROM = ipaddress.IPv4Address("30.0.100.50")
-"""The first address tried as A's public IP (the external network's, no gateway's)."""
+PUBLIC = ipaddress.IPv4Address("30.0.100.50")
+"""A's public IP (the external network's, no gateway's)."""
 
 SERVER = r"""
 import socketserver, sys, threading, time
@@ -99,22 +98,6 @@ for port in sorted(seen): print(port, seen[port])
 """One connection from each source port at once, from a node: PORT and what C saw, a line each."""
 
 
-def public_ip_avoiding(
-    gateways: Mapping[str, str], stopped: str, first: ipaddress.IPv4Address = PUBLIC_FROM
-) -> tuple[ipaddress.IPv4Address, str]:
-    """The first address from `first` whose holder among `gateways` (name -> id, all active)
-    is not `stopped`, and that holder's name. The owner rule (`onm.selection.public_ip`, the
-    manager's) looks at admin state, not health: a public IP it gave the gateway whose agent
-    the demo stopped would answer nothing."""
-    names = {v: k for k, v in gateways.items()}
-    if set(names.values()) <= {stopped}:
-        raise DemoError(f"no gateway but {stopped} could hold a public IP")
-    address = first
-    while (holder := names[public_ip.owner(address, gateways.values()) or ""]) == stopped:
-        address += 1
-    return address, holder
-
-
 class EdgeStory:
     """FIG. 2C told with `demo`'s lab, client and narration."""
 
@@ -166,6 +149,19 @@ class EdgeStory:
         if self.a_server.stdout.readline().strip() != "ready":
             raise DemoError("A's web server did not start")
         return self.a_server
+
+    def judged_down(self, gateway: str) -> str:
+        """Wait until the manager judges `gateway` down (its prober's report, or its agent's
+        silence); why it does."""
+        client = self.demo.client
+        assert client is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = [g for g in client.gateway_health("znet/egress") if g.name == gateway]
+            if found and found[0].health == "down":
+                return found[0].why
+            time.sleep(0.2)
+        raise DemoError(f"the manager never judged {gateway} down")
 
     def run_in_c(self, *command: str) -> str:
         """`command`'s output, run inside C (the external server `www`)."""
@@ -304,19 +300,19 @@ class EdgeStory:
         holding it), and the node's own flows leave from it, not from the SNAT addresses."""
         client = self.demo.client
         assert client is not None
-        stopped = "e2"  # a_gateway_dies stopped its agent; it is still in the pool (active)
+        stopped = "e2"  # a_gateway_dies stopped its agent for good
         self.demo.step("A public IP on egress makes node A reachable from outside (1:1 NAT)")
         server = self.start_a_server()
-        address, expected = public_ip_avoiding(self.ids, stopped)
+        why = self.judged_down(stopped)
+        address = PUBLIC
+        up = [i for name, i in self.ids.items() if name != stopped]
+        names = {i: name for name, i in self.ids.items()}
+        expected = names.get(public_ip.owner(address, up) or "", "none")
         added = client.add_public_ip("znet/a", "egress", str(address))
-        last = address - 1
-        passed = f"{PUBLIC_FROM}" if last == PUBLIC_FROM else f"{PUBLIC_FROM}-{last}"
-        skipped = (
-            f"; {passed} would be held by {stopped}, still stopped" if last >= PUBLIC_FROM else ""
-        )
         self.demo.say(
             f"onm node public-ip add a --edge-pool egress --ip {added.ip} -> held by "
-            f"{added.gateway} (the manager's owner rule; computed here: {expected}{skipped})"
+            f"{added.gateway} (the owner rule over the gateways up, computed here: {expected}; "
+            f"{stopped} holds none: the manager judges it down, {why})"
         )
         if added.gateway != expected:
             raise DemoError(f"the manager put {address} on {added.gateway}, not {expected}")
