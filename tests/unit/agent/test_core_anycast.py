@@ -5,40 +5,38 @@ address steered to its flow's slot; any gateway of the pool takes it, verifies t
 source and answers to that same steered address, which the node's host delivers to the node.
 While a gateway is dead, new flows go in direct mode to the survivors.
 
-World (`support.agent_world`) plus: external network internet 30.0.0.0/16, edge hosts gw1 and
-gw2, edge pool egress of znet in anycast mode hashed on the 5-tuple, gateways e1 (gw1) and e2
-(gw2), route 0.0.0.0/0 -> egress.
+World `support.edge_world` (`support.agent_world` plus: external network internet 30.0.0.0/16,
+edge hosts gw1 and gw2, edge pool egress of znet in anycast mode hashed on the 5-tuple, gateways
+e1 (gw1) and e2 (gw2), route 0.0.0.0/0 -> egress).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
 
 import pytest
 from scapy.all import IP, TCP, Ether, IPv6, raw
 
 from onm.addressing import (
     ANYCAST_VERSION,
-    HostPrefix,
     SubstrateAddress,
     anycast_prefix,
     steer,
     unsteered,
 )
 from onm.agent.actions import ToNode, ToSubstrate, ToTenant
-from onm.agent.core import AgentCore
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.tables import router_mac
-from onm.manager import edge_pools, externals, hosts, reads, routes
+from onm.manager import edge_pools
 from onm.model.edge_pool import HashField
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
 from onm.selection.flow import Flow, steering_slot
-from support.agent_world import MTU, NOW, Lab, only
+from support.agent_world import NOW, Lab, only
 from support.agent_world import lab as world
+from support.edge_world import EdgeWorld, edge_world
 
 __all__ = ["world"]
 
@@ -46,44 +44,11 @@ SERVER = "30.0.2.2"
 FIELDS = frozenset(HashField)
 
 
-@dataclass
-class Anycast:
-    lab: Lab
-    gw: dict[str, AgentCore]
-    prefixes: dict[str, int]
-    anycast: HostPrefix
-    vni: int
-
-    def snapshot_all(self, now: dt.datetime = NOW) -> None:
-        self.lab.snapshot("r", now)
-        self.lab.snapshot("s", now)
-        for name, core in self.gw.items():
-            with self.lab.store.read(ADMIN, now) as tx:
-                core.apply_snapshot(reads.snapshot(tx, name), now)
-
-
 @pytest.fixture
-def pool(world: Lab) -> Anycast:
-    prefixes = {}
-    with world.store.write(ADMIN, NOW) as tx:
-        externals.create(tx, "internet", "30.0.0.0/16")
-        for i, name in enumerate(("gw1", "gw2"), start=1):
-            host, _ = hosts.create(
-                tx, name, f"fd00:0:101:90{i}::/64", role="edge", external="internet"
-            )
-            prefixes[name] = host.prefix.value
-        settings = {"mode": "anycast", "hash": "src,dst,proto,sport,dport"}
-        made = edge_pools.create(tx, "egress", "z/znet", settings)
-        edge_pools.add_gateway(tx, "z/znet/egress", "e1", "gw1", "30.0.100.1")
-        edge_pools.add_gateway(tx, "z/znet/egress", "e2", "gw2", "30.0.100.2")
-        routes.add(tx, "z/znet", "0.0.0.0/0", "egress")
+def pool(world: Lab) -> EdgeWorld:
+    made = edge_world(world, {"mode": "anycast", "hash": "src,dst,proto,sport,dport"})
     assert made.anycast is not None
-    result = Anycast(
-        world, {"gw1": AgentCore(MTU), "gw2": AgentCore(MTU)}, prefixes, made.anycast, 0
-    )
-    result.snapshot_all()
-    [result.vni] = result.gw["gw1"].tables.duties
-    return result
+    return made
 
 
 def syn(lab: Lab, node: str, sport: int = 40000, flags: str = "S") -> bytes:
@@ -97,7 +62,7 @@ def syn(lab: Lab, node: str, sport: int = 40000, flags: str = "S") -> bytes:
 
 
 def test_the_manager_gives_the_pool_an_anycast_64_hosts_see_in_their_snapshots(
-    pool: Anycast,
+    pool: EdgeWorld,
 ) -> None:
     # The first anycast /64 of the default organisation: version 1, number 0.
     assert pool.anycast == anycast_prefix(0)
@@ -112,7 +77,7 @@ def test_the_manager_gives_the_pool_an_anycast_64_hosts_see_in_their_snapshots(
         assert pool.anycast.value.to_bytes(8, "big") in duty.prefixes
 
 
-def test_a_flow_goes_to_the_anycast_64_from_its_steered_source(pool: Anycast) -> None:
+def test_a_flow_goes_to_the_anycast_64_from_its_steered_source(pool: EdgeWorld) -> None:
     lab = pool.lab
     a = lab.nodes["a"]
     own = lab.r.tables.ports[a.interface].substrate
@@ -135,7 +100,7 @@ def test_a_flow_goes_to_the_anycast_64_from_its_steered_source(pool: Anycast) ->
 
 @pytest.mark.parametrize("gateway", ["gw1", "gw2"])
 def test_any_gateway_takes_it_and_answers_to_the_steered_address(
-    pool: Anycast, gateway: str
+    pool: EdgeWorld, gateway: str
 ) -> None:
     lab = pool.lab
     a = lab.nodes["a"]
@@ -156,7 +121,7 @@ def test_any_gateway_takes_it_and_answers_to_the_steered_address(
     assert Ether(delivered.frame)[IP].src == SERVER
 
 
-def test_a_steered_source_of_another_host_is_still_refused(pool: Anycast) -> None:
+def test_a_steered_source_of_another_host_is_still_refused(pool: EdgeWorld) -> None:
     lab = pool.lab
     a = lab.nodes["a"]
     [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
@@ -171,7 +136,7 @@ def test_a_steered_source_of_another_host_is_still_refused(pool: Anycast) -> Non
     assert core.counters.drops[DropReason.NOT_LOCAL_DESTINATION] == 1
 
 
-def test_peers_do_not_take_steered_sources(pool: Anycast) -> None:
+def test_peers_do_not_take_steered_sources(pool: EdgeWorld) -> None:
     """Only gateways take steered variants as a node's source: node to node, the address is
     the node's own."""
     lab = pool.lab
@@ -186,7 +151,7 @@ def test_peers_do_not_take_steered_sources(pool: Anycast) -> None:
     assert lab.s.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
 
 
-def test_while_a_gateway_is_dead_new_flows_go_direct_to_the_survivors(pool: Anycast) -> None:
+def test_while_a_gateway_is_dead_new_flows_go_direct_to_the_survivors(pool: EdgeWorld) -> None:
     lab = pool.lab
     a = lab.nodes["a"]
     now = NOW
@@ -213,7 +178,7 @@ def test_while_a_gateway_is_dead_new_flows_go_direct_to_the_survivors(pool: Anyc
     assert new.packet[24:32] == pool.anycast.value.to_bytes(8, "big")
 
 
-def test_a_draining_gateway_sends_new_flows_direct(pool: Anycast) -> None:
+def test_a_draining_gateway_sends_new_flows_direct(pool: EdgeWorld) -> None:
     """The router cannot know a gateway takes no new flows: the agent chooses meanwhile."""
     lab = pool.lab
     with lab.store.write(ADMIN, NOW) as tx:
@@ -224,7 +189,7 @@ def test_a_draining_gateway_sends_new_flows_direct(pool: Anycast) -> None:
     assert out.packet[24:32] == pool.prefixes["gw2"].to_bytes(8, "big")
 
 
-def test_direct_mode_again_gives_the_64_back(pool: Anycast) -> None:
+def test_direct_mode_again_gives_the_64_back(pool: EdgeWorld) -> None:
     lab = pool.lab
     with lab.store.write(ADMIN, NOW) as tx:
         direct = edge_pools.update_pool(tx, "z/znet/egress", {"mode": "direct"})

@@ -5,30 +5,28 @@ sender and hands the IPv4 datagram to the network's interface; the reply comes b
 node's host, which accepts external sources only from the network's gateways. Gateways are
 probed; a silent one is dead and its flows move to the survivors, the others' stay.
 
-World (`support.agent_world`) plus: external network internet 30.0.0.0/16, edge hosts gw1 and
-gw2, edge pool egress of znet with gateways e1 (gw1, 30.0.100.1) and e2 (gw2, 30.0.100.2),
-route 0.0.0.0/0 -> egress.
+World `support.edge_world` (`support.agent_world` plus: external network internet 30.0.0.0/16,
+edge hosts gw1 and gw2, edge pool egress of znet with gateways e1 (gw1, 30.0.100.1) and e2 (gw2,
+30.0.100.2), route 0.0.0.0/0 -> egress).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
 
 import pytest
 from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
 
 from onm.addressing import SubstrateAddress, agent_address
 from onm.agent.actions import Action, ReportGateways, ToNode, ToSubstrate, ToTenant
-from onm.agent.core import AgentCore
 from onm.agent.datapath.edge import _tenant
 from onm.agent.egress import held_by
 from onm.agent.metrics import edge_published
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.splitting import WINDOW
 from onm.agent.tables import GatewayEntry, router_mac
-from onm.manager import edge_pools, edge_rules, externals, hosts, public_ips, reads, routes
+from onm.manager import edge_pools, edge_rules, public_ips
 from onm.model.edge_rule import Action as RuleAction
 from onm.model.edge_rule import Direction, Proto
 from onm.model.ids import GatewayId
@@ -36,47 +34,18 @@ from onm.model.principal import ADMIN
 from onm.netlink.gateway_plan import GatewayPlan, realise
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
-from support.agent_world import MTU, NOW, Lab, only
+from support.agent_world import NOW, Lab, only
 from support.agent_world import lab as world
+from support.edge_world import EdgeWorld, edge_world
 
 __all__ = ["world"]
 
 SERVER = "30.0.2.2"
 
 
-@dataclass
-class Edge:
-    lab: Lab
-    gw: dict[str, AgentCore]
-    prefixes: dict[str, int]
-    vni: int
-
-    def snapshot_all(self, now: dt.datetime = NOW) -> None:
-        self.lab.snapshot("r", now)
-        self.lab.snapshot("s", now)
-        for name, core in self.gw.items():
-            with self.lab.store.read(ADMIN, now) as tx:
-                core.apply_snapshot(reads.snapshot(tx, name), now)
-
-
 @pytest.fixture
-def edge(world: Lab) -> Edge:
-    prefixes = {}
-    with world.store.write(ADMIN, NOW) as tx:
-        externals.create(tx, "internet", "30.0.0.0/16")
-        for i, name in enumerate(("gw1", "gw2"), start=1):
-            host, _ = hosts.create(
-                tx, name, f"fd00:0:101:90{i}::/64", role="edge", external="internet"
-            )
-            prefixes[name] = host.prefix.value
-        edge_pools.create(tx, "egress", "z/znet", {})
-        edge_pools.add_gateway(tx, "z/znet/egress", "e1", "gw1", "30.0.100.1")
-        edge_pools.add_gateway(tx, "z/znet/egress", "e2", "gw2", "30.0.100.2")
-        routes.add(tx, "z/znet", "0.0.0.0/0", "egress")
-    result = Edge(world, {"gw1": AgentCore(MTU), "gw2": AgentCore(MTU)}, prefixes, 0)
-    result.snapshot_all()
-    [result.vni] = result.gw["gw1"].tables.duties
-    return result
+def edge(world: Lab) -> EdgeWorld:
+    return edge_world(world, {})
 
 
 def syn(lab: Lab, node: str, dst: str = SERVER, sport: int = 40000) -> bytes:
@@ -98,17 +67,17 @@ def reports_of(actions: list[Action]) -> list[ReportGateways]:
     return [a for a in actions if isinstance(a, ReportGateways)]
 
 
-def gateway_id(edge: Edge, name: str) -> GatewayId:
+def gateway_id(edge: EdgeWorld, name: str) -> GatewayId:
     [pool] = edge.lab.r.tables.edge_pools.values()
     return next(g.id for g in pool.gateways.values() if g.name == name)
 
 
-def gateway_of(edge: Edge, packet: bytes) -> str:
+def gateway_of(edge: EdgeWorld, packet: bytes) -> str:
     prefix = int.from_bytes(packet[24:32], "big")
     return next(name for name, value in edge.prefixes.items() if value == prefix)
 
 
-def test_a_flow_goes_straight_to_its_gateway_and_its_reply_comes_back(edge: Edge) -> None:
+def test_a_flow_goes_straight_to_its_gateway_and_its_reply_comes_back(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
@@ -130,7 +99,7 @@ def test_a_flow_goes_straight_to_its_gateway_and_its_reply_comes_back(edge: Edge
     assert frame.src == format_mac(router_mac(edge.vni)) and frame[IP].src == SERVER
 
 
-def test_one_flow_always_takes_one_gateway_and_flows_spread(edge: Edge) -> None:
+def test_one_flow_always_takes_one_gateway_and_flows_spread(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     seen = {}
@@ -143,7 +112,7 @@ def test_one_flow_always_takes_one_gateway_and_flows_spread(edge: Edge) -> None:
     assert set(seen.values()) == {"gw1", "gw2"}
 
 
-def test_external_sources_are_accepted_only_from_the_networks_gateways(edge: Edge) -> None:
+def test_external_sources_are_accepted_only_from_the_networks_gateways(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     port = lab.r.tables.ports[a.interface]
@@ -159,7 +128,7 @@ def test_external_sources_are_accepted_only_from_the_networks_gateways(edge: Edg
     assert lab.r.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] == 1
 
 
-def test_a_gateway_takes_only_what_the_node_really_sent(edge: Edge) -> None:
+def test_a_gateway_takes_only_what_the_node_really_sent(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
@@ -178,7 +147,7 @@ def test_a_gateway_takes_only_what_the_node_really_sent(edge: Edge) -> None:
     assert core.counters.drops[DropReason.GATEWAY_NO_RESIDENT] == 1
 
 
-def test_no_route_is_dropped_and_no_gateway_answers_unreachable(edge: Edge) -> None:
+def test_no_route_is_dropped_and_no_gateway_answers_unreachable(edge: EdgeWorld) -> None:
     lab = edge.lab
     e1 = lab.nodes["e1"]  # zenc has no route
     frame = raw(
@@ -190,7 +159,7 @@ def test_no_route_is_dropped_and_no_gateway_answers_unreachable(edge: Edge) -> N
     assert lab.r.counters.drops[DropReason.NO_ROUTE] == 1
 
 
-def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[ReportGateways]:
+def probe_round(edge: EdgeWorld, now: dt.datetime, answering: set[str]) -> list[ReportGateways]:
     """Let r's timer run at `now`; the gateways in `answering` answer its probes. The reports
     that carry changes."""
     lab = edge.lab
@@ -205,7 +174,7 @@ def probe_round(edge: Edge, now: dt.datetime, answering: set[str]) -> list[Repor
     return [r for r in reports if r.changed]
 
 
-def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
+def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     flows = {f"30.0.4.{i}": "" for i in range(1, 101)}
@@ -237,7 +206,7 @@ def test_a_silent_gateway_is_dead_and_only_its_flows_move(edge: Edge) -> None:
     assert [(g.gateway_id, g.alive) for g in back.changed] == [(gateway_id(edge, "e1"), True)]
 
 
-def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: Edge) -> None:
+def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: EdgeWorld) -> None:
     """Seed 1, splitting: `nat: none`, hashed on src,dst, split above 1 Mbit/s. Below the rate
     the pair's connections share one gateway; past it they spread, each flow on one gateway."""
     lab = edge.lab
@@ -278,7 +247,7 @@ def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: Edge) -> No
 PUBLIC = "30.0.100.50"
 
 
-def with_public_ip(edge: Edge) -> str:
+def with_public_ip(edge: EdgeWorld) -> str:
     """Give a a public IP and the pool a rule; every host re-reads its snapshot. The name of
     the gateway host holding the address."""
     with edge.lab.store.write(ADMIN, NOW) as tx:
@@ -289,7 +258,7 @@ def with_public_ip(edge: Edge) -> str:
     return {"e1": "gw1", "e2": "gw2"}[made.owner.name]
 
 
-def test_a_nodes_flows_leave_through_the_gateway_holding_its_public_ip(edge: Edge) -> None:
+def test_a_nodes_flows_leave_through_the_gateway_holding_its_public_ip(edge: EdgeWorld) -> None:
     lab = edge.lab
     holder = with_public_ip(edge)
     a, b = lab.nodes["a"], lab.nodes["b"]
@@ -305,7 +274,7 @@ def test_a_nodes_flows_leave_through_the_gateway_holding_its_public_ip(edge: Edg
 
 
 def test_an_inbound_connection_to_a_public_ip_reaches_the_node_and_is_answered_back(
-    edge: Edge,
+    edge: EdgeWorld,
 ) -> None:
     lab = edge.lab
     holder = with_public_ip(edge)
@@ -325,7 +294,7 @@ def test_an_inbound_connection_to_a_public_ip_reaches_the_node_and_is_answered_b
 
 
 def test_only_the_holder_puts_the_public_ip_in_its_kernel_and_every_gateway_the_rules(
-    edge: Edge,
+    edge: EdgeWorld,
 ) -> None:
     holder = with_public_ip(edge)
     for name, core in edge.gw.items():
@@ -340,7 +309,7 @@ def test_only_the_holder_puts_the_public_ip_in_its_kernel_and_every_gateway_the_
         assert [c.rule_id for c in kernel.counters if c.rule_id] == [duty.rules[0].id]
 
 
-def test_while_the_holder_is_dead_the_nodes_flows_are_hashed(edge: Edge) -> None:
+def test_while_the_holder_is_dead_the_nodes_flows_are_hashed(edge: EdgeWorld) -> None:
     lab = edge.lab
     holder = with_public_ip(edge)
     other = next(n for n in edge.gw if n != holder)
@@ -355,7 +324,7 @@ def test_while_the_holder_is_dead_the_nodes_flows_are_hashed(edge: Edge) -> None
     assert gateway_of(edge, out.packet) == other
 
 
-def test_held_by_is_the_owner_only_while_it_is_alive(edge: Edge) -> None:
+def test_held_by_is_the_owner_only_while_it_is_alive(edge: EdgeWorld) -> None:
     lab = edge.lab
     holder = with_public_ip(edge)
     pool = next(iter(lab.r.tables.edge_pools.values()))
@@ -367,12 +336,12 @@ def test_held_by_is_the_owner_only_while_it_is_alive(edge: Edge) -> None:
     assert held_by(pool, b, owners, lambda _: True) is None
 
 
-def gateway_host(edge: Edge, gateway: GatewayEntry) -> str:
+def gateway_host(edge: EdgeWorld, gateway: GatewayEntry) -> str:
     return next(name for name, value in edge.prefixes.items() if value == gateway.prefix)
 
 
 def test_reports_carry_what_each_gateway_was_sent_and_an_edge_host_reports_its_own(
-    edge: Edge,
+    edge: EdgeWorld,
 ) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
@@ -394,7 +363,7 @@ def test_reports_carry_what_each_gateway_was_sent_and_an_edge_host_reports_its_o
     assert [(g.gateway_id, g.alive) for g in own.gateways] == [(by_name["gw1"], True)]
 
 
-def test_a_rebalance_drops_the_pools_pins_once(edge: Edge) -> None:
+def test_a_rebalance_drops_the_pools_pins_once(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     for i in range(10):
@@ -412,7 +381,7 @@ def test_a_rebalance_drops_the_pools_pins_once(edge: Edge) -> None:
     assert (len(flows.pins), flows.rebalanced) == (1, 10)
 
 
-def test_the_metrics_copy_of_the_edge_figures(edge: Edge) -> None:
+def test_the_metrics_copy_of_the_edge_figures(edge: EdgeWorld) -> None:
     lab = edge.lab
     a = lab.nodes["a"]
     [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
