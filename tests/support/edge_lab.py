@@ -1,70 +1,199 @@
-"""What the edge system tests share (issue #10; seed 1 FIG. 2C): the external web server of a
-lab, flows from a node to it (many at once, or one long download), and the gateway every
-sending agent computes for a flow from its pool's Maglev table, computed here the same way.
+"""What the edge system tests share (issue #10; seed 1 FIG. 2C): their lab (`EdgeTopology`:
+node hosts, edge hosts on the external network `internet` with its web server, edge pools, a
+default route to each) brought up with the external server running (`edge_lab`), flows from a
+node to that server (many at once, or one long download), and the gateway every sending agent
+computes for a flow from its pool's Maglev table, computed here the same way.
+
+Lab names are `TAG<pid>`, after the `ONM_TEST_LAB_PREFIX` environment variable when it is set
+(so that engineers sharing a machine can each keep to their own prefix).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
 
 from onm.lab.plan import Role
 from onm.model.edge_pool import HashField
 from onm.selection import maglev
 from onm.selection.flow import Flow, flow_hash
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, agent_ready, eventually
-from support.servers import EXTERNAL, Background
+from support.overlay_lab import Lab, agent_ready, eventually, running_lab
+from support.servers import CONNECTIONS, EXTERNAL, Background
 
 WEB = "30.0.2.2"
+FIVE_TUPLE = ("src", "dst", "proto", "sport", "dport")
 Popen = subprocess.Popen[str]
 
-CONNECTIONS = r"""
-import socket, sys, threading
-# One connection from each source port at once: what the server saw for each
-target, path, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
-seen = {}
-def one(port):
-    try:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", port))
-            s.settimeout(10)
-            s.connect((target, 80))
-            s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-            seen[port] = data.split(b"\r\n\r\n", 1)[1].decode()
-    except (OSError, IndexError) as error:
-        seen[port] = f"failed:{error!r}".replace(" ", "_")
-threads = [threading.Thread(target=one, args=(p,)) for p in ports]
-for t in threads: t.start()
-for t in threads: t.join()
-for port in sorted(seen): print(port, seen[port])
-"""
-"""Run in a node: `CONNECTIONS TARGET PATH PORT...`; prints `PORT BODY` for each (the body of
-`/` is the address the server saw: the flow's SNAT address)."""
+
+# --- the lab -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    name: str
+    host: str
+    """A node host, `h1`, `h2`, ..."""
+    ip: str
+    network: str = "znet"
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str = "znet"
+    tenant: str = "t"
+    cidr: str = "10.0.0.0/24"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """An edge pool with `gateways` gateways: `LETTER1` on gw1 at `SUBNET.1`, `LETTER2` on gw2
+    at `SUBNET.2`, ...; its network routes 0.0.0.0/0 to it. A setting that is None is left
+    out of the file (the manager's default)."""
+
+    gateways: int = 2
+    name: str = "egress"
+    network: str = "znet"
+    nat: str | None = "snat"
+    mode: str | None = None
+    hash: tuple[str, ...] | None = FIVE_TUPLE
+    split_above: int | None = None
+    probe_interval: float | None = 0.2
+    letter: str = "e"
+    subnet: str = "30.0.100"
+
+    def addresses(self) -> dict[str, str]:
+        """Gateway name -> its external (SNAT) address."""
+        return {f"{self.letter}{i}": f"{self.subnet}.{i}" for i in range(1, self.gateways + 1)}
+
+    def entry(self) -> dict[str, object]:
+        settings = {
+            "nat": self.nat,
+            "mode": self.mode,
+            "hash": list(self.hash) if self.hash is not None else None,
+            "split_above": self.split_above,
+            "probe_interval": self.probe_interval,
+        }
+        gateways = [
+            {"name": name, "host": f"gw{i}", "external_ip": address}
+            for i, (name, address) in enumerate(self.addresses().items(), start=1)
+        ]
+        return {
+            "name": self.name,
+            "network": self.network,
+            **{key: value for key, value in settings.items() if value is not None},
+            "gateways": gateways,
+        }
+
+
+@dataclass(frozen=True)
+class EdgeTopology:
+    """An edge lab's topology: `node_hosts` node hosts h1.. (rack 1..), `edge_hosts` edge hosts
+    gw1.. (rack 9) on `internet` 30.0.0.0/16, where server web is `WEB`; its networks, nodes
+    and pools."""
+
+    pools: tuple[Pool, ...] = (Pool(),)
+    edge_hosts: int = 2
+    node_hosts: int = 1
+    nodes: tuple[Node, ...] = (Node("a", "h1", "10.0.0.2"),)
+    networks: tuple[Network, ...] = (Network(),)
+    mtu: int | None = 1520
+    """The substrate's MTU (None: the lab's default)."""
+    tenants: tuple[str, ...] = field(default=())
+    """Tenant names in the file's order (default: those of the networks)."""
+
+    def yaml(self) -> str:
+        """The topology file `onm lab up` reads."""
+        tenants = self.tenants or tuple(dict.fromkeys(n.tenant for n in self.networks))
+        location = {"locale": 1, "area": 1}
+        top: dict[str, object] = {}
+        if self.mtu is not None:
+            top["substrate"] = {"mtu": self.mtu}
+        top["externals"] = [
+            {"name": "internet", "cidr": "30.0.0.0/16", "servers": [{"name": "web", "ip": WEB}]}
+        ]
+        top["hosts"] = [
+            {"name": f"h{i}", "location": {**location, "rack": i, "node": 1}}
+            for i in range(1, self.node_hosts + 1)
+        ] + [
+            {
+                "name": f"gw{i}",
+                "role": "edge",
+                "external": "internet",
+                "location": {**location, "rack": 9, "node": i},
+            }
+            for i in range(1, self.edge_hosts + 1)
+        ]
+        top["tenants"] = [{"name": name} for name in tenants]
+        top["networks"] = [
+            {"name": n.name, "tenant": n.tenant, "cidr": n.cidr} for n in self.networks
+        ]
+        top["nodes"] = [
+            {"name": n.name, "network": n.network, "host": n.host, "ip": n.ip} for n in self.nodes
+        ]
+        top["edge_pools"] = [pool.entry() for pool in self.pools]
+        top["routes"] = [
+            {"network": pool.network, "prefix": "0.0.0.0/0", "edge_pool": pool.name}
+            for pool in self.pools
+        ]
+        return yaml.safe_dump(top, sort_keys=False)
+
+    def ports(self) -> dict[str, int]:
+        """Host -> the ports its agent serves when ready (one a node; edge hosts none)."""
+        hosts = [f"h{i}" for i in range(1, self.node_hosts + 1)]
+        counts = {host: sum(n.host == host for n in self.nodes) for host in hosts}
+        return counts | {f"gw{i}": 0 for i in range(1, self.edge_hosts + 1)}
+
+
+def lab_name(tag: str) -> str:
+    """`TAG<pid>`, after `ONM_TEST_LAB_PREFIX` (see the module's docstring)."""
+    return f"{os.environ.get('ONM_TEST_LAB_PREFIX', '')}{tag}{os.getpid()}"
 
 
 @contextlib.contextmanager
-def external_server(lab: Lab, name: str = "web") -> Iterator[None]:
-    """`support.servers.EXTERNAL` running on the lab's server `name` for the block."""
+def edge_lab(
+    tmp_path_factory: pytest.TempPathFactory,
+    tag: str,
+    topology: EdgeTopology,
+    servers_in: Iterable[str] = (),
+    ready_within: float = 30,
+) -> Iterator[Lab]:
+    """Lab `lab_name(tag)` up from `topology`, every agent ready, `EXTERNAL` running on web
+    (and in the nodes `servers_in`) for the block; taken down however it ends."""
+    with (
+        running_lab(
+            tmp_path_factory, lab_name(tag), topology.yaml(), topology.ports(), ready_within
+        ) as built,
+        external_server(built, servers_in),
+    ):
+        yield built
+
+
+@contextlib.contextmanager
+def external_server(lab: Lab, nodes: Iterable[str] = ()) -> Iterator[None]:
+    """`support.servers.EXTERNAL` running on the lab's server web, and in each of `nodes`, for
+    the block."""
     background = Background()
-    server = lab.record().namespace_of(Role.SERVER, name)
-    assert server is not None
-    started = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
+    web = lab.record().namespace_of(Role.SERVER, "web")
+    assert web is not None
     try:
-        assert started.stdout is not None and started.stdout.readline().strip() == "ready"
+        for namespace in (web, *(lab.ns(node) for node in nodes)):
+            started = background.start(
+                namespace, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE
+            )
+            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
         yield
     finally:
         background.stop_all()
 
 
+# --- flows -------------------------------------------------------------------------------------
 def ip4(text: str) -> bytes:
     return ipaddress.IPv4Address(text).packed
 

@@ -1,5 +1,6 @@
-"""Programs the system tests run inside namespaces: a background process list, and a small
-HTTP server for nodes."""
+"""Programs the system tests run inside namespaces, and a background process list to run them
+in: a small HTTP server for nodes (`SERVE`), an external server that tells its peer's address
+(`EXTERNAL`), and many concurrent connections to it from one node (`CONNECTIONS`)."""
 
 from __future__ import annotations
 
@@ -92,29 +93,30 @@ threading.Event().wait()
 listener that greets with it: both tell the test what source address arrived."""
 
 
-# `python -c CONNECTIONS TARGET FIRST COUNT` in a node: COUNT HTTP GETs to TARGET:80 at once,
-# from source ports FIRST.., each printed as "PORT BODY" (the server answers its peer's address).
 CONNECTIONS = r"""
 import socket, sys, threading
-# N connections at once from consecutive source ports: what the server saw for each
-target, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# One connection from each source port at once: what the server saw for each
+target, path, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
 seen = {}
 def one(port):
     try:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("0.0.0.0", port))
-            s.settimeout(5)
+            s.settimeout(10)
             s.connect((target, 80))
-            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
             data = b""
             while chunk := s.recv(4096):
                 data += chunk
             seen[port] = data.split(b"\r\n\r\n", 1)[1].decode()
-    except OSError as error:
-        seen[port] = f"failed:{error}"
-threads = [threading.Thread(target=one, args=(first + i,)) for i in range(count)]
+    except (OSError, IndexError) as error:
+        seen[port] = f"failed:{error!r}".replace(" ", "_")
+threads = [threading.Thread(target=one, args=(p,)) for p in ports]
 for t in threads: t.start()
 for t in threads: t.join()
 for port in sorted(seen): print(port, seen[port])
 """
+"""Run in a node: `CONNECTIONS TARGET PATH PORT...`, one HTTP GET to TARGET:80 from each source
+port at once; prints `PORT BODY` for each (`EXTERNAL` answers `/` with the address it saw, so
+the flow's SNAT address; `failed:ERROR` when it did not complete). `support.edge_lab` runs it."""

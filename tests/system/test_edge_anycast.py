@@ -15,9 +15,7 @@ to the steered address, which h1's agent delivers to the node).
 from __future__ import annotations
 
 import ipaddress
-import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 
@@ -25,60 +23,21 @@ import pytest
 
 from onm.addressing import ANYCAST_VERSION, HostPrefix
 from onm.api.schemas import HostOut
-from onm.lab.plan import Role, transit_address
+from onm.lab.plan import transit_address
 from onm.netlink.kernel import Kernel
+from support.edge_lab import EdgeTopology, Pool, connections, edge_lab, fetch
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually, running_lab
-from support.servers import CONNECTIONS, EXTERNAL, Background
+from support.overlay_lab import Lab, eventually
 
-WEB = "30.0.2.2"
 GATEWAYS = {"30.0.100.1": "gw1", "30.0.100.2": "gw2", "30.0.100.3": "gw3"}
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-  - {name: gw3, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 3}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    mode: anycast
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-      - {name: e3, host: gw3, external_ip: 30.0.100.3}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0, "gw3": 0}
+TOPOLOGY = EdgeTopology(pools=(Pool(3, mode="anycast"),), edge_hosts=3)
 HOST_ORDER = ("h1", "gw1", "gw2", "gw3")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"ea{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
-        background = Background()
-        server = built.record().namespace_of(Role.SERVER, "web")
-        assert server is not None
-        started = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
-        try:
-            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
-            yield built
-        finally:
-            background.stop_all()
+    with edge_lab(tmp_path_factory, "ea", TOPOLOGY) as built:
+        yield built
 
 
 def anycast_of(lab: Lab) -> ipaddress.IPv6Network:
@@ -86,16 +45,6 @@ def anycast_of(lab: Lab) -> ipaddress.IPv6Network:
         pool = client.get_edge_pool("znet/egress")
     assert pool.mode == "anycast" and pool.anycast is not None
     return ipaddress.IPv6Network(pool.anycast)
-
-
-def fetch(lab: Lab, node: str, timeout: float = 5) -> str:
-    done = subprocess.run(
-        in_netns(lab.ns(node), "curl", "-s", "-m", str(timeout), f"http://{WEB}/"),
-        capture_output=True,
-        text=True,
-        timeout=timeout + 5,
-    )
-    return done.stdout.strip()
 
 
 def test_the_pool_has_a_64_of_its_own_and_h1_routes_it_by_ecmp(lab: Lab) -> None:
@@ -121,18 +70,12 @@ def test_the_pool_has_a_64_of_its_own_and_h1_routes_it_by_ecmp(lab: Lab) -> None
 def test_one_nodes_flows_spread_over_gateways_and_every_one_completes(lab: Lab) -> None:
     seen = eventually(lambda: fetch(lab, "a") or None, "a reaches web", 20)
     assert seen in GATEWAYS, f"the server saw {seen!r}\n{lab.logs()}"
-    first, count = 45000, 40
-    done = subprocess.run(
-        in_netns(lab.ns("a"), sys.executable, "-c", CONNECTIONS, WEB, str(first), str(count)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    answers = dict(line.split(" ", 1) for line in done.stdout.splitlines())
-    assert len(answers) == count, done.stdout + done.stderr
+    ports = range(45000, 45040)
+    answers = connections(lab, "a", ports)
+    assert sorted(answers) == list(ports), answers
     failed = {port: body for port, body in answers.items() if body not in GATEWAYS}
     assert not failed, f"connections that did not complete: {failed}\n{lab.logs()}"
     spread = Counter(GATEWAYS[body] for body in answers.values())
     # 40 flows of one pair over 3 next hops: all on one would take (1/3)**39 of luck.
     assert len(spread) > 1, spread
-    print(f"anycast: {count} connections of one node -> gateways {dict(spread)}")
+    print(f"anycast: {len(ports)} connections of one node -> gateways {dict(spread)}")

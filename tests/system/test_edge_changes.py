@@ -15,63 +15,37 @@ The tests run in order on one lab, each leaving the pools as the next expects.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from support.edge_lab import (
+    EdgeTopology,
+    Network,
+    Node,
+    Pool,
     PoolTable,
     connections,
     connections_seen,
     download_result,
-    external_server,
+    edge_lab,
     fetch,
     start_connections,
     start_download,
     tcp,
 )
-from support.overlay_lab import Lab, eventually, ip_json, onm, running_lab
+from support.overlay_lab import Lab, eventually, ip_json, onm
 
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-  - {name: gw3, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 3}}
-tenants: [{name: t1}, {name: t2}]
-networks:
-  - {name: net1, tenant: t1, cidr: 10.0.0.0/24}
-  - {name: net2, tenant: t2, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a1, network: net1, host: h1, ip: 10.0.0.2}
-  - {name: a2, network: net2, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: out
-    network: net1
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-  - name: out
-    network: net2
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: f1, host: gw1, external_ip: 30.0.200.1}
-      - {name: f2, host: gw2, external_ip: 30.0.200.2}
-routes:
-  - {network: net1, prefix: 0.0.0.0/0, edge_pool: out}
-  - {network: net2, prefix: 0.0.0.0/0, edge_pool: out}
-"""
-PORTS = {"h1": 2, "gw1": 0, "gw2": 0, "gw3": 0}
+TOPOLOGY = EdgeTopology(
+    pools=(
+        Pool(name="out", network="net1", nat=None),
+        Pool(name="out", network="net2", nat=None, letter="f", subnet="30.0.200"),
+    ),
+    edge_hosts=3,
+    nodes=(Node("a1", "h1", "10.0.0.2", "net1"), Node("a2", "h1", "10.0.0.2", "net2")),
+    networks=(Network("net1", "t1"), Network("net2", "t2")),
+)
 A = "10.0.0.2"
 ONE, TWO = "net1/out", "net2/out"
 SIZE = 3_000_000
@@ -85,10 +59,7 @@ def fresh(count: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with (
-        running_lab(tmp_path_factory, f"ec{os.getpid()}", TOPOLOGY, PORTS, 30) as built,
-        external_server(built),
-    ):
+    with edge_lab(tmp_path_factory, "ec", TOPOLOGY) as built:
         for node in ("a1", "a2"):
             eventually(lambda n=node: fetch(built, n) or None, f"{node} reaches web", 15)
         yield built

@@ -14,64 +14,25 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from onm.lab.plan import Role
-from support.netns_tools import in_netns
-from support.overlay_lab import Lab, agent_ready, eventually, onm, running_lab
-from support.servers import EXTERNAL, Background
+from support.edge_lab import EdgeTopology, edge_lab, fetch
+from support.overlay_lab import Lab, agent_ready, eventually, onm
 
-WEB = "30.0.2.2"
 GATEWAYS = {"30.0.100.1": ("e1", "gw1"), "30.0.100.2": ("e2", "gw2")}
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0}
+TOPOLOGY = EdgeTopology()
+PORTS = TOPOLOGY.ports()
 POOL = "znet/egress"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"eh{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
-        background = Background()
-        server = built.record().namespace_of(Role.SERVER, "web")
-        assert server is not None
-        started = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
-        try:
-            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
-            yield built
-        finally:
-            background.stop_all()
+    with edge_lab(tmp_path_factory, "eh", TOPOLOGY) as built:
+        yield built
 
 
 def cli(lab: Lab, *args: str) -> Any:
@@ -88,16 +49,6 @@ def health(lab: Lab) -> dict[str, dict[str, Any]]:
     return {g["name"]: g for g in cli(lab, "edge-pool", "show", POOL)["gateway_health"]}
 
 
-def fetch(lab: Lab, port: int) -> str:
-    done = subprocess.run(
-        in_netns(lab.ns("a"), "curl", "-s", "-m", "5", "--local-port", str(port), f"http://{WEB}/"),
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return done.stdout.strip()
-
-
 def pinned_on_h1(lab: Lab) -> float:
     return sum(v for k, v in lab.metrics("h1").items() if k.startswith("onm_agent_edge_pinned"))
 
@@ -107,7 +58,11 @@ def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab) -> None:
         eventually(lambda h=host, n=count: agent_ready(lab, h, n), f"agent {host} ready", 30)
     seen: dict[str, int] = {}
     for port in range(45000, 45012):
-        address = eventually(lambda p=port: fetch(lab, p) or None, f"port {port} reaches web", 15)
+        address = eventually(
+            lambda p=str(port): fetch(lab, "a", "/", "--local-port", p) or None,
+            f"port {port} reaches web",
+            15,
+        )
         assert address in GATEWAYS, address
         seen[address] = seen.get(address, 0) + 1
     carried, carrier_host = GATEWAYS[max(seen, key=lambda a: seen[a])]

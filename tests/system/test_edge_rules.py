@@ -14,7 +14,6 @@ applies to it; unsolicited traffic to a gateway's SNAT address is dropped and co
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,40 +21,13 @@ from collections.abc import Iterator
 import pytest
 
 from onm.lab.plan import Role
+from support.edge_lab import WEB, EdgeTopology, Pool, edge_lab
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually, onm, running_lab
-from support.servers import EXTERNAL, Background
+from support.overlay_lab import Lab, eventually, onm
 
-WEB = "30.0.2.2"
 PUBLIC = "30.0.100.50"
 SNAT = {"gw1": "30.0.100.1", "gw2": "30.0.100.2"}
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0}
+TOPOLOGY = EdgeTopology(pools=(Pool(hash=None),))
 POOL = "znet/egress"
 RULES = "onm_agent_gateway_rule_packets_total"
 DEFAULTS = "onm_agent_gateway_default_packets_total"
@@ -63,18 +35,8 @@ DEFAULTS = "onm_agent_gateway_default_packets_total"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"er{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
-        background = Background()
-        try:
-            for namespace in (built.record().namespace_of(Role.SERVER, "web"), built.ns("a")):
-                assert namespace is not None
-                started = background.start(
-                    namespace, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE
-                )
-                assert started.stdout is not None and started.stdout.readline().strip() == "ready"
-            yield built
-        finally:
-            background.stop_all()
+    with edge_lab(tmp_path_factory, "er", TOPOLOGY, servers_in=["a"]) as built:
+        yield built
 
 
 def cli(lab: Lab, *args: str) -> str:

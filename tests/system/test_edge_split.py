@@ -14,62 +14,32 @@ What each gateway carried is read from its ext0's transmit counter (the kernel's
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from onm.lab.plan import EXTERNAL_IF, Role
+from support.edge_lab import WEB, EdgeTopology, Pool, edge_lab
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually, running_lab
-from support.servers import EXTERNAL, Background
+from support.overlay_lab import Lab, eventually
+from support.servers import Background
 
-WEB = "30.0.2.2"
 EDGE = ("gw1", "gw2", "gw3")
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-  - {name: gw3, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 3}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: links
-    network: znet
-    nat: none
-    hash: [src, dst]
-    split_above: 20000000
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-      - {name: e3, host: gw3, external_ip: 30.0.100.3}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: links}
-"""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0, "gw3": 0}
+LINKS = Pool(
+    3, "links", nat="none", hash=("src", "dst"), split_above=20_000_000, probe_interval=None
+)
+TOPOLOGY = EdgeTopology(pools=(LINKS,), edge_hosts=3)
 STREAMS = 8
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"es{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
+    with edge_lab(tmp_path_factory, "es", TOPOLOGY) as built:
         background = Background()
         server = built.record().namespace_of(Role.SERVER, "web")
         assert server is not None
         try:
-            http = background.start(server, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE)
-            assert http.stdout is not None and http.stdout.readline().strip() == "ready"
             background.start(server, "iperf3", "-s", "-p", "5201")
             yield built
         finally:

@@ -24,60 +24,34 @@ import pytest
 from onm.selection.flow import Flow
 from support.edge_lab import (
     WEB,
+    EdgeTopology,
+    Node,
+    Pool,
     PoolTable,
     all_agents_ready,
     connections,
-    external_server,
+    edge_lab,
     fetch,
     ip4,
     start_download,
     tcp,
 )
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually, running_lab
+from support.overlay_lab import Lab, eventually
 
 GATEWAYS = {"30.0.100.1": "gw1", "30.0.100.2": "gw2", "30.0.100.3": "gw3"}
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: h2, location: {locale: 1, area: 1, rack: 2, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-  - {name: gw3, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 3}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-  - {name: c, network: znet, host: h1, ip: 10.0.0.4}
-  - {name: b, network: znet, host: h2, ip: 10.0.0.3}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-      - {name: e3, host: gw3, external_ip: 30.0.100.3}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 2, "h2": 1, "gw1": 0, "gw2": 0, "gw3": 0}
+TOPOLOGY = EdgeTopology(
+    pools=(Pool(3),),
+    edge_hosts=3,
+    node_hosts=2,
+    nodes=(Node("a", "h1", "10.0.0.2"), Node("c", "h1", "10.0.0.4"), Node("b", "h2", "10.0.0.3")),
+)
+PORTS = TOPOLOGY.ports()
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with (
-        running_lab(tmp_path_factory, f"eg{os.getpid()}", TOPOLOGY, PORTS, 30) as built,
-        external_server(built),
-    ):
+    with edge_lab(tmp_path_factory, "eg", TOPOLOGY) as built:
         yield built
 
 

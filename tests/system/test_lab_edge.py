@@ -2,11 +2,11 @@
 #10), against the real kernel.
 
 The lab (`EDGE`, written to pytest's tmp dir) has a node host with node a, an edge host gw1 on
-the external network `internet` (30.0.0.0/16) with server web (30.0.2.2), edge pool egress
-with gateway e1 (30.0.100.1 on gw1), and route 0.0.0.0/0 through it. Each lab gets a unique
-name (`e<pid><n>`) and is taken down however the test ends. Agents are not started
-(`--no-agents`) except where a test says so: these tests check what the lab builds. The
-kernel is read over netlink (`onm.netlink`, pyroute2 on a socket the namespace helper opens
+the external network `internet` (30.0.0.0/16) with server web (30.0.2.2), edge pool egress with
+gateway e1 (30.0.100.1 on gw1), and route 0.0.0.0/0 through it. Each lab gets a unique name
+(`e<pid><n>`, `support.edge_lab.lab_name`) and is taken down however the test ends. Agents are
+not started (`--no-agents`) except where a test says so: these tests check what the lab builds.
+The kernel is read over netlink (`onm.netlink`, pyroute2 on a socket the namespace helper opens
 inside the namespace): the test process never enters a namespace.
 """
 
@@ -16,7 +16,6 @@ import contextlib
 import ipaddress
 import itertools
 import json
-import os
 import socket
 import subprocess
 import time
@@ -33,30 +32,11 @@ from onm.lab import state as lab_state
 from onm.netlink import helper
 from onm.netlink import kernel as nl
 from onm.netlink.kernel import Kernel
+from support.edge_lab import EdgeTopology, Pool, lab_name
 from support.netns_tools import pings_once
 from support.overlay_lab import onm
 
-EDGE = """\
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    gateways: [{name: e1, host: gw1, external_ip: 30.0.100.1}]
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
+EDGE = EdgeTopology(pools=(Pool(1, hash=None, probe_interval=None),), edge_hosts=1, mtu=None).yaml()
 SEQ = itertools.count(1)
 IFF_UP = 0x1
 """include/uapi/linux/if.h"""
@@ -91,7 +71,7 @@ class Lab:
 
 
 def new_lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
-    name = f"e{os.getpid()}{next(SEQ)}"
+    name = f"{lab_name('e')}{next(SEQ)}"
     directory = tmp_path_factory.mktemp("lab")
     file = directory / "edge.yaml"
     file.write_text(EDGE)
