@@ -66,6 +66,7 @@ from onm.model.edge_pool import HashField  # noqa: E402
 from onm.model.ids import EdgePoolId  # noqa: E402
 from onm.selection import maglev  # noqa: E402
 from onm.selection.flow import Flow, flow_hash  # noqa: E402
+from support.edge_lab import EdgeTopology, Pool  # noqa: E402
 from support.netns_tools import in_netns  # noqa: E402
 from support.overlay_lab import Lab, agent_ready, onm  # noqa: E402
 
@@ -76,40 +77,10 @@ TARGET = 1.0
 SPREAD_SAMPLES = 5
 """Sets of 10,000 random flows the spread is measured on (its median): one set alone varies by
 a few points (binomial noise: about 1/sqrt(10,000 / N) per gateway)."""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0, "gw3": 0}
 FIVE = frozenset(HashField)
-TOPOLOGY = f"""
-substrate: {{mtu: 1520}}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{{name: web, ip: {WEB}}}]
-hosts:
-  - {{name: h1, location: {{locale: 1, area: 1, rack: 1, node: 1}}}}
-  - {{name: gw1, role: edge, external: internet,
-     location: {{locale: 1, area: 1, rack: 9, node: 1}}}}
-  - {{name: gw2, role: edge, external: internet,
-     location: {{locale: 1, area: 1, rack: 9, node: 2}}}}
-  - {{name: gw3, role: edge, external: internet,
-     location: {{locale: 1, area: 1, rack: 9, node: 3}}}}
-tenants: [{{name: t}}]
-networks:
-  - {{name: znet, tenant: t, cidr: 10.0.0.0/24}}
-nodes:
-  - {{name: {NODE}, network: znet, host: h1, ip: {NODE_IP}}}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: {PROBE_INTERVAL}
-    gateways:
-      - {{name: e1, host: gw1, external_ip: 30.0.100.1}}
-      - {{name: e2, host: gw2, external_ip: 30.0.100.2}}
-      - {{name: e3, host: gw3, external_ip: 30.0.100.3}}
-routes:
-  - {{network: znet, prefix: 0.0.0.0/0, edge_pool: egress}}
-"""
+EDGE = EdgeTopology(pools=(Pool(3, probe_interval=PROBE_INTERVAL),), edge_hosts=3)
+TOPOLOGY = EDGE.yaml()
+PORTS = EDGE.ports()
 
 ECHO = """\
 import socket, sys
