@@ -23,6 +23,7 @@ requests that waited too long, forgetting refusals). Every discarded packet is c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from onm.agent import probes, receive
 from onm.agent.actions import Action, Report, Resolve, ToSubstrate
@@ -42,6 +43,7 @@ from onm.agent.resolution import (
 from onm.agent.state import CoreState
 from onm.agent.tables import Tables, compile_tables
 from onm.model import Resolution
+from onm.model.ids import GatewayId
 from onm.model.snapshot import HostSnapshot
 from onm.packet.drop import DropReason
 from onm.packet.icmpv6 import IcmpV6Type
@@ -98,6 +100,11 @@ class AgentCore:
     def resolve_failed(self, request: Resolve, now: dt.datetime) -> list[Action]:
         """The manager could not be asked (unreachable): keep forwarding with what we have."""
         return self.resolver.resolve_failed(request, now)
+
+    def gateway_loads(self, loads: Mapping[str, int]) -> None:
+        """The manager's answer to a gateway report: the other senders' pins per gateway of
+        the least-loaded pools (`onm.agent.egress`)."""
+        self.egress.loads({GatewayId(g): n for g, n in loads.items()})
 
     # --- timers --------------------------------------------------------------------------------
 

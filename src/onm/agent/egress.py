@@ -6,7 +6,8 @@ Theory of operation:
   longest matching route names an edge pool. No route: dropped (`NO_ROUTE`).
 - The pool's gateway for the flow comes from `onm.agent.flows` (pinned flows; a Maglev table
   over the active gateways that `onm.agent.probes` finds alive), or, with `choice: random`,
-  a random pick among the same, pinned the same way; a routed pool's heavy pairs are spread
+  a random pick among the same, pinned the same way, or with `choice: least-loaded` the least
+  loaded of the same (below); a routed pool's heavy pairs are spread
   (`onm.agent.splitting`). No live gateway: the node gets ICMP
   host unreachable at once (`EDGE_NO_GATEWAY`), as a fail-closed pool does.
 - The packet crosses the substrate as any other, by its network's encoding, to the gateway's
@@ -18,7 +19,10 @@ Theory of operation:
   and new connections leave from the public IP. While that gateway is dead the node's flows
   are hashed as any other's (out through the pool's SNAT addresses; inbound waits for the
   gateway, or for the manager to move the address).
-- What each gateway is sent is counted per gateway (packets, bytes, new flows).
+- `choice: least-loaded`: a new flow takes the live active gateway with the fewest flows
+  pinned now over all senders: `others` (what the manager answered this agent's last gateway
+  report: the other senders' pins) plus this agent's own (`onm.agent.flows`); pinned flows
+  stay, as with the hash. No snapshot changes with load.
 - What each gateway is sent is counted per gateway (packets, bytes, new flows), and reported
   to the manager with each gateway's liveness (`onm.agent.gateway_reports`).
 - A pool whose rebalance generation changes (an operator's `onm edge-pool rebalance`) has its
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -89,15 +93,23 @@ class Egress:
     flows: FlowTable = field(default_factory=FlowTable)
     pairs: PairMeter = field(default_factory=PairMeter)
     probes: Probes = field(default_factory=Probes)
-    sent: dict[GatewayId, GatewayCounts] = field(default_factory=dict)
+    sent: defaultdict[GatewayId, GatewayCounts] = field(
+        default_factory=lambda: defaultdict(GatewayCounts)
+    )
+    """What this host's nodes sent each gateway (made at the first use)."""
     changes: Counter[str] = field(default_factory=Counter)
     """`down` and `up`: gateways this agent found dead, and alive again."""
     rng: random.Random = field(default_factory=random.Random)
     reporter: Reporter = field(default_factory=Reporter)
     generations: dict[EdgePoolId, int] = field(default_factory=dict)
     """Pool -> the rebalance generation last seen."""
-    anycast_sent: dict[EdgePoolId, GatewayCounts] = field(default_factory=dict)
+    anycast_sent: defaultdict[EdgePoolId, GatewayCounts] = field(
+        default_factory=lambda: defaultdict(GatewayCounts)
+    )
     """What this host's nodes sent each anycast pool's shared /64 (the router chose where)."""
+    others: dict[GatewayId, int] = field(default_factory=dict)
+    """Gateway -> flows the other senders pin to it, as the manager last said (least-loaded
+    pools only)."""
     _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
 
     def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
@@ -143,20 +155,20 @@ class Egress:
             pair = (pool.id, flow.src, flow.dst)
             if self.pairs.add(pair, size, pool.split_above, now):
                 spread, pick = SPREAD, None
+        loads = self.others if pool.choice is Choice.LEAST_LOADED else None
         pins = len(self.flows.pins)
-        chosen = self.flows.gateway_for(route, flow, now, pick, spread)
+        chosen = self.flows.gateway_for(route, flow, now, pick, spread, loads)
         if chosen is None:
             return None
         gateway = pool.gateways[GatewayId(chosen)]
         if len(self.flows.pins) != pins:
-            self._counts(gateway.id).flows += 1
+            self.sent[gateway.id].flows += 1
         return gateway
 
-    def _counts(self, gateway_id: GatewayId) -> GatewayCounts:
-        counts = self.sent.get(gateway_id)
-        if counts is None:
-            counts = self.sent[gateway_id] = GatewayCounts()
-        return counts
+    def loads(self, others: Mapping[GatewayId, int]) -> None:
+        """The manager's answer to a gateway report: the flows other senders pin to each
+        gateway of the least-loaded pools this agent sends through (replaces the last)."""
+        self.others = dict(others)
 
     def packet(
         self,
@@ -185,7 +197,7 @@ class Egress:
         if gateway is None:
             refused = host_unreachable(packet, network.siit, DropReason.EDGE_NO_GATEWAY)
             return emit(state.counters, refused, port, False)
-        counts = self._counts(gateway.id)
+        counts = self.sent[gateway.id]
         counts.packets += 1
         counts.bytes += size
         destination = embed_ipv4(gateway.prefix, network.vni, target)
@@ -216,9 +228,7 @@ class Egress:
         pin = self.flows.pins.get((pool.id, flow))
         if pin is not None and alive(GatewayId(pin.gateway)):
             return None
-        counts = self.anycast_sent.get(pool.id)
-        if counts is None:
-            counts = self.anycast_sent[pool.id] = GatewayCounts()
+        counts = self.anycast_sent[pool.id]
         counts.packets += 1
         counts.bytes += len(packet) + (0 if payload is None else len(payload))
         network = port.network

@@ -2,7 +2,10 @@
 section 5), sans-IO: which gateway each flow of this host's nodes goes through.
 
 - A new flow gets the gateway its hash picks in the pool's Maglev table, built from the
-  pool's *active* gateways that are alive; the flow is then pinned to it.
+  pool's *active* gateways that are alive; the flow is then pinned to it. In a least-loaded
+  pool it gets, among the same gateways, the one with the fewest flows pinned now: the other
+  senders' pins (`loads`, as the manager last said) plus this host's own
+  (`onm.selection.least_loaded`; ties by the hash).
 - A pinned flow stays on its gateway while that gateway is alive, even when the table changes
   (a gateway joining, or one set draining): only flows that must move, move. A flow whose
   gateway died or left is hashed again over the survivors (`rehashed`): its NAT state is lost
@@ -20,15 +23,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from onm.model.edge_pool import HashField
-from onm.model.ids import EdgePoolId
+from onm.model.ids import EdgePoolId, GatewayId
 from onm.packet.ipproto import IpProtocol
 from onm.selection import maglev
 from onm.selection.flow import Flow, flow_hash
+from onm.selection.least_loaded import least_loaded
 
 IDLE: Final[Mapping[int, dt.timedelta]] = {
     IpProtocol.TCP: dt.timedelta(seconds=350),
@@ -42,12 +46,14 @@ CAPACITY: Final = 65536
 @dataclass(frozen=True, slots=True)
 class PoolRoute:
     """What a sending agent knows of one edge pool: its hash fields, the gateways that take
-    new flows (its Maglev table) and the ones alive (which keep their flows)."""
+    new flows (its Maglev table, and `takers` in id order) and the ones alive (which keep
+    their flows)."""
 
     id: EdgePoolId
     fields: frozenset[HashField]
     table: Sequence[str]
     alive: frozenset[str]
+    takers: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -58,9 +64,8 @@ class PoolRoute:
         alive: Iterable[str],
     ) -> PoolRoute:
         living = frozenset(alive)
-        return cls(
-            pool_id, frozenset(fields), maglev.build(g for g in active if g in living), living
-        )
+        takers = tuple(sorted({g for g in active if g in living}))
+        return cls(pool_id, frozenset(fields), maglev.build(takers), living, takers)
 
 
 @dataclass(slots=True)
@@ -93,12 +98,15 @@ class FlowTable:
         now: dt.datetime,
         pick: int | None = None,
         spread: Collection[HashField] | None = None,
+        loads: Mapping[GatewayId, int] | None = None,
     ) -> str | None:
         """The gateway `flow` goes through now (None: the pool has no live gateway). A new (or
         moved) flow takes the table's entry for its hash, or for `pick` when given (a random
-        choice: pinned the same way). With `spread` (a heavy pair of a routed pool,
-        `onm.agent.splitting`) the flow is hashed on those fields instead, and a pin that
-        disagrees moves there (`split`): a routed pool loses no state by it."""
+        choice: pinned the same way); with `loads` (a least-loaded pool: the flows the other
+        senders pin to each gateway) the least loaded taker counting this table's own pins.
+        With `spread` (a heavy pair of a routed pool, `onm.agent.splitting`) the flow is
+        hashed on those fields instead, and a pin that disagrees moves there (`split`): a
+        routed pool loses no state by it."""
         key = (route.id, flow)
         pin = self.pins.get(key)
         alive = pin is not None and pin.gateway in route.alive
@@ -107,7 +115,10 @@ class FlowTable:
             self.pins.move_to_end(key)
             return pin.gateway
         fields = route.fields if spread is None else spread
-        chosen = maglev.lookup(route.table, flow_hash(flow, fields) if pick is None else pick)
+        hashed = flow_hash(flow, fields) if pick is None else pick
+        chosen = maglev.lookup(route.table, hashed)
+        if loads is not None and spread is None:
+            chosen = least_loaded(route.takers, self._load(loads), hashed, chosen)
         if pin is not None and alive:  # spreading a pinned flow
             if chosen is not None and chosen != pin.gateway:
                 self.split += 1
@@ -130,6 +141,11 @@ class FlowTable:
             self.evicted += 1
         self.pins[key] = Pin(chosen, now)
         return chosen
+
+    def _load(self, others: Mapping[GatewayId, int]) -> Callable[[str], int]:
+        """A gateway's load: the flows the other senders pin to it plus this table's."""
+        pinned = self.pinned
+        return lambda g: others.get(GatewayId(g), 0) + pinned[g]
 
     def _unpin(self, pin: Pin) -> None:
         left = self.pinned[pin.gateway] - 1

@@ -27,6 +27,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from onm.addressing import embed_ipv4, network_and_ipv4, steer, unsteered
@@ -59,14 +60,11 @@ class TenantCounts:
 @dataclass(slots=True)
 class Gateway:
     state: CoreState
-    tenants: dict[int, TenantCounts] = field(default_factory=dict)
-    """Network id -> what went out to the external network and came back in."""
-
-    def _counts(self, vni: int) -> TenantCounts:
-        counts = self.tenants.get(vni)
-        if counts is None:
-            counts = self.tenants[vni] = TenantCounts()
-        return counts
+    tenants: defaultdict[int, TenantCounts] = field(
+        default_factory=lambda: defaultdict(TenantCounts)
+    )
+    """Network id -> what went out to the external network and came back in (made at the
+    first use)."""
 
     def _drop(self, reason: DropReason) -> list[Action]:
         self.state.counters.drop(reason)
@@ -114,7 +112,7 @@ class Gateway:
                 return self._drop(cut)
             pieces = cut
         actions: list[Action] = []
-        counts = self._counts(vni)
+        counts = self.tenants[vni]
         for piece in pieces:
             result = self._to_ipv4(duty, piece, mapper)
             if result is None:
@@ -151,7 +149,7 @@ class Gateway:
             return self._drop(DropReason.GATEWAY_NO_RESIDENT)
         if network.contains(source):  # the kernel routes no tenant address back in
             return self._drop(DropReason.SPOOFED_SOURCE_IP)
-        counts = self._counts(vni)
+        counts = self.tenants[vni]
         counts.ingress_packets += 1
         counts.ingress_bytes += len(packet)
         reply_from = embed_ipv4(duty.gateway.prefix, vni, source)

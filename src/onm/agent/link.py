@@ -59,7 +59,15 @@ class ResolveFailed:
     """The manager could not be asked."""
 
 
-Event = SnapshotArrived | Resolved | ResolveFailed
+@dataclass(frozen=True, slots=True)
+class GatewayLoads:
+    """The manager's answer to a gateway report: gateway id -> flows the other senders pin to
+    it now (the gateways of least-loaded pools this agent reported on)."""
+
+    loads: dict[str, int]
+
+
+Event = SnapshotArrived | Resolved | ResolveFailed | GatewayLoads
 
 
 class Inbox:
@@ -259,9 +267,11 @@ class ManagerLink:
             for g in report.gateways
         ]
         try:
-            self._client().report_gateways(self.host, gateways)
+            answer = self._client().report_gateways(self.host, gateways)
         except OnmError as error:
             log.info("could not report edge gateways: %s", error)
+            return
+        self.inbox.put(GatewayLoads({g.gateway: g.flows for g in answer.loads}))
 
     def resolve(self, request: Resolve) -> None:
         self._pool.submit(self._resolve, request)

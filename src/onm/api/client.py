@@ -314,11 +314,13 @@ class Client:
             body = s.HealthReportIn.model_validate({"members": members})
         self._send("POST", _path("/v1/hosts", host) + "/health", body=body)
 
-    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> None:
-        """Tell the manager how this host's agent sees the edge gateways it probes or serves."""
+    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> s.GatewayReportOut:
+        """Tell the manager how this host's agent sees the edge gateways it probes or serves;
+        its answer carries the other senders' load on least-loaded pools' gateways."""
         with _checked_request():
             body = s.GatewayReportIn.model_validate({"gateways": gateways})
-        self._send("POST", _path("/v1/hosts", host) + "/gateways", body=body)
+        response = self._send("POST", _path("/v1/hosts", host) + "/gateways", body=body)
+        return self._parse(s.GatewayReportOut, response)
 
     def report_claims(self, host: str, claims: list[dict[str, str]]) -> list[s.ClaimOut]:
         """Tell the manager the addresses this host's nodes use that are not their own."""

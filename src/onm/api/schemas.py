@@ -595,6 +595,23 @@ class GatewayReportIn(Request):
     gateways: Annotated[list[GatewayFiguresIn], Field(max_length=4096)]
 
 
+class GatewayLoadOut(BaseModel):
+    """One gateway's load as the other senders make it."""
+
+    gateway: str
+    flows: int
+    """Flows pinned to it now by every other fresh reporter."""
+
+
+class GatewayReportOut(BaseModel):
+    """The answer to `POST /v1/hosts/{ref}/gateways`."""
+
+    accepted: int
+    """Gateways reported."""
+    loads: list[GatewayLoadOut] = Field(default_factory=list)
+    """Every gateway of the `least-loaded` pools reported on (onm.agent.flows)."""
+
+
 class GatewayHeardOut(BaseModel):
     """One reporter's last word on a gateway."""
 

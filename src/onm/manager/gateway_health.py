@@ -26,12 +26,16 @@ Theory of operation:
   (reports going stale); the manager runs it every second.
 - Flows, packets and bytes shown are summed over every reporter's last report (a restarted
   agent counts from zero again); flows pinned now only over fresh ones.
+- The answer to a report carries, for every gateway of the `least-loaded` pools the reporter
+  reported on, the flows the *other* reporters pin to it (fresh reports only): the load a
+  sending agent adds its own pins to when it chooses a new flow's gateway (`onm.agent.flows`).
+  Load changes no snapshot: it travels back with the reports, every `HEALTH_REPORT_EVERY`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -41,7 +45,7 @@ from onm.manager import access, edge_pools, edge_rows, hosts, networks, tables
 from onm.manager.health import MISSED_REPORTS
 from onm.manager.store import Tx
 from onm.model import PrincipalKind
-from onm.model.edge_pool import EdgePool, Gateway, GatewayState
+from onm.model.edge_pool import Choice, EdgePool, Gateway, GatewayState
 from onm.model.pool import HEALTH_REPORT_EVERY, Health
 
 STALE_AFTER = dt.timedelta(seconds=MISSED_REPORTS * HEALTH_REPORT_EVERY + 1)
@@ -117,19 +121,42 @@ def judge(gateway: Gateway, heard: Sequence[Heard], now: dt.datetime) -> Verdict
     return Verdict(Health.UNKNOWN, "nothing heard yet")
 
 
-def report(tx: Tx, host_ref: str, items: Iterable[GatewayFigures]) -> int:
-    """What the agent of `host_ref` says of the gateways it probes or serves; how many."""
+@dataclass(frozen=True, slots=True)
+class ReportAnswer:
+    """What the manager answers a gateway report."""
+
+    accepted: int
+    """Gateways reported."""
+    loads: Mapping[str, int]
+    """Gateway id -> flows other reporters pin to it now (least-loaded pools only)."""
+
+
+def others_pinned(heard: Iterable[Heard], reporter_id: str, now: dt.datetime) -> int:
+    """Pure: the flows pinned to a gateway by every fresh reporter but `reporter_id`."""
+    return sum(
+        h.figures.pinned
+        for h in heard
+        if h.host_id != reporter_id and now - h.reported_at <= STALE_AFTER
+    )
+
+
+def report(tx: Tx, host_ref: str, items: Iterable[GatewayFigures]) -> ReportAnswer:
+    """What the agent of `host_ref` says of the gateways it probes or serves; answered with
+    the other senders' load on the least-loaded pools among them (the module's last rule)."""
     if tx.actor.kind is not PrincipalKind.HOST:
         raise ForbiddenError("only a host's agent reports on edge gateways")
     host = hosts.get(tx, host_ref)
     r = tables.gateway_reports
     seen: set[str] = set()
+    balanced: set[str] = set()
     for item in items:
         if item.gateway_id in seen:
             raise InvalidInputError("gateway", f"{item.gateway_id!r} is reported twice")
         seen.add(item.gateway_id)
         gateway = _gateway(tx, item.gateway_id)
-        edge_pools.get(tx, gateway.pool_id)  # a pool this host sends through or serves, or 404
+        pool = edge_pools.get(tx, gateway.pool_id)  # one this host sends through or serves, or 404
+        if pool.choice is Choice.LEAST_LOADED:
+            balanced.add(pool.id)
         values = {
             "alive": item.alive,
             "pinned": item.pinned,
@@ -146,7 +173,19 @@ def report(tx: Tx, host_ref: str, items: Iterable[GatewayFigures]) -> int:
         else:
             tx.connection.execute(update(r).where(key).values(**values))
     _settle(tx, seen)
-    return len(seen)
+    return ReportAnswer(len(seen), _loads(tx, balanced, host.id))
+
+
+def _loads(tx: Tx, pool_ids: set[str], reporter_id: str) -> dict[str, int]:
+    if not pool_ids:
+        return {}
+    g = tables.edge_gateways
+    ids = tx.connection.execute(
+        select(g.c.id).where(g.c.pool_id.in_(sorted(pool_ids))).order_by(g.c.id)
+    ).scalars()
+    gateway_ids = list(ids)
+    heard = _heard(tx, gateway_ids)
+    return {i: others_pinned(heard.get(i, ()), reporter_id, tx.now) for i in gateway_ids}
 
 
 def expire(tx: Tx) -> int:

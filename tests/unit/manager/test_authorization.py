@@ -392,7 +392,7 @@ MATRIX: list[Row] = [
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "admin"   , 403),
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "tenant_a", 403),
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "tenant_b", 403),
-    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_x"  , 204),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_x"  , 200),
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_y"  , 404),
     ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "admin"   , 200),
     ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "tenant_a", 200),

@@ -63,7 +63,14 @@ from onm.agent.io.packet_socket import (
     recv_frame,
     send_parts,
 )
-from onm.agent.link import Event, ManagerLink, Resolved, ResolveFailed, SnapshotArrived
+from onm.agent.link import (
+    Event,
+    GatewayLoads,
+    ManagerLink,
+    Resolved,
+    ResolveFailed,
+    SnapshotArrived,
+)
 from onm.errors import OnmError
 from onm.model.clock import utcnow
 from onm.packet import offload
@@ -209,6 +216,8 @@ class UserspaceDatapath:
                 self._execute(self.core.resolved(event.request, event.answer, now))
             elif isinstance(event, ResolveFailed):
                 self._execute(self.core.resolve_failed(event.request, now))
+            elif isinstance(event, GatewayLoads):
+                self.core.gateway_loads(event.loads)
 
     def _execute(self, actions: list[Action]) -> None:
         handlers = self._handlers

@@ -4,7 +4,7 @@ decide."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 
 from onm.api import schemas as s
 from onm.manager import edge_pools, gateway_health
@@ -43,15 +43,17 @@ def health_out(found: gateway_health.GatewayHealth) -> s.GatewayHealthOut:
 
 
 def install(app: FastAPI, c: Context) -> None:
-    @app.post("/v1/hosts/{ref}/gateways", status_code=204, tags=["agents"])
-    def report_gateways(ref: str, body: s.GatewayReportIn, token: Token) -> Response:
-        """The edge gateways the host's agent probes or serves, as it sees them."""
+    @app.post("/v1/hosts/{ref}/gateways", response_model=s.GatewayReportOut, tags=["agents"])
+    def report_gateways(ref: str, body: s.GatewayReportIn, token: Token) -> s.GatewayReportOut:
+        """The edge gateways the host's agent probes or serves, as it sees them; answered with
+        the other senders' load on each gateway of the least-loaded pools among them."""
         figures = [
             gateway_health.GatewayFigures(g.gateway, g.alive, g.pinned, g.flows, g.packets, g.bytes)
             for g in body.gateways
         ]
-        c.write(token, lambda tx: gateway_health.report(tx, ref, figures))
-        return Response(status_code=204)
+        answer = c.write(token, lambda tx: gateway_health.report(tx, ref, figures))
+        loads = [s.GatewayLoadOut(gateway=g, flows=n) for g, n in answer.loads.items()]
+        return s.GatewayReportOut(accepted=answer.accepted, loads=loads)
 
     @app.get("/v1/edge-gateways", response_model=list[s.GatewayHealthOut], tags=["edge"])
     def list_gateways(
