@@ -26,7 +26,7 @@ from onm.model.edge_pool import HashField
 from onm.selection import maglev
 from onm.selection.flow import Flow, flow_hash
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, agent_ready, eventually, running_lab
+from support.overlay_lab import Lab, agent_ready, eventually, onm, running_lab
 from support.servers import CONNECTIONS, EXTERNAL, Background
 
 WEB = "30.0.2.2"
@@ -191,6 +191,13 @@ def external_server(lab: Lab, nodes: Iterable[str] = ()) -> Iterator[None]:
         yield
     finally:
         background.stop_all()
+
+
+def admin(lab: Lab, *args: str) -> str:
+    """`onm ARGS` against the lab's manager with its admin token, as an operator types it;
+    what it printed."""
+    record = lab.record()
+    return onm(*args, "--url", record.manager_url, "--token", f"@{record.admin_token_file}").stdout
 
 
 # --- flows -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from support.edge_lab import (
     Node,
     Pool,
     PoolTable,
+    admin,
     connections,
     connections_seen,
     download_result,
@@ -35,7 +36,7 @@ from support.edge_lab import (
     start_download,
     tcp,
 )
-from support.overlay_lab import Lab, eventually, ip_json, onm
+from support.overlay_lab import Lab, eventually, ip_json
 
 TOPOLOGY = EdgeTopology(
     pools=(
@@ -63,13 +64,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         for node in ("a1", "a2"):
             eventually(lambda n=node: fetch(built, n) or None, f"{node} reaches web", 15)
         yield built
-
-
-def admin(lab: Lab, *args: str) -> str:
-    """`onm ARGS` against the lab's manager with its admin token; what it printed."""
-    record = lab.record()
-    token = f"@{record.admin_token_file}"
-    return onm(*args, "--url", record.manager_url, "--token", token).stdout
 
 
 def settled(lab: Lab) -> None:

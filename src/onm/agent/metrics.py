@@ -30,6 +30,7 @@ from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
 from onm.agent.egress import Egress
 from onm.agent.gateway import TenantCounts
 from onm.agent.io.conntrack import ConntrackStats
+from onm.model.edge_pool import Choice
 from onm.netlink.gateway_plan import Counter
 from onm.packet.drop import DropReason
 
@@ -79,6 +80,8 @@ class GatewayFigures:
     flows: int
     packets: int
     bytes: int
+    others: int | None = None
+    """Flows the other senders pin to it, as the manager last said (least-loaded pools)."""
 
 
 @dataclass
@@ -97,6 +100,7 @@ def edge_published(
     whole first (one C call under the GIL), then read."""
     flows = egress.flows
     pinned, sent, targets = dict(flows.pinned), dict(egress.sent), dict(egress.probes.targets)
+    others = dict(egress.others)
     found = []
     for pool in egress.state.tables.edge_pools.values():
         for g in pool.gateways.values():
@@ -112,6 +116,7 @@ def edge_published(
                     0 if counts is None else counts.flows,
                     0 if counts is None else counts.packets,
                     0 if counts is None else counts.bytes,
+                    others.get(g.id) if pool.choice is Choice.LEAST_LOADED else None,
                 )
             )
     return EdgePublished(
@@ -237,6 +242,11 @@ def _edge(e: EdgePublished) -> Iterator[CounterMetricFamily | GaugeMetricFamily]
     up = GaugeMetricFamily(
         "onm_agent_edge_gateway_up", "1 while this agent finds the gateway alive", labels=labels
     )
+    others = GaugeMetricFamily(
+        "onm_agent_edge_others_pinned_flows",
+        "flows other senders pin to each gateway of a least-loaded pool, as the manager said",
+        labels=labels,
+    )
     for g in e.gateways:
         key = [g.pool, g.gateway]
         for name, family in sent.items():
@@ -244,8 +254,10 @@ def _edge(e: EdgePublished) -> Iterator[CounterMetricFamily | GaugeMetricFamily]
         pinned.add_metric(key, g.pinned)
         if g.up is not None:
             up.add_metric(key, int(g.up))
+        if g.others is not None:
+            others.add_metric(key, g.others)
     yield from sent.values()
-    yield from (pinned, up)
+    yield from (pinned, up, others)
     for name, help_text in FLOW_TABLE.items():
         yield CounterMetricFamily(
             f"onm_agent_edge_{name}", help_text, value=e.flow_table.get(name, 0)

@@ -42,7 +42,7 @@ class Choice(enum.StrEnum):
 
     HASH = "hash"  # Maglev over the pool's hash fields: every agent agrees
     RANDOM = "random"
-    LEAST_LOADED = "least-loaded"  # from the load the gateways report
+    LEAST_LOADED = "least-loaded"  # fewest flows pinned now over all senders (as reported)
 
 
 class Mode(enum.StrEnum):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections import Counter
 
 import pytest
 from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
@@ -240,6 +241,39 @@ def test_a_routed_pools_heavy_pair_is_spread_over_its_gateways(edge: EdgeWorld) 
     spread = gateways(41000, 20, later)
     assert set(spread) == {"gw1", "gw2"}
     assert spread == gateways(41000, 20, later)  # each flow stays on its own gateway
+
+
+def test_a_least_loaded_pools_new_flows_avoid_the_gateway_the_others_loaded(
+    edge: EdgeWorld,
+) -> None:
+    """`choice: least-loaded`: the manager's answer says other senders pin 10 flows to e1; a's
+    next 10 new flows go to e2, then they share; pinned flows stay. A hash pool ignores it."""
+    lab = edge.lab
+    a = lab.nodes["a"]
+    lab.r.gateway_loads({gateway_id(edge, "e1"): 10, gateway_id(edge, "e2"): 0})
+
+    def gateways(first: int, count: int) -> list[str]:
+        out = []
+        for sport in range(first, first + count):
+            frame = syn(lab, "a", sport=sport)
+            [sent] = only(lab.r.node_frame(a.interface, frame, NOW), ToSubstrate)
+            out.append(gateway_of(edge, sent.packet))
+        return out
+
+    with lab.store.write(ADMIN, NOW) as tx:
+        edge_pools.update_pool(tx, "z/znet/egress", {"hash": "src,dst,proto,sport,dport"})
+    edge.snapshot_all()
+    hashed = gateways(42000, 20)  # the pool is `hash` yet: the loads change nothing
+    assert set(hashed) == {"gw1", "gw2"}
+    with lab.store.write(ADMIN, NOW) as tx:
+        edge_pools.update_pool(tx, "z/znet/egress", {"choice": "least-loaded"})
+    edge.snapshot_all()
+    lab.r.egress.flows.rebalance(next(iter(lab.r.tables.edge_pools)))  # a clean slate
+    assert gateways(43000, 10) == ["gw2"] * 10
+    assert Counter(gateways(43010, 10)) == {"gw1": 5, "gw2": 5}  # 15 each now
+    assert gateways(43000, 20)[:10] == ["gw2"] * 10  # pinned: the same again
+    pinned = {f.gateway_id: f.pinned for f in lab.r.egress.figures()}
+    assert pinned == {gateway_id(edge, "e1"): 5, gateway_id(edge, "e2"): 15}  # own pins only
 
 
 # --- public IPs and firewall rules (issue #10) -------------------------------------------------

@@ -12,7 +12,7 @@ from collections import Counter
 
 from onm.agent.flows import IDLE, FlowTable, PoolRoute
 from onm.model.edge_pool import HashField
-from onm.model.ids import EdgePoolId
+from onm.model.ids import EdgePoolId, GatewayId
 from onm.selection.flow import DEFAULT_FIELDS, Flow
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -130,3 +130,58 @@ def test_rebalance_is_counted_and_leaves_other_pools_alone() -> None:
         table.gateway_for(other, f, NOW)
     assert table.rebalance(POOL) == 50
     assert (table.rebalanced, len(table.pins), sum(table.pinned.values())) == (50, 50, 50)
+
+
+# --- least-loaded pools ------------------------------------------------------------------------
+
+
+def test_a_burst_of_new_flows_spreads_over_equally_loaded_gateways() -> None:
+    table = FlowTable()
+    chosen = [table.gateway_for(route(), f, NOW, loads={}) for f in flows(30)]
+    assert Counter(chosen) == {"e1": 10, "e2": 10, "e3": 10}  # own pins count at once
+    assert table.selections == 30
+
+
+def test_the_other_senders_load_steers_new_flows_away() -> None:
+    table = FlowTable()
+    others = {GatewayId("e1"): 20, GatewayId("e2"): 5}
+    chosen = Counter(table.gateway_for(route(), f, NOW, loads=others) for f in flows(25))
+    # e3 takes the first 5 alone, then e2 and e3 share until they reach e1's 20.
+    assert chosen == {"e2": 10, "e3": 15}
+
+
+def test_ties_follow_the_hash_so_equal_loads_choose_as_hash_does() -> None:
+    sample = flows(200)
+    by_hash = [FlowTable().gateway_for(route(), f, NOW) for f in sample]
+    loaded = {GatewayId(g): 0 for g in GATEWAYS}
+    assert [FlowTable().gateway_for(route(), f, NOW, loads=loaded) for f in sample] == by_hash
+
+
+def test_pinned_flows_stay_whatever_the_load() -> None:
+    table, sample = FlowTable(), flows(60)
+    before = [table.gateway_for(route(), f, NOW, loads={}) for f in sample]
+    heavy = {GatewayId("e1"): 1000}
+    assert [table.gateway_for(route(), f, NOW, loads=heavy) for f in sample] == before
+    assert table.selections == 60  # no choice made for a pinned flow
+    fresh = [table.gateway_for(route(), f, NOW, loads=heavy) for f in flows(80)[60:]]
+    assert "e1" not in fresh
+
+
+def test_dead_and_draining_gateways_take_no_new_flow_however_idle() -> None:
+    table = FlowTable()
+    idle_e2 = {GatewayId("e1"): 50, GatewayId("e3"): 50}
+    dead = route(alive=("e1", "e3"))
+    assert {table.gateway_for(dead, f, NOW, loads=idle_e2) for f in flows(20)} <= {"e1", "e3"}
+    draining = route(active=("e1", "e3"), alive=GATEWAYS)
+    fresh = flows(40)[20:]
+    assert "e2" not in {table.gateway_for(draining, f, NOW, loads=idle_e2) for f in fresh}
+    assert FlowTable().gateway_for(route(alive=()), fresh[0], NOW, loads={}) is None
+
+
+def test_a_flow_whose_gateway_died_moves_to_the_least_loaded_survivor() -> None:
+    table, sample = FlowTable(), flows(30)
+    for f in sample:
+        table.gateway_for(route(), f, NOW, loads={})
+    survivors = route(alive=("e1", "e3"))
+    moved = [table.gateway_for(survivors, f, NOW, loads={}) for f in sample]
+    assert Counter(moved) == {"e1": 15, "e3": 15} and table.rehashed == 10

@@ -19,7 +19,8 @@ import pytest
 
 from onm.agent.actions import GatewayReport, ReportGateways
 from onm.agent.backoff import Backoff
-from onm.agent.link import Inbox, ManagerLink, SnapshotArrived
+from onm.agent.link import Event, GatewayLoads, Inbox, ManagerLink, SnapshotArrived
+from onm.api import schemas as s
 from onm.api.client import Client
 from onm.model.ids import EdgePoolId, GatewayId
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
@@ -153,19 +154,24 @@ class GatewayReports:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[dict[str, object]]]] = []
 
-    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> None:
+    def report_gateways(self, host: str, gateways: list[dict[str, object]]) -> s.GatewayReportOut:
         self.sent.append((host, gateways))
+        loads = [s.GatewayLoadOut(gateway="gwy-1", flows=7)]
+        return s.GatewayReportOut(accepted=len(gateways), loads=loads)
 
 
-def test_gateway_reports_reach_the_manager_with_their_figures(tmp_path: Path) -> None:
-    fake = GatewayReports()
-    link = ManagerLink(lambda: cast(Client, fake), "h1", Inbox(), None, FAST, lambda: 0.0)
+def test_gateway_reports_reach_the_manager_and_its_answer_the_core(tmp_path: Path) -> None:
+    fake, inbox = GatewayReports(), Inbox()
+    link = ManagerLink(lambda: cast(Client, fake), "h1", inbox, None, FAST, lambda: 0.0)
     down = GatewayReport(GatewayId("gwy-1"), EdgePoolId("edg-1"), False, 2, 5, 50, 5000)
+    events: list[Event] = []
     try:
         link.report_gateways(ReportGateways((down,), (down,)))
-        eventually(lambda: bool(fake.sent), "a gateway report")
+        eventually(lambda: bool(events.extend(inbox.drain()) or events), "the manager's answer")
     finally:
         link.stop()
+        inbox.close()
+    assert events == [GatewayLoads({"gwy-1": 7})]  # for the core: the others' load
     assert link.gateway_states == {"gwy-1": False}
     assert fake.sent == [
         (

@@ -89,7 +89,7 @@ def test_a_gateways_firewall_counters_are_exported_per_rule_and_per_default() ->
 def test_edge_figures_are_exported_per_pool_and_gateway() -> None:
     edge = EdgePublished(
         [
-            GatewayFigures("egress", "e1", True, 3, 7, 70, 7000),
+            GatewayFigures("egress", "e1", True, 3, 7, 70, 7000, others=12),
             GatewayFigures("egress", "e2", None, 0, 0, 0, 0),
         ],
         {"selections": 9, "rehashed": 2, "evicted": 0, "expired": 1, "rebalanced": 4},
@@ -110,6 +110,8 @@ def test_edge_figures_are_exported_per_pool_and_gateway() -> None:
     assert float(samples[f"onm_agent_edge_pinned_flows{key}"]) == 3
     assert float(samples[f"onm_agent_edge_gateway_up{key}"]) == 1
     assert 'onm_agent_edge_gateway_up{gateway="e2",pool="egress"}' not in samples  # not probed
+    assert float(samples[f"onm_agent_edge_others_pinned_flows{key}"]) == 12
+    assert 'onm_agent_edge_others_pinned_flows{gateway="e2",pool="egress"}' not in samples
     for name, value in edge.flow_table.items():
         assert float(samples[f"onm_agent_edge_{name}_total"]) == value
     assert float(samples['onm_agent_edge_gateway_changes_total{change="down"}']) == 1

@@ -454,3 +454,18 @@ def test_patience_is_a_budget_not_a_promise_to_wait_forever() -> None:
     with pytest.raises(RateLimitedError):
         client.list_tenants()
     assert len(asked) == 3  # two waits of 1 s fit the budget, a third does not
+
+
+def test_a_gateway_report_returns_the_managers_loads() -> None:
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json={"accepted": 1, "loads": [{"gateway": "g1", "flows": 4}]})
+
+    client = mocked(httpx.MockTransport(answer))
+    found = client.report_gateways("h1", [{"gateway": "g1", "alive": True, "pinned": 2}])
+    assert found == s.GatewayReportOut(accepted=1, loads=[s.GatewayLoadOut(gateway="g1", flows=4)])
+    [request] = asked
+    assert (request.method, request.url.path) == ("POST", "/v1/hosts/h1/gateways")
+    assert json.loads(request.content)["gateways"][0]["pinned"] == 2

@@ -15,20 +15,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
+from onm.api import schemas as s
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
 from onm.manager import edge_pools, events, externals, gateway_health, hosts, public_ips, reads
 from onm.manager.gateway_health import STALE_AFTER, GatewayFigures, Heard, judge
 from onm.manager.metrics import ManagerMetrics
 from onm.manager.ratelimit import Limits
-from onm.manager.store import Store
+from onm.manager.store import Store, Tx
 from onm.model import Host
 from onm.model.edge_pool import Gateway, GatewayState
 from onm.model.ids import EdgePoolId, GatewayId, HostId
 from onm.model.pool import Health
 from onm.model.principal import ADMIN
-from support.manager_world import NOW, World, build_world, host_principal, prefix_at
+from support.manager_world import (
+    NOW,
+    Actor,
+    World,
+    bearer,
+    build_world,
+    host_principal,
+    prefix_at,
+)
 from support.manager_world import tenant_principal as tenant
 
 SECOND = dt.timedelta(seconds=1)
@@ -326,3 +336,74 @@ def test_the_managers_metrics_count_gateways_up_per_pool(edge: Edge) -> None:
     assert f"onm_manager_edge_gateways_up{{{labels}}} 1.0" in text
     active = 'network="na",pool="egress",state="active",tenant="a"'
     assert f"onm_manager_edge_gateways{{{active}}} 2.0" in text
+
+
+# --- load for least-loaded pools --------------------------------------------------------------
+
+
+def spread_pool(edge: Edge) -> tuple[str, str]:
+    """A least-loaded pool `spread` of na beside `egress` (hash): its gateways s1, s2."""
+    with edge.store.write(ADMIN, NOW) as tx:
+        edge_pools.create(tx, "spread", "a/na", {"choice": "least-loaded"})
+        edge_pools.add_gateway(tx, "a/na/spread", "s1", "gw1", "30.0.100.11")
+        pool = edge_pools.add_gateway(tx, "a/na/spread", "s2", "gw2", "30.0.100.12")
+    s1, s2 = (g.id for g in pool.gateways)
+    return s1, s2
+
+
+def pins(edge: Edge, who: Host, at: dt.datetime, **pinned: int) -> gateway_health.ReportAnswer:
+    """`who` reports gateways (by id) alive with flows pinned to each; the manager's answer."""
+    items = [GatewayFigures(g, True, n) for g, n in pinned.items()]
+    with edge.store.write(host_principal(who), at) as tx:
+        return gateway_health.report(tx, who.name, items)
+
+
+def test_a_report_is_answered_with_the_other_senders_pins_on_least_loaded_pools(
+    edge: Edge,
+) -> None:
+    s1, s2 = spread_pool(edge)
+    x, y = edge.world.x, edge.world.y
+    first = pins(edge, x, NOW, **{s1: 5, edge.e1: 3})
+    assert first.accepted == 2
+    assert first.loads == {s1: 0, s2: 0}  # every gateway of the pool; x's own pins not counted
+    pins(edge, y, NOW, **{s1: 2, s2: 4, edge.e1: 7})
+    pins(edge, edge.gw1, NOW, **{s1: 0})  # the gateway's own agent serves, pins nothing
+    assert pins(edge, x, NOW + SECOND, **{s1: 6}).loads == {s1: 2, s2: 4}  # y's; e1 is hashed
+    assert pins(edge, y, NOW + SECOND, **{s2: 4}).loads == {s1: 6, s2: 0}  # x's, not its own
+    assert pins(edge, x, NOW + SECOND, **{edge.e1: 1}).loads == {}  # no least-loaded pool
+
+
+def test_stale_reports_add_no_load(edge: Edge) -> None:
+    s1, s2 = spread_pool(edge)
+    x, y = edge.world.x, edge.world.y
+    pins(edge, y, NOW, **{s1: 9})
+    assert pins(edge, x, NOW + STALE_AFTER, **{s1: 1}).loads == {s1: 9, s2: 0}
+    assert pins(edge, x, NOW + STALE_AFTER + SECOND, **{s1: 1}).loads == {s1: 0, s2: 0}
+    heard_of_y = Heard(y.id, "y", GatewayFigures(s1, True, 9), NOW)
+    assert gateway_health.others_pinned([heard_of_y], x.id, NOW + STALE_AFTER) == 9
+    assert gateway_health.others_pinned([heard_of_y], y.id, NOW) == 0
+
+
+def test_the_report_route_answers_with_the_loads(
+    client: TestClient, world: World, admin: Actor
+) -> None:
+    def build(tx: Tx) -> list[str]:
+        externals.create(tx, "internet", "30.0.0.0/16")
+        hosts.create(tx, "gw1", prefix_at(1, rack=9), role="edge", external="internet")
+        edge_pools.create(tx, "spread", "a/na", {"choice": "least-loaded"})
+        pool = edge_pools.add_gateway(tx, "a/na/spread", "s1", "gw1", "30.0.100.11")
+        return [g.id for g in pool.gateways]
+
+    [s1] = admin(build)
+    body = {"gateways": [{"gateway": s1, "alive": True, "pinned": 3}]}
+    said = client.post("/v1/hosts/y/gateways", json=body, headers=bearer(world.tokens["host_y"]))
+    assert (said.status_code, said.json()) == (
+        200,
+        {"accepted": 1, "loads": [{"gateway": s1, "flows": 0}]},
+    )
+    answer = client.post(
+        "/v1/hosts/x/gateways", json=body, headers=bearer(world.tokens["host_x"])
+    ).json()
+    assert s.GatewayReportOut.model_validate(answer).loads == [
+        s.GatewayLoadOut(gateway=s1, flows=3)
+    ]
