@@ -91,6 +91,13 @@ class GatewayReport:
     """New flows this host's nodes started through it (since the agent started)."""
     packets: int = 0
     bytes: int = 0
+    serves: int | None = None
+    """This host runs it, for network `serves` (the VNI its firewall counters are named by)."""
+    rules: tuple[tuple[str, int], ...] = ()
+    """(rule id, packets) its firewall counted: filled by the link from the kernel
+    (`onm.agent.gateway_reports.with_counts`), only for a gateway this host runs."""
+    defaults: tuple[tuple[str, int], ...] = ()
+    """(default verdict, packets), likewise."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -281,8 +281,10 @@ class Egress:
 
     def figures(self) -> tuple[GatewayReport, ...]:
         """Every gateway this agent probes or serves, as it sees it now, with its counts."""
-        pools = self.state.tables.edge_pools.values()
-        return figures(pools, self._probed, self.flows.pinned, self.sent)
+        tables = self.state.tables
+        serving = {vni: duty.gateway.id for vni, duty in tables.duties.items()}
+        pools = tables.edge_pools.values()
+        return figures(pools, self._probed, self.flows.pinned, self.sent, serving)
 
     def _reportable(self) -> bool:
         return bool(self.probes.targets) or any(

@@ -20,19 +20,21 @@ import os
 import queue
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from onm.agent.actions import ReportClaims, ReportGateways, ReportHealth, Resolve
 from onm.agent.backoff import Backoff
+from onm.agent.gateway_reports import with_counts
 from onm.api import codec
 from onm.api import schemas as s
 from onm.api.client import Client
 from onm.errors import OnmError, RateLimitedError, UnavailableError
 from onm.model import Resolution
 from onm.model.snapshot import HostSnapshot
+from onm.netlink.gateway_plan import Counter
 
 log = logging.getLogger("onm.agent.link")
 
@@ -129,6 +131,9 @@ class ManagerLink:
         """Edge gateway id -> alive, as this agent's probes last found it."""
         self._gateways_latest: ReportGateways | None = None
         self._gateways_lock = threading.Lock()
+        self.firewall: Callable[[], Sequence[tuple[Counter, int, int]]] | None = None
+        """On an edge host: reads its gateways' firewall counters (`EdgeSide.firewall_counts`),
+        added to each report here, off the datapath loop."""
         self.failures = 0
         """Attempts in a row that failed to reach the manager (0 while connected)."""
 
@@ -255,6 +260,9 @@ class ManagerLink:
                 self._send_gateways(report)
 
     def _send_gateways(self, report: ReportGateways) -> None:
+        found = report.gateways
+        if self.firewall is not None and any(g.serves is not None for g in found):
+            found = with_counts(found, self.firewall())
         gateways: list[dict[str, object]] = [
             {
                 "gateway": g.gateway_id,
@@ -263,8 +271,10 @@ class ManagerLink:
                 "flows": g.flows,
                 "packets": g.packets,
                 "bytes": g.bytes,
+                "rules": [{"rule": r, "packets": n} for r, n in g.rules],
+                "defaults": [{"verdict": v, "packets": n} for v, n in g.defaults],
             }
-            for g in report.gateways
+            for g in found
         ]
         try:
             answer = self._client().report_gateways(self.host, gateways)

@@ -51,6 +51,7 @@ def run(config: AgentConfig) -> None:
         core, link, config.substrate_if, config.netns, external_if=config.external_if
     )
     metrics = Metrics(datapath.edge.firewall_counts)
+    link.firewall = datapath.edge.firewall_counts  # the gateway reports carry them too
     if config.metrics:
         host, port = parse_listen(config.metrics)
         serve(metrics, host, port)

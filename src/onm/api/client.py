@@ -482,9 +482,9 @@ class Client:
         path = _path("/v1/edge-pools", pool, "/") + "/rules"
         return self._parse(s.EdgeRuleOut, self._send("POST", path, body=body))
 
-    def list_rules(self, pool: str) -> list[s.EdgeRuleOut]:
+    def list_rules(self, pool: str) -> list[s.EdgeRuleCountedOut]:
         path = _path("/v1/edge-pools", pool, "/") + "/rules"
-        return self._parse_list(s.EdgeRuleOut, self._send("GET", path))
+        return self._parse_list(s.EdgeRuleCountedOut, self._send("GET", path))
 
     def delete_rule(self, pool: str, rule_id: str) -> None:
         self._send("DELETE", _path(_path("/v1/edge-pools", pool, "/") + "/rules", rule_id))

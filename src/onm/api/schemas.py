@@ -526,6 +526,20 @@ class EdgeRuleOut(BaseModel):
     created_at: dt.datetime
 
 
+class EdgeRuleCountedOut(EdgeRuleOut):
+    """A rule with the packets (of new connections) it matched, summed over the pool's
+    gateways since each gateway's counters started (`onm.manager.rule_counts`)."""
+
+    packets: int = 0
+
+
+class DefaultCountOut(BaseModel):
+    """Packets no rule matched, by the default verdict or drop that took them."""
+
+    verdict: str
+    packets: int
+
+
 class PublicIpCreate(Request):
     edge_pool: Ref
     ip: Short
@@ -567,8 +581,10 @@ class EdgePoolViewOut(BaseModel):
 class EdgePoolDetail(EdgePoolOut):
     network: str
     gateways: list[GatewayOut]
-    rules: list[EdgeRuleOut] = Field(default_factory=list)
+    rules: list[EdgeRuleCountedOut] = Field(default_factory=list)
     """In evaluation order."""
+    defaults: list[DefaultCountOut] = Field(default_factory=list)
+    """What no rule matched, per default verdict (summed like the rules' packets)."""
     public_ips: list[PublicIpDetailOut] = Field(default_factory=list)
     anycast: str | None = None
     """In anycast mode, the /64 its gateways share: shown to admins only (the substrate's)."""
@@ -578,8 +594,23 @@ Counter = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
 """A count an agent reports: a JSON integer that fits the database's BIGINT."""
 
 
+class RuleCountIn(Request):
+    """What one firewall rule matched on a gateway the reporting host runs."""
+
+    rule: Short
+    packets: Counter
+
+
+class DefaultCountIn(Request):
+    """What one default verdict (or drop) took on a gateway the reporting host runs."""
+
+    verdict: Short
+    packets: Counter
+
+
 class GatewayFiguresIn(Request):
-    """One gateway as a host's agent sees it (onm.manager.gateway_health)."""
+    """One gateway as a host's agent sees it (onm.manager.gateway_health); `rules` and
+    `defaults` only for a gateway that host runs (its firewall counters)."""
 
     gateway: Short
     alive: bool
@@ -587,6 +618,9 @@ class GatewayFiguresIn(Request):
     flows: Counter = 0
     packets: Counter = 0
     bytes: Counter = 0
+    rules: Annotated[list[RuleCountIn], Field(max_length=256)] = Field(default_factory=list)
+    """At most a pool's rules (`onm.manager.edge_rules.MAX_RULES`)."""
+    defaults: Annotated[list[DefaultCountIn], Field(max_length=16)] = Field(default_factory=list)
 
 
 class GatewayReportIn(Request):

@@ -5,7 +5,8 @@
   gateways; `onm edge-pool gateway add egress e1 --host gw1 --external-ip 30.0.100.1` (admin;
   gw1 is a host in edge role on that external network).
 - `onm route add --network znet 0.0.0.0/0 --edge-pool egress`: external traffic goes through it.
-- `onm edge-pool show egress` also lists the pool's firewall rules (`onm rule`) in order and
+- `onm edge-pool show egress` also lists the pool's firewall rules (`onm rule`) in order, with
+  the packets each matched and what the default verdicts took (summed over the gateways), and
   its public IPs (`onm node public-ip`) with the gateway holding each.
 - `onm edge-pool show egress`: the pool, and each gateway's health (why, since when) and the
   flows, packets and bytes the sending agents report through it; `onm edge-pool rebalance
@@ -25,7 +26,7 @@ from onm.api.client import Client, dump
 from onm.api.schemas import EdgePoolDetail, GatewayHealthOut, PublicIpDetailOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
-from onm.cli.rule import rules_table
+from onm.cli.rule import defaults_table, rules_table
 from onm.errors import ForbiddenError
 
 external_app = typer.Typer(no_args_is_help=True, help="Networks outside the overlay.")
@@ -97,6 +98,7 @@ def show_pool(pool: EdgePoolDetail) -> None:
         out.add_row(grid, [g.name, g.external_ip, g.state, g.host_id, g.id])
     out.print_table(grid, "no gateways")
     rules_table(pool.rules)
+    defaults_table(pool.defaults)
     public_ips_table(pool.public_ips)
 
 

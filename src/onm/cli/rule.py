@@ -6,7 +6,8 @@
 
 A pool's rules are evaluated in order, the first match wins; no match: egress allowed, ingress
 dropped unless it is to a public IP. What each rule matched is counted on every gateway (the
-agent's metric `onm_agent_gateway_rule_packets_total{rule=RULE_ID}`).
+agent's metric `onm_agent_gateway_rule_packets_total{rule=RULE_ID}`); `list` shows the sum over
+the pool's gateways (PACKETS: packets of the new connections it matched).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from onm.api.schemas import EdgeRuleOut
+from onm.api.schemas import DefaultCountOut, EdgeRuleCountedOut
 from onm.cli import output as out
 from onm.cli.options import Json, Token, Url, session
 
@@ -35,12 +36,20 @@ def ports_text(ports: Sequence[int] | None) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-def rules_table(rules: Sequence[EdgeRuleOut]) -> None:
-    grid = out.table("#", "DIRECTION", "PROTO", "PORTS", "REMOTE", "ACTION", "ID")
+def rules_table(rules: Sequence[EdgeRuleCountedOut]) -> None:
+    grid = out.table("#", "DIRECTION", "PROTO", "PORTS", "REMOTE", "ACTION", "PACKETS", "ID")
     for r in rules:
         cells = [r.position, r.direction, r.proto, ports_text(r.ports), r.remote or "any"]
-        out.add_row(grid, [*cells, r.action, r.id])
+        out.add_row(grid, [*cells, r.action, r.packets, r.id])
     out.print_table(grid, "no rules (egress allowed, unsolicited ingress dropped)")
+
+
+def defaults_table(defaults: Sequence[DefaultCountOut]) -> None:
+    """What no rule matched, per default verdict (or drop), summed over the gateways."""
+    grid = out.table("DEFAULT", "PACKETS")
+    for d in defaults:
+        out.add_row(grid, [d.verdict, d.packets])
+    out.print_table(grid, "no default verdicts counted yet")
 
 
 @app.command("add")

@@ -35,7 +35,7 @@ from onm.addressing import (
 )
 from onm.api.codec import decode
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, edge_rows, externals, hosts, networks, tables
+from onm.manager import access, edge_rows, externals, hosts, networks, rule_counts, tables
 from onm.manager.store import Tx
 from onm.model import Network, validate
 from onm.model.edge_pool import (
@@ -47,7 +47,7 @@ from onm.model.edge_pool import (
     Mode,
     Nat,
 )
-from onm.model.edge_rule import EdgeRule
+from onm.model.edge_rule import CountedRule, DefaultCount
 from onm.model.host import HostRole
 from onm.model.ids import EdgePoolId, GatewayId, NetworkId, new_id
 
@@ -68,11 +68,13 @@ class EdgePoolDetail:
     pool: EdgePool
     network: Network
     gateways: tuple[Gateway, ...]
-    rules: tuple[EdgeRule, ...] = ()
-    """In evaluation order."""
+    rules: tuple[CountedRule, ...] = ()
+    """In evaluation order, with what each matched (`onm.manager.rule_counts`)."""
     public_ips: tuple[edge_rows.PublicIpDetail, ...] = ()
     anycast: HostPrefix | None = None
     """The pool's anycast /64, for callers who see the substrate (None for tenants)."""
+    defaults: tuple[DefaultCount, ...] = ()
+    """What no rule matched, per default verdict."""
 
 
 def new_pool(network_id: NetworkId, name: str, now: dt.datetime) -> EdgePool:
@@ -279,9 +281,10 @@ def detail(tx: Tx, ref: str, network_ref: str | None = None) -> EdgePoolDetail:
         pool,
         networks.get(tx, pool.network_id),
         gateways,
-        tuple(edge_rows.rules_of(tx, [pool.id])),
+        rule_counts.counted(tx, edge_rows.rules_of(tx, [pool.id])),
         tuple(edge_rows.details(tx, public, gateways)),
         pool.anycast if hosts.shows_substrate(tx) else None,
+        rule_counts.defaults_of(tx, pool.id),
     )
 
 

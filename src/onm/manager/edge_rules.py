@@ -17,10 +17,10 @@ from typing import Final
 from sqlalchemy import delete, func, insert, select, update
 
 from onm.errors import ConflictError, InvalidInputError, NotFoundError
-from onm.manager import access, edge_pools, edge_rows, networks, tables
+from onm.manager import access, edge_pools, edge_rows, networks, rule_counts, tables
 from onm.manager.store import Tx
 from onm.model.edge_pool import EdgePool
-from onm.model.edge_rule import EdgeRule, parse_rule, ports_text
+from onm.model.edge_rule import CountedRule, EdgeRule, parse_rule, ports_text
 from onm.model.ids import RuleId, new_id
 
 MAX_RULES: Final = 256
@@ -111,8 +111,9 @@ def describe(rule: EdgeRule) -> dict[str, object]:
     }
 
 
-def list_all(tx: Tx, pool_ref: str) -> list[EdgeRule]:
-    return edge_rows.rules_of(tx, [edge_pools.get(tx, pool_ref).id])
+def list_all(tx: Tx, pool_ref: str) -> list[CountedRule]:
+    """The pool's rules in order, each with what it matched (`onm.manager.rule_counts`)."""
+    return list(rule_counts.counted(tx, edge_rows.rules_of(tx, [edge_pools.get(tx, pool_ref).id])))
 
 
 def remove(tx: Tx, pool_ref: str, rule_id: str) -> EdgeRule:

@@ -8,7 +8,8 @@ Theory of operation:
   `HEALTH_REPORT_EVERY` seconds, every gateway it probes (alive or dead, as its probes find it)
   or serves (alive: the report is its agent's word that it runs), with what its nodes sent
   through each since the agent started (flows pinned now, new flows, packets, bytes). The last
-  report of each (gateway, reporter) is kept; only host tokens report, each for itself.
+  report of each (gateway, reporter) is kept; only host tokens report, each for itself. A
+  gateway's own agent adds its firewall counts (`onm.manager.rule_counts`).
 - A report is fresh for `STALE_AFTER` (three missed reports and one second). The verdict, in
   this order:
   1. `down` when the gateway's own host's agent is silent: its last report is stale, or it has
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from onm.errors import ForbiddenError, InvalidInputError, NotFoundError
-from onm.manager import access, edge_pools, edge_rows, hosts, networks, tables
+from onm.manager import access, edge_pools, edge_rows, hosts, networks, rule_counts, tables
 from onm.manager.health import MISSED_REPORTS
 from onm.manager.store import Tx
 from onm.model import PrincipalKind
@@ -65,6 +66,11 @@ class GatewayFigures:
     """New flows the agent's nodes started through it."""
     packets: int = 0
     bytes: int = 0
+    rules: tuple[tuple[str, int], ...] = ()
+    """(rule id, packets) its firewall counted: only from the gateway's own host
+    (`onm.manager.rule_counts`)."""
+    defaults: tuple[tuple[str, int], ...] = ()
+    """(verdict, packets), likewise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +178,7 @@ def report(tx: Tx, host_ref: str, items: Iterable[GatewayFigures]) -> ReportAnsw
             )
         else:
             tx.connection.execute(update(r).where(key).values(**values))
+        rule_counts.record(tx, host.id, gateway, item.rules, item.defaults)
     _settle(tx, seen)
     return ReportAnswer(len(seen), _loads(tx, balanced, host.id))
 

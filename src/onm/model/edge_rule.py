@@ -70,6 +70,23 @@ class EdgeRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CountedRule(EdgeRule):
+    """A rule with what it matched: packets of new connections, summed over the pool's
+    gateways (`onm.manager.rule_counts`)."""
+
+    packets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultCount:
+    """Packets no rule of a pool matched, by the default verdict (or drop) that took them
+    (`onm.netlink.gateway_plan.Builtin`), summed over the pool's gateways."""
+
+    verdict: str
+    packets: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodePublicIp:
     """A node's address on the external network of its edge pool's gateways."""
 

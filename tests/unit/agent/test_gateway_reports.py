@@ -9,10 +9,11 @@ from types import MappingProxyType
 
 from onm.agent.actions import GatewayReport
 from onm.agent.egress import GatewayCounts
-from onm.agent.gateway_reports import MIN_GAP, REPORT_EVERY, Reporter, figures
+from onm.agent.gateway_reports import MIN_GAP, REPORT_EVERY, Reporter, figures, with_counts
 from onm.agent.tables import EdgeEntry, GatewayEntry
 from onm.model.edge_pool import Choice, Mode, Nat
 from onm.model.ids import EdgePoolId, GatewayId
+from onm.netlink.gateway_plan import Builtin, Counter
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 POOL = EdgePoolId("edg-1")
@@ -60,3 +61,32 @@ def test_reports_at_once_then_every_report_every_and_changes_within_min_gap() ->
     assert later is not None and later.changed == (down,)
     assert reporter.next_timer(False) is None  # nothing left to report
     assert reporter.report(NOW + MIN_GAP + REPORT_EVERY, some) is not None
+
+
+def test_the_gateway_this_host_serves_a_network_by_is_marked_for_its_firewall_counts() -> None:
+    mine, second = gateway("mine", local=True), gateway("second", local=True)
+    found = figures([pool(mine, second)], {}.get, {}, {}, {7: mine.id})
+    assert [(g.gateway_id, g.serves) for g in found] == [(mine.id, 7), (second.id, None)]
+
+
+def test_firewall_counts_go_to_the_gateway_serving_their_network_only() -> None:
+    served = GatewayReport(GatewayId("gwy-mine"), POOL, True, serves=7)
+    probed = GatewayReport(GatewayId("gwy-e1"), POOL, True, 1, 2, 3, 4)
+    counts = [
+        (Counter("vni7-rule-a", 7, "rule-a", None), 5, 300),
+        (Counter("vni7-rule-b", 7, "rule-b", None), 0, 0),
+        (Counter("vni7.egress-allowed", 7, None, Builtin.EGRESS_ALLOWED), 11, 660),
+        (Counter("vni9-rule-c", 9, "rule-c", None), 8, 480),  # a network served by no report
+    ]
+    assert with_counts([served, probed], counts) == (
+        GatewayReport(
+            served.gateway_id,
+            POOL,
+            True,
+            serves=7,
+            rules=(("rule-a", 5), ("rule-b", 0)),
+            defaults=(("egress-allowed", 11),),
+        ),
+        probed,
+    )
+    assert with_counts([served], []) == (served,)

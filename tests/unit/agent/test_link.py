@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from onm.agent.link import Event, GatewayLoads, Inbox, ManagerLink, SnapshotArri
 from onm.api import schemas as s
 from onm.api.client import Client
 from onm.model.ids import EdgePoolId, GatewayId
+from onm.netlink.gateway_plan import Builtin, Counter
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
 from support.wire_samples import snapshot_document
 
@@ -178,7 +180,38 @@ def test_gateway_reports_reach_the_manager_and_its_answer_the_core(tmp_path: Pat
             "h1",
             [
                 {"gateway": "gwy-1", "alive": False, "pinned": 2, "flows": 5, "packets": 50}
-                | {"bytes": 5000}
+                | {"bytes": 5000, "rules": [], "defaults": []}
             ],
         )
     ]
+
+
+def test_a_served_gateway_is_reported_with_the_firewall_counts_read_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    fake = GatewayReports()
+    link = ManagerLink(lambda: cast(Client, fake), "e1", Inbox(), None, FAST, lambda: 0.0)
+    reads: list[str] = []
+
+    def firewall() -> list[tuple[Counter, int, int]]:
+        reads.append(threading.current_thread().name)
+        return [
+            (Counter("vni7-rule-1", 7, "rule-1", None), 3, 180),
+            (Counter("vni7.ingress-dropped", 7, None, Builtin.INGRESS_DROPPED), 9, 540),
+            (Counter("vni8-rule-2", 8, "rule-2", None), 4, 240),  # another network's
+        ]
+
+    link.firewall = firewall
+    served = GatewayReport(GatewayId("gwy-1"), EdgePoolId("edg-1"), True, serves=7)
+    probed = GatewayReport(GatewayId("gwy-2"), EdgePoolId("edg-2"), True)
+    try:
+        link.report_gateways(ReportGateways((served, probed)))
+        eventually(lambda: bool(fake.sent), "a gateway report")
+    finally:
+        link.stop()
+    [(_, gateways)] = fake.sent
+    assert [(g["rules"], g["defaults"]) for g in gateways] == [
+        ([{"rule": "rule-1", "packets": 3}], [{"verdict": "ingress-dropped", "packets": 9}]),
+        ([], []),
+    ]
+    assert reads and threading.main_thread().name not in reads

@@ -11,6 +11,7 @@ import pytest
 
 from onm.addressing import HostPrefix
 from onm.api.client import Client
+from onm.errors import InvalidInputError
 from support.cli import Onm, failed, new_location, unique
 from support.manager import ManagerProcess, running_manager
 
@@ -211,3 +212,41 @@ def test_show_gives_each_gateways_health_and_traffic_and_rebalance_moves_flows(
     assert onm.json("edge-pool", "set", f"{net}/egress", "--rebalance")["rebalance"] == 3
     kinds = [e["kind"] for e in onm.json("events", "--limit", "20")]
     assert kinds.count("edge_pool.rebalanced") == 3
+
+
+def test_show_and_rule_list_give_the_packets_each_rule_and_default_took(
+    onm: Onm, manager: ManagerProcess, world: dict[str, Any]
+) -> None:
+    """What the gateway's own agent counted (its gateway report) is what the operator sees."""
+    net, host = world["network"], unique("gw")
+    pool = f"{net}/counted"
+    onm.ok("edge-pool", "create", "counted", "--network", net)
+    made = onm.json("host", "create", host, "--prefix", str(HostPrefix(new_location())),
+                    "--role", "edge", "--external", world["internet"])  # fmt: skip
+    shown = onm.json("edge-pool", "gateway", "add", pool, "e1", "--host", host,
+                     "--external-ip", "30.0.100.9")  # fmt: skip
+    gateway = shown["gateways"][0]["id"]
+    deny = onm.json("rule", "add", "--edge-pool", pool, "--direction", "egress", "--proto", "tcp",
+                    "--port", "25", "--action", "deny")  # fmt: skip
+    assert onm.json("rule", "list", "--edge-pool", pool)[0]["packets"] == 0
+    counts = {
+        "gateway": gateway,
+        "alive": True,
+        "rules": [{"rule": deny["id"], "packets": 41}, {"rule": "rul-deleted", "packets": 1}],
+        "defaults": [{"verdict": "egress-allowed", "packets": 17}],
+    }
+    with Client(manager.url, made["token"]) as client:
+        client.report_gateways(host, [counts])
+        too_many = [{"rule": f"rul-{i}", "packets": 1} for i in range(257)]
+        with pytest.raises(InvalidInputError, match="at most 256") as caught:
+            client.report_gateways(host, [counts | {"rules": too_many}])
+        assert caught.value.field == "gateways.0.rules"
+    [listed] = onm.json("rule", "list", "--edge-pool", pool)
+    assert (listed["id"], listed["packets"]) == (deny["id"], 41)
+    table = onm.ok("rule", "list", "--edge-pool", pool)
+    assert "PACKETS" in table and "41" in table
+    shown = onm.json("edge-pool", "show", pool)
+    assert [(r["action"], r["packets"]) for r in shown["rules"]] == [("deny", 41)]
+    assert shown["defaults"] == [{"verdict": "egress-allowed", "packets": 17}]
+    human = onm.ok("edge-pool", "show", pool)
+    assert "PACKETS" in human and "egress-allowed" in human and "17" in human

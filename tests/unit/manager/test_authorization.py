@@ -82,6 +82,10 @@ NEW_PUBLIC = {"edge_pool": "ea", "ip": "30.0.100.51"}
 RULE_ID = "rul-000000000001"
 """A rule of ea made with a known id (the template's), so a row can delete it."""
 GW_REPORT = {"gateways": [{"gateway": "{g1}", "alive": True, "pinned": 1, "flows": 2}]}
+GW_COUNTS = {
+    "gateways": [{"gateway": "{g1}", "alive": True, "rules": [{"rule": RULE_ID, "packets": 3}]}]
+}
+"""Firewall counts of g1: only g1's own host (gw) may give them; x runs no gateway (400)."""
 LATER = "after=999999&wait=0"  # a long poll past every revision: 204 at once
 
 # fmt: off
@@ -394,6 +398,11 @@ MATRIX: list[Row] = [
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "tenant_b", 403),
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_x"  , 200),
     ("POST"  , "/v1/hosts/x/gateways"                      , GW_REPORT   , "host_y"  , 404),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_COUNTS   , "admin"   , 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_COUNTS   , "tenant_a", 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_COUNTS   , "tenant_b", 403),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_COUNTS   , "host_x"  , 400),
+    ("POST"  , "/v1/hosts/x/gateways"                      , GW_COUNTS   , "host_y"  , 404),
     ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "admin"   , 200),
     ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "tenant_a", 200),
     ("GET"   , "/v1/edge-gateways?pool=a/na/ea"            , None        , "tenant_b", 404),

@@ -200,3 +200,19 @@ def test_0009_gives_anycast_pools_a_column_and_takes_it_back(engine: sa.Engine) 
     with engine.connect() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("edge_pools")}
     assert "anycast" not in columns
+
+
+def test_0010_adds_the_firewall_counts_and_takes_them_away(engine: sa.Engine) -> None:
+    migrate(engine, "0009")
+    assert {"rule_counts", "default_counts"} & table_names(engine) == set()
+    migrate(engine, "0010")
+    assert {"rule_counts", "default_counts"} <= table_names(engine)
+    with engine.connect() as connection:
+        keys = sa.inspect(connection).get_foreign_keys("rule_counts")
+    assert {(k["referred_table"], (k.get("options") or {}).get("ondelete")) for k in keys} == {
+        ("hosts", "CASCADE"),
+        ("edge_gateways", "CASCADE"),
+        ("edge_rules", "CASCADE"),
+    }
+    migrate(engine, "0009", down=True)
+    assert {"rule_counts", "default_counts"} & table_names(engine) == set()

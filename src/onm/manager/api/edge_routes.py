@@ -32,7 +32,8 @@ def detail_out(found: edge_pools.EdgePoolDetail) -> s.EdgePoolDetail:
         **dict(pool),
         network=found.network.name,
         gateways=gateways,
-        rules=[codec.encode(s.EdgeRuleOut, r) for r in found.rules],
+        rules=[codec.encode(s.EdgeRuleCountedOut, r) for r in found.rules],
+        defaults=[codec.encode(s.DefaultCountOut, d) for d in found.defaults],
         public_ips=[public_ip_out(p) for p in found.public_ips],
         anycast=anycast,
     )

@@ -48,7 +48,16 @@ def install(app: FastAPI, c: Context) -> None:
         """The edge gateways the host's agent probes or serves, as it sees them; answered with
         the other senders' load on each gateway of the least-loaded pools among them."""
         figures = [
-            gateway_health.GatewayFigures(g.gateway, g.alive, g.pinned, g.flows, g.packets, g.bytes)
+            gateway_health.GatewayFigures(
+                g.gateway,
+                g.alive,
+                g.pinned,
+                g.flows,
+                g.packets,
+                g.bytes,
+                tuple((r.rule, r.packets) for r in g.rules),
+                tuple((d.verdict, d.packets) for d in g.defaults),
+            )
             for g in body.gateways
         ]
         answer = c.write(token, lambda tx: gateway_health.report(tx, ref, figures))

@@ -39,10 +39,15 @@ def install(app: FastAPI, c: Context) -> None:
         )
         return codec.encode(s.EdgeRuleOut, made)
 
-    @app.get("/v1/edge-pools/{pool:path}/rules", response_model=list[s.EdgeRuleOut], tags=["edge"])
-    def list_rules(pool: str, token: Token) -> list[s.EdgeRuleOut]:
+    @app.get(
+        "/v1/edge-pools/{pool:path}/rules",
+        response_model=list[s.EdgeRuleCountedOut],
+        tags=["edge"],
+    )
+    def list_rules(pool: str, token: Token) -> list[s.EdgeRuleCountedOut]:
+        """The pool's rules in order, each with the packets it matched over the gateways."""
         found = c.read(token, lambda tx: edge_rules.list_all(tx, pool))
-        return [codec.encode(s.EdgeRuleOut, r) for r in found]
+        return [codec.encode(s.EdgeRuleCountedOut, r) for r in found]
 
     @app.delete("/v1/edge-pools/{pool:path}/rules/{rule}", status_code=204, tags=["edge"])
     def delete_rule(pool: str, rule: str, token: Token) -> Response:
