@@ -1,9 +1,11 @@
 """Firewall rules and public IPs on an edge pool, end to end in the lab (issue #10; seed 1):
 a rule denying a port stops node a's connections to it at every gateway while other ports
-pass, and the gateways' metrics count the denials per rule; a public IP makes an HTTP server
+pass, and the gateways' metrics count the denials per rule, as does `onm edge-pool show` (the
+gateways' agents report their counts to the manager); a public IP makes an HTTP server
 inside node a reachable from the external network (1:1 NAT at the gateway holding it), the
 server sees the client's real address, replies leave where they came in, and an ingress rule
-applies to it; unsolicited traffic to a gateway's SNAT address is dropped and counted.
+applies to it; unsolicited traffic to a gateway's SNAT address is dropped and counted (in the
+metrics and in the pool's `defaults`).
 
     h1: a 10.0.0.2 (runs the EXTERNAL server too: `/` answers the peer's address, 25 a banner)
     gw1, gw2: edge hosts on `internet` 30.0.0.0/16; web 30.0.2.2 (the same server)
@@ -86,6 +88,17 @@ def counters(lab: Lab, family: str, label: str, value: str) -> dict[str, float]:
     return found
 
 
+def in_show(lab: Lab, least: float, rule_id: str | None = None, verdict: str = "") -> int | None:
+    """The packets `onm edge-pool show --json` gives the rule (or default verdict), once at
+    least `least` (what the gateways' metrics said before: their agents report every 2 s)."""
+    pool = json.loads(cli(lab, "edge-pool", "show", POOL, "--json"))
+    if rule_id is not None:
+        packets = sum(r["packets"] for r in pool["rules"] if r["id"] == rule_id)
+    else:
+        packets = sum(d["packets"] for d in pool["defaults"] if d["verdict"] == verdict)
+    return packets if packets >= least else None
+
+
 def applied(lab: Lab, rule_id: str) -> bool:
     """Do both gateways' rulesets hold `rule_id` (its counter is exported)?"""
     return len(counters(lab, RULES, "rule", rule_id)) == len(SNAT)
@@ -105,6 +118,11 @@ def test_a_denied_port_is_stopped_and_counted_while_others_pass(lab: Lab) -> Non
     assert get(node, f"http://{WEB}/") in SNAT.values()  # port 80 still passes
     denied = counters(lab, RULES, "rule", rule["id"])
     assert sum(denied.values()) > 0, denied  # a's SYNs (and retries) to port 25
+    # The gateways' agents report their counts: the manager sums them per rule.
+    total = sum(denied.values())
+    eventually(lambda: in_show(lab, total, rule["id"]), "the denials in edge-pool show", 10)
+    [listed] = json.loads(cli(lab, "rule", "list", "--edge-pool", POOL, "--json"))
+    assert listed["packets"] >= total
     shown = json.loads(cli(lab, "edge-pool", "show", POOL, "--json"))
     assert [(r["id"], r["position"], r["ports"]) for r in shown["rules"]] == [
         (rule["id"], 1, [25, 25])
@@ -139,6 +157,8 @@ def test_a_public_ip_reaches_a_server_in_the_node(lab: Lab) -> None:
         assert get(web, f"http://{address}/", timeout=2) is None, host
         dropped = counters(lab, DEFAULTS, "verdict", "ingress-dropped")
         assert dropped.get(host, 0) > 0, (host, dropped)
+    total = sum(counters(lab, DEFAULTS, "verdict", "ingress-dropped").values())
+    eventually(lambda: in_show(lab, total, verdict="ingress-dropped"), "the drops in show", 10)
     # An ingress rule applies to the public IP: port 25 closed, 80 open.
     assert banner(web, PUBLIC) == f"220 {WEB}"
     rule = json.loads(

@@ -16,7 +16,7 @@ address is, at a sync `REANNOUNCE_AFTER` or more after the last such (a start in
 The pool's firewall rules and the public IPs this gateway holds (`Duty.rules`, `public_ips`)
 go into the same plan. What each rule (and each default) matched is the kernel's named
 counters: `firewall_counts` reads them, for the agent's metrics
-(`onm_agent_gateway_rule_packets_total`).
+(`onm_agent_gateway_rule_packets_total`) and its gateway reports to the manager (`link`).
 """
 
 from __future__ import annotations
