@@ -16,7 +16,7 @@ import anyio
 from starlette.types import ASGIApp, Message
 
 from onm.addressing import HostPrefix, Location
-from onm.manager import hosts, networks, nodes, pools, tenants, tokens
+from onm.manager import edge_pools, externals, hosts, networks, nodes, pools, tenants, tokens
 from onm.manager.store import Store, Tx
 from onm.model import Host, Network, Node, Principal, PrincipalKind, Tenant
 from onm.model.principal import ADMIN
@@ -146,6 +146,20 @@ def build_world(store: Store, now: dt.datetime = NOW) -> World:
             "host_z": z_token,
         },
     )
+
+
+def build_edge(store: Store, now: dt.datetime = NOW) -> tuple[Host, Host, str, str]:
+    """On top of the world: external network `internet`, edge hosts gw1 and gw2, and pool
+    egress of na with gateways e1 (gw1) and e2 (gw2); the hosts and the gateways' ids."""
+    with store.write(ADMIN, now) as tx:
+        externals.create(tx, "internet", "30.0.0.0/16")
+        gw1, _ = hosts.create(tx, "gw1", prefix_at(1, rack=9), role="edge", external="internet")
+        gw2, _ = hosts.create(tx, "gw2", prefix_at(2, rack=9), role="edge", external="internet")
+        edge_pools.create(tx, "egress", "a/na", {})
+        edge_pools.add_gateway(tx, "a/na/egress", "e1", "gw1", "30.0.100.1")
+        pool = edge_pools.add_gateway(tx, "a/na/egress", "e2", "gw2", "30.0.100.2")
+    e1, e2 = (g.id for g in pool.gateways)
+    return gw1, gw2, e1, e2
 
 
 def clone(template: Store) -> Store:

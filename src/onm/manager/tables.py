@@ -270,44 +270,47 @@ gateway_reports = Table(
     Index("ix_gateway_reports_host", "host_id"),
 )
 
+
 # The latest firewall counts each gateway's own agent reported (0010; onm.manager.rule_counts):
 # per rule, and per default verdict. `packets` is the agent's counter as last reported,
 # `carried` what earlier lifetimes of it counted (a counter that went down was reset). They go
 # with their rule, gateway or host: ON DELETE CASCADE.
+def _counted(what: Column[str], index: Index) -> tuple[Column[Any] | Index, ...]:
+    """The columns of one firewall count table, keyed by host, gateway and `what`."""
+    return (
+        Column("host_id", String(16), ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
+        Column(
+            "gateway_id",
+            String(16),
+            ForeignKey("edge_gateways.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        what,
+        Column("packets", BigInteger, nullable=False),
+        Column("carried", BigInteger, nullable=False),
+        Column("changed_at", UtcDateTime(), nullable=False),
+        index,
+    )
+
+
 rule_counts = Table(
     "rule_counts",
     metadata,
-    Column("host_id", String(16), ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "gateway_id",
-        String(16),
-        ForeignKey("edge_gateways.id", ondelete="CASCADE"),
-        primary_key=True,
+    *_counted(
+        Column(
+            "rule_id", String(16), ForeignKey("edge_rules.id", ondelete="CASCADE"), primary_key=True
+        ),
+        Index("ix_rule_counts_rule", "rule_id"),
     ),
-    Column(
-        "rule_id", String(16), ForeignKey("edge_rules.id", ondelete="CASCADE"), primary_key=True
-    ),
-    Column("packets", BigInteger, nullable=False),
-    Column("carried", BigInteger, nullable=False),
-    Column("changed_at", UtcDateTime(), nullable=False),
-    Index("ix_rule_counts_rule", "rule_id"),
 )
 
 default_counts = Table(
     "default_counts",
     metadata,
-    Column("host_id", String(16), ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
-    Column(
-        "gateway_id",
-        String(16),
-        ForeignKey("edge_gateways.id", ondelete="CASCADE"),
-        primary_key=True,
+    *_counted(
+        Column("verdict", String(24), primary_key=True),
+        Index("ix_default_counts_gateway", "gateway_id"),
     ),
-    Column("verdict", String(24), primary_key=True),
-    Column("packets", BigInteger, nullable=False),
-    Column("carried", BigInteger, nullable=False),
-    Column("changed_at", UtcDateTime(), nullable=False),
-    Index("ix_default_counts_gateway", "gateway_id"),
 )
 
 routes = Table(

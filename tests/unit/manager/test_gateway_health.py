@@ -35,6 +35,7 @@ from support.manager_world import (
     Actor,
     World,
     bearer,
+    build_edge,
     build_world,
     host_principal,
     prefix_at,
@@ -82,14 +83,7 @@ def edge() -> Iterator[Edge]:
     store = Store("sqlite://")
     store.migrate()
     world = build_world(store)
-    with store.write(ADMIN, NOW) as tx:
-        externals.create(tx, "internet", "30.0.0.0/16")
-        gw1, _ = hosts.create(tx, "gw1", prefix_at(1, rack=9), role="edge", external="internet")
-        gw2, _ = hosts.create(tx, "gw2", prefix_at(2, rack=9), role="edge", external="internet")
-        edge_pools.create(tx, "egress", "a/na", {})
-        edge_pools.add_gateway(tx, "a/na/egress", "e1", "gw1", "30.0.100.1")
-        pool = edge_pools.add_gateway(tx, "a/na/egress", "e2", "gw2", "30.0.100.2")
-    e1, e2 = (g.id for g in pool.gateways)
+    gw1, gw2, e1, e2 = build_edge(store)
     yield Edge(store, world, gw1, gw2, e1, e2)
     store.dispose()
 

@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from onm.errors import InvalidInputError, NotFoundError
-from onm.manager import edge_pools, edge_rules, externals, gateway_health, hosts, tables
+from onm.manager import edge_pools, edge_rules, gateway_health, hosts, tables
 from onm.manager.gateway_health import GatewayFigures
 from onm.manager.store import Store
 from onm.model import Host
 from onm.model.principal import ADMIN
-from support.manager_world import NOW, World, build_world, host_principal, prefix_at
+from support.manager_world import NOW, World, build_edge, build_world, host_principal
 from support.manager_world import tenant_principal as tenant
 
 SECOND = dt.timedelta(seconds=1)
@@ -75,16 +75,10 @@ def edge() -> Iterator[Edge]:
     store = Store("sqlite://")
     store.migrate()
     world = build_world(store)
+    gw1, gw2, e1, e2 = build_edge(store)
     with store.write(ADMIN, NOW) as tx:
-        externals.create(tx, "internet", "30.0.0.0/16")
-        gw1, _ = hosts.create(tx, "gw1", prefix_at(1, rack=9), role="edge", external="internet")
-        gw2, _ = hosts.create(tx, "gw2", prefix_at(2, rack=9), role="edge", external="internet")
-        edge_pools.create(tx, "egress", "a/na", {})
-        edge_pools.add_gateway(tx, POOL, "e1", "gw1", "30.0.100.1")
-        pool = edge_pools.add_gateway(tx, POOL, "e2", "gw2", "30.0.100.2")
         deny = edge_rules.add(tx, POOL, "egress", "deny", "tcp", "25")
         allow = edge_rules.add(tx, POOL, "egress", "allow", "udp")
-    e1, e2 = (g.id for g in pool.gateways)
     yield Edge(store, world, gw1, gw2, e1, e2, deny.id, allow.id)
     store.dispose()
 
