@@ -5,6 +5,9 @@
 # seconds.
 # `make fuzz` fuzzes every decoder (atheris, coverage-guided) for FUZZ_SECONDS each (default 30);
 # `make fuzz TARGET=siit_6to4` fuzzes one (`.venv/bin/python tests/fuzz/run.py --list` names them).
+# `make bpf` compiles the eBPF programs (bpf/*.c -> build/bpf/*.o, clang -target bpf), after
+# regenerating bpf/include/generated/defs.h from onm.agent.datapath.ebpf.layout; install and test
+# build them too.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,9 +15,18 @@ BIN    := $(VENV)/bin
 STAMPS := .make-stamps
 
 # Debian packages the test suite needs (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd nftables libnftables1
+APT_PACKAGES := iproute2 iputils-ping postgresql ethtool iperf3 curl systemd nftables libnftables1 \
+	clang llvm libbpf-dev bpftool linux-libc-dev
 
-.PHONY: all install test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools bench-edge demo clean
+.PHONY: all install bpf test lint typecheck unit fuzz bench bench-manager bench-datapath bench-pools bench-edge demo clean
+
+# eBPF: one object per attach point; every header (generated one included) is a dependency.
+BPF_SOURCES := $(wildcard bpf/*.c)
+BPF_OBJECTS := $(patsubst bpf/%.c,build/bpf/%.o,$(BPF_SOURCES))
+BPF_HEADERS := $(wildcard bpf/include/*.h) bpf/include/generated/defs.h
+BPF_CFLAGS  := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu
+BPF_LAYOUT  := src/onm/agent/datapath/ebpf/layout.py src/onm/agent/datapath/ebpf/cheader.py \
+	src/onm/packet/drop.py
 
 all: test
 
@@ -37,7 +49,16 @@ $(STAMPS)/venv: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(STAMPS)/apt $(STAMPS)/venv
+bpf/include/generated/defs.h: $(BPF_LAYOUT) | $(STAMPS)/venv
+	$(BIN)/python -m onm.agent.datapath.ebpf.cheader $@
+
+build/bpf/%.o: bpf/%.c $(BPF_HEADERS) | $(STAMPS)/apt
+	@mkdir -p $(@D)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+bpf: $(BPF_OBJECTS)
+
+install: $(STAMPS)/apt $(STAMPS)/venv bpf
 
 lint: install
 	$(BIN)/ruff check src tests
@@ -78,4 +99,4 @@ demo: install
 	$(BIN)/onm demo $(if $(KEEP),--keep)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz
+	rm -rf $(VENV) $(STAMPS) .mypy_cache .ruff_cache .pytest_cache .hypothesis .fuzz build

@@ -1,0 +1,53 @@
+/* Parsing: the headers the programs read, and the few tests on them (RFC 791, RFC 8200). */
+#ifndef ONM_PARSE_H
+#define ONM_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define ONM_IPV4_DF 0x4000
+#define ONM_IPV4_MF 0x2000
+#define ONM_IPV4_OFFSET 0x1fff
+#define ONM_IPPROTO_ICMPV6 58
+#define ONM_ICMP_ECHO_REPLY 0
+#define ONM_ICMP_ECHO_REQUEST 8
+#define ONM_ICMPV6_ECHO_REQUEST 128
+#define ONM_ICMPV6_ECHO_REPLY 129
+#define ONM_TCP_CHECK 16 /* offset of the checksum in the TCP header */
+#define ONM_UDP_CHECK 6
+#define ONM_DF_THRESHOLD 1260 /* RFC 7915 5.1: larger unfragmented results get DF set */
+
+static __always_inline int onm_mac_eq(const __u8 *a, const __u8 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+		(a[5] ^ b[5])) == 0;
+}
+
+static __always_inline void onm_mac_copy(__u8 *to, const __u8 *from)
+{
+	__builtin_memcpy(to, from, ETH_ALEN);
+}
+
+/* RFC 7915 4.1 drops illegal sources (0/8, 127/8, class D and E): the slow path answers. */
+static __always_inline int onm_unicast_v4(__u32 address_be)
+{
+	__u8 first = bpf_ntohl(address_be) >> 24;
+	return first != 0 && first != 127 && first < 224;
+}
+
+/* The L4 checksum offset of TCP and UDP, 0 for anything else. */
+static __always_inline __u32 onm_check_at(__u8 protocol)
+{
+	if (protocol == IPPROTO_TCP)
+		return ONM_TCP_CHECK;
+	if (protocol == IPPROTO_UDP)
+		return ONM_UDP_CHECK;
+	return 0;
+}
+
+#endif

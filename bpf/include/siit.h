@@ -1,0 +1,175 @@
+/* SIIT (RFC 7915) on an skb: swap the IP header for the other family's, move TCP/UDP checksums
+ * to the new pseudo-header incrementally (RFC 1624, bpf_l4_csum_replace with BPF_F_PSEUDO_HDR,
+ * so CHECKSUM_PARTIAL packets stay right) and rewrite ICMP echo as the other family's echo.
+ * The callers have checked everything else; these only rewrite (0, or -1 when a helper failed
+ * after the packet changed). */
+#ifndef ONM_SIIT_H
+#define ONM_SIIT_H
+
+#include "csum.h"
+#include "parse.h"
+
+#define ONM_L3 ETH_HLEN
+
+/* What the 4->6 rewrite needs of the IPv4 header it replaces. */
+struct onm_v4 {
+	__be32 saddr;
+	__be32 daddr;
+	__u16 payload; /* octets after the header */
+	__u8 protocol;
+	__u8 ttl;
+	__u8 tos;
+};
+
+struct onm_pseudo6 {
+	__u8 src[16];
+	__u8 dst[16];
+	__be32 length;
+	__be32 next_header;
+};
+
+static __always_inline __u32 onm_pseudo6_sum(const __u8 *src, const __u8 *dst, __u32 length,
+					      __u8 next_header)
+{
+	struct onm_pseudo6 ph;
+
+	__builtin_memcpy(ph.src, src, 16);
+	__builtin_memcpy(ph.dst, dst, 16);
+	ph.length = bpf_htonl(length);
+	ph.next_header = bpf_htonl(next_header);
+	return (__u32)bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+}
+
+/* IPv4 -> IPv6 (RFC 7915 section 4). `icmp_rest` is the sum of the ICMP message after its
+ * checksum field (an echo's identifier, sequence and data), for ICMP only. */
+static __always_inline int onm_siit_4to6(struct __sk_buff *skb, const struct onm_v4 *v4,
+					 const __u8 *src6, const __u8 *dst6, __u8 hop_limit,
+					 __u8 traffic_class, __u64 icmp_rest)
+{
+	__u8 protocol = v4->protocol == IPPROTO_ICMP ? ONM_IPPROTO_ICMPV6 : v4->protocol;
+	__u32 l4 = ONM_L3 + sizeof(struct ipv6hdr);
+	__be32 old[2] = { v4->saddr, v4->daddr };
+	__u8 new[32];
+	void *data, *end;
+	struct ipv6hdr *ip6;
+	struct ethhdr *eth;
+	__u32 at = onm_check_at(protocol);
+	__s64 diff = 0;
+
+	__builtin_memcpy(new, src6, 16);
+	__builtin_memcpy(new + 16, dst6, 16);
+	if (at)
+		diff = bpf_csum_diff(old, sizeof(old), (__be32 *)new, sizeof(new), 0);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0))
+		return 1; /* unchanged: the slow path's */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip6 = data + ONM_L3;
+	if ((void *)(ip6 + 1) > end)
+		return -1;
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	ip6->version = 6;
+	ip6->priority = traffic_class >> 4;
+	ip6->flow_lbl[0] = (traffic_class & 0x0f) << 4;
+	ip6->flow_lbl[1] = 0;
+	ip6->flow_lbl[2] = 0;
+	ip6->payload_len = bpf_htons(v4->payload);
+	ip6->nexthdr = protocol;
+	ip6->hop_limit = hop_limit;
+	__builtin_memcpy(&ip6->saddr, new, 16);
+	__builtin_memcpy(&ip6->daddr, new + 16, 16);
+	if (protocol == ONM_IPPROTO_ICMPV6) {
+		__u8 *icmp = data + l4;
+		__u64 sum;
+
+		if ((void *)(icmp + 4) > end)
+			return -1;
+		icmp[0] = icmp[0] == ONM_ICMP_ECHO_REQUEST ? ONM_ICMPV6_ECHO_REQUEST
+							   : ONM_ICMPV6_ECHO_REPLY;
+		sum = icmp_rest + onm_word(icmp[0], icmp[1]) +
+		      onm_pseudo6_sum(new, new + 16, v4->payload, ONM_IPPROTO_ICMPV6);
+		*(__u16 *)(icmp + 2) = (__u16)~onm_fold(sum);
+		return 0;
+	}
+	if (at) {
+		__u64 flags = BPF_F_PSEUDO_HDR;
+
+		if (protocol == IPPROTO_UDP)
+			flags |= BPF_F_MARK_MANGLED_0; /* a result of zero is sent as all ones */
+		if (bpf_l4_csum_replace(skb, l4 + at, 0, diff, flags))
+			return -1;
+	}
+	return 0;
+}
+
+/* What the 6->4 rewrite needs of the IPv6 header it replaces. */
+struct onm_v6 {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 payload;
+	__u8 next_header;
+	__u8 hop_limit;
+	__u8 traffic_class;
+};
+
+/* IPv6 -> IPv4 (RFC 7915 section 5) to (src4, dst4). `icmp_rest` as for onm_siit_4to6. */
+static __always_inline int onm_siit_6to4(struct __sk_buff *skb, const struct onm_v6 *v6,
+					 __be32 src4, __be32 dst4, __u8 ttl, __u8 tos,
+					 __u16 identification, __u64 icmp_rest)
+{
+	__u8 protocol = v6->next_header == ONM_IPPROTO_ICMPV6 ? IPPROTO_ICMP : v6->next_header;
+	__u32 l4 = ONM_L3 + sizeof(struct iphdr);
+	__u32 total = sizeof(struct iphdr) + v6->payload;
+	__be32 new[2] = { src4, dst4 };
+	__u32 at = onm_check_at(protocol);
+	struct iphdr *ip;
+	struct ethhdr *eth;
+	void *data, *end;
+	__s64 diff = 0;
+
+	if (at)
+		diff = bpf_csum_diff((__be32 *)v6->saddr, 32, new, sizeof(new), 0);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0))
+		return 1;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = data + ONM_L3;
+	if ((void *)(ip + 1) > end)
+		return -1;
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = tos;
+	ip->tot_len = bpf_htons(total);
+	ip->id = bpf_htons(identification);
+	ip->frag_off = total > ONM_DF_THRESHOLD ? bpf_htons(ONM_IPV4_DF) : 0;
+	ip->ttl = ttl;
+	ip->protocol = protocol;
+	ip->check = 0;
+	ip->saddr = src4;
+	ip->daddr = dst4;
+	ip->check = ~onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0));
+	if (protocol == IPPROTO_ICMP) {
+		__u8 *icmp = data + l4;
+
+		if ((void *)(icmp + 4) > end)
+			return -1;
+		icmp[0] = icmp[0] == ONM_ICMPV6_ECHO_REQUEST ? ONM_ICMP_ECHO_REQUEST
+							    : ONM_ICMP_ECHO_REPLY;
+		*(__u16 *)(icmp + 2) = (__u16)~onm_fold(icmp_rest + onm_word(icmp[0], icmp[1]));
+		return 0;
+	}
+	if (at) {
+		__u64 flags = BPF_F_PSEUDO_HDR;
+
+		if (protocol == IPPROTO_UDP)
+			flags |= BPF_F_MARK_MANGLED_0;
+		if (bpf_l4_csum_replace(skb, l4 + at, 0, diff, flags))
+			return -1;
+	}
+	return 0;
+}
+
+#endif

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tc ingress on a node's host-side interface: the node's IPv4 -> IPv6 onto the substrate.
+ *
+ * The checks of onm.agent.forwarding, in its order, against the maps the agent wrote: the port
+ * must be known (else nothing is forwarded), the frame must carry the node's MAC and IP, the
+ * destination MAC must be the one the node was told for the target. A unicast TCP, UDP or ICMP
+ * echo datagram to a remote node is translated (RFC 7915 section 4) and redirected to the
+ * substrate interface, its MACs from the neighbour table. Anything else (ARP, options,
+ * fragments, ICMP errors, misses, routed or local traffic, what needs an ICMP error) goes to
+ * the userspace core untouched; drops are counted per reason. */
+#include "include/drop.h"
+#include "include/maps.h"
+#include "include/siit.h"
+
+SEC("tc")
+int onm_node_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct onm_port_key port_key = { .ifindex = skb->ifindex };
+	struct onm_port_value *port = bpf_map_lookup_elem(&onm_ports, &port_key);
+	struct onm_mapping_key mapping_key = {};
+	struct onm_mapping_value *mapping;
+	struct onm_network_value *network;
+	struct onm_config_value *config;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct onm_v4 v4;
+	__u32 total, limit, size, at;
+	__u64 icmp_rest = 0;
+	__u8 hop_limit, df;
+	int rewritten;
+
+	if (!port)
+		return onm_drop(ONM_DROP_UNKNOWN_PORT);
+	if ((void *)(eth + 1) > end)
+		return onm_drop(ONM_DROP_ETHERNET_TRUNCATED);
+	if (!onm_mac_eq(eth->h_source, port->mac))
+		return onm_drop(ONM_DROP_SPOOFED_SOURCE_MAC);
+	if (eth->h_proto == bpf_htons(ETH_P_ARP))
+		return onm_slow(ONM_SLOW_ARP);
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return onm_drop(ONM_DROP_ETHERTYPE_UNSUPPORTED);
+	if ((void *)(ip + 1) > end)
+		return onm_slow(ONM_SLOW_TRUNCATED);
+	if (ip->version != 4 || ip->ihl < 5)
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	if (ip->ihl != 5)
+		return onm_slow(ONM_SLOW_IPV4_OPTIONS);
+	total = bpf_ntohs(ip->tot_len);
+	if (total != skb->len - ETH_HLEN || total < sizeof(*ip))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* short, or Ethernet padding to trim */
+	if (onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0)) != 0xffff)
+		return onm_drop(ONM_DROP_IPV4_BAD_CHECKSUM);
+	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
+		return onm_slow(ONM_SLOW_FRAGMENT);
+	if (ip->saddr != *(__be32 *)port->ip)
+		return onm_slow(ONM_SLOW_FOREIGN_SOURCE); /* a pool IP, or spoofed: the core says */
+	if (!onm_unicast_v4(ip->saddr))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	network = onm_network(port->vni);
+	if (!network)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	if (network->flags & ONM_NET_F_ENCAP)
+		return onm_slow(ONM_SLOW_ENCAP);
+	hop_limit = ip->ttl;
+	if (hop_limit == 0 || (hop_limit == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* Time Exceeded is the core's to build */
+	if (network->flags & ONM_NET_F_DECREMENT_TTL)
+		hop_limit--;
+	if (onm_mac_eq(eth->h_dest, network->router_mac))
+		return onm_slow(ONM_SLOW_ROUTED);
+	if (port->flags & ONM_PORT_F_POOL_MEMBER)
+		return onm_slow(ONM_SLOW_POOL);
+	mapping_key.ifindex = skb->ifindex;
+	__builtin_memcpy(mapping_key.target, &ip->daddr, 4);
+	mapping = bpf_map_lookup_elem(&onm_mappings, &mapping_key);
+	if (!mapping)
+		return onm_slow(ONM_SLOW_NO_MAPPING);
+	if (!onm_mac_eq(eth->h_dest, mapping->mac))
+		return onm_slow(ONM_SLOW_MAC_MISMATCH);
+	if (mapping->flags & ONM_MAP_F_LOCAL)
+		return onm_slow(ONM_SLOW_LOCAL_TARGET);
+	if (mapping->flags & ONM_MAP_F_POOL)
+		return onm_slow(ONM_SLOW_POOL);
+
+	v4.saddr = ip->saddr;
+	v4.daddr = ip->daddr;
+	v4.payload = total - sizeof(*ip);
+	v4.protocol = ip->protocol;
+	v4.ttl = ip->ttl;
+	v4.tos = ip->tos;
+	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
+	at = onm_check_at(v4.protocol);
+	if (at) {
+		__u8 *check = data + ETH_HLEN + sizeof(*ip) + at;
+
+		if (v4.payload < at + 2 || (void *)(check + 2) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (v4.protocol == IPPROTO_UDP && *(__u16 *)check == 0)
+			return onm_slow(ONM_SLOW_UDP_ZERO_CHECKSUM);
+	} else if (v4.protocol == IPPROTO_ICMP) {
+		__u8 *icmp = data + ETH_HLEN + sizeof(*ip);
+		__s64 rest;
+
+		if (v4.payload < 8 || (void *)(icmp + 8) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
+			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
+		rest = onm_sum_packet(skb, ETH_HLEN + sizeof(*ip) + 4, v4.payload - 4);
+		if (rest < 0)
+			return onm_slow(ONM_SLOW_TOO_BIG);
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		icmp = data + ETH_HLEN + sizeof(*ip);
+		if ((void *)(icmp + 4) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (onm_fold(rest + onm_word(icmp[0], icmp[1]) + *(__u16 *)(icmp + 2)) != 0xffff)
+			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
+		icmp_rest = rest;
+	} else {
+		return onm_slow(ONM_SLOW_PROTOCOL);
+	}
+	/* RFC 7915 4.1: DF set and too big wants Fragmentation Needed; DF clear and over the
+	 * lowest IPv6 MTU wants fragments: both are the core's. */
+	size = sizeof(struct ipv6hdr) + v4.payload;
+	limit = network->ipv6_mtu;
+	if (!df && network->lowest_ipv6_mtu < limit)
+		limit = network->lowest_ipv6_mtu;
+	if (size > limit)
+		return onm_slow(ONM_SLOW_TOO_BIG);
+	config = onm_config();
+	if (!config || !config->substrate_ifindex)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+
+	rewritten = onm_siit_4to6(skb, &v4, port->substrate, mapping->substrate, hop_limit,
+				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
+	if (rewritten > 0)
+		return onm_slow(ONM_SLOW_TOO_BIG);
+	if (rewritten < 0)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	return bpf_redirect_neigh(config->substrate_ifindex, 0, 0, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

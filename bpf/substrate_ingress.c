@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tc ingress on the substrate interface: IPv6 for a local node -> IPv4, delivered to it.
+ *
+ * The checks of onm.agent.receive, in its order: the destination must be a local node's
+ * substrate address, the source must carry the same network id and be an allowed sender of
+ * that (network, IPv4) (anti-spoofing: onm_sources holds exactly the residents' sources that
+ * are not local nodes), else the packet is dropped and counted, unless it may be a gateway's
+ * (the core judges those). A TCP, UDP or ICMPv6 echo packet is translated (RFC 7915 section 5)
+ * and redirected to the node's port with the sender's MAC; traffic not for a node (the host's
+ * own), extension headers, ICMPv6 errors and what needs an ICMP error go to the stack and the
+ * userspace core untouched. */
+#include "include/drop.h"
+#include "include/maps.h"
+#include "include/siit.h"
+
+SEC("tc")
+int onm_substrate_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct onm_source_key source_key = {};
+	struct onm_gateway_key gateway_key = {};
+	struct onm_source_value *source;
+	struct onm_network_value *network;
+	struct onm_local_value *local;
+	struct onm_v6 v6;
+	__u32 vni, at, total;
+	__u64 icmp_rest = 0;
+	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN];
+	__be32 sender_ip, node_ip;
+	__u32 node_ifindex;
+	__u8 ttl;
+	int rewritten;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return onm_slow(ONM_SLOW_NOT_IPV6);
+	if ((void *)(ip6 + 1) > end)
+		return onm_slow(ONM_SLOW_TRUNCATED);
+	if (ip6->version != 6)
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	v6.payload = bpf_ntohs(ip6->payload_len);
+	if (v6.payload != skb->len - ETH_HLEN - sizeof(*ip6))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	local = bpf_map_lookup_elem(&onm_locals, &ip6->daddr);
+	if (!local)
+		return onm_slow(ONM_SLOW_NOT_LOCAL); /* the host's own, or a steered variant */
+	vni = (__u32)ip6->saddr.in6_u.u6_addr8[9] << 16 |
+	      (__u32)ip6->saddr.in6_u.u6_addr8[10] << 8 | ip6->saddr.in6_u.u6_addr8[11];
+	if (vni != local->vni)
+		return onm_drop(ONM_DROP_NETWORK_MISMATCH);
+	source_key.vni = vni;
+	__builtin_memcpy(source_key.ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
+	__builtin_memcpy(source_key.source, &ip6->saddr, 16);
+	source = bpf_map_lookup_elem(&onm_sources, &source_key);
+	if (!source) {
+		gateway_key.vni = vni;
+		__builtin_memcpy(gateway_key.prefix, &ip6->saddr, 8);
+		if (bpf_map_lookup_elem(&onm_gateways, &gateway_key))
+			return onm_slow(ONM_SLOW_FROM_GATEWAY);
+		return onm_drop(ONM_DROP_SPOOFED_SUBSTRATE_SOURCE);
+	}
+	v6.next_header = ip6->nexthdr;
+	at = onm_check_at(v6.next_header);
+	if (!at && v6.next_header != ONM_IPPROTO_ICMPV6)
+		return onm_slow(ONM_SLOW_EXTENSION_HEADER);
+	if (local->flags & ONM_PORT_F_POOL_MEMBER)
+		return onm_slow(ONM_SLOW_POOL);
+	network = onm_network(vni);
+	if (!network)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	if (network->flags & ONM_NET_F_ENCAP)
+		return onm_slow(ONM_SLOW_ENCAP);
+	ttl = ip6->hop_limit;
+	if (ttl == 0 || (ttl == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	if (network->flags & ONM_NET_F_DECREMENT_TTL)
+		ttl--;
+	total = sizeof(struct iphdr) + v6.payload;
+	if (total > network->ipv4_mtu)
+		return onm_slow(ONM_SLOW_TOO_BIG); /* Packet Too Big is the core's to build */
+
+	__builtin_memcpy(v6.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(v6.daddr, &ip6->daddr, 16);
+	v6.hop_limit = ip6->hop_limit;
+	v6.traffic_class = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
+	__builtin_memcpy(&sender_ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
+	__builtin_memcpy(&node_ip, local->ip, 4);
+	onm_mac_copy(node_mac, local->mac);
+	onm_mac_copy(sender_mac, source->mac);
+	node_ifindex = local->ifindex;
+	if (at) {
+		__u8 *check = data + ETH_HLEN + sizeof(*ip6) + at;
+
+		if (v6.payload < at + 2 || (void *)(check + 2) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (v6.next_header == IPPROTO_UDP && *(__u16 *)check == 0)
+			return onm_slow(ONM_SLOW_UDP_ZERO_CHECKSUM);
+	} else {
+		__u8 *icmp = data + ETH_HLEN + sizeof(*ip6);
+		__s64 rest;
+		__u64 sum;
+
+		if (v6.payload < 8 || (void *)(icmp + 8) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (icmp[0] != ONM_ICMPV6_ECHO_REQUEST && icmp[0] != ONM_ICMPV6_ECHO_REPLY)
+			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
+		rest = onm_sum_packet(skb, ETH_HLEN + sizeof(*ip6) + 4, v6.payload - 4);
+		if (rest < 0)
+			return onm_slow(ONM_SLOW_TOO_BIG);
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		icmp = data + ETH_HLEN + sizeof(*ip6);
+		if ((void *)(icmp + 4) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		sum = rest + onm_word(icmp[0], icmp[1]) + *(__u16 *)(icmp + 2) +
+		      onm_pseudo6_sum(v6.saddr, v6.daddr, v6.payload, ONM_IPPROTO_ICMPV6);
+		if (onm_fold(sum) != 0xffff)
+			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
+		icmp_rest = rest;
+	}
+
+	rewritten = onm_siit_6to4(skb, &v6, sender_ip, node_ip, ttl,
+				  (network->flags & ONM_NET_F_COPY_TOS) ? v6.traffic_class : 0,
+				  onm_next_ident(), icmp_rest);
+	if (rewritten > 0)
+		return onm_slow(ONM_SLOW_TOO_BIG);
+	if (rewritten < 0)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	onm_mac_copy(eth->h_dest, node_mac);
+	onm_mac_copy(eth->h_source, sender_mac);
+	return bpf_redirect(node_ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,160 @@
+"""The programs' maps, typed: entries built from the agent's tables, written and read back.
+
+Python decides, BPF looks up: `port_value`, `network_value` and `local_value` turn what
+`onm.agent.tables` compiled into the map layouts of `layout` (pure), and `DatapathMaps` writes
+them into a loaded object's maps, each checked at open against the sizes the object declares
+(a program built from another layout is refused by name, never half-used).
+
+The plan for the slices after this one (issue #11), which these layouts leave room for: maps
+are pinned under /sys/fs/bpf/onm/<host>/ so a restarted agent adopts them (make before break:
+new entries are written before `BPF_TC_F_REPLACE` swaps the programs); edge pools get a Maglev
+array map and an LRU flow-pinning map beside `onm_mappings`; encap networks get a flag value and
+their own rewrite; counters are per CPU and summed when read (`drops`, `slow_paths`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Mapping
+
+from onm.agent.datapath.ebpf import layout
+from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
+from onm.agent.tables import NetworkEntry, Port
+from onm.model import Encoding
+from onm.packet.drop import DropReason
+
+_Octets = ctypes.c_uint8
+
+
+def _octets(data: bytes, size: int, field: str) -> ctypes.Array[ctypes.c_uint8]:
+    if len(data) != size:
+        raise BpfError(field, f"pack {len(data)} octets", 22, f"it holds {size}")
+    return (_Octets * size).from_buffer_copy(data)
+
+
+def port_value(port: Port, vni: int) -> layout.PortValue:
+    flags = layout.PortFlag.POOL_MEMBER if port.pool_sources else layout.PortFlag(0)
+    return layout.PortValue(
+        vni=vni,
+        ip=_octets(port.ip, 4, "port.ip"),
+        substrate=_octets(port.substrate, 16, "port.substrate"),
+        mac=_octets(port.mac, 6, "port.mac"),
+        flags=int(flags),
+    )
+
+
+def network_value(network: NetworkEntry) -> layout.NetworkValue:
+    siit = network.siit
+    flags = layout.NetworkFlag(0)
+    if siit.decrement_ttl:
+        flags |= layout.NetworkFlag.DECREMENT_TTL
+    if siit.copy_tos:
+        flags |= layout.NetworkFlag.COPY_TOS
+    if network.encoding is Encoding.ENCAP:
+        flags |= layout.NetworkFlag.ENCAP
+    return layout.NetworkValue(
+        lowest_ipv6_mtu=siit.lowest_ipv6_mtu,
+        ipv6_mtu=siit.ipv6_mtu,
+        ipv4_mtu=siit.ipv4_mtu,
+        router_mac=_octets(network.router_mac, 6, "network.router_mac"),
+        flags=int(flags),
+    )
+
+
+def local_value(port: Port, ifindex: int) -> layout.LocalValue:
+    flags = layout.PortFlag.POOL_MEMBER if port.pool_sources else layout.PortFlag(0)
+    return layout.LocalValue(
+        ifindex=ifindex,
+        vni=port.network.vni,
+        ip=_octets(port.ip, 4, "port.ip"),
+        mac=_octets(port.mac, 6, "port.mac"),
+        flags=int(flags),
+    )
+
+
+def mapping_key(ifindex: int, target: bytes) -> layout.MappingKey:
+    return layout.MappingKey(ifindex=ifindex, target=_octets(target, 4, "mapping.target"))
+
+
+def mapping_value(substrate: bytes, mac: bytes, flags: layout.MappingFlag) -> layout.MappingValue:
+    return layout.MappingValue(
+        substrate=_octets(substrate, 16, "mapping.substrate"),
+        mac=_octets(mac, 6, "mapping.mac"),
+        flags=int(flags),
+    )
+
+
+def source_key(vni: int, ip: bytes, source: bytes) -> layout.SourceKey:
+    return layout.SourceKey(
+        vni=vni, ip=_octets(ip, 4, "resident.ip"), source=_octets(source, 16, "resident.source")
+    )
+
+
+def gateway_key(vni: int, prefix: bytes) -> layout.GatewayKey:
+    return layout.GatewayKey(vni=vni, prefix=_octets(prefix, 8, "gateway.prefix"))
+
+
+class DatapathMaps:
+    """The maps of one loaded object, by name, checked against `layout.MAPS`."""
+
+    def __init__(self, obj: BpfObject) -> None:
+        self.maps: dict[str, BpfMap] = {}
+        for spec in layout.MAPS:
+            found = obj.map(spec.name)
+            for what, have, want in (
+                ("key", found.key_size, ctypes.sizeof(spec.key)),
+                ("value", found.value_size, ctypes.sizeof(spec.value)),
+                ("max_entries", found.max_entries, spec.max_entries),
+            ):
+                if have != want:
+                    raise BpfError(
+                        f"map {spec.name} of {obj.path}",
+                        "check layout",
+                        22,
+                        f"its {what} is {have}, layout.{spec.name} says {want}: rebuild (make bpf)",
+                    )
+            self.maps[spec.name] = found
+
+    def __getitem__(self, name: str) -> BpfMap:
+        return self.maps[name]
+
+    def set_config(self, substrate_ifindex: int) -> None:
+        self.maps["onm_settings"].update(
+            layout.IndexKey(0), layout.ConfigValue(substrate_ifindex=substrate_ifindex)
+        )
+
+    def _per_cpu(self, name: str, index: int) -> list[int]:
+        bpf_map = self.maps[name]
+        slot = (bpf_map.value_size + 7) // 8 * 8
+        cpus = possible_cpus()
+        raw = bpf_map.lookup_raw(layout.IndexKey(index), slot * cpus)
+        if raw is None:
+            return [0] * cpus
+        width = bpf_map.value_size
+        return [int.from_bytes(raw[i * slot : i * slot + width], "little") for i in range(cpus)]
+
+    def _per_cpu_set(self, name: str, index: int, value: int) -> None:
+        bpf_map = self.maps[name]
+        slot = (bpf_map.value_size + 7) // 8 * 8
+        raw = b"".join(
+            value.to_bytes(bpf_map.value_size, "little").ljust(slot, b"\0")
+            for _ in range(possible_cpus())
+        )
+        bpf_map.update(layout.IndexKey(index), ctypes.create_string_buffer(raw, len(raw)))
+
+    def drops(self) -> Mapping[DropReason, int]:
+        """Drops per reason, summed over CPUs (reasons never counted left out)."""
+        counts = {reason: sum(self._per_cpu("onm_drops", reason)) for reason in DropReason}
+        return {reason: n for reason, n in counts.items() if n}
+
+    def slow_paths(self) -> Mapping[layout.SlowPath, int]:
+        """Hand-overs to the userspace core per reason, summed over CPUs."""
+        counts = {why: sum(self._per_cpu("onm_slowpath", why)) for why in layout.SlowPath}
+        return {why: n for why, n in counts.items() if n}
+
+    def set_identification(self, value: int) -> None:
+        """Every CPU's next IPv4 Identification (tests pin it; the agent seeds it at start)."""
+        self._per_cpu_set("onm_ident", 0, value)
+
+    def identifications(self) -> list[int]:
+        return self._per_cpu("onm_ident", 0)
