@@ -22,6 +22,7 @@ from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible
 from onm.agent.tables import NetworkEntry, Port
 from onm.model import Encoding
 from onm.packet.drop import DropReason
+from onm.packet.siit import SiitConfig
 
 _Octets = ctypes.c_uint8
 
@@ -44,19 +45,23 @@ def port_value(port: Port, vni: int) -> layout.PortValue:
 
 
 def network_value(network: NetworkEntry) -> layout.NetworkValue:
-    siit = network.siit
+    return network_settings(network.siit, network.router_mac, network.encoding is Encoding.ENCAP)
+
+
+def network_settings(siit: SiitConfig, router_mac: bytes, encap: bool) -> layout.NetworkValue:
+    """A network's translator settings as the programs test them (`layout.NetworkFlag`)."""
     flags = layout.NetworkFlag(0)
     if siit.decrement_ttl:
         flags |= layout.NetworkFlag.DECREMENT_TTL
     if siit.copy_tos:
         flags |= layout.NetworkFlag.COPY_TOS
-    if network.encoding is Encoding.ENCAP:
+    if encap:
         flags |= layout.NetworkFlag.ENCAP
     return layout.NetworkValue(
         lowest_ipv6_mtu=siit.lowest_ipv6_mtu,
         ipv6_mtu=siit.ipv6_mtu,
         ipv4_mtu=siit.ipv4_mtu,
-        router_mac=_octets(network.router_mac, 6, "network.router_mac"),
+        router_mac=_octets(router_mac, 6, "network.router_mac"),
         flags=int(flags),
     )
 
