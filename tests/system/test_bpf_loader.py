@@ -7,9 +7,11 @@ created in a namespace of this test's own (bp<pid>), by a child process that ent
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import ipaddress
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -248,3 +250,32 @@ def test_tc_attach_replace_detach() -> None:
         assert "clsact" not in shown
     finally:
         subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+def test_a_layout_the_c_disagrees_with_does_not_compile(tmp_path: Path) -> None:
+    """The generated static asserts bite: a header whose size for one struct is off fails."""
+    tree = tmp_path / "bpf"
+    shutil.copytree(ROOT / "bpf", tree)
+    header = tree / "include" / "generated" / "defs.h"
+    good = header.read_text()
+    size = ctypes.sizeof(layout.PortValue)
+    assertion = f"sizeof(struct onm_port_value) == {size},"
+    assert assertion in good
+    header.write_text(good.replace(assertion, f"sizeof(struct onm_port_value) == {size + 4},"))
+    built = subprocess.run(
+        [
+            "clang",
+            "-O2",
+            "-target",
+            "bpf",
+            f"-I/usr/include/{os.uname().machine}-linux-gnu",
+            "-c",
+            str(tree / "node_ingress.c"),
+            "-o",
+            str(tmp_path / "x.o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode != 0
+    assert "onm_port_value: size differs from layout.PortValue" in built.stderr

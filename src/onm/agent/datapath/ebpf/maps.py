@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
 from onm.agent.tables import NetworkEntry, Port
+from onm.errors import InvalidInputError
 from onm.model import Encoding
 from onm.packet.drop import DropReason
 from onm.packet.siit import SiitConfig
@@ -29,7 +30,7 @@ _Octets = ctypes.c_uint8
 
 def _octets(data: bytes, size: int, field: str) -> ctypes.Array[ctypes.c_uint8]:
     if len(data) != size:
-        raise BpfError(field, f"pack {len(data)} octets", 22, f"it holds {size}")
+        raise InvalidInputError(field, f"must be {size} packed octets, got {len(data)}")
     return (_Octets * size).from_buffer_copy(data)
 
 
