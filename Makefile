@@ -50,7 +50,7 @@ $(STAMPS)/venv: pyproject.toml | $(BIN)/python
 	@touch $@
 
 bpf/include/generated/defs.h: $(BPF_LAYOUT) | $(STAMPS)/venv
-	$(BIN)/python -m onm.agent.datapath.ebpf.cheader $@
+	PYTHONPATH=src $(BIN)/python -m onm.agent.datapath.ebpf.cheader $@
 
 build/bpf/%.o: bpf/%.c $(BPF_HEADERS) | $(STAMPS)/apt
 	@mkdir -p $(@D)

@@ -93,8 +93,20 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	if (at) {
 		__u8 *check = data + ETH_HLEN + sizeof(*ip6) + at;
 
+		__u8 *l4 = data + ETH_HLEN + sizeof(*ip6);
+
+		/* admission's transport checks: the headers' own lengths agree with the datagram */
 		if (v6.payload < at + 2 || (void *)(check + 2) > end)
 			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (v6.next_header == IPPROTO_TCP) {
+			if (v6.payload < 20 || (void *)(l4 + 20) > end)
+				return onm_slow(ONM_SLOW_TRUNCATED);
+			if (l4[12] >> 4 < 5 || (l4[12] >> 4) * 4 > v6.payload)
+				return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+		} else if ((void *)(l4 + 8) > end ||
+			   bpf_ntohs(*(__be16 *)(l4 + 4)) != v6.payload) {
+			return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* UDP Length disagrees */
+		}
 		if (v6.next_header == IPPROTO_UDP && *(__u16 *)check == 0)
 			return onm_slow(ONM_SLOW_UDP_ZERO_CHECKSUM);
 	} else {
