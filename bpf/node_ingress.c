@@ -93,24 +93,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
 	at = onm_check_at(v4.protocol);
 	if (at) {
-		__u8 *check = data + ETH_HLEN + sizeof(*ip) + at;
+		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
+						       v4.payload);
 
-		__u8 *l4 = data + ETH_HLEN + sizeof(*ip);
-
-		/* admission's transport checks: the headers' own lengths agree with the datagram */
-		if (v4.payload < at + 2 || (void *)(check + 2) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		if (v4.protocol == IPPROTO_TCP) {
-			if (v4.payload < 20 || (void *)(l4 + 20) > end)
-				return onm_slow(ONM_SLOW_TRUNCATED);
-			if (l4[12] >> 4 < 5 || (l4[12] >> 4) * 4 > v4.payload)
-				return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-		} else if ((void *)(l4 + 8) > end ||
-			   bpf_ntohs(*(__be16 *)(l4 + 4)) != v4.payload) {
-			return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* UDP Length disagrees */
-		}
-		if (v4.protocol == IPPROTO_UDP && *(__u16 *)check == 0)
-			return onm_slow(ONM_SLOW_UDP_ZERO_CHECKSUM);
+		if (why)
+			return onm_slow(why);
 	} else if (v4.protocol == IPPROTO_ICMP) {
 		__u8 *icmp = data + ETH_HLEN + sizeof(*ip);
 		__s64 rest;
@@ -119,16 +106,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 			return onm_slow(ONM_SLOW_TRUNCATED);
 		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
 			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
-		rest = onm_sum_packet(skb, ETH_HLEN + sizeof(*ip) + 4, v4.payload - 4);
+		rest = onm_icmp_verify(skb, ETH_HLEN + sizeof(*ip), v4.payload, 0);
+		if (rest == ONM_ICMP_BAD_CHECKSUM)
+			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
 		if (rest < 0)
 			return onm_slow(ONM_SLOW_TOO_BIG);
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		icmp = data + ETH_HLEN + sizeof(*ip);
-		if ((void *)(icmp + 4) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		if (onm_fold(rest + onm_word(icmp[0], icmp[1]) + *(__u16 *)(icmp + 2)) != 0xffff)
-			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
 		icmp_rest = rest;
 	} else {
 		return onm_slow(ONM_SLOW_PROTOCOL);

@@ -91,45 +91,26 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	onm_mac_copy(sender_mac, source->mac);
 	node_ifindex = local->ifindex;
 	if (at) {
-		__u8 *check = data + ETH_HLEN + sizeof(*ip6) + at;
+		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip6), end, v6.next_header,
+						       v6.payload);
 
-		__u8 *l4 = data + ETH_HLEN + sizeof(*ip6);
-
-		/* admission's transport checks: the headers' own lengths agree with the datagram */
-		if (v6.payload < at + 2 || (void *)(check + 2) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		if (v6.next_header == IPPROTO_TCP) {
-			if (v6.payload < 20 || (void *)(l4 + 20) > end)
-				return onm_slow(ONM_SLOW_TRUNCATED);
-			if (l4[12] >> 4 < 5 || (l4[12] >> 4) * 4 > v6.payload)
-				return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-		} else if ((void *)(l4 + 8) > end ||
-			   bpf_ntohs(*(__be16 *)(l4 + 4)) != v6.payload) {
-			return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* UDP Length disagrees */
-		}
-		if (v6.next_header == IPPROTO_UDP && *(__u16 *)check == 0)
-			return onm_slow(ONM_SLOW_UDP_ZERO_CHECKSUM);
+		if (why)
+			return onm_slow(why);
 	} else {
 		__u8 *icmp = data + ETH_HLEN + sizeof(*ip6);
 		__s64 rest;
-		__u64 sum;
 
 		if (v6.payload < 8 || (void *)(icmp + 8) > end)
 			return onm_slow(ONM_SLOW_TRUNCATED);
 		if (icmp[0] != ONM_ICMPV6_ECHO_REQUEST && icmp[0] != ONM_ICMPV6_ECHO_REPLY)
 			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
-		rest = onm_sum_packet(skb, ETH_HLEN + sizeof(*ip6) + 4, v6.payload - 4);
+		rest = onm_icmp_verify(
+			skb, ETH_HLEN + sizeof(*ip6), v6.payload,
+			onm_pseudo6_sum(v6.saddr, v6.daddr, v6.payload, ONM_IPPROTO_ICMPV6));
+		if (rest == ONM_ICMP_BAD_CHECKSUM)
+			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
 		if (rest < 0)
 			return onm_slow(ONM_SLOW_TOO_BIG);
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		icmp = data + ETH_HLEN + sizeof(*ip6);
-		if ((void *)(icmp + 4) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		sum = rest + onm_word(icmp[0], icmp[1]) + *(__u16 *)(icmp + 2) +
-		      onm_pseudo6_sum(v6.saddr, v6.daddr, v6.payload, ONM_IPPROTO_ICMPV6);
-		if (onm_fold(sum) != 0xffff)
-			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
 		icmp_rest = rest;
 	}
 

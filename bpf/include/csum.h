@@ -57,4 +57,25 @@ static __always_inline __u32 onm_word(__u8 first, __u8 second)
 	return w;
 }
 
+#define ONM_ICMP_TOO_LONG -1
+#define ONM_ICMP_BAD_CHECKSUM -2
+
+/* An echo's checksum verified (RFC 792, RFC 4443 2.3: `pseudo` is ICMPv6's pseudo-header sum,
+ * 0 for ICMPv4): the sum of the message after its checksum field (what a rewrite needs), or
+ * ONM_ICMP_TOO_LONG (the slow path's) or ONM_ICMP_BAD_CHECKSUM. */
+static __always_inline __s64 onm_icmp_verify(struct __sk_buff *skb, __u32 at, __u32 length,
+					     __u64 pseudo)
+{
+	__s64 rest = onm_sum_packet(skb, at + 4, length - 4);
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *icmp = data + at;
+
+	if (rest < 0 || (void *)(icmp + 4) > end)
+		return ONM_ICMP_TOO_LONG;
+	if (onm_fold(rest + onm_word(icmp[0], icmp[1]) + *(__u16 *)(icmp + 2) + pseudo) != 0xffff)
+		return ONM_ICMP_BAD_CHECKSUM;
+	return rest;
+}
+
 #endif

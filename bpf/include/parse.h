@@ -9,6 +9,7 @@
 #include <linux/ipv6.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include "generated/defs.h"
 
 #define ONM_IPV4_DF 0x4000
 #define ONM_IPV4_MF 0x2000
@@ -47,6 +48,28 @@ static __always_inline __u32 onm_check_at(__u8 protocol)
 		return ONM_TCP_CHECK;
 	if (protocol == IPPROTO_UDP)
 		return ONM_UDP_CHECK;
+	return 0;
+}
+
+/* admission's transport checks (onm.packet.admission._check_transport) on a whole TCP or UDP
+ * datagram of `length` octets at `l4`, and RFC 7915 4.5's zero UDP checksum: 0 when the fast
+ * path may take it, else why not. */
+static __always_inline enum onm_slow onm_transport_slow(__u8 *l4, void *end, __u8 protocol,
+							 __u32 length)
+{
+	if (protocol == IPPROTO_TCP) {
+		if (length < 20 || (void *)(l4 + 20) > end)
+			return ONM_SLOW_TRUNCATED;
+		if (l4[12] >> 4 < 5 || (l4[12] >> 4) * 4 > length)
+			return ONM_SLOW_HEADER_UNUSUAL; /* Data Offset outside the datagram */
+		return 0;
+	}
+	if (length < 8 || (void *)(l4 + 8) > end)
+		return ONM_SLOW_TRUNCATED;
+	if (bpf_ntohs(*(__be16 *)(l4 + 4)) != length)
+		return ONM_SLOW_HEADER_UNUSUAL; /* UDP Length disagrees */
+	if (*(__u16 *)(l4 + ONM_UDP_CHECK) == 0)
+		return ONM_SLOW_UDP_ZERO_CHECKSUM;
 	return 0;
 }
 

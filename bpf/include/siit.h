@@ -40,6 +40,17 @@ static __always_inline __u32 onm_pseudo6_sum(const __u8 *src, const __u8 *dst, _
 	return (__u32)bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
 }
 
+/* A TCP/UDP checksum at `offset` moved by `diff` (the old addresses out, the new in). */
+static __always_inline int onm_move_l4_csum(struct __sk_buff *skb, __u32 offset, __s64 diff,
+					    __u8 protocol)
+{
+	__u64 flags = BPF_F_PSEUDO_HDR;
+
+	if (protocol == IPPROTO_UDP)
+		flags |= BPF_F_MARK_MANGLED_0; /* a result of zero is sent as all ones */
+	return bpf_l4_csum_replace(skb, offset, 0, diff, flags) ? -1 : 0;
+}
+
 /* IPv4 -> IPv6 (RFC 7915 section 4). `icmp_rest` is the sum of the ICMP message after its
  * checksum field (an echo's identifier, sequence and data), for ICMP only. */
 static __always_inline int onm_siit_4to6(struct __sk_buff *skb, const struct onm_v4 *v4,
@@ -92,15 +103,7 @@ static __always_inline int onm_siit_4to6(struct __sk_buff *skb, const struct onm
 		*(__u16 *)(icmp + 2) = (__u16)~onm_fold(sum);
 		return 0;
 	}
-	if (at) {
-		__u64 flags = BPF_F_PSEUDO_HDR;
-
-		if (protocol == IPPROTO_UDP)
-			flags |= BPF_F_MARK_MANGLED_0; /* a result of zero is sent as all ones */
-		if (bpf_l4_csum_replace(skb, l4 + at, 0, diff, flags))
-			return -1;
-	}
-	return 0;
+	return at ? onm_move_l4_csum(skb, l4 + at, diff, protocol) : 0;
 }
 
 /* What the 6->4 rewrite needs of the IPv6 header it replaces. */
@@ -161,15 +164,7 @@ static __always_inline int onm_siit_6to4(struct __sk_buff *skb, const struct onm
 		*(__u16 *)(icmp + 2) = (__u16)~onm_fold(icmp_rest + onm_word(icmp[0], icmp[1]));
 		return 0;
 	}
-	if (at) {
-		__u64 flags = BPF_F_PSEUDO_HDR;
-
-		if (protocol == IPPROTO_UDP)
-			flags |= BPF_F_MARK_MANGLED_0;
-		if (bpf_l4_csum_replace(skb, l4 + at, 0, diff, flags))
-			return -1;
-	}
-	return 0;
+	return at ? onm_move_l4_csum(skb, l4 + at, diff, protocol) : 0;
 }
 
 #endif

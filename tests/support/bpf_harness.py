@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from onm.addressing import embed_ipv4
 from onm.agent.datapath.ebpf import layout
@@ -129,6 +131,22 @@ def _changed(before: Mapping[int, int], after: Mapping[int, int]) -> int | None:
     for k in moved:
         assert after[k] == before.get(k, 0) + 1
     return moved[0] if moved else None
+
+
+@pytest.fixture(scope="module", name="node")
+def node_fixture() -> Iterator[Loaded]:
+    """node_ingress.o, loaded once per module."""
+    loaded = Loaded("node_ingress", "onm_node_ingress")
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module", name="sub")
+def sub_fixture() -> Iterator[Loaded]:
+    """substrate_ingress.o, loaded once per module."""
+    loaded = Loaded("substrate_ingress", "onm_substrate_ingress")
+    yield loaded
+    loaded.close()
 
 
 def network_value(config: SiitConfig) -> layout.NetworkValue:

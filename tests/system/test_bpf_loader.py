@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from onm.agent.datapath.ebpf.libbpf import (
     pinned_fd,
 )
 from onm.packet.drop import DropReason
+from support import bpf_harness
 from support.bpf_harness import (
     AGENT,
     BUILD,
@@ -57,19 +57,8 @@ from support.bpf_harness import (
 PREFIX = f"bp{os.getpid()}"
 SlowPath = layout.SlowPath
 
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[Loaded]:
-    loaded = Loaded("node_ingress", "onm_node_ingress")
-    yield loaded
-    loaded.close()
-
-
-@pytest.fixture(scope="module")
-def sub() -> Iterator[Loaded]:
-    loaded = Loaded("substrate_ingress", "onm_substrate_ingress")
-    yield loaded
-    loaded.close()
+node_fixture = bpf_harness.node_fixture  # the shared fixtures `node` and `sub`
+sub_fixture = bpf_harness.sub_fixture
 
 
 LOCAL6 = substrate(HOST_A, v4(NODE))

@@ -31,6 +31,7 @@ from onm.packet.siit import (
     translate_4to6,
     translate_6to4,
 )
+from support import bpf_harness
 from support.bpf_harness import (
     AGENT,
     HOST_A,
@@ -54,19 +55,8 @@ from support.bpf_harness import (
 CORPUS = ROOT / "tests" / "fuzz" / "corpus"
 CONFIGS = {"agent": AGENT, "rfc": SiitConfig(), "small": SiitConfig(ipv6_mtu=1280, copy_tos=False)}
 
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[Loaded]:
-    loaded = Loaded("node_ingress", "onm_node_ingress")
-    yield loaded
-    loaded.close()
-
-
-@pytest.fixture(scope="module")
-def sub() -> Iterator[Loaded]:
-    loaded = Loaded("substrate_ingress", "onm_substrate_ingress")
-    yield loaded
-    loaded.close()
+node_fixture = bpf_harness.node_fixture  # the shared fixtures `node` and `sub`
+sub_fixture = bpf_harness.sub_fixture
 
 
 def _bytes(packet: Packet | bytes) -> bytes:
