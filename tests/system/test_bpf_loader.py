@@ -128,6 +128,14 @@ def test_substrate_ingress_checks(sub: Loaded) -> None:
     assert _sub(sub, good, local_flags=layout.PortFlag.POOL_MEMBER) == (ok, SlowPath.POOL)
 
 
+def test_identification_generators_spread_over_cpus(sub: Loaded) -> None:
+    sub.maps.spread_identification(0xFFF0)
+    seeds = sub.maps.identifications()
+    assert seeds[0] == 0xFFF0 and len(set(seeds)) == len(seeds)
+    sub.maps.set_identification(7)
+    assert set(sub.maps.identifications()) == {7}
+
+
 def test_errors_name_what_failed(tmp_path: Path) -> None:
     with pytest.raises(BpfError) as missing:
         BpfObject(tmp_path / "nothing.o")

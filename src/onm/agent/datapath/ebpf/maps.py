@@ -139,12 +139,11 @@ class DatapathMaps:
         width = bpf_map.value_size
         return [int.from_bytes(raw[i * slot : i * slot + width], "little") for i in range(cpus)]
 
-    def _per_cpu_set(self, name: str, index: int, value: int) -> None:
+    def _per_cpu_set(self, name: str, index: int, values: list[int]) -> None:
         bpf_map = self.maps[name]
         slot = (bpf_map.value_size + 7) // 8 * 8
         raw = b"".join(
-            value.to_bytes(bpf_map.value_size, "little").ljust(slot, b"\0")
-            for _ in range(possible_cpus())
+            value.to_bytes(bpf_map.value_size, "little").ljust(slot, b"\0") for value in values
         )
         bpf_map.update(layout.IndexKey(index), ctypes.create_string_buffer(raw, len(raw)))
 
@@ -159,8 +158,17 @@ class DatapathMaps:
         return {why: n for why, n in counts.items() if n}
 
     def set_identification(self, value: int) -> None:
-        """Every CPU's next IPv4 Identification (tests pin it; the agent seeds it at start)."""
-        self._per_cpu_set("onm_ident", 0, value)
+        """Every CPU's next IPv4 Identification the same (tests pin it so)."""
+        self._per_cpu_set("onm_ident", 0, [value] * possible_cpus())
+
+    def spread_identification(self, start: int) -> None:
+        """Each CPU's generator an equal share of the 16-bit space apart, so CPUs do not hand
+        out the same Identification at once (RFC 6864 4.1: unique per source, destination and
+        protocol while a datagram may be reassembled); what the agent seeds at start."""
+        cpus = possible_cpus()
+        self._per_cpu_set(
+            "onm_ident", 0, [(start + cpu * (0x10000 // cpus)) & 0xFFFF for cpu in range(cpus)]
+        )
 
     def identifications(self) -> list[int]:
         return self._per_cpu("onm_ident", 0)
