@@ -62,6 +62,7 @@ class Pool:
     network: str = "znet"
     nat: str | None = "snat"
     mode: str | None = None
+    choice: str | None = None
     hash: tuple[str, ...] | None = FIVE_TUPLE
     split_above: int | None = None
     probe_interval: float | None = 0.2
@@ -76,6 +77,7 @@ class Pool:
         settings = {
             "nat": self.nat,
             "mode": self.mode,
+            "choice": self.choice,
             "hash": list(self.hash) if self.hash is not None else None,
             "split_above": self.split_above,
             "probe_interval": self.probe_interval,

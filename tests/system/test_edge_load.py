@@ -13,48 +13,33 @@ they went.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from support.edge_lab import PoolTable, admin, connections, external_server, fetch, tcp
-from support.overlay_lab import Lab, eventually, running_lab
+from support.edge_lab import (
+    EdgeTopology,
+    Network,
+    Node,
+    Pool,
+    PoolTable,
+    admin,
+    connections,
+    edge_lab,
+    fetch,
+    tcp,
+)
+from support.overlay_lab import Lab, eventually
 from support.pool_testbed import settled
 
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: h2, location: {locale: 1, area: 1, rack: 1, node: 2}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-tenants: [{name: t}]
-networks:
-  - {name: lnet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: lnet, host: h1, ip: 10.0.0.2}
-  - {name: b, network: lnet, host: h2, ip: 10.0.0.3}
-edge_pools:
-  - name: egress
-    network: lnet
-    nat: snat
-    choice: least-loaded
-    hash: [src, dst, proto, sport, dport]
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-routes:
-  - {network: lnet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 1, "h2": 1, "gw1": 0, "gw2": 0}
+TOPOLOGY = EdgeTopology(
+    pools=(Pool(network="lnet", choice="least-loaded"),),
+    node_hosts=2,
+    nodes=(Node("a", "h1", "10.0.0.2", "lnet"), Node("b", "h2", "10.0.0.3", "lnet")),
+    networks=(Network("lnet"),),
+)
 POOL = "lnet/egress"
 E1, E2 = "30.0.100.1", "30.0.100.2"
 LOADED = 12
@@ -64,10 +49,7 @@ BURST = 8
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with (
-        running_lab(tmp_path_factory, f"ll{os.getpid()}", TOPOLOGY, PORTS, 30) as built,
-        external_server(built),
-    ):
+    with edge_lab(tmp_path_factory, "ll", TOPOLOGY) as built:
         for node in ("a", "b"):
             eventually(lambda n=node: fetch(built, n) or None, f"{node} reaches web", 15)
         yield built

@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,63 +26,21 @@ from pathlib import Path
 import pytest
 
 from onm.lab.plan import Role
+from support.edge_lab import EdgeTopology, Pool, admin, edge_lab
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually, onm, running_lab
-from support.servers import EXTERNAL, Background
+from support.overlay_lab import Lab, eventually
 
 WEB = "30.0.2.2"
 PUBLIC = "30.0.100.50"
 HOSTS = {"e1": "gw1", "e2": "gw2"}
-TOPOLOGY = """
-substrate: {mtu: 1520}
-externals:
-  - name: internet
-    cidr: 30.0.0.0/16
-    servers: [{name: web, ip: 30.0.2.2}]
-hosts:
-  - {name: h1, location: {locale: 1, area: 1, rack: 1, node: 1}}
-  - {name: gw1, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 1}}
-  - {name: gw2, role: edge, external: internet, location: {locale: 1, area: 1, rack: 9, node: 2}}
-tenants: [{name: t}]
-networks:
-  - {name: znet, tenant: t, cidr: 10.0.0.0/24}
-nodes:
-  - {name: a, network: znet, host: h1, ip: 10.0.0.2}
-edge_pools:
-  - name: egress
-    network: znet
-    nat: snat
-    probe_interval: 0.2
-    gateways:
-      - {name: e1, host: gw1, external_ip: 30.0.100.1}
-      - {name: e2, host: gw2, external_ip: 30.0.100.2}
-routes:
-  - {network: znet, prefix: 0.0.0.0/0, edge_pool: egress}
-"""
-PORTS = {"h1": 1, "gw1": 0, "gw2": 0}
+TOPOLOGY = EdgeTopology(pools=(Pool(hash=None),))
 POOL = "znet/egress"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"ef{os.getpid()}", TOPOLOGY, PORTS, 30) as built:
-        background = Background()
-        try:
-            for namespace in (built.record().namespace_of(Role.SERVER, "web"), built.ns("a")):
-                assert namespace is not None
-                started = background.start(
-                    namespace, sys.executable, "-c", EXTERNAL, stdout=subprocess.PIPE
-                )
-                assert started.stdout is not None and started.stdout.readline().strip() == "ready"
-            yield built
-        finally:
-            background.stop_all()
-
-
-def cli(lab: Lab, *args: str) -> str:
-    record = lab.record()
-    done = onm(*args, "--url", record.manager_url, "--token", f"@{record.admin_token_file}")
-    return done.stdout
+    with edge_lab(tmp_path_factory, "ef", TOPOLOGY, servers_in=["a"]) as built:
+        yield built
 
 
 def get(namespace: str, url: str, timeout: float = 2) -> str | None:
@@ -99,7 +56,7 @@ def get(namespace: str, url: str, timeout: float = 2) -> str | None:
 
 def holder(lab: Lab) -> str | None:
     """The gateway `onm edge-pool show` says holds the public IP."""
-    shown = json.loads(cli(lab, "edge-pool", "show", POOL, "--json"))
+    shown = json.loads(admin(lab, "edge-pool", "show", POOL, "--json"))
     found = [p["gateway"] for p in shown["public_ips"] if p["ip"] == PUBLIC]
     return found[0] if found else None
 
@@ -108,7 +65,7 @@ def test_a_public_ip_moves_to_a_survivor_while_its_gateway_is_down(lab: Lab) -> 
     web = lab.record().namespace_of(Role.SERVER, "web")
     assert web is not None
     added = json.loads(
-        cli(lab, "node", "public-ip", "add", "znet/a", "--edge-pool", "egress", "--ip", PUBLIC,
+        admin(lab, "node", "public-ip", "add", "znet/a", "--edge-pool", "egress", "--ip", PUBLIC,
             "--json")
     )  # fmt: skip
     first = added["gateway"]
@@ -135,4 +92,4 @@ def test_a_public_ip_moves_to_a_survivor_while_its_gateway_is_down(lab: Lab) -> 
     eventually(lambda: holder(lab) == first, f"{first} holds {PUBLIC} again", 30)
     assert eventually(lambda: get(web, f"http://{PUBLIC}/", 1), "web reaches a", 20) == WEB
     assert get(lab.ns("a"), f"http://{WEB}/") == PUBLIC
-    cli(lab, "node", "public-ip", "remove", "znet/a", "--ip", PUBLIC)
+    admin(lab, "node", "public-ip", "remove", "znet/a", "--ip", PUBLIC)
