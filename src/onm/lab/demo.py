@@ -94,9 +94,10 @@ class Demo:
         return str(name)
 
     def run_in(
-        self, node: str, *command: str, timeout: float = 20
+        self, node: str, *command: str, timeout: float = 20, role: Role = Role.NODE
     ) -> subprocess.CompletedProcess[str]:
-        argv = ["ip", "netns", "exec", self.namespace(Role.NODE, node), *command]
+        """`command` run inside a node's namespace (or an external server's, `role`)."""
+        argv = ["ip", "netns", "exec", self.namespace(role, node), *command]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def counters(self, host: str) -> dict[str, float]:

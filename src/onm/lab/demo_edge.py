@@ -165,9 +165,7 @@ class EdgeStory:
 
     def run_in_c(self, *command: str) -> str:
         """`command`'s output, run inside C (the external server `www`)."""
-        argv = ["ip", "netns", "exec", self.demo.namespace(Role.SERVER, SERVER_NAME), *command]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-        return done.stdout.strip()
+        return self.demo.run_in(SERVER_NAME, *command, role=Role.SERVER).stdout.strip()
 
     def gateway_of(self, port: int) -> str:
         """The gateway (name) A's agent gives a new flow from `port` to C: the Maglev table's."""
