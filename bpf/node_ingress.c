@@ -3,12 +3,14 @@
  *
  * The checks of onm.agent.forwarding, in its order, against the maps the agent wrote: the port
  * must be known (else nothing is forwarded), the frame must carry the node's MAC and IP, the
- * destination MAC must be the one the node was told for the target. A unicast TCP, UDP or ICMP
- * echo datagram to a remote node is translated (RFC 7915 section 4) and redirected to the
+ * destination MAC must be the one the node was told for the target. To the router MAC and
+ * outside the network, the route's edge pool names the gateway (include/edge.h). A unicast
+ * TCP, UDP or ICMP echo datagram to a remote node or a gateway is translated (RFC 7915 section 4) and redirected to the
  * substrate interface, its MACs from the neighbour table. Anything else (ARP, options,
  * fragments, ICMP errors, misses, routed or local traffic, what needs an ICMP error) goes to
  * the userspace core untouched; drops are counted per reason. */
 #include "include/drop.h"
+#include "include/edge.h"
 #include "include/maps.h"
 #include "include/siit.h"
 
@@ -21,6 +23,9 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_port_value *port = bpf_map_lookup_elem(&onm_ports, &port_key);
 	struct onm_mapping_key mapping_key = {};
 	struct onm_mapping_value *mapping;
+	struct onm_edge edge = {};
+	const __u8 *dst6;
+	int routed, no_route = 0;
 	struct onm_network_value *network;
 	struct onm_config_value *config;
 	struct ethhdr *eth = data;
@@ -68,21 +73,30 @@ int onm_node_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* Time Exceeded is the core's to build */
 	if (network->flags & ONM_NET_F_DECREMENT_TTL)
 		hop_limit--;
-	if (onm_mac_eq(eth->h_dest, network->router_mac))
-		return onm_slow(ONM_SLOW_ROUTED);
-	if (port->flags & ONM_PORT_F_POOL_MEMBER)
-		return onm_slow(ONM_SLOW_POOL);
-	mapping_key.ifindex = skb->ifindex;
-	__builtin_memcpy(mapping_key.target, &ip->daddr, 4);
-	mapping = bpf_map_lookup_elem(&onm_mappings, &mapping_key);
-	if (!mapping)
-		return onm_slow(ONM_SLOW_NO_MAPPING);
-	if (!onm_mac_eq(eth->h_dest, mapping->mac))
-		return onm_slow(ONM_SLOW_MAC_MISMATCH);
-	if (mapping->flags & ONM_MAP_F_LOCAL)
-		return onm_slow(ONM_SLOW_LOCAL_TARGET);
-	if (mapping->flags & ONM_MAP_F_POOL)
-		return onm_slow(ONM_SLOW_POOL);
+	routed = onm_mac_eq(eth->h_dest, network->router_mac);
+	if (routed) { /* outside the network: an edge pool's (inside: routed, the core's) */
+		int why = onm_edge_choose(&edge, port, ip, end, bpf_ktime_get_ns());
+
+		if (why > 0)
+			return onm_slow(why);
+		no_route = why == ONM_EDGE_NO_ROUTE; /* dropped after admission's checks, as the core */
+		dst6 = edge.dst6;
+	} else {
+		if (port->flags & ONM_PORT_F_POOL_MEMBER)
+			return onm_slow(ONM_SLOW_POOL);
+		mapping_key.ifindex = skb->ifindex;
+		__builtin_memcpy(mapping_key.target, &ip->daddr, 4);
+		mapping = bpf_map_lookup_elem(&onm_mappings, &mapping_key);
+		if (!mapping)
+			return onm_slow(ONM_SLOW_NO_MAPPING);
+		if (!onm_mac_eq(eth->h_dest, mapping->mac))
+			return onm_slow(ONM_SLOW_MAC_MISMATCH);
+		if (mapping->flags & ONM_MAP_F_LOCAL)
+			return onm_slow(ONM_SLOW_LOCAL_TARGET);
+		if (mapping->flags & ONM_MAP_F_POOL)
+			return onm_slow(ONM_SLOW_POOL);
+		dst6 = mapping->substrate;
+	}
 
 	v4.saddr = ip->saddr;
 	v4.daddr = ip->daddr;
@@ -98,6 +112,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 
 		if (why)
 			return onm_slow(why);
+		if (no_route)
+			return onm_drop(ONM_DROP_NO_ROUTE);
 	} else if (v4.protocol == IPPROTO_ICMP) {
 		__u8 *icmp = data + ETH_HLEN + sizeof(*ip);
 		__s64 rest;
@@ -106,6 +122,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 			return onm_slow(ONM_SLOW_TRUNCATED);
 		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
 			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
+		if (no_route) /* before the translator's ICMP checksum check, as the core */
+			return onm_drop(ONM_DROP_NO_ROUTE);
 		rest = onm_icmp_verify(skb, ETH_HLEN + sizeof(*ip), v4.payload, 0);
 		if (rest == ONM_ICMP_BAD_CHECKSUM)
 			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
@@ -127,7 +145,9 @@ int onm_node_ingress(struct __sk_buff *skb)
 	if (!config || !config->substrate_ifindex)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
 
-	rewritten = onm_siit_4to6(skb, &v4, port->substrate, mapping->substrate, hop_limit,
+	if (routed)
+		onm_edge_commit(&edge);
+	rewritten = onm_siit_4to6(skb, &v4, port->substrate, dst6, hop_limit,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
 	if (rewritten > 0)
 		return onm_slow(ONM_SLOW_TOO_BIG);

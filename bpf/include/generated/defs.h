@@ -83,10 +83,17 @@ enum onm_slow {
 	ONM_SLOW_NOT_LOCAL = 19,
 	ONM_SLOW_FROM_GATEWAY = 20,
 	ONM_SLOW_TRUNCATED = 21,
+	ONM_SLOW_EDGE_CHOICE = 22,
+	ONM_SLOW_EDGE_SPLIT = 23,
+	ONM_SLOW_EDGE_ANYCAST = 24,
+	ONM_SLOW_EDGE_PUBLIC_IP = 25,
+	ONM_SLOW_EDGE_NO_GATEWAY = 26,
+	ONM_SLOW_EDGE_OVERFLOW = 27,
 };
 
 enum onm_port_f {
 	ONM_PORT_F_POOL_MEMBER = 1,
+	ONM_PORT_F_PUBLIC_IP = 2,
 };
 
 enum onm_net_f {
@@ -100,9 +107,38 @@ enum onm_map_f {
 	ONM_MAP_F_POOL = 2,
 };
 
+enum onm_edge_f {
+	ONM_EDGE_F_CHOICE = 1,
+	ONM_EDGE_F_SPLIT = 2,
+	ONM_EDGE_F_ANYCAST = 4,
+	ONM_EDGE_F_OVERFLOW = 8,
+};
+
+enum onm_hash_f {
+	ONM_HASH_F_SRC = 1,
+	ONM_HASH_F_DST = 2,
+	ONM_HASH_F_PROTO = 4,
+	ONM_HASH_F_SPORT = 8,
+	ONM_HASH_F_DPORT = 16,
+};
+
+enum onm_gw_f {
+	ONM_GW_F_ALIVE = 1,
+	ONM_GW_F_ACTIVE = 2,
+};
+
 #define ONM_DROP_SLOTS 81
-#define ONM_SLOW_SLOTS 22
+#define ONM_SLOW_SLOTS 28
 #define ONM_ICMP_SUM_WORDS 1024
+#define ONM_POOL_SLOTS 64
+#define ONM_GATEWAY_SLOTS 4096
+#define ONM_MAGLEV_STRIDE 16381
+#define ONM_ROUTE_INSIDE 0xffffffffu
+#define ONM_ROUTE_NO_POOL 0xfffffffeu
+#define ONM_ROUTE_SLOW 0xfffffffdu
+#define ONM_IDLE_TCP_NS 350000000000ull
+#define ONM_IDLE_UDP_NS 120000000000ull
+#define ONM_IDLE_OTHER_NS 60000000000ull
 
 struct onm_port_key {
 	__u32 ifindex;
@@ -240,6 +276,92 @@ struct onm_ident_value {
 _Static_assert(sizeof(struct onm_ident_value) == 4, "onm_ident_value: size differs from layout.IdentValue");
 _Static_assert(__builtin_offsetof(struct onm_ident_value, next) == 0, "onm_ident_value.next: offset differs from layout.IdentValue");
 
+struct onm_route_key {
+	__u32 prefixlen;
+	__u8 vni[4];
+	__u8 ip[4];
+};
+_Static_assert(sizeof(struct onm_route_key) == 12, "onm_route_key: size differs from layout.RouteKey");
+_Static_assert(__builtin_offsetof(struct onm_route_key, prefixlen) == 0, "onm_route_key.prefixlen: offset differs from layout.RouteKey");
+_Static_assert(__builtin_offsetof(struct onm_route_key, vni) == 4, "onm_route_key.vni: offset differs from layout.RouteKey");
+_Static_assert(__builtin_offsetof(struct onm_route_key, ip) == 8, "onm_route_key.ip: offset differs from layout.RouteKey");
+
+struct onm_route_value {
+	__u32 pool;
+};
+_Static_assert(sizeof(struct onm_route_value) == 4, "onm_route_value: size differs from layout.RouteValue");
+_Static_assert(__builtin_offsetof(struct onm_route_value, pool) == 0, "onm_route_value.pool: offset differs from layout.RouteValue");
+
+struct onm_pool_value {
+	__u32 table_size;
+	__u32 generation;
+	__u16 fields;
+	__u16 flags;
+	__u8 nat;
+	__u8 mode;
+	__u8 choice;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct onm_pool_value) == 16, "onm_pool_value: size differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, table_size) == 0, "onm_pool_value.table_size: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, generation) == 4, "onm_pool_value.generation: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, fields) == 8, "onm_pool_value.fields: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, flags) == 10, "onm_pool_value.flags: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, nat) == 12, "onm_pool_value.nat: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, mode) == 13, "onm_pool_value.mode: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, choice) == 14, "onm_pool_value.choice: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, pad) == 15, "onm_pool_value.pad: offset differs from layout.PoolValue");
+
+struct onm_maglev_value {
+	__u32 gateway;
+};
+_Static_assert(sizeof(struct onm_maglev_value) == 4, "onm_maglev_value: size differs from layout.MaglevValue");
+_Static_assert(__builtin_offsetof(struct onm_maglev_value, gateway) == 0, "onm_maglev_value.gateway: offset differs from layout.MaglevValue");
+
+struct onm_edge_gateway_value {
+	__u8 prefix[8];
+	__u32 pool;
+	__u32 serial;
+	__u32 flags;
+};
+_Static_assert(sizeof(struct onm_edge_gateway_value) == 20, "onm_edge_gateway_value: size differs from layout.EdgeGatewayValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_gateway_value, prefix) == 0, "onm_edge_gateway_value.prefix: offset differs from layout.EdgeGatewayValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_gateway_value, pool) == 8, "onm_edge_gateway_value.pool: offset differs from layout.EdgeGatewayValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_gateway_value, serial) == 12, "onm_edge_gateway_value.serial: offset differs from layout.EdgeGatewayValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_gateway_value, flags) == 16, "onm_edge_gateway_value.flags: offset differs from layout.EdgeGatewayValue");
+
+struct onm_pin_key {
+	__u32 pool;
+	__u8 src[4];
+	__u8 dst[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct onm_pin_key) == 20, "onm_pin_key: size differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, pool) == 0, "onm_pin_key.pool: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, src) == 4, "onm_pin_key.src: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, dst) == 8, "onm_pin_key.dst: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, sport) == 12, "onm_pin_key.sport: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, dport) == 14, "onm_pin_key.dport: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, proto) == 16, "onm_pin_key.proto: offset differs from layout.PinKey");
+_Static_assert(__builtin_offsetof(struct onm_pin_key, pad) == 17, "onm_pin_key.pad: offset differs from layout.PinKey");
+
+struct onm_pin_value {
+	__u32 gateway;
+	__u32 serial;
+	__u32 generation;
+	__u32 pad;
+	__u64 last_seen;
+};
+_Static_assert(sizeof(struct onm_pin_value) == 24, "onm_pin_value: size differs from layout.PinValue");
+_Static_assert(__builtin_offsetof(struct onm_pin_value, gateway) == 0, "onm_pin_value.gateway: offset differs from layout.PinValue");
+_Static_assert(__builtin_offsetof(struct onm_pin_value, serial) == 4, "onm_pin_value.serial: offset differs from layout.PinValue");
+_Static_assert(__builtin_offsetof(struct onm_pin_value, generation) == 8, "onm_pin_value.generation: offset differs from layout.PinValue");
+_Static_assert(__builtin_offsetof(struct onm_pin_value, pad) == 12, "onm_pin_value.pad: offset differs from layout.PinValue");
+_Static_assert(__builtin_offsetof(struct onm_pin_value, last_seen) == 16, "onm_pin_value.last_seen: offset differs from layout.PinValue");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -298,7 +420,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 22);
+	__uint(max_entries, 28);
 	__type(key, __u32);
 	__type(value, struct onm_counter_value);
 } onm_slowpath SEC(".maps");
@@ -309,5 +431,41 @@ struct {
 	__type(key, __u32);
 	__type(value, struct onm_ident_value);
 } onm_ident SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct onm_route_key);
+	__type(value, struct onm_route_value);
+} onm_routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct onm_pool_value);
+} onm_edge_pools SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1048384);
+	__type(key, __u32);
+	__type(value, struct onm_maglev_value);
+} onm_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct onm_edge_gateway_value);
+} onm_edge_gateways SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct onm_pin_key);
+	__type(value, struct onm_pin_value);
+} onm_pins SEC(".maps");
 
 #endif

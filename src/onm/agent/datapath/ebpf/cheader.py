@@ -64,11 +64,13 @@ def _enum(prefix: str, members: type[enum.IntEnum] | type[enum.IntFlag]) -> list
 
 def _map(spec: layout.MapSpec) -> list[str]:
     # The kernel wants an array's key declared as a plain 32-bit integer in BTF.
-    key = "__u32" if spec.kind is not layout.MapKind.HASH else f"struct {c_name(spec.key)}"
+    key = f"struct {c_name(spec.key)}" if spec.kind.keyed else "__u32"
+    flags = [f"\t__uint(map_flags, {spec.flags});"] if spec.flags else []
     return [
         "struct {",
         f"\t__uint(type, {spec.kind.value});",
         f"\t__uint(max_entries, {spec.max_entries});",
+        *flags,
         f"\t__type(key, {key});",
         f"\t__type(value, struct {c_name(spec.value)});",
         f'}} {spec.name} SEC(".maps");',
@@ -94,12 +96,22 @@ def render() -> str:
         ("ONM_PORT_F", layout.PortFlag),
         ("ONM_NET_F", layout.NetworkFlag),
         ("ONM_MAP_F", layout.MappingFlag),
+        ("ONM_EDGE_F", layout.EdgePoolFlag),
+        ("ONM_HASH_F", layout.HashFlag),
+        ("ONM_GW_F", layout.EdgeGatewayFlag),
     ):
         out += [*_enum(prefix, members), ""]
     out += [
         f"#define ONM_DROP_SLOTS {layout.DROP_SLOTS}",
         f"#define ONM_SLOW_SLOTS {layout.VERDICT_SLOTS}",
         f"#define ONM_ICMP_SUM_WORDS {layout.ICMP_SUM_WORDS}",
+        f"#define ONM_POOL_SLOTS {layout.POOL_SLOTS}",
+        f"#define ONM_GATEWAY_SLOTS {layout.GATEWAY_SLOTS}",
+        f"#define ONM_MAGLEV_STRIDE {layout.MAGLEV_STRIDE}",
+        f"#define ONM_ROUTE_INSIDE {layout.ROUTE_INSIDE:#x}u",
+        f"#define ONM_ROUTE_NO_POOL {layout.ROUTE_NO_POOL:#x}u",
+        f"#define ONM_ROUTE_SLOW {layout.ROUTE_SLOW:#x}u",
+        *(f"#define ONM_IDLE_{name}_NS {ns}ull" for name, ns in layout.IDLE_NS.items()),
         "",
     ]
     for struct in layout.STRUCTS:

@@ -16,7 +16,10 @@ import ctypes
 import enum
 from typing import Final
 
+from onm.agent.flows import CAPACITY, IDLE, IDLE_OTHER
 from onm.packet.drop import DropReason
+from onm.packet.ipproto import IpProtocol
+from onm.selection import maglev
 
 
 class PortFlag(enum.IntFlag):
@@ -24,6 +27,8 @@ class PortFlag(enum.IntFlag):
 
     POOL_MEMBER = 1
     """The node may send from pool IPs and its deliveries are counted per member."""
+    PUBLIC_IP = 2
+    """The node holds a public IP on an edge pool: its gateway is the holder's (the core's)."""
 
 
 class NetworkFlag(enum.IntFlag):
@@ -73,12 +78,69 @@ class SlowPath(enum.IntEnum):
     NOT_LOCAL = 19
     FROM_GATEWAY = 20
     TRUNCATED = 21
+    EDGE_CHOICE = 22
+    """An edge pool choosing at random or by load (the core keeps the loads)."""
+    EDGE_SPLIT = 23
+    """A routed edge pool that splits heavy pairs (the core meters them)."""
+    EDGE_ANYCAST = 24
+    EDGE_PUBLIC_IP = 25
+    """The node's public IP is held by one gateway (`Tables.public_owners`)."""
+    EDGE_NO_GATEWAY = 26
+    """No live gateway takes the flow: the core answers host unreachable."""
+    EDGE_OVERFLOW = 27
+    """A pool or gateway beyond the maps' slots, or a table larger than `MAGLEV_STRIDE`."""
+
+
+class EdgePoolFlag(enum.IntFlag):
+    """What makes an edge pool's flows the slow path's (`PoolValue.flags`)."""
+
+    CHOICE = 1
+    SPLIT = 2
+    ANYCAST = 4
+    OVERFLOW = 8
+
+
+class HashFlag(enum.IntFlag):
+    """`HashField`s as the bits of `PoolValue.fields` (`onm.selection.flow.flow_hash`)."""
+
+    SRC = 1
+    DST = 2
+    PROTO = 4
+    SPORT = 8
+    DPORT = 16
+
+
+class EdgeGatewayFlag(enum.IntFlag):
+    ALIVE = 1
+    """Probed alive: keeps its pinned flows."""
+    ACTIVE = 2
+    """Takes new flows (not draining); the Maglev table holds only alive active ones."""
 
 
 VERDICT_SLOTS: Final = max(SlowPath) + 1
 """Entries of the per-CPU slow-path counter array, indexed by `SlowPath`."""
 DROP_SLOTS: Final = max(DropReason) + 1
 """Entries of the per-CPU drop counter array, indexed by `DropReason`."""
+POOL_SLOTS: Final = 64
+"""Edge pools the maps hold (a pool beyond them goes to the slow path)."""
+GATEWAY_SLOTS: Final = 4096
+MAGLEV_STRIDE: Final = maglev.SIZES[0]
+"""Entries of one pool's Maglev table in `onm_maglev` (`selection.maglev.SIZES[0]`: pools of
+up to 163 gateways; a larger table goes to the slow path)."""
+PIN_SLOTS: Final = CAPACITY
+"""The flow-pinning LRU map's size, as the core's `FlowTable`."""
+IDLE_NS: Final = {
+    "TCP": int(IDLE[IpProtocol.TCP].total_seconds() * 1e9),
+    "UDP": int(IDLE[IpProtocol.UDP].total_seconds() * 1e9),
+    "OTHER": int(IDLE_OTHER.total_seconds() * 1e9),
+}
+"""A pin idle this long is gone (`onm.agent.flows.IDLE`), in bpf_ktime_get_ns units."""
+ROUTE_INSIDE: Final = 0xFFFFFFFF
+"""`RouteValue.pool` of a network's own prefixes: routed inside it (the slow path's)."""
+ROUTE_NO_POOL: Final = 0xFFFFFFFE
+"""A route whose pool this agent does not know: dropped as `NO_ROUTE`, as the core does."""
+ROUTE_SLOW: Final = 0xFFFFFFFD
+"""A route to a pool beyond `POOL_SLOTS`: the slow path's."""
 ICMP_SUM_WORDS: Final = 1024
 """The programs checksum ICMP messages of at most this many 16-bit words; longer ones go slow."""
 
@@ -206,6 +268,80 @@ class IdentValue(ctypes.Structure):
     _fields_ = (("next", u32),)
 
 
+class RouteKey(ctypes.Structure):
+    """`onm_routes` (LPM trie) key: (vni, IPv4) in network order, `prefixlen` = 32 + the route's
+    length, so a lookup with 64 finds the longest route of that network (`Tables.routes`)."""
+
+    _fields_ = (("prefixlen", u32), ("vni", u8 * 4), ("ip", u8 * 4))
+
+
+class RouteValue(ctypes.Structure):
+    """The route's pool slot, or `ROUTE_INSIDE` / `ROUTE_NO_POOL` / `ROUTE_SLOW`."""
+
+    _fields_ = (("pool", u32),)
+
+
+class PoolValue(ctypes.Structure):
+    """`onm_edge_pools[slot]`: one edge pool's settings as the program tests them; its Maglev
+    table is `table_size` entries at slot * MAGLEV_STRIDE (0: no live active gateway)."""
+
+    _fields_ = (
+        ("table_size", u32),
+        ("generation", u32),
+        ("fields", u16),
+        ("flags", u16),
+        ("nat", u8),
+        ("mode", u8),
+        ("choice", u8),
+        ("pad", u8),
+    )
+
+
+class MaglevValue(ctypes.Structure):
+    """One Maglev table entry: a gateway slot."""
+
+    _fields_ = (("gateway", u32),)
+
+
+class EdgeGatewayValue(ctypes.Structure):
+    """`onm_edge_gateways[slot]`: a gateway's /64, pool slot, and a serial never reused, so a
+    pin to a gateway that left is never taken for the one given its slot later."""
+
+    _fields_ = (
+        ("prefix", u8 * 8),
+        ("pool", u32),
+        ("serial", u32),
+        ("flags", u32),
+    )
+
+
+class PinKey(ctypes.Structure):
+    """`onm_pins` key: pool slot and the flow (`selection.flow.Flow`; ports in host order)."""
+
+    _fields_ = (
+        ("pool", u32),
+        ("src", u8 * 4),
+        ("dst", u8 * 4),
+        ("sport", u16),
+        ("dport", u16),
+        ("proto", u8),
+        ("pad", u8 * 3),
+    )
+
+
+class PinValue(ctypes.Structure):
+    """A pinned flow: its gateway (slot and serial), the pool's generation, last packet (ns of
+    bpf_ktime_get_ns)."""
+
+    _fields_ = (
+        ("gateway", u32),
+        ("serial", u32),
+        ("generation", u32),
+        ("pad", u32),
+        ("last_seen", u64),
+    )
+
+
 STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     PortKey,
     PortValue,
@@ -223,6 +359,13 @@ STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     IndexKey,
     CounterValue,
     IdentValue,
+    RouteKey,
+    RouteValue,
+    PoolValue,
+    MaglevValue,
+    EdgeGatewayValue,
+    PinKey,
+    PinValue,
 )
 
 
@@ -230,12 +373,19 @@ class MapKind(enum.Enum):
     HASH = "BPF_MAP_TYPE_HASH"
     ARRAY = "BPF_MAP_TYPE_ARRAY"
     PERCPU_ARRAY = "BPF_MAP_TYPE_PERCPU_ARRAY"
+    LPM_TRIE = "BPF_MAP_TYPE_LPM_TRIE"
+    LRU_HASH = "BPF_MAP_TYPE_LRU_HASH"
+
+    @property
+    def keyed(self) -> bool:
+        """Keyed by a struct (arrays by a plain 32-bit index)."""
+        return self not in (MapKind.ARRAY, MapKind.PERCPU_ARRAY)
 
 
 class MapSpec:
     """One map both sides know: its name in the object, kind, key, value and size."""
 
-    __slots__ = ("key", "kind", "max_entries", "name", "value")
+    __slots__ = ("flags", "key", "kind", "max_entries", "name", "value")
 
     def __init__(
         self,
@@ -244,12 +394,15 @@ class MapSpec:
         key: type[ctypes.Structure],
         value: type[ctypes.Structure],
         max_entries: int,
+        flags: str = "",
     ) -> None:
         self.name = name
         self.kind = kind
         self.key = key
         self.value = value
         self.max_entries = max_entries
+        self.flags = flags
+        """`map_flags` as C names (an LPM trie must be BPF_F_NO_PREALLOC)."""
 
 
 MAPS: Final[tuple[MapSpec, ...]] = (
@@ -263,6 +416,11 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_drops", MapKind.PERCPU_ARRAY, IndexKey, CounterValue, DROP_SLOTS),
     MapSpec("onm_slowpath", MapKind.PERCPU_ARRAY, IndexKey, CounterValue, VERDICT_SLOTS),
     MapSpec("onm_ident", MapKind.PERCPU_ARRAY, IndexKey, IdentValue, 1),
+    MapSpec("onm_routes", MapKind.LPM_TRIE, RouteKey, RouteValue, 65536, "BPF_F_NO_PREALLOC"),
+    MapSpec("onm_edge_pools", MapKind.ARRAY, IndexKey, PoolValue, POOL_SLOTS),
+    MapSpec("onm_maglev", MapKind.ARRAY, IndexKey, MaglevValue, POOL_SLOTS * MAGLEV_STRIDE),
+    MapSpec("onm_edge_gateways", MapKind.ARRAY, IndexKey, EdgeGatewayValue, GATEWAY_SLOTS),
+    MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
 )
 """Every map of the programs, as `bpf/include/maps.h` declares it (generated)."""
 MAP_BY_NAME: Final = {spec.name: spec for spec in MAPS}

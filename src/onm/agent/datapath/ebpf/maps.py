@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
-from onm.agent.tables import NetworkEntry, Port
+from onm.agent.tables import NetworkEntry, Port, Tables
 from onm.errors import InvalidInputError
 from onm.model import Encoding
 from onm.packet.drop import DropReason
@@ -34,8 +34,11 @@ def _octets(data: bytes, size: int, field: str) -> ctypes.Array[ctypes.c_uint8]:
     return (_Octets * size).from_buffer_copy(data)
 
 
-def port_value(port: Port, vni: int) -> layout.PortValue:
+def port_value(port: Port, vni: int, public_ip: bool = False) -> layout.PortValue:
+    """`public_ip`: the node holds a public IP on an edge pool (`holds_public_ip`)."""
     flags = layout.PortFlag.POOL_MEMBER if port.pool_sources else layout.PortFlag(0)
+    if public_ip:
+        flags |= layout.PortFlag.PUBLIC_IP
     return layout.PortValue(
         vni=vni,
         ip=_octets(port.ip, 4, "port.ip"),
@@ -43,6 +46,12 @@ def port_value(port: Port, vni: int) -> layout.PortValue:
         mac=_octets(port.mac, 6, "port.mac"),
         flags=int(flags),
     )
+
+
+def holds_public_ip(tables: Tables, port: Port) -> bool:
+    """The node has a public IP on some edge pool: its edge traffic is the core's, which sends
+    it by the holder (`onm.agent.egress.held_by`)."""
+    return any(node == port.node_id for node, _pool in tables.public_owners)
 
 
 def network_value(network: NetworkEntry) -> layout.NetworkValue:

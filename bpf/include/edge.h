@@ -1,0 +1,181 @@
+/* Edge pools in node_ingress (onm.agent.egress, onm.agent.flows): a node's datagram to an
+ * address outside its network goes to the gateway of its flow, re-headered straight to it.
+ *
+ * Python decides, BPF looks up: the agent writes each network's routes (an LPM trie keyed by
+ * (vni, IPv4)), each pool's settings, its Maglev table (built by onm.selection.maglev over the
+ * alive active gateways, as flows.PoolRoute.of does) and its gateways; the program hashes the
+ * flow with the same jhash2 as onm.selection.flow.flow_hash, keeps a pinned flow on its gateway
+ * while that gateway is alive (onm_pins, an LRU map), and pins a new one to the table's
+ * choice. Random or least-loaded choice, splitting, anycast, public-IP holders and "no live
+ * gateway" are the core's (the slow path, counted per reason). */
+#ifndef ONM_EDGE_H
+#define ONM_EDGE_H
+
+#include "parse.h"
+
+#define ONM_JHASH_INITVAL 0xdeadbeef
+
+static __always_inline __u32 onm_rol32(__u32 word, __u32 shift)
+{
+	return (word << shift) | (word >> (32 - shift));
+}
+
+/* jhash2(words, 4, 0) (include/linux/jhash.h; onm.selection.hashing.jhash_words). */
+static __always_inline __u32 onm_jhash_4words(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
+{
+	__u32 a, b, c;
+
+	a = b = c = ONM_JHASH_INITVAL + (4 << 2);
+	a += w0;
+	b += w1;
+	c += w2;
+	/* __jhash_mix */
+	a -= c; a ^= onm_rol32(c, 4); c += b;
+	b -= a; b ^= onm_rol32(a, 6); a += c;
+	c -= b; c ^= onm_rol32(b, 8); b += a;
+	a -= c; a ^= onm_rol32(c, 16); c += b;
+	b -= a; b ^= onm_rol32(a, 19); a += c;
+	c -= b; c ^= onm_rol32(b, 4); b += a;
+	a += w3;
+	/* __jhash_final */
+	c ^= b; c -= onm_rol32(b, 14);
+	a ^= c; a -= onm_rol32(c, 11);
+	b ^= a; b -= onm_rol32(a, 25);
+	c ^= b; c -= onm_rol32(b, 16);
+	a ^= c; a -= onm_rol32(c, 4);
+	b ^= a; b -= onm_rol32(a, 14);
+	c ^= b; c -= onm_rol32(b, 24);
+	return c;
+}
+
+/* flow_hash(flow, fields): the fields not chosen count as zero. */
+static __always_inline __u32 onm_flow_hash(const struct onm_pin_key *flow, __u16 fields)
+{
+	__u32 src = (fields & ONM_HASH_F_SRC) ? bpf_ntohl(*(__be32 *)flow->src) : 0;
+	__u32 dst = (fields & ONM_HASH_F_DST) ? bpf_ntohl(*(__be32 *)flow->dst) : 0;
+	__u32 proto = (fields & ONM_HASH_F_PROTO) ? flow->proto : 0;
+	__u32 sport = (fields & ONM_HASH_F_SPORT) ? flow->sport : 0;
+	__u32 dport = (fields & ONM_HASH_F_DPORT) ? flow->dport : 0;
+
+	return onm_jhash_4words(src, dst, proto, (sport << 16) | dport);
+}
+
+static __always_inline __u64 onm_pin_idle(__u8 protocol)
+{
+	if (protocol == IPPROTO_TCP)
+		return ONM_IDLE_TCP_NS;
+	if (protocol == IPPROTO_UDP)
+		return ONM_IDLE_UDP_NS;
+	return ONM_IDLE_OTHER_NS;
+}
+
+/* What node_ingress needs of an edge pool's choice: the pin to write once the packet is sure
+ * to be sent, and the destination. */
+struct onm_edge {
+	struct onm_pin_key key;
+	struct onm_pin_value pin;
+	__u8 dst6[16];
+};
+
+#define ONM_EDGE_NO_ROUTE -1
+
+static __always_inline struct onm_edge_gateway_value *onm_edge_gateway(__u32 slot)
+{
+	struct onm_index_key key = { .index = slot };
+
+	return bpf_map_lookup_elem(&onm_edge_gateways, &key);
+}
+
+/* The gateway for an IPv4 datagram (already checked: no options, no fragment) of network `vni`
+ * from `port` to outside it: 0 with `edge` filled, ONM_EDGE_NO_ROUTE (the core drops it as
+ * NO_ROUTE), or the slow path's reason. Looks up only: `onm_edge_commit` pins. */
+static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct onm_port_value *port,
+					   const struct iphdr *ip, void *end, __u64 now)
+{
+	struct onm_route_key route_key = { .prefixlen = 64 };
+	struct onm_edge_gateway_value *gateway;
+	struct onm_pool_value *pool;
+	struct onm_route_value *route;
+	struct onm_maglev_value *entry;
+	struct onm_pin_value *pin;
+	struct onm_index_key key = {};
+	__be32 vni = bpf_htonl(port->vni);
+	__u8 *l4 = (__u8 *)(ip + 1);
+	__u32 slot, index;
+
+	__builtin_memcpy(route_key.vni, &vni, 4);
+	__builtin_memcpy(route_key.ip, &ip->daddr, 4);
+	route = bpf_map_lookup_elem(&onm_routes, &route_key);
+	if (!route || route->pool == ONM_ROUTE_NO_POOL)
+		return ONM_EDGE_NO_ROUTE;
+	if (route->pool == ONM_ROUTE_INSIDE)
+		return ONM_SLOW_ROUTED;
+	if (route->pool >= ONM_POOL_SLOTS)
+		return ONM_SLOW_EDGE_OVERFLOW;
+	key.index = route->pool;
+	pool = bpf_map_lookup_elem(&onm_edge_pools, &key);
+	if (!pool || (pool->flags & ONM_EDGE_F_OVERFLOW) || pool->table_size > ONM_MAGLEV_STRIDE)
+		return ONM_SLOW_EDGE_OVERFLOW;
+	if (port->flags & ONM_PORT_F_PUBLIC_IP)
+		return ONM_SLOW_EDGE_PUBLIC_IP;
+	if (pool->flags & ONM_EDGE_F_ANYCAST)
+		return ONM_SLOW_EDGE_ANYCAST;
+	if (pool->flags & ONM_EDGE_F_CHOICE)
+		return ONM_SLOW_EDGE_CHOICE;
+	if (pool->flags & ONM_EDGE_F_SPLIT)
+		return ONM_SLOW_EDGE_SPLIT;
+
+	/* flow_of: TCP and UDP carry their ports in their first four octets */
+	edge->key.pool = route->pool;
+	__builtin_memcpy(edge->key.src, &ip->saddr, 4);
+	__builtin_memcpy(edge->key.dst, &ip->daddr, 4);
+	edge->key.proto = ip->protocol;
+	if ((ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) &&
+	    (void *)(l4 + 4) <= end) {
+		edge->key.sport = ((__u16)l4[0] << 8) | l4[1];
+		edge->key.dport = ((__u16)l4[2] << 8) | l4[3];
+	}
+
+	pin = bpf_map_lookup_elem(&onm_pins, &edge->key);
+	if (pin && pin->generation == pool->generation &&
+	    now - pin->last_seen < onm_pin_idle(ip->protocol)) {
+		gateway = onm_edge_gateway(pin->gateway);
+		if (gateway && gateway->serial == pin->serial && gateway->pool == route->pool &&
+		    (gateway->flags & ONM_GW_F_ALIVE)) {
+			slot = pin->gateway;
+			goto chosen;
+		}
+	}
+	if (!pool->table_size)
+		return ONM_SLOW_EDGE_NO_GATEWAY;
+	index = route->pool * ONM_MAGLEV_STRIDE + onm_flow_hash(&edge->key, pool->fields) %
+							   pool->table_size;
+	key.index = index;
+	entry = bpf_map_lookup_elem(&onm_maglev, &key);
+	if (!entry)
+		return ONM_SLOW_EDGE_NO_GATEWAY;
+	slot = entry->gateway;
+	gateway = onm_edge_gateway(slot);
+	if (!gateway || gateway->pool != route->pool ||
+	    (gateway->flags & (ONM_GW_F_ALIVE | ONM_GW_F_ACTIVE)) !=
+		    (ONM_GW_F_ALIVE | ONM_GW_F_ACTIVE))
+		return ONM_SLOW_EDGE_NO_GATEWAY; /* the table is stale: the core decides */
+chosen:
+	edge->pin.gateway = slot;
+	edge->pin.serial = gateway->serial;
+	edge->pin.generation = pool->generation;
+	edge->pin.last_seen = now;
+	/* embed_ipv4(gateway /64, vni, external IPv4) */
+	__builtin_memcpy(edge->dst6, gateway->prefix, 8);
+	__builtin_memcpy(edge->dst6 + 8, &vni, 4);
+	__builtin_memcpy(edge->dst6 + 12, &ip->daddr, 4);
+	return 0;
+}
+
+/* The flow pinned (or its last packet noted), once the packet is sure to be sent. */
+static __always_inline void onm_edge_commit(const struct onm_edge *edge)
+{
+	bpf_map_update_elem(&onm_pins, &edge->key, &edge->pin, BPF_ANY);
+}
+
+#endif

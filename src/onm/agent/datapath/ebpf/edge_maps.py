@@ -1,0 +1,240 @@
+"""Edge pools as the programs' map entries: routes, pool settings, Maglev tables, gateways.
+
+Python decides, BPF looks up (bpf/include/edge.h): `edge_maps` turns the tables and the
+gateways' liveness into every edge entry (pure), with each pool's Maglev table built by
+`onm.agent.flows.PoolRoute.of` exactly as the core builds it (alive active gateways only), so
+the kernel's choice is the core's. Pools and gateways keep their slots across updates (a flow
+pinned in `onm_pins` names its gateway's slot), and each gateway has a serial never reused, so
+a pin to a gateway that left is not taken for the one given its slot later. `write_edge` writes
+what changed into a loaded object's maps, make before break: gateways, then tables, then pool
+settings, then routes; removals after, in the reverse order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from onm.agent.datapath.ebpf import layout
+from onm.agent.datapath.ebpf.maps import DatapathMaps
+from onm.agent.flows import PoolRoute
+from onm.agent.tables import EdgeEntry, NetworkEntry, Tables
+from onm.model.edge_pool import Choice, HashField, Nat
+from onm.model.ids import EdgePoolId, GatewayId
+from onm.selection.flow import Flow
+
+HASH_FLAGS: dict[HashField, layout.HashFlag] = {
+    HashField.SRC: layout.HashFlag.SRC,
+    HashField.DST: layout.HashFlag.DST,
+    HashField.PROTO: layout.HashFlag.PROTO,
+    HashField.SPORT: layout.HashFlag.SPORT,
+    HashField.DPORT: layout.HashFlag.DPORT,
+}
+
+K = TypeVar("K")
+S = TypeVar("S", bound=ctypes.Structure)
+RouteKeyTuple = tuple[int, int, bytes]
+"""(vni, prefix length, the prefix's 4 octets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeMaps:
+    """Every edge entry of the maps for one set of tables and liveness."""
+
+    pool_slots: Mapping[EdgePoolId, int]
+    gateway_slots: Mapping[GatewayId, tuple[int, int]]
+    """Gateway -> (slot, serial)."""
+    next_serial: int
+    routes: Mapping[RouteKeyTuple, int]
+    """-> a pool slot or `layout.ROUTE_INSIDE` / `ROUTE_NO_POOL` / `ROUTE_SLOW`."""
+    pools: Mapping[int, bytes]
+    """Pool slot -> its `layout.PoolValue`'s octets."""
+    tables: Mapping[int, tuple[int, ...]]
+    """Pool slot -> its Maglev table as gateway slots."""
+    gateways: Mapping[int, bytes]
+    """Gateway slot -> its `layout.EdgeGatewayValue`'s octets."""
+
+
+def _slots(previous: Mapping[K, int], wanted: Iterable[K], limit: int) -> dict[K, int]:
+    """Slots kept for what stays; the lowest free ones for what is new (in the order given);
+    none beyond `limit`."""
+    want = list(wanted)
+    kept = {k: previous[k] for k in want if k in previous}
+    used = set(kept.values())
+    free = (s for s in range(limit) if s not in used)
+    for k in want:
+        if k not in kept:
+            slot = next(free, None)
+            if slot is None:
+                break
+            kept[k] = slot
+    return kept
+
+
+def pool_value(pool: EdgeEntry, table_size: int, overflow: bool) -> layout.PoolValue:
+    """A pool's settings as the program tests them (`layout.EdgePoolFlag`)."""
+    flags = layout.EdgePoolFlag(0)
+    if pool.choice is not Choice.HASH:
+        flags |= layout.EdgePoolFlag.CHOICE
+    if pool.split_above is not None and pool.nat is Nat.NONE:
+        flags |= layout.EdgePoolFlag.SPLIT
+    if pool.anycast is not None:
+        flags |= layout.EdgePoolFlag.ANYCAST
+    if overflow:
+        flags |= layout.EdgePoolFlag.OVERFLOW
+    fields = layout.HashFlag(0)
+    for name in pool.fields:
+        fields |= HASH_FLAGS[name]
+    return layout.PoolValue(
+        table_size=0 if overflow else table_size,
+        generation=pool.rebalance & 0xFFFFFFFF,
+        fields=int(fields),
+        flags=int(flags),
+        nat=list(Nat).index(pool.nat),
+        mode=list(type(pool.mode)).index(pool.mode),
+        choice=list(Choice).index(pool.choice),
+    )
+
+
+def _inside(network: NetworkEntry, route: ipaddress.IPv4Network) -> bool:
+    return any(route.subnet_of(cidr) for cidr in network.cidrs)
+
+
+def edge_maps(
+    tables: Tables, alive: Callable[[GatewayId], bool], previous: EdgeMaps | None = None
+) -> EdgeMaps:
+    """The edge entries for `tables` with gateways alive as `alive` says (the core's
+    `Probes.alive`), keeping `previous`'s slots."""
+    pools = sorted(tables.edge_pools.values(), key=lambda p: p.id)
+    pool_slots = _slots(
+        previous.pool_slots if previous else {}, (p.id for p in pools), layout.POOL_SLOTS
+    )
+    gateway_ids = [g.id for p in pools if p.id in pool_slots for g in p.gateways.values()]
+    old_gateways = previous.gateway_slots if previous else {}
+    slots = _slots({g: s for g, (s, _) in old_gateways.items()}, gateway_ids, layout.GATEWAY_SLOTS)
+    serial = previous.next_serial if previous else 1
+    gateway_slots: dict[GatewayId, tuple[int, int]] = {}
+    for gateway_id, slot in slots.items():
+        old = old_gateways.get(gateway_id)
+        if old is not None and old[0] == slot:
+            gateway_slots[gateway_id] = old
+        else:
+            gateway_slots[gateway_id] = (slot, serial)
+            serial += 1
+
+    values: dict[int, bytes] = {}
+    maglev_tables: dict[int, tuple[int, ...]] = {}
+    gateways: dict[int, bytes] = {}
+    for pool in pools:
+        pool_slot = pool_slots.get(pool.id)
+        if pool_slot is None:
+            continue
+        members = pool.gateways.values()
+        living = [g.id for g in members if alive(g.id)]
+        route = PoolRoute.of(pool.id, pool.fields, (g.id for g in members if g.active), living)
+        overflow = len(route.table) > layout.MAGLEV_STRIDE or any(
+            g.id not in gateway_slots for g in members
+        )
+        values[pool_slot] = bytes(pool_value(pool, len(route.table), overflow))
+        if not overflow:
+            maglev_tables[pool_slot] = tuple(gateway_slots[GatewayId(g)][0] for g in route.table)
+        for g in members:
+            if g.id not in gateway_slots:
+                continue
+            flags = layout.EdgeGatewayFlag(0)
+            if g.id in route.alive:
+                flags |= layout.EdgeGatewayFlag.ALIVE
+            if g.active:
+                flags |= layout.EdgeGatewayFlag.ACTIVE
+            slot, gateway_serial = gateway_slots[g.id]
+            value = layout.EdgeGatewayValue(
+                prefix=(ctypes.c_uint8 * 8).from_buffer_copy(g.prefix_bytes),
+                pool=pool_slot,
+                serial=gateway_serial,
+                flags=int(flags),
+            )
+            gateways[slot] = bytes(value)
+
+    networks = {port.network.vni: port.network for port in tables.ports.values()}
+    routes: dict[RouteKeyTuple, int] = {}
+    for vni, entries in tables.routes.items():
+        network = networks.get(vni)
+        for entry in entries:
+            prefix = ipaddress.IPv4Network((entry.network, entry.prefix_length))
+            if network is not None and _inside(network, prefix):
+                continue  # never taken: the core looks inside the network first
+            if entry.pool_id not in tables.edge_pools:
+                target = layout.ROUTE_NO_POOL
+            else:
+                target = pool_slots.get(entry.pool_id, layout.ROUTE_SLOW)
+            routes[(vni, entry.prefix_length, prefix.network_address.packed)] = target
+    for vni, network in networks.items():
+        for cidr in network.cidrs:
+            routes[(vni, cidr.prefixlen, cidr.network_address.packed)] = layout.ROUTE_INSIDE
+    return EdgeMaps(pool_slots, gateway_slots, serial, routes, values, maglev_tables, gateways)
+
+
+def route_key(vni: int, length: int, prefix: bytes) -> layout.RouteKey:
+    return layout.RouteKey(
+        prefixlen=32 + length,
+        vni=(ctypes.c_uint8 * 4).from_buffer_copy(vni.to_bytes(4, "big")),
+        ip=(ctypes.c_uint8 * 4).from_buffer_copy(prefix),
+    )
+
+
+def pin_key(pool_slot: int, flow: Flow) -> layout.PinKey:
+    """`onm_pins`' key of a flow (for reading pins, or mirroring the core's)."""
+    return layout.PinKey(
+        pool=pool_slot,
+        src=(ctypes.c_uint8 * 4).from_buffer_copy(flow.src),
+        dst=(ctypes.c_uint8 * 4).from_buffer_copy(flow.dst),
+        sport=flow.sport,
+        dport=flow.dport,
+        proto=flow.proto,
+    )
+
+
+def _value(kind: type[S], octets: bytes) -> S:
+    return kind.from_buffer_copy(octets)
+
+
+def write_edge(maps: DatapathMaps, new: EdgeMaps, old: EdgeMaps | None = None) -> int:
+    """Write what differs from `old` (everything when None); the entries written."""
+    written = 0
+    index = layout.IndexKey
+    before_gateways = old.gateways if old else {}
+    for slot, octets in new.gateways.items():
+        if before_gateways.get(slot) != octets:
+            maps["onm_edge_gateways"].update(index(slot), _value(layout.EdgeGatewayValue, octets))
+            written += 1
+    before_tables = old.tables if old else {}
+    for pool_slot, table in new.tables.items():
+        was = before_tables.get(pool_slot, ())
+        base = pool_slot * layout.MAGLEV_STRIDE
+        for i, gateway in enumerate(table):
+            if i >= len(was) or was[i] != gateway:
+                maps["onm_maglev"].update(index(base + i), layout.MaglevValue(gateway))
+                written += 1
+    before_pools = old.pools if old else {}
+    for pool_slot, octets in new.pools.items():
+        if before_pools.get(pool_slot) != octets:
+            maps["onm_edge_pools"].update(index(pool_slot), _value(layout.PoolValue, octets))
+            written += 1
+    before_routes = old.routes if old else {}
+    for key, target in new.routes.items():
+        if before_routes.get(key) != target:
+            maps["onm_routes"].update(route_key(*key), layout.RouteValue(target))
+            written += 1
+    for key in before_routes.keys() - new.routes.keys():
+        maps["onm_routes"].delete(route_key(*key))
+        written += 1
+    for pool_slot in before_pools.keys() - new.pools.keys():
+        maps["onm_edge_pools"].update(index(pool_slot), layout.PoolValue())
+        written += 1
+    for slot in before_gateways.keys() - new.gateways.keys():
+        maps["onm_edge_gateways"].update(index(slot), layout.EdgeGatewayValue())
+        written += 1
+    return written
