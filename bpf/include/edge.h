@@ -106,10 +106,10 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	__builtin_memcpy(route_key.vni, &vni, 4);
 	__builtin_memcpy(route_key.ip, &ip->daddr, 4);
 	route = bpf_map_lookup_elem(&onm_routes, &route_key);
-	if (!route || route->pool == ONM_ROUTE_NO_POOL)
+	if (!route || route->pool == ONM_ROUTE_INSIDE)
+		return ONM_SLOW_ROUTED; /* a network not written (each has a 0/0 entry), or inside */
+	if (route->pool == ONM_ROUTE_NO_POOL)
 		return ONM_EDGE_NO_ROUTE;
-	if (route->pool == ONM_ROUTE_INSIDE)
-		return ONM_SLOW_ROUTED;
 	if (route->pool >= ONM_POOL_SLOTS)
 		return ONM_SLOW_EDGE_OVERFLOW;
 	key.index = route->pool;

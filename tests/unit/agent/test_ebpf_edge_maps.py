@@ -10,7 +10,7 @@ from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_maps import edge_maps, pool_value
 from onm.agent.datapath.ebpf.maps import holds_public_ip, port_value
 from onm.agent.flows import PoolRoute
-from onm.manager import edge_pools, hosts
+from onm.manager import edge_pools, hosts, routes
 from onm.model.ids import GatewayId
 from onm.model.principal import ADMIN
 from support.agent_world import NOW, Lab
@@ -48,7 +48,10 @@ def test_the_maglev_table_is_the_cores_and_routes_inside_the_network_are_slow(wo
 def test_slots_stay_and_a_new_gateway_gets_a_new_serial(world: Lab) -> None:
     edge = edge_world(world, {})
     first = edge_maps(world.r.tables, alive)
-    [(e1, kept), (e2, _)] = sorted(first.gateway_slots.items())
+    [pool] = world.r.tables.edge_pools.values()
+    by_name = {g.name: g.id for g in pool.gateways.values()}
+    e1, e2 = by_name["e1"], by_name["e2"]
+    kept = first.gateway_slots[e1]
     with world.store.write(ADMIN, NOW) as tx:
         hosts.create(tx, "gw3", "fd00:0:101:903::/64", role="edge", external="internet")
         edge_pools.add_gateway(tx, "z/znet/egress", "e3", "gw3", "30.0.100.3")
@@ -73,13 +76,20 @@ def test_what_the_core_chooses_is_flagged(world: Lab) -> None:
     assert overflowing.table_size == 0 and overflowing.flags & layout.EdgePoolFlag.OVERFLOW
 
 
-def test_a_route_to_an_unknown_pool_is_no_route(world: Lab) -> None:
-    """The core drops what such a route covers as NO_ROUTE (no shorter route is tried)."""
+def test_no_route_and_a_route_to_an_unknown_pool_are_no_route(world: Lab) -> None:
+    """The core drops both as NO_ROUTE (no shorter route is tried); the program drops a
+    `ROUTE_NO_POOL` entry's, and hands a network with no entry at all to the slow path."""
     edge_world(world, {})
     tables = world.r.tables
     orphan = type(tables)(
         **{f: getattr(tables, f) for f in tables.__dataclass_fields__} | {"edge_pools": {}}
     )
+    with world.store.write(ADMIN, NOW) as tx:
+        routes.remove(tx, "z/znet", "0.0.0.0/0")
+    world.snapshot("r")
+    made = edge_maps(world.r.tables, alive)
+    vni = world.r.tables.ports[world.nodes["a"].interface].network.vni
+    assert made.routes[(vni, 0, bytes(4))] == layout.ROUTE_NO_POOL  # no route: dropped
     assert set(edge_maps(orphan, alive).routes.values()) == {
         layout.ROUTE_NO_POOL,
         layout.ROUTE_INSIDE,

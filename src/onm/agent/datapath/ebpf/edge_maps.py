@@ -171,6 +171,8 @@ def edge_maps(
             else:
                 target = pool_slots.get(entry.pool_id, layout.ROUTE_SLOW)
             routes[(vni, entry.prefix_length, prefix.network_address.packed)] = target
+    for vni in networks.keys() | tables.routes.keys():  # a miss: a network not written
+        routes.setdefault((vni, 0, bytes(4)), layout.ROUTE_NO_POOL)
     for vni, network in networks.items():
         for cidr in network.cidrs:
             routes[(vni, cidr.prefixlen, cidr.network_address.packed)] = layout.ROUTE_INSIDE

@@ -138,7 +138,9 @@ IDLE_NS: Final = {
 ROUTE_INSIDE: Final = 0xFFFFFFFF
 """`RouteValue.pool` of a network's own prefixes: routed inside it (the slow path's)."""
 ROUTE_NO_POOL: Final = 0xFFFFFFFE
-"""A route whose pool this agent does not know: dropped as `NO_ROUTE`, as the core does."""
+"""No route (each written network has one at 0.0.0.0/0 at least), or a route whose pool this
+agent does not know: dropped as `NO_ROUTE`, as the core does. A lookup that finds nothing is a
+network not written: the slow path's (`ROUTED`)."""
 ROUTE_SLOW: Final = 0xFFFFFFFD
 """A route to a pool beyond `POOL_SLOTS`: the slow path's."""
 ICMP_SUM_WORDS: Final = 1024
