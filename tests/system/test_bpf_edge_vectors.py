@@ -6,8 +6,10 @@ port, its network, and `edge_maps` of r's tables and liveness); then many flows 
 both r's core and the program with BPF_PROG_TEST_RUN: every redirected frame must be byte for
 byte the core's substrate packet (so the gateway is the same), a drop the core's reason, and
 what the kernel does not choose (random or least-loaded choice, splitting, anycast, public IPs,
-no live gateway, routes inside the network) the slow path's, untouched. A second test proves
-the C flow hash is `flow_hash` bit for bit, through a table of 4096 gateways.
+no live gateway, routes inside the network) the slow path's, untouched. Pins stay when a
+gateway joins or drains, a dead gateway's flows move; a pin holds only while its serial, the
+pool's generation and the idle timeout say so. One test proves the C flow hash is `flow_hash`
+bit for bit, through a table of 4096 gateways.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import random
+import struct
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,12 +27,12 @@ from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw, raw
 from onm.addressing import agent_address
 from onm.agent.actions import ToSubstrate
 from onm.agent.datapath.ebpf import layout
-from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, edge_maps, route_key, write_edge
+from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, edge_maps, pin_key, route_key, write_edge
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
 from onm.agent.datapath.ebpf.maps import holds_public_ip, network_value, port_value
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.tables import router_mac
-from onm.manager import edge_pools, hosts, routes
+from onm.manager import edge_pools, hosts, public_ips, routes
 from onm.model.edge_pool import HashField
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
@@ -291,3 +295,70 @@ def test_c_flow_hash_is_flow_hash(node: Loaded) -> None:
             slot = int.from_bytes(out.packet[14 + 24 + 6 : 14 + 24 + 8], "big")
             want = flow_hash(Flow(src, dst, proto, sport, dport), fields)
             assert slot == want % layout.MAGLEV_STRIDE % gateways, (fields, want)
+
+
+def test_a_public_ip_holders_flows_go_slow(world: Lab, node: Loaded) -> None:
+    """The gateway holding a's public IP keeps its NAT state: the core sends by it."""
+    b = both(world, node)
+    with world.store.write(ADMIN, NOW) as tx:
+        public_ips.add(tx, "z/znet/a", "egress", "30.0.100.50")
+    b.edge.snapshot_all()
+    b.sync()
+    for dst, sport, proto, size in flows(20):
+        out, _ = b.run(b.frame(dst, sport, proto, size))
+        assert out.slow is SlowPath.EDGE_PUBLIC_IP, out
+
+
+def _pin(node: Loaded, frame: bytes, value: layout.PinValue) -> None:
+    packet = frame[14:]
+    flow = Flow(packet[12:16], packet[16:20], packet[9], *struct.unpack("!HH", packet[20:24]))
+    node.maps["onm_pins"].update(pin_key(0, flow), value)
+
+
+def test_a_pin_holds_only_while_fresh_and_of_its_gateway_and_generation(
+    world: Lab, node: Loaded
+) -> None:
+    """A pin written by hand to the gateway the table does not choose: taken while its
+    serial, the pool's generation and the idle timeout say it holds; else the table's."""
+    b = both(world, node)
+    frame = b.frame("30.0.7.7", 40001, "udp")
+    table_choice, gateway = b.run(frame)
+    assert table_choice.verdict == TC_ACT_REDIRECT
+    assert b.written is not None
+    [pool] = b.lab.r.tables.edge_pools.values()
+    chosen_prefix = table_choice.packet[14 + 24 : 14 + 32]
+    [(other, (slot, serial))] = [
+        (g, s)
+        for g, s in b.written.gateway_slots.items()
+        if pool.gateways[g].prefix_bytes != chosen_prefix
+    ]
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)  # bpf_ktime_get_ns' clock
+    idle = layout.IDLE_NS["UDP"]
+    cases = [
+        (layout.PinValue(gateway=slot, serial=serial, last_seen=now), True),
+        (layout.PinValue(gateway=slot, serial=serial, last_seen=now - idle - 10**9), False),
+        (layout.PinValue(gateway=slot, serial=serial + 99, last_seen=now), False),
+        (layout.PinValue(gateway=slot, serial=serial, generation=1, last_seen=now), False),
+    ]
+    for value, holds in cases:
+        _pin(node, frame, value)
+        out = node.run(frame)
+        assert out.verdict == TC_ACT_REDIRECT
+        moved = out.packet[14 + 24 : 14 + 32] != chosen_prefix
+        assert moved is holds, (value.serial, value.generation, value.last_seen, gateway, other)
+
+
+def test_a_draining_gateway_keeps_its_flows_and_takes_no_new_ones(world: Lab, node: Loaded) -> None:
+    b = both(world, node)
+    before = {}
+    for dst, sport, proto, _ in flows(100):
+        before[(dst, sport, proto)] = b.run(b.frame(dst, sport, proto))[1]
+    with world.store.write(ADMIN, NOW) as tx:
+        edge_pools.update_gateway(tx, "z/znet/egress", "e1", state="draining")
+    b.edge.snapshot_all()
+    b.sync()
+    for (dst, sport, proto), gateway in before.items():
+        out, now = b.run(b.frame(dst, sport, proto))
+        assert out.verdict == TC_ACT_REDIRECT and now == gateway
+    new = {b.run(b.frame(dst, sport, proto))[1] for dst, sport, proto, _ in flows(100, seed=3)}
+    assert new == {"gw2"}
