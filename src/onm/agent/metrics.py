@@ -19,14 +19,16 @@ and bytes out to the external network and in from it, and the namespace's conntr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
+from onm.agent.datapath.ebpf.layout import SlowPath
 from onm.agent.egress import Egress
 from onm.agent.gateway import TenantCounts
 from onm.agent.io.conntrack import ConntrackStats
@@ -147,11 +149,26 @@ FirewallCounts = Callable[[], Sequence[tuple[Counter, int, int]]]
 """The gateway's named counters with their (packets, bytes)."""
 
 
+class KernelCounters(Protocol):
+    """The eBPF programs' counters, summed over CPUs, read at each scrape."""
+
+    def drops(self) -> Mapping[DropReason, int]: ...
+
+    def slow_paths(self) -> Mapping[SlowPath, int]: ...
+
+
 class Metrics(Collector):
-    def __init__(self, firewall: FirewallCounts | None = None) -> None:
+    def __init__(
+        self,
+        firewall: FirewallCounts | None = None,
+        kernel: KernelCounters | None = None,
+        datapath: str = "userspace",
+    ) -> None:
         self._lock = threading.Lock()
         self._current = Published()
         self._firewall = firewall
+        self._kernel = kernel
+        self._datapath = datapath
 
     def publish(
         self,
@@ -187,14 +204,39 @@ class Metrics(Collector):
         drops = CounterMetricFamily(
             "onm_agent_drops", "Packets dropped by reason", labels=["reason"]
         )
+        kernel_drops: Mapping[DropReason, int] = {}
+        slow: Mapping[SlowPath, int] = {}
+        if self._kernel is not None:
+            kernel_drops, slow = self._kernel.drops(), self._kernel.slow_paths()
         for reason in DropReason:
-            drops.add_metric([reason.label], p.drops.get(reason, 0))
+            drops.add_metric([reason.label], p.drops.get(reason, 0) + kernel_drops.get(reason, 0))
         resolutions = CounterMetricFamily(
             "onm_agent_resolutions", "Answers from the manager by result", labels=["result"]
         )
         for event, label in RESOLUTION_RESULTS.items():
             resolutions.add_metric([label], p.events.get(event, 0))
         yield from (packets, octets, drops, resolutions)
+        info = GaugeMetricFamily(
+            "onm_agent_datapath", "1 for the datapath this agent runs", labels=["datapath"]
+        )
+        info.add_metric([self._datapath], 1)
+        yield info
+        if self._kernel is not None:
+            kernel = CounterMetricFamily(
+                "onm_agent_ebpf_drops",
+                "Packets the eBPF programs dropped, by reason (included in onm_agent_drops)",
+                labels=["reason"],
+            )
+            for reason in DropReason:
+                kernel.add_metric([reason.label], kernel_drops.get(reason, 0))
+            handed = CounterMetricFamily(
+                "onm_agent_ebpf_slowpath",
+                "Frames the eBPF programs passed to the userspace core, by reason",
+                labels=["reason"],
+            )
+            for why in SlowPath:
+                handed.add_metric([why.name.lower()], slow.get(why, 0))
+            yield from (kernel, handed)
         for event, help_text in NAMED_EVENTS.items():
             family = CounterMetricFamily(f"onm_agent_{event.value}", help_text)
             family.add_metric([], p.events.get(event, 0))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onm.agent.core import AgentCore
-from onm.agent.datapath.userspace import UserspaceDatapath
+from onm.agent.datapath.choice import DATAPATHS, open_datapath
 from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink
 from onm.agent.metrics import Metrics, edge_published, serve
@@ -20,7 +20,6 @@ from onm.errors import InvalidInputError
 
 log = logging.getLogger("onm.agent")
 
-DATAPATHS = ("userspace",)
 PUBLISH_INTERVAL = 0.5
 """Seconds between metric snapshots: `manager_connected` follows the link within this."""
 
@@ -37,6 +36,8 @@ class AgentConfig:
     state_dir: Path | None = None
     external_if: str = "ext0"
     """On an edge host: the interface on the external network."""
+    bpf_objects: Path | None = None
+    """Where node_ingress.o and substrate_ingress.o are (None: build/bpf of the checkout)."""
 
 
 def run(config: AgentConfig) -> None:
@@ -47,10 +48,16 @@ def run(config: AgentConfig) -> None:
     core = AgentCore(substrate.mtu)
     inbox = Inbox()
     link = ManagerLink(lambda: Client(config.manager, token), config.host, inbox, config.state_dir)
-    datapath = UserspaceDatapath(
-        core, link, config.substrate_if, config.netns, external_if=config.external_if
+    datapath = open_datapath(
+        config.datapath,
+        core,
+        link,
+        config.substrate_if,
+        config.netns,
+        config.external_if,
+        config.bpf_objects,
     )
-    metrics = Metrics(datapath.edge.firewall_counts)
+    metrics = Metrics(datapath.edge.firewall_counts, datapath.kernel, datapath.name)
     link.firewall = datapath.edge.firewall_counts  # the gateway reports carry them too
     if config.metrics:
         host, port = parse_listen(config.metrics)
@@ -72,8 +79,9 @@ def run(config: AgentConfig) -> None:
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=publish, name="onm-metrics", daemon=True).start()
     log.info(
-        "agent for host %s: substrate %s (mtu %d)%s, manager %s",
+        "agent for host %s: %s datapath, substrate %s (mtu %d)%s, manager %s",
         config.host,
+        datapath.name,
         config.substrate_if,
         substrate.mtu,
         f" in netns {config.netns}" if config.netns else "",

@@ -19,7 +19,15 @@ def run(
     substrate_if: Annotated[
         str, typer.Option(help="The interface facing the IPv6 substrate")
     ] = "eth0",
-    datapath: Annotated[str, typer.Option(help="userspace")] = "userspace",
+    datapath: Annotated[
+        str,
+        typer.Option(
+            help="userspace, ebpf, or auto (ebpf where the kernel takes it, else userspace)"
+        ),
+    ] = "userspace",
+    bpf_objects: Annotated[
+        Path | None, typer.Option(help="Directory of the eBPF objects (default: build/bpf)")
+    ] = None,
     netns: Annotated[
         str | None, typer.Option(help="Network namespace holding the host's interfaces")
     ] = None,
@@ -53,5 +61,6 @@ def run(
             metrics,
             state_dir,
             external_if=external_if,
+            bpf_objects=bpf_objects,
         )
     )

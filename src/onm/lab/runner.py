@@ -40,6 +40,8 @@ MANAGER_START_TIMEOUT: Final = 30.0
 AGENT_GRACE: Final = 1.0
 """Seconds to watch new agents for an early exit (a bad flag, a missing token, ...)."""
 DATAPATH: Final = "userspace"
+"""The agents' datapath unless `DATAPATH_ENV` names another (`ebpf`, `auto`)."""
+DATAPATH_ENV: Final = "ONM_LAB_DATAPATH"
 
 PROVISION_PATIENCE: Final = 120.0
 """Seconds one provisioning call may wait out the manager's rate limits (429, `Retry-After`):
@@ -208,7 +210,7 @@ def agent_argv(
         *(sys.executable, "-m", "onm.cli", "agent", "run"),
         *("--manager", url, "--host", host),
         *("--token-file", str(host_token_file(directory, host))),
-        *("--datapath", DATAPATH, "--substrate-if", SUBSTRATE_IF),
+        *("--datapath", os.environ.get(DATAPATH_ENV) or DATAPATH, "--substrate-if", SUBSTRATE_IF),
         *("--netns", namespace_name(lab, Role.HOST, host)),
         *("--metrics", f"127.0.0.1:{metrics_port}"),
         *("--state-dir", str(directory / "agents" / host)),

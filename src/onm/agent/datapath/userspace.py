@@ -71,6 +71,7 @@ from onm.agent.link import (
     ResolveFailed,
     SnapshotArrived,
 )
+from onm.agent.metrics import KernelCounters
 from onm.errors import OnmError
 from onm.model.clock import utcnow
 from onm.packet import offload
@@ -91,6 +92,10 @@ NODE_IP = SUBSTRATE_IP
 
 
 class UserspaceDatapath:
+    name = "userspace"
+    kernel: KernelCounters | None = None
+    """The kernel's own counters (the eBPF datapath's programs); none here."""
+
     def __init__(
         self,
         core: AgentCore,
@@ -108,6 +113,9 @@ class UserspaceDatapath:
         self.selector = selectors.DefaultSelector()
         self.selector.register(link.inbox, selectors.EVENT_READ, None)
         self.node_sockets: dict[str, socket.socket] = {}
+        """Each attached port's socket: what its frames are read from and sent by."""
+        self.port_extras: dict[str, list[socket.socket]] = {}
+        """More sockets a port's frames are read from (the eBPF datapath's: one per protocol)."""
         self.edge = EdgeSide(netns, external_if, self.selector)
         self.offloads = Offloads(netns)
         self._enable_gro(substrate_if)
@@ -134,24 +142,43 @@ class UserspaceDatapath:
         while not stop.is_set():
             ready = self.selector.select(timeout=self._timeout())
             now = self.clock()
+            changed = False
             for key, _mask in ready:
                 source = key.data
                 # A handler earlier in this batch may have closed (and even replaced) a socket
                 # the list still names: read only the one its port holds now.
                 if source is None:
                     self._control(self.link.inbox.drain(), now)
+                    changed = True
                 elif source == "":
                     if key.fileobj is self.substrate.rx:
                         self.substrate.read(key.fileobj, self._view, now, self._execute)
                 elif isinstance(source, int):  # a served network's device (edge hosts)
                     self._from_tenant(source)
-                elif self.node_sockets.get(source) is key.fileobj:
-                    self._from_node(source, key.fileobj, now)
+                elif (sock := self._port_socket(source, key.fileobj)) is not None:
+                    self._from_node(source, sock, now)
             due = self.core.next_timer()
             if due is not None and due <= now:
                 self._execute(self.core.on_timer(now))
+                changed = True
             if time.monotonic() >= self._retry_at:
                 self._sync_ports()
+            if changed:
+                self._decided()
+
+    def _port_socket(self, interface: str, ready: object) -> socket.socket | None:
+        """The socket of port `interface` that `ready` is, if the port still holds it."""
+        main = self.node_sockets.get(interface)
+        if main is not None and main is ready:
+            return main
+        for extra in self.port_extras.get(interface, ()):
+            if extra is ready:
+                return extra
+        return None
+
+    def _decided(self) -> None:
+        """The core's tables or resolutions may have changed (a snapshot, an answer, a timer):
+        nothing to do here; the eBPF datapath writes its maps."""
 
     def _timeout(self) -> float:
         """Seconds `select()` may wait: until the core's next timer, at most `WAIT_AT_MOST`."""
@@ -301,7 +328,7 @@ class UserspaceDatapath:
 
     def _attach(self, interface: str, now: float) -> None:
         try:
-            [sock] = run_in_netns(self.netns, _opener(interface))
+            [sock, *extras] = run_in_netns(self.netns, self._opener(interface))
         except (OnmError, OSError) as error:  # no such interface; or no fork, no descriptor
             verdict = self.retries.failed(interface, now)
             if verdict.log and verdict.missing_for == 0:
@@ -313,23 +340,40 @@ class UserspaceDatapath:
                 )
             return
         self.node_sockets[interface] = sock
-        self.selector.register(sock, selectors.EVENT_READ, interface)
+        self.port_extras[interface] = extras
+        for each in (sock, *extras):
+            self.selector.register(each, selectors.EVENT_READ, interface)
         self._enable_gro(interface)
+        self._port_attached(interface)
         back = self.retries.attached(interface, time.monotonic())
         if back is None:
             log.info("attached port %s", interface)
         else:
             log.info("attached port %s (missing for %.1f s)", interface, back.missing_for)
 
+    def _opener(self, interface: str) -> Callable[[], list[socket.socket]]:
+        """What opens port `interface`'s sockets (in the host's namespace): the first both
+        reads and sends, any others only read."""
+        return _opener(interface)
+
+    def _port_attached(self, interface: str) -> None:
+        """Port `interface` has its sockets (the eBPF datapath attaches its program here)."""
+
+    def _port_closed(self, interface: str) -> None:
+        """Port `interface` lost its sockets (the eBPF datapath forgets its ifindex here)."""
+
     def _close_port(self, interface: str) -> None:
         sock = self.node_sockets.pop(interface)
-        self.selector.unregister(sock)
-        sock.close()
+        for each in (sock, *self.port_extras.pop(interface, ())):
+            self.selector.unregister(each)
+            each.close()
+        self._port_closed(interface)
 
     def _lose_port(self, interface: str, sock: socket.socket, error: OSError) -> None:
         """`sock`, the socket of port `interface`, failed: close it, count it, log it once;
         `_sync_ports` attaches the port again when (and if) its interface is there."""
-        if self.node_sockets.get(interface) is not sock:  # already lost in this batch
+        mine = (self.node_sockets.get(interface), *self.port_extras.get(interface, ()))
+        if not any(sock is each for each in mine):  # already lost in this batch
             return
         self._close_port(interface)
         self.core.counters.events[PORTS_LOST] += 1
@@ -343,8 +387,8 @@ class UserspaceDatapath:
         self._retry_at = time.monotonic()
 
     def close(self) -> None:
-        for sock in self.node_sockets.values():
-            sock.close()
+        for interface in list(self.node_sockets):
+            self._close_port(interface)
         self.substrate.close()
         self.edge.close()
         self.selector.close()

@@ -1,0 +1,49 @@
+"""Which datapath an agent runs: `--datapath userspace|ebpf|auto`.
+
+`ebpf` must work or the agent does not start (the error names what failed). `auto` tries the
+eBPF datapath, which proves at start what it needs (the object files are there, bpf() loads
+them, a clsact hook and tc filter attach to the substrate interface), and falls back to
+`userspace` with one log line saying why. `userspace` never touches bpf().
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+from onm.agent.core import AgentCore
+from onm.agent.datapath.userspace import UserspaceDatapath
+from onm.agent.link import ManagerLink
+from onm.errors import InvalidInputError, OnmError
+
+log = logging.getLogger("onm.agent")
+
+DATAPATHS: Final = ("userspace", "ebpf", "auto")
+
+
+def open_datapath(
+    kind: str,
+    core: AgentCore,
+    link: ManagerLink,
+    substrate_if: str,
+    netns: str | None,
+    external_if: str,
+    objects: Path | None = None,
+) -> UserspaceDatapath:
+    """The datapath `kind` names (for `auto`: eBPF if this kernel takes it, else userspace)."""
+    if kind not in DATAPATHS:
+        raise InvalidInputError("datapath", f"{kind!r} is not one of {DATAPATHS}")
+    if kind != "userspace":
+        from onm.agent.datapath.ebpf.datapath import EbpfDatapath
+
+        try:
+            return EbpfDatapath(
+                core, link, substrate_if, netns, external_if=external_if, objects=objects
+            )
+        except (OnmError, OSError) as error:
+            if kind == "ebpf":
+                raise
+            reason = str(error).splitlines()[0]
+            log.warning("datapath auto: eBPF not usable here (%s); using userspace", reason)
+    return UserspaceDatapath(core, link, substrate_if, netns, external_if=external_if)

@@ -1,0 +1,99 @@
+"""What the programs' maps must hold now, computed from the core's tables and resolution cache.
+
+Pure: `wanted` turns the tables, the resolver's cache and the ifindexes of the ports attached
+so far into every map's entries as raw octets (key -> value, the layouts of `layout`), and
+`delta` says what to write and what to delete to go from what the maps hold to that. The
+adapter (`onm.agent.datapath.ebpf.datapath`) does the writing.
+
+A port is written only once its interface is attached (its ifindex known): until then the
+node program, which drops every frame of a port `onm_ports` does not know, forwards nothing for
+it. A mapping is written only for an attached requester and a known substrate address (a pool
+that fails closed has none: its frames take the slow path as misses, which the core refuses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from onm.agent.datapath.ebpf import layout
+from onm.agent.datapath.ebpf.maps import (
+    gateway_key,
+    local_value,
+    mapping_key,
+    mapping_value,
+    network_value,
+    port_value,
+    source_key,
+)
+from onm.agent.resolution import Key
+from onm.agent.resolution import Mapping as Resolution
+from onm.agent.tables import Tables
+
+Entries = dict[bytes, bytes]
+"""One map's entries: key octets -> value octets."""
+WRITTEN_MAPS = (
+    "onm_ports",
+    "onm_networks",
+    "onm_locals",
+    "onm_sources",
+    "onm_gateways",
+    "onm_mappings",
+)
+"""The maps the agent fills from its tables, in the order they are written: what a frame
+needs last (its mapping) after what checks it (port, network, residents)."""
+
+
+def wanted(
+    tables: Tables, cache: Mapping[Key, Resolution], ifindexes: Mapping[str, int]
+) -> dict[str, Entries]:
+    """Every written map's entries for `tables`, the resolver's `cache` and the attached ports
+    (`ifindexes`: interface -> ifindex)."""
+    maps: dict[str, Entries] = {name: {} for name in WRITTEN_MAPS}
+    for interface, port in tables.ports.items():
+        vni = port.network.vni
+        maps["onm_networks"][bytes(layout.NetworkKey(vni))] = bytes(network_value(port.network))
+        ifindex = ifindexes.get(interface)
+        if ifindex is None:
+            continue
+        maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni))
+        maps["onm_locals"][port.substrate] = bytes(local_value(port, ifindex))
+    sources = maps["onm_sources"]
+    for (vni, ip), resident in tables.residents.items():
+        value = bytes(layout.SourceValue(mac=(layout.u8 * 6).from_buffer_copy(resident.mac)))
+        for source in resident.sources:
+            if source not in tables.by_substrate:  # a local node's address never arrives
+                sources[bytes(source_key(vni, ip, source))] = value
+    for vni, prefix in tables.gateway_sources:
+        maps["onm_gateways"][bytes(gateway_key(vni, prefix))] = bytes(layout.GatewayValue(1))
+    mappings = maps["onm_mappings"]
+    for (interface, target), resolution in cache.items():
+        ifindex = ifindexes.get(interface)
+        requester = tables.ports.get(interface)
+        if ifindex is None or requester is None or len(resolution.substrate) != 16:
+            continue
+        flags = layout.MappingFlag(0)
+        if tables.port_at(resolution.substrate) is not None:
+            flags |= layout.MappingFlag.LOCAL
+        if resolution.ranking or (requester.network.vni, target) in tables.pools:
+            flags |= layout.MappingFlag.POOL
+        key = mapping_key(ifindex, target)
+        mappings[bytes(key)] = bytes(mapping_value(resolution.substrate, resolution.mac, flags))
+    return maps
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What to change in one map: entries to write (new or changed) and keys to delete."""
+
+    write: Entries
+    delete: tuple[bytes, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.write or self.delete)
+
+
+def delta(held: Entries, want: Entries) -> Delta:
+    """From what a map holds (as last written) to what it must hold."""
+    write = {key: value for key, value in want.items() if held.get(key) != value}
+    return Delta(write, tuple(key for key in held if key not in want))
