@@ -240,6 +240,37 @@ def test_ping(lab: Lab, source: str, target: str) -> None:
     assert "0% packet loss" in output
 
 
+def running_datapath(lab: Lab) -> str:
+    """The datapath the agents say they run (`onm_agent_datapath{datapath}`)."""
+    samples = lab.metrics("r")
+    [name] = [k.split('"')[1] for k, v in samples.items() if k.startswith("onm_agent_datapath{")]
+    return name
+
+
+def core_packets(lab: Lab) -> float:
+    """Packets the agents' cores handled, both hosts, every direction."""
+    return sum(
+        v for h in PORTS for k, v in lab.metrics(h).items() if k.startswith("onm_agent_packets_")
+    )
+
+
+def test_pings_between_hosts_are_answered_once_and_on_ebpf_never_reach_the_core(lab: Lab) -> None:
+    """No frame is forwarded twice (by the program and by the core that read it too); on
+    ebpf the echoes between two known nodes stay in the kernel."""
+    wait_reachable(lab, "a", ADDR["g"])
+    time.sleep(2 * PUBLISH)
+    before = core_packets(lab)
+    transmitted, received, output = ping(lab, "a", ADDR["g"], count=20)
+    assert (transmitted, received) == (20, 20), output + diagnosis(lab)
+    assert "DUP!" not in output, output
+    time.sleep(2 * PUBLISH)
+    handled = core_packets(lab) - before
+    if running_datapath(lab) == "ebpf":
+        assert handled < 8, f"the cores handled {handled} packets of 80" + diagnosis(lab)
+    else:
+        assert handled >= 80
+
+
 @pytest.mark.parametrize(("source", "target"), PAIRS, ids=PAIR_IDS)
 def test_the_largest_unfragmented_packet_passes_and_one_byte_more_is_refused_locally(
     lab: Lab, source: str, target: str
