@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from onm.agent.counters import Counters, Direction, Event
+from onm.agent.datapath.ebpf.layout import SlowPath
 from onm.agent.gateway import TenantCounts
 from onm.agent.io.conntrack import ConntrackStats
 from onm.agent.metrics import (
@@ -127,3 +128,34 @@ def test_a_node_host_exports_no_gateway_side_figures() -> None:
     assert not any(
         k.startswith(("onm_agent_edge_tenant", "onm_agent_edge_conntrack")) for k in samples
     )
+
+
+class _Kernel:
+    """The eBPF programs' counters as the datapath reads them (summed over CPUs)."""
+
+    def drops(self) -> dict[DropReason, int]:
+        return {DropReason.SPOOFED_SOURCE_MAC: 5}
+
+    def slow_paths(self) -> dict[SlowPath, int]:
+        return {SlowPath.ARP: 3}
+
+
+def test_on_ebpf_the_kernel_drops_count_in_the_drops_and_the_slow_path_is_shown() -> None:
+    counters = Counters()
+    counters.drop(DropReason.SPOOFED_SOURCE_MAC)
+    counters.drop(DropReason.SPOOFED_SOURCE_MAC)
+    metrics = Metrics(kernel=_Kernel(), datapath="ebpf")
+    metrics.publish(counters, ports=2, revision=7, connected=True)
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    text = generate_latest(registry).decode()
+    assert 'onm_agent_drops_total{reason="spoofed_source_mac"} 7.0' in text
+    assert 'onm_agent_ebpf_drops_total{reason="spoofed_source_mac"} 5.0' in text
+    assert 'onm_agent_ebpf_slowpath_total{reason="arp"} 3.0' in text
+    assert 'onm_agent_datapath{datapath="ebpf"} 1.0' in text
+
+
+def test_on_userspace_there_are_no_ebpf_families() -> None:
+    samples = _scrape(Counters())
+    assert samples['onm_agent_datapath{datapath="userspace"}'] == 1
+    assert not [name for name in samples if name.startswith("onm_agent_ebpf_")]

@@ -1,0 +1,84 @@
+"""onm.agent.datapath.ebpf.entries: what the maps must hold, from the tables and the cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+from test_ebpf_maps import IP, MAC, SUBSTRATE, port
+
+from onm.agent.datapath.ebpf import layout
+from onm.agent.datapath.ebpf.entries import delta, wanted
+from onm.agent.datapath.ebpf.maps import mapping_key, source_key
+from onm.agent.resolution import Key, Mapping
+from onm.agent.tables import ResidentEntry, Tables
+from onm.model import NodeId
+
+REMOTE_IP = bytes((10, 0, 0, 9))
+REMOTE = ipaddress.IPv6Address("fd00:0:102:400:0:7:a00:9").packed
+REMOTE_MAC = bytes.fromhex("020000000009")
+WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def tables() -> Tables:
+    local = port()
+    return Tables(
+        revision=1,
+        ports={local.interface: local},
+        by_node={local.node_id: local},
+        by_substrate={SUBSTRATE: local},
+        residents={
+            (7, REMOTE_IP): ResidentEntry(REMOTE, REMOTE_MAC, frozenset({REMOTE})),
+            (7, IP): ResidentEntry(SUBSTRATE, MAC, frozenset({SUBSTRATE})),
+        },
+        gateway_sources={(7, bytes(8)): None},  # type: ignore[dict-item]
+    )
+
+
+def cache(substrate: bytes = REMOTE, ranking: tuple[NodeId, ...] = ()) -> dict[Key, Mapping]:
+    return {("veth-a", REMOTE_IP): Mapping(REMOTE_MAC, substrate, WHEN, WHEN, ranking)}
+
+
+def test_an_unattached_port_gets_no_port_local_or_mapping_entry() -> None:
+    maps = wanted(tables(), cache(), {})
+    assert maps["onm_ports"] == maps["onm_locals"] == maps["onm_mappings"] == {}
+    assert bytes(layout.NetworkKey(7)) in maps["onm_networks"]  # harmless before the port
+
+
+def test_an_attached_port_has_its_entries_and_its_resolutions() -> None:
+    maps = wanted(tables(), cache(), {"veth-a": 12})
+    assert list(maps["onm_ports"]) == [bytes(layout.PortKey(12))]
+    local = layout.LocalValue.from_buffer_copy(maps["onm_locals"][SUBSTRATE])
+    assert (local.ifindex, local.vni, bytes(local.mac)) == (12, 7, MAC)
+    value = layout.MappingValue.from_buffer_copy(
+        maps["onm_mappings"][bytes(mapping_key(12, REMOTE_IP))]
+    )
+    assert (bytes(value.substrate), bytes(value.mac), value.flags) == (REMOTE, REMOTE_MAC, 0)
+    assert list(maps["onm_gateways"]) == [bytes(layout.GatewayKey(7))]
+
+
+def test_only_remote_senders_are_allowed_sources() -> None:
+    sources = wanted(tables(), cache(), {"veth-a": 12})["onm_sources"]
+    assert list(sources) == [bytes(source_key(7, REMOTE_IP, REMOTE))]
+    [value] = sources.values()
+    assert bytes(layout.SourceValue.from_buffer_copy(value).mac) == REMOTE_MAC
+
+
+def test_pool_and_local_targets_are_flagged_for_the_slow_path() -> None:
+    pooled = wanted(tables(), cache(ranking=(NodeId("nd-2"),)), {"veth-a": 12})["onm_mappings"]
+    [raw] = pooled.values()
+    assert layout.MappingValue.from_buffer_copy(raw).flags == layout.MappingFlag.POOL
+    local = {("veth-a", IP): Mapping(MAC, SUBSTRATE, WHEN, WHEN)}
+    [raw] = wanted(tables(), local, {"veth-a": 12})["onm_mappings"].values()
+    assert layout.MappingValue.from_buffer_copy(raw).flags == layout.MappingFlag.LOCAL
+
+
+def test_a_pool_failing_closed_has_no_mapping() -> None:
+    assert wanted(tables(), cache(substrate=b""), {"veth-a": 12})["onm_mappings"] == {}
+
+
+def test_delta_writes_new_and_changed_and_deletes_gone() -> None:
+    change = delta({b"a": b"1", b"b": b"2", b"c": b"3"}, {b"a": b"1", b"b": b"9", b"d": b"4"})
+    assert change.write == {b"b": b"9", b"d": b"4"}
+    assert change.delete == (b"c",)
+    assert not delta({b"a": b"1"}, {b"a": b"1"})
