@@ -48,8 +48,9 @@ def test_down_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 1 and "needs root" in result.stderr
 
 
-def test_the_agents_command_line(tmp_path: Path) -> None:
+def test_the_agents_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The flags are the agent's interface (issue #4): this is the contract, spelled out."""
+    monkeypatch.delenv(runner.DATAPATH_ENV, raising=False)
     argv = runner.agent_argv("l1", "r", "http://127.0.0.1:7000", tmp_path, 9100)
     assert argv == (
         sys.executable,
@@ -59,6 +60,17 @@ def test_the_agents_command_line(tmp_path: Path) -> None:
         *("--datapath", "userspace", "--substrate-if", "sub0", "--netns", "onm-l1-h-r"),
         *("--metrics", "127.0.0.1:9100", "--state-dir", str(tmp_path / "agents" / "r")),
     )
+
+
+def test_the_agents_datapath_is_the_environments_when_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(runner.DATAPATH_ENV, "ebpf")
+    argv = runner.agent_argv("l1", "r", "http://127.0.0.1:7000", tmp_path, 9100)
+    assert argv[argv.index("--datapath") + 1] == "ebpf"
+    monkeypatch.setenv(runner.DATAPATH_ENV, "")
+    argv = runner.agent_argv("l1", "r", "http://127.0.0.1:7000", tmp_path, 9100)
+    assert argv[argv.index("--datapath") + 1] == "userspace"
 
 
 def a_lab(run_dir: Path) -> Path:
