@@ -27,6 +27,7 @@ from onm.netlink.errors import KernelError
 from onm.netlink.features import Features
 from onm.netlink.kernel import Kernel, Neighbour
 from onm.netlink.neighbours import NeighbourEvents, RoutesChanged
+from onm.netlink.vxlan import Vxlan
 
 TAG = f"nlt{os.getpid()}"
 _serial = itertools.count()
@@ -152,6 +153,56 @@ def test_errors_name_the_object_and_the_namespace(
         Features(netns).get("nosuch0")
     with pytest.raises(KernelError, match=r"sysctl net\.nosuch\.key"):
         nl.ensure_sysctl(netns, "net.nosuch.key", 1)
+
+
+def test_a_vxlan_over_ipv6_carries_frames_and_is_not_remade(
+    make_netns: Callable[[], str], kernels: Callable[[str], Kernel]
+) -> None:
+    ns_a, ns_b = make_netns(), make_netns()
+    a, b = kernels(ns_a), kernels(ns_b)
+    a.ensure_veth("eth0", "eth0", ns_b)
+    ends = {ns_a: "fd00:77::1", ns_b: "fd00:77::2"}
+    for kernel, here, there, inner in ((a, ns_a, ns_b, "10.78.0.1"), (b, ns_b, ns_a, "10.78.0.2")):
+        kernel.set_link("eth0", mtu=1570)
+        kernel.ensure_address("eth0", ipaddress.ip_interface(f"{ends[here]}/64"))
+        tunnel = Vxlan(
+            42, ipaddress.ip_address(ends[here]), ipaddress.ip_address(ends[there]), "eth0"
+        )
+        assert kernel.ensure_vxlan("vx0", tunnel) is True
+        assert kernel.ensure_vxlan("vx0", tunnel) is False
+        kernel.set_link("vx0", mtu=1570 - tunnel.overhead)
+        kernel.ensure_address("vx0", ipaddress.ip_interface(f"{inner}/24"))
+    [link] = ip_json("-n", ns_a, "-d", "link", "show", "dev", "vx0")
+    data = link["linkinfo"]["info_data"]
+    assert (link["mtu"], data["id"], data["local6"], data["remote6"], data["port"]) == (
+        1500,
+        42,
+        "fd00:77::1",
+        "fd00:77::2",
+        4789,
+    )
+    ping = [
+        "ip",
+        "netns",
+        "exec",
+        ns_a,
+        "ping",
+        "-c1",
+        "-W2",
+        "-M",
+        "do",
+        "-s",
+        "1472",
+        "10.78.0.2",
+    ]
+    assert subprocess.run(ping, capture_output=True).returncode == 0  # 1500 octets, unfragmented
+    other = Vxlan(
+        43, ipaddress.ip_address("fd00:77::1"), ipaddress.ip_address("fd00:77::3"), "eth0"
+    )
+    with pytest.raises(KernelError, match=f"vxlan vx0 in network namespace '{ns_a}': .*id, group6"):
+        a.ensure_vxlan("vx0", other)
+    with pytest.raises(KernelError, match=r"interface eth0 .* is a veth, not a vxlan"):
+        a.ensure_vxlan("eth0", other)
 
 
 def test_neighbour_events_arrive(

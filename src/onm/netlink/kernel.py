@@ -1,5 +1,6 @@
 """One network namespace's kernel over netlink: links, veths, bridges, addresses, routes, and
-the qdisc tree that delays traffic by destination (its shape: `onm.netlink.tc`).
+the qdisc tree that delays traffic by destination (its shape: `onm.netlink.tc`), and VXLAN
+tunnels (their settings: `onm.netlink.vxlan`).
 
 `Kernel(netns)` opens its netlink socket on first use (`onm.netlink.helper`'s child makes it
 inside the namespace and passes it back; the caller never moves) and keeps it until
@@ -27,8 +28,9 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from onm.netlink import helper, tc
+from onm.netlink import helper, tc, vxlan
 from onm.netlink.errors import KernelError
+from onm.netlink.vxlan import Vxlan
 
 IFA_F_NODAD: Final = 0x02
 """Skip duplicate address detection (include/uapi/linux/if_addr.h)."""
@@ -207,6 +209,29 @@ class Kernel:
             peer={"ifname": peer, "net_ns_fd": peer_netns},
         )
         return True
+
+    def ensure_vxlan(self, name: str, tunnel: Vxlan) -> bool:
+        """The VXLAN device `name` as `tunnel` says (down: the caller sets MTU and state);
+        True if made now. One found with other settings is an error naming them, not changed:
+        the kernel cannot change a VXLAN's VNI, ends or port in place."""
+        found = self.link(name)
+        if found is None:
+            self._call(
+                f"vxlan {name} (VNI {tunnel.vni} to {tunnel.remote})",
+                "link",
+                "add",
+                ifname=name,
+                kind="vxlan",
+                **tunnel.attributes(self.index(tunnel.device)),
+            )
+            return True
+        self._require_kind(name, found, "vxlan")
+        [message] = self._call(f"interface {name}", "link", "get", index=found.index)
+        have = message.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+        differ = vxlan.differences(have, tunnel.attributes(self.index(tunnel.device)))
+        if differ:
+            raise KernelError(f"vxlan {name}", self.netns, f"exists with other {', '.join(differ)}")
+        return False
 
     # --- addresses and routes ----------------------------------------------------------------
     def ensure_address(self, device: str, address: IPInterface) -> None:
