@@ -1,12 +1,22 @@
-"""Benchmark of the userspace datapath against native routing, in one run (issue #4).
+"""Benchmark of onm's datapaths against native routing and kernel VXLAN, in one run (#4, #11).
 
-Not part of the pass/fail suite (`make bench-datapath`, as root). It brings up the two-host lab
-(`examples/two-hosts.yaml`, named `bench<pid>`) and, beside it, the same pair of nodes routed
-natively: namespaces `onmbn<pid>a` and `onmbn<pid>g` joined through a router namespace
-`onmbn<pid>r` (IPv4 forwarding) by two plain veth pairs, MTU 1500, the kernel's default offloads
-(as the lab's node interfaces have). Both are measured in the same run, alternating, and every
-onm figure is printed beside the native one with their ratio; the ratio is what to compare
-between runs, the machine being shared and noisy.
+Not part of the pass/fail suite (`make bench-datapath`, as root). Every column is one way from a
+node a to a node g, measured in the same run, alternating, and printed with its ratio to native;
+the ratio is what to compare between runs, the machine being shared and noisy:
+
+- native: namespaces `onmbn<pid>a` and `onmbn<pid>g` joined through a router namespace
+  `onmbn<pid>r` (IPv4 forwarding) by two plain veth pairs, MTU 1500, the kernel's default
+  offloads (as the lab's node interfaces have).
+- kernel VXLAN/IPv6, the peer a user would pick instead: the same shape (`onmbn<pid>va`, `vr`,
+  `vg`) over IPv6 with a kernel VXLAN device in a and g (RFC 7348: 70 octets of overhead over
+  IPv6), substrate MTU 1570 so the inner MTU is 1500 like every other column's (the lab's
+  substrate is 1520 because SIIT adds 20). The endpoints are the tunnel ends themselves, one
+  veth hop fewer each side than a host-side VTEP: VXLAN at its cheapest.
+- onm userspace: the two-host lab (`examples/two-hosts.yaml`, named `bench<pid>`), its agents
+  on `--datapath userspace`.
+- onm ebpf: the same lab (`bench<pid>-ebpf`) on `--datapath ebpf`, when the agent has that
+  datapath (`onm.agent.service.DATAPATHS`); else the column says "n/a (not built yet)". Each
+  agent's command line is checked for the datapath asked.
 
 Metrics (client in node a, server in node g):
 - TCP: one iperf3 stream, Gbit/s as iperf3's receiver reports it; median of the repetitions.
@@ -14,14 +24,18 @@ Metrics (client in node a, server in node g):
   a 64-octet Ethernet frame counting the FCS. Packets per second *received* (the server's
   byte count / 18, over its own measuring time); median of the repetitions.
 - RTT: median of the round-trip times of `ping -c 20 -i 0.05`.
+Then the targets: issue #4's (userspace TCP >= 0.15 native) and, with an ebpf column, issue
+#11's (TCP >= 0.95, 64-byte packets >= 0.90 and >= 1.3x VXLAN's, RTT <= 1.05x native).
 
-The lab and the native namespaces are removed at the end, by exact name, whatever happens
+The namespaces are made over netlink (`onm.netlink`); a name that exists already is refused,
+not adopted. Labs and namespaces are removed at the end, by exact name, whatever happens
 (errors, Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import platform
@@ -36,14 +50,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from onm.agent.service import DATAPATHS
+from onm.netlink import helper
+from onm.netlink import kernel as nl
+from onm.netlink.errors import KernelError
+from onm.netlink.kernel import IPAddress, IPNetwork, Kernel
+from onm.netlink.vxlan import Vxlan
+
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY = REPO / "examples" / "two-hosts.yaml"
 UDP_PAYLOAD = 18
 """Octets of UDP payload in a 64-octet Ethernet frame: 64 - 4 (FCS) - 14 - 20 - 8."""
 PORT = 5201
 PINGS = 20
-TARGET = 0.15
-"""Issue #4: one TCP stream over onm reaches at least this share of the native figure."""
+INNER_MTU = 1500
+"""The MTU of node a's and node g's interfaces in every column."""
+VXLAN_SUBSTRATE_MTU = 1570
+"""1500 + a VXLAN's 70 octets over IPv6 (`onm.netlink.vxlan.OVERHEAD`)."""
+VNI = 42
 READY_TIMEOUT = 60.0
 
 
@@ -70,16 +94,122 @@ class Pair:
     pps: list[float] = field(default_factory=list)
     rtt: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    missing: str | None = None
+    """Why this column is not measured at all ("not built yet")."""
 
 
-# --- the two set-ups -------------------------------------------------------------------------
+# --- the set-ups -----------------------------------------------------------------------------
+class Namespaces:
+    """The namespaces this run made, over netlink (`onm.netlink`, as the lab does). A name that
+    exists already is refused, never adopted: it is another run's (or a crashed one's, left for
+    whoever made it). At the end each one made is deleted by its exact name."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+        self.kernels: dict[str, Kernel] = {}
+
+    def make(self, name: str, sysctls: Sequence[tuple[str, int]] = ()) -> Kernel:
+        if not nl.ensure_netns(name):
+            raise RuntimeError(f"namespace {name} exists already (not this run's): left alone")
+        self.made.append(name)
+        nl.ensure_sysctls(name, list(sysctls))
+        kernel = self.kernels[name] = Kernel(name)
+        kernel.set_link("lo")
+        return kernel
+
+    def remove(self) -> None:
+        for kernel in self.kernels.values():
+            kernel.close()  # a socket would keep its namespace alive
+        self.kernels.clear()
+        for name in reversed(self.made):
+            try:
+                nl.delete_netns(name)
+            except KernelError as error:
+                print(f"namespace {name}: not deleted: {error}", file=sys.stderr)
+        self.made.clear()
+        helper.close()
 
 
-def lab_up(lab: str) -> Pair:
-    print(f"lab {lab}: up ...", flush=True)
+FORWARDING = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
+DEFAULT_ROUTE = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
+
+
+def routed_pair(
+    spaces: Namespaces, prefix: str, subnets: tuple[IPNetwork, IPNetwork], mtu: int
+) -> tuple[Kernel, Kernel, IPAddress, IPAddress]:
+    """PREFIXa:eth0 (.2 of the first subnet) -- PREFIXr (forwarding; .1 of each) -- PREFIXg:eth0
+    (.2 of the second), one veth pair each side, MTU `mtu`, default routes via r; the kernels
+    and addresses of a and g."""
+    version = subnets[0].version
+    a = spaces.make(f"{prefix}a")
+    r = spaces.make(f"{prefix}r", [(FORWARDING[version], 1)])
+    g = spaces.make(f"{prefix}g")
+    ends: list[IPAddress] = []
+    for kernel, peer, subnet in ((a, "ra", subnets[0]), (g, "rg", subnets[1])):
+        router, end = subnet[1], subnet[2]
+        kernel.ensure_veth("eth0", peer, f"{prefix}r")
+        kernel.set_link("eth0", mtu=mtu)
+        r.set_link(peer, mtu=mtu)
+        kernel.ensure_address("eth0", ipaddress.ip_interface(f"{end}/{subnet.prefixlen}"))
+        r.ensure_address(peer, ipaddress.ip_interface(f"{router}/{subnet.prefixlen}"))
+        kernel.ensure_route(DEFAULT_ROUTE[version], router, "eth0")
+        ends.append(end)
+    return a, g, ends[0], ends[1]
+
+
+def native_up(spaces: Namespaces, prefix: str) -> Pair:
+    """a:eth0 10.77.1.2/24 -- r (forwarding) -- g:eth0 10.77.2.2/24, MTU 1500 everywhere."""
+    subnets = (ipaddress.ip_network("10.77.1.0/24"), ipaddress.ip_network("10.77.2.0/24"))
+    _, _, _, server = routed_pair(spaces, prefix, subnets, INNER_MTU)
+    return Pair("native", f"{prefix}a", f"{prefix}g", str(server))
+
+
+def vxlan_up(spaces: Namespaces, prefix: str) -> Pair:
+    """The same shape over IPv6 (fd00:77:1::/64, fd00:77:2::/64, MTU 1570), with a VXLAN
+    device vx0 in a and in g (VNI 42, to each other, port 4789, the kernel's defaults
+    otherwise) carrying 10.78.0.0/24 at MTU 1500: the tunnel ends are the endpoints
+    themselves, the cheapest place a VXLAN can be."""
+    subnets = (ipaddress.ip_network("fd00:77:1::/64"), ipaddress.ip_network("fd00:77:2::/64"))
+    a, g, a6, g6 = routed_pair(spaces, prefix, subnets, VXLAN_SUBSTRATE_MTU)
+    for kernel, here, there, inner in ((a, a6, g6, "10.78.0.1/24"), (g, g6, a6, "10.78.0.2/24")):
+        tunnel = Vxlan(VNI, here, there, "eth0")
+        kernel.ensure_vxlan("vx0", tunnel)
+        kernel.set_link("vx0", mtu=VXLAN_SUBSTRATE_MTU - tunnel.overhead)
+        kernel.ensure_address("vx0", ipaddress.ip_interface(inner))
+    return Pair("kernel VXLAN/IPv6", f"{prefix}a", f"{prefix}g", "10.78.0.2")
+
+
+def lab_up(lab: str, datapath: str) -> Pair:
+    """The two-host lab with its agents on `datapath`: `onm lab up --datapath` where the lab
+    has the option, and ONM_TEST_DATAPATH in the environment in any case."""
+    print(f"lab {lab} ({datapath}): up ...", flush=True)
     cli = [sys.executable, "-m", "onm.cli", "lab"]
-    run([*cli, "up", str(TOPOLOGY), "--name", lab], timeout=180)
-    return Pair("onm userspace", f"onm-{lab}-n-a", f"onm-{lab}-n-g", "10.0.0.3")
+    option = ["--datapath", datapath] if "--datapath" in run([*cli, "up", "--help"]) else []
+    environment = os.environ | {"ONM_TEST_DATAPATH": datapath}
+    done = subprocess.run(
+        [*cli, "up", str(TOPOLOGY), "--name", lab, *option],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=environment,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"lab {lab}: up failed: {(done.stderr or done.stdout).strip()}")
+    pair = Pair(f"onm {datapath}", f"onm-{lab}-n-a", f"onm-{lab}-n-g", "10.0.0.3")
+    status = json.loads(run([*cli, "status", "--name", lab, "--json"]))
+    agents = [p for p in status["processes"] if p["role"] == "agent"]
+    if not agents or any(agent_datapath(p["pid"]) != datapath for p in agents):
+        pair.missing = f"agents not on --datapath {datapath}"  # a figure would be mislabelled
+    return pair
+
+
+def agent_datapath(pid: int) -> str | None:
+    """What `--datapath` the process `pid` was started with (None: none, or it is gone)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    return argv[argv.index("--datapath") + 1] if "--datapath" in argv[:-1] else None
 
 
 def lab_down(lab: str) -> None:
@@ -89,30 +219,9 @@ def lab_down(lab: str) -> None:
         print(f"lab {lab}: down failed: {done.stderr.strip()}", file=sys.stderr)
 
 
-def native_names(prefix: str) -> tuple[str, str, str]:
-    return f"{prefix}a", f"{prefix}r", f"{prefix}g"
-
-
-def native_up(prefix: str) -> Pair:
-    """a:eth0 10.77.1.2/24 -- r (forwarding) -- g:eth0 10.77.2.2/24, MTU 1500 everywhere."""
-    a, r, g = native_names(prefix)
-    for ns in (a, r, g):
-        run(["ip", "netns", "add", ns])
-        run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    run(in_ns(r, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
-    for ns, peer, subnet in ((a, "ra", 1), (g, "rg", 2)):
-        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", peer, "netns", r])
-        run(["ip", "-n", ns, "link", "set", "eth0", "mtu", "1500", "up"])
-        run(["ip", "-n", r, "link", "set", peer, "mtu", "1500", "up"])
-        run(["ip", "-n", ns, "addr", "add", f"10.77.{subnet}.2/24", "dev", "eth0"])
-        run(["ip", "-n", r, "addr", "add", f"10.77.{subnet}.1/24", "dev", peer])
-        run(["ip", "-n", ns, "route", "add", "default", "via", f"10.77.{subnet}.1"])
-    return Pair("native", a, g, "10.77.2.2")
-
-
-def native_down(prefix: str) -> None:
-    for ns in native_names(prefix):
-        subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+def ebpf_missing() -> str | None:
+    """Why there is no onm ebpf column (None: the agent has that datapath)."""
+    return None if "ebpf" in DATAPATHS else "not built yet"
 
 
 def wait_reachable(path: Pair) -> None:
@@ -193,39 +302,104 @@ def start_server(path: Pair) -> subprocess.Popen[bytes]:
 
 
 # --- report ----------------------------------------------------------------------------------
+NATIVE, VXLAN, USERSPACE, EBPF = "native", "kernel VXLAN/IPv6", "onm userspace", "onm ebpf"
+COLUMNS = (NATIVE, VXLAN, USERSPACE, EBPF)
+METRICS = (
+    ("TCP 1 stream (Gbit/s)", "tcp", ".3f"),
+    ("64-byte packets/s received", "pps", ",.0f"),
+    ("ping RTT median (ms)", "rtt", ".3f"),
+)
+"""(row label, Pair field, format): one row per metric."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """`metric` of `column` >= (or, `at_most`, <=) `factor` x that of `reference`."""
+
+    label: str
+    column: str
+    metric: str
+    reference: str
+    factor: float
+    at_most: bool = False
+    issue: int = 11
+
+
+TARGETS = (
+    Target("userspace TCP >= 0.15x native", USERSPACE, "tcp", NATIVE, 0.15, issue=4),
+    Target("ebpf TCP >= 0.95x native", EBPF, "tcp", NATIVE, 0.95),
+    Target("ebpf 64-byte packets/s >= 0.90x native", EBPF, "pps", NATIVE, 0.90),
+    Target("ebpf 64-byte packets/s >= 1.3x VXLAN", EBPF, "pps", VXLAN, 1.3),
+    Target("ebpf RTT <= 1.05x native", EBPF, "rtt", NATIVE, 1.05, at_most=True),
+)
+"""Issue #4's target, and issue #11's for the eBPF datapath with every check on."""
 
 
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def row(name: str, native: float | None, onm: float | None, unit_format: str) -> str:
-    def show(value: float | None) -> str:
-        return "n/a" if value is None else format(value, unit_format)
-
-    ratio = "n/a" if native is None or onm is None or native == 0 else f"{onm / native:.3f}"
-    return f"{name:30} {show(native):>14} {show(onm):>14} {ratio:>8}"
+def figure(path: Pair, metric: str) -> float | None:
+    values: list[float] = getattr(path, metric)
+    return median(values)
 
 
-def report(native: Pair, onm: Pair, seconds: float, repeat: int) -> None:
-    print()
-    print(
+def cell(path: Pair, metric: str, native: float | None, unit_format: str) -> str:
+    """`value (ratio to native)`, `n/a (why)` for a column not measured, `n/a` for no figure."""
+    if path.missing is not None:
+        return f"n/a ({path.missing})"
+    value = figure(path, metric)
+    if value is None:
+        return "n/a"
+    if path.label == NATIVE or native is None or native == 0:
+        return format(value, unit_format)
+    return f"{value:{unit_format}} ({value / native:.3f})"
+
+
+def verdict(target: Target, paths: dict[str, Pair]) -> str | None:
+    """ "yes" or "no", or None when the target's column is not measured."""
+    column, reference = paths.get(target.column), paths.get(target.reference)
+    if column is None or column.missing is not None or reference is None:
+        return None
+    value, base = figure(column, target.metric), figure(reference, target.metric)
+    if value is None or base is None:
+        return "no"
+    bound = target.factor * base
+    return "yes" if (value <= bound if target.at_most else value >= bound) else "no"
+
+
+def table(paths: Sequence[Pair], seconds: float, repeat: int) -> list[str]:
+    """The report's lines: the figures, each column's runs and failures, the targets."""
+    by_label = {path.label: path for path in paths}
+    native = by_label[NATIVE]
+    width = 21
+    lines = [
         f"python {platform.python_version()}, kernel {platform.release()}, "
-        f"{os.cpu_count()} CPUs; iperf3 {seconds:g} s x {repeat} (median), ping x {PINGS}"
-    )
-    print(f"{'metric':30} {'native':>14} {'onm userspace':>14} {'ratio':>8}")
-    print(row("TCP 1 stream (Gbit/s)", median(native.tcp), median(onm.tcp), ".3f"))
-    print(row("64-byte packets/s received", median(native.pps), median(onm.pps), ",.0f"))
-    print(row("ping RTT median (ms)", median(native.rtt), median(onm.rtt), ".3f"))
-    for path in (native, onm):
-        runs = ", ".join(f"{v:.3f}" for v in path.tcp)
-        pps = ", ".join(f"{v:,.0f}" for v in path.pps)
-        print(f"  {path.label}: TCP runs [{runs}] Gbit/s; UDP runs [{pps}] packets/s")
-        for failure in path.failures:
-            print(f"  {path.label}: FAILED {failure}")
-    n, o = median(native.tcp), median(onm.tcp)
-    met = n is not None and o is not None and o >= TARGET * n
-    print(f"TCP ratio >= {TARGET}: {'yes' if met else 'no'}")
+        f"{os.cpu_count()} CPUs; iperf3 {seconds:g} s x {repeat} (median), ping x {PINGS}",
+        f"(ratio to native); inner MTU {INNER_MTU}, VXLAN substrate MTU {VXLAN_SUBSTRATE_MTU}",
+        f"{'metric':28}" + "".join(f" {path.label:>{width}}" for path in paths),
+    ]
+    for name, metric, unit_format in METRICS:
+        base = figure(native, metric)
+        cells = (cell(path, metric, base, unit_format) for path in paths)
+        lines.append(f"{name:28}" + "".join(f" {text:>{width}}" for text in cells))
+    for path in paths:
+        if path.missing is None:
+            runs = ", ".join(f"{v:.3f}" for v in path.tcp)
+            pps = ", ".join(f"{v:,.0f}" for v in path.pps)
+            lines.append(f"  {path.label}: TCP runs [{runs}] Gbit/s; UDP runs [{pps}] packets/s")
+        lines.extend(f"  {path.label}: FAILED {failure}" for failure in path.failures)
+    for target in TARGETS:
+        answer = verdict(target, by_label)
+        if answer is not None:
+            lines.append(f"issue #{target.issue} target {target.label}: {answer}")
+    if by_label.get(EBPF) is None or by_label[EBPF].missing is not None:
+        lines.append("issue #11 targets: not checked (no onm ebpf column)")
+    return lines
+
+
+def measured(paths: Sequence[Pair]) -> list[Pair]:
+    return [path for path in paths if path.missing is None]
 
 
 def main() -> int:
@@ -241,14 +415,21 @@ def main() -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupted)
-    lab = f"bench{os.getpid()}"
     prefix = f"onmbn{os.getpid()}"
+    spaces = Namespaces()
+    labs: list[str] = []
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        native = native_up(prefix)
-        onm = lab_up(lab)
-        paths = (native, onm)
-        for path in paths:
+        paths = [native_up(spaces, prefix), vxlan_up(spaces, f"{prefix}v")]
+        for datapath, lab in (("userspace", f"bench{os.getpid()}"), ("ebpf", None)):
+            missing = ebpf_missing() if datapath == "ebpf" else None
+            if missing is not None:
+                paths.append(Pair(EBPF, "", "", "", missing=missing))
+                continue
+            lab = lab or f"bench{os.getpid()}-{datapath}"
+            labs.append(lab)
+            paths.append(lab_up(lab, datapath))
+        for path in measured(paths):
             wait_reachable(path)
             servers.append(start_server(path))
         steps: list[tuple[str, Callable[[Pair], None]]] = [
@@ -258,11 +439,12 @@ def main() -> int:
         ]
         for name, step in steps:
             for i in range(1 if name == "ping" else options.repeat):
-                for path in paths:  # alternating, so drift on the machine hits both alike
+                for path in measured(paths):  # alternating, so drift hits every column alike
                     print(f"{name} {i + 1}: {path.label}", flush=True)
                     step(path)
                     time.sleep(0.5)
-        report(native, onm, options.seconds, options.repeat)
+        print()
+        print("\n".join(table(paths, options.seconds, options.repeat)))
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)
         return 130
@@ -275,8 +457,9 @@ def main() -> int:
                 server.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 server.kill()
-        lab_down(lab)
-        native_down(prefix)
+        for lab in labs:
+            lab_down(lab)
+        spaces.remove()
     return 0
 
 
