@@ -55,7 +55,7 @@ from onm.netlink import helper
 from onm.netlink import kernel as nl
 from onm.netlink.errors import KernelError
 from onm.netlink.kernel import IPAddress, IPNetwork, Kernel
-from onm.netlink.vxlan import Vxlan
+from onm.netlink.vxlan import OVERHEAD, Vxlan
 
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY = REPO / "examples" / "two-hosts.yaml"
@@ -65,8 +65,8 @@ PORT = 5201
 PINGS = 20
 INNER_MTU = 1500
 """The MTU of node a's and node g's interfaces in every column."""
-VXLAN_SUBSTRATE_MTU = 1570
-"""1500 + a VXLAN's 70 octets over IPv6 (`onm.netlink.vxlan.OVERHEAD`)."""
+VXLAN_SUBSTRATE_MTU = INNER_MTU + OVERHEAD[6]
+"""1570: the inner MTU and a VXLAN's 70 octets over IPv6."""
 VNI = 42
 READY_TIMEOUT = 60.0
 
