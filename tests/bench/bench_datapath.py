@@ -51,6 +51,7 @@ from pathlib import Path
 from types import FrameType
 
 from onm.agent.service import DATAPATHS
+from onm.lab.runner import DATAPATH_ENV
 from onm.netlink import helper
 from onm.netlink import kernel as nl
 from onm.netlink.errors import KernelError
@@ -181,11 +182,11 @@ def vxlan_up(spaces: Namespaces, prefix: str) -> Pair:
 
 def lab_up(lab: str, datapath: str) -> Pair:
     """The two-host lab with its agents on `datapath`: `onm lab up --datapath` where the lab
-    has the option, and ONM_TEST_DATAPATH in the environment in any case."""
+    has the option, and the lab's `ONM_LAB_DATAPATH` in the environment in any case."""
     print(f"lab {lab} ({datapath}): up ...", flush=True)
     cli = [sys.executable, "-m", "onm.cli", "lab"]
     option = ["--datapath", datapath] if "--datapath" in run([*cli, "up", "--help"]) else []
-    environment = os.environ | {"ONM_TEST_DATAPATH": datapath}
+    environment = os.environ | {DATAPATH_ENV: datapath}
     done = subprocess.run(
         [*cli, "up", str(TOPOLOGY), "--name", lab, *option],
         capture_output=True,
