@@ -89,7 +89,7 @@ def moved_off(lab: Lab, requester: str, pool_ip: str, member: str, within: float
     return eventually(other, f"{requester} answered by another member than {member}", within)
 
 
-def settled(lab: Lab, within: float = 10) -> None:
+def settled(lab: Lab, within: float = 30) -> None:
     """Until every host's agent has applied all the manager meant for it (what `onm status`
     shows), so requesters' agents steer by the health the manager holds."""
 
