@@ -88,8 +88,10 @@ def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab) -> None:
     took = time.monotonic() - killed_at
     assert down and took < 5, f"{took:.1f} s"
     events = cli(lab, "events", "--limit", "100")
-    [event] = [e for e in events if e["kind"] == "gateway.down"]
-    assert event["data"]["gateway"] == carried and event["data"]["said_by"] == ["h1"], event
+    downs = [e for e in events if e["kind"] == "gateway.down"]
+    # The kill's event; under load a report may also come late once more (a second event).
+    event = next((e for e in downs if e["data"]["gateway"] == carried), None)
+    assert event is not None and event["data"]["said_by"] == ["h1"], downs
     eventually(lambda: agent_ready(lab, carrier_host, 0), f"{carrier_host} restarted", 30)
     eventually(lambda: health(lab)[carried]["health"] == "up" or None, f"{carried} up again", 15)
     assert "gateway.up" in [e["kind"] for e in cli(lab, "events", "--limit", "100")]
