@@ -195,6 +195,17 @@ def external_server(lab: Lab, nodes: Iterable[str] = ()) -> Iterator[None]:
         background.stop_all()
 
 
+def get(namespace: str, url: str, timeout: float = 3) -> str | None:
+    """curl's body, or None when the connection failed or timed out."""
+    done = subprocess.run(
+        in_netns(namespace, "curl", "-s", "-m", str(timeout), url),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 5,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def admin(lab: Lab, *args: str) -> str:
     """`onm ARGS` against the lab's manager with its admin token, as an operator types it;
     what it printed."""

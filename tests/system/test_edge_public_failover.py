@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,7 @@ from pathlib import Path
 import pytest
 
 from onm.lab.plan import Role
-from support.edge_lab import EdgeTopology, Pool, admin, edge_lab
-from support.netns_tools import in_netns
+from support.edge_lab import EdgeTopology, Pool, admin, edge_lab, get
 from support.overlay_lab import Lab, eventually
 
 WEB = "30.0.2.2"
@@ -41,17 +39,6 @@ POOL = "znet/egress"
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "ef", TOPOLOGY, servers_in=["a"]) as built:
         yield built
-
-
-def get(namespace: str, url: str, timeout: float = 2) -> str | None:
-    """curl's body, or None when the connection failed or timed out."""
-    done = subprocess.run(
-        in_netns(namespace, "curl", "-s", "-m", str(timeout), url),
-        capture_output=True,
-        text=True,
-        timeout=timeout + 5,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def holder(lab: Lab) -> str | None:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import pytest
 
 from onm.lab.plan import Role
-from support.edge_lab import WEB, EdgeTopology, Pool, edge_lab
+from support.edge_lab import WEB, EdgeTopology, Pool, edge_lab, get
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually, onm
 
@@ -46,17 +46,6 @@ def cli(lab: Lab, *args: str) -> str:
     record = lab.record()
     done = onm(*args, "--url", record.manager_url, "--token", f"@{record.admin_token_file}")
     return done.stdout
-
-
-def get(namespace: str, url: str, timeout: float = 3) -> str | None:
-    """curl's body, or None when the connection failed or timed out."""
-    done = subprocess.run(
-        in_netns(namespace, "curl", "-s", "-m", str(timeout), url),
-        capture_output=True,
-        text=True,
-        timeout=timeout + 5,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def banner(namespace: str, host: str, timeout: float = 3) -> str | None:
