@@ -127,6 +127,9 @@ class ManagerLink:
         self._rand = rand
         self.connected = False
         self.applied_revision = 0
+        self._reported = 0
+        """The newest revision the manager acknowledged (`_report`)."""
+        self._revision_lock = threading.Lock()
         self.gateway_states: dict[str, bool] = {}
         """Edge gateway id -> alive, as this agent's probes last found it."""
         self._gateways_latest: ReportGateways | None = None
@@ -165,6 +168,8 @@ class ManagerLink:
                     if not self.connected:
                         log.info("connected to the manager")
                         self.connected, self.failures = True, 0
+                    if self.applied_revision != self._reported:
+                        self._pool.submit(self._report, self.applied_revision)  # a lost report
                     if wire_snapshot is None:
                         continue  # opened, or a heartbeat
                     snapshot = codec.snapshot(wire_snapshot)  # refused before it is kept
@@ -215,10 +220,18 @@ class ManagerLink:
         self._pool.submit(self._report, revision)
 
     def _report(self, revision: int) -> None:
-        try:
-            self._client().report(self.host, revision)
-        except OnmError as error:
-            log.info("could not report revision %d: %s", revision, error)
+        """One at a time and only the newest, so the manager never sees the applied revision go
+        back. One that failed (a busy or absent manager) is sent again when the stream next
+        speaks (`_follow`), so a lost report does not leave the host behind in `onm status`."""
+        with self._revision_lock:
+            if revision != self.applied_revision or revision == self._reported:
+                return
+            try:
+                self._client().report(self.host, revision)
+            except OnmError as error:
+                log.info("could not report revision %d (sent again later): %s", revision, error)
+                return
+            self._reported = revision
 
     def report_health(self, report: ReportHealth) -> None:
         self._pool.submit(self._report_health, report)

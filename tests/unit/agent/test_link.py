@@ -23,6 +23,7 @@ from onm.agent.backoff import Backoff
 from onm.agent.link import Event, GatewayLoads, Inbox, ManagerLink, SnapshotArrived
 from onm.api import schemas as s
 from onm.api.client import Client
+from onm.errors import UnavailableError
 from onm.model.ids import EdgePoolId, GatewayId
 from onm.netlink.gateway_plan import Builtin, Counter
 from support.manager import ManagerProcess, free_port, running_manager, start_manager
@@ -215,3 +216,39 @@ def test_a_served_gateway_is_reported_with_the_firewall_counts_read_off_the_loop
         ([], []),
     ]
     assert reads and threading.main_thread().name not in reads
+
+
+class FlakyReports:
+    """A stand-in for the client: a stream of heartbeats, and a manager that refuses the first
+    `failing` revision reports (busy, or away) and records the ones it takes."""
+
+    def __init__(self, failing: int) -> None:
+        self.failing = failing
+        self.taken: list[int] = []
+
+    def follow_snapshots(self, host: str, after: int | None = None) -> Iterator[None]:
+        while True:
+            yield None
+            time.sleep(0.02)
+
+    def report(self, host: str, applied_revision: int) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise UnavailableError("the manager is busy")
+        self.taken.append(applied_revision)
+
+
+def test_a_lost_revision_report_is_sent_again_and_an_older_one_never_after_a_newer() -> None:
+    fake = FlakyReports(failing=2)
+    link = ManagerLink(lambda: cast(Client, fake), "h1", Inbox(), None, FAST, lambda: 0.0)
+    link.report(4)  # refused twice, then sent again when the stream speaks
+    link.start()
+    try:
+        eventually(lambda: fake.taken == [4], "the revision reported after two refusals")
+        link.report(6)
+        link._report(5)  # an older report that a worker takes late: never sent after 6
+        eventually(lambda: fake.taken[-1:] == [6], "the newer revision")
+        time.sleep(0.2)  # heartbeats meanwhile send nothing more
+    finally:
+        link.stop()
+    assert fake.taken == [4, 6]
