@@ -31,6 +31,7 @@ from onm.api.schemas import HostOut, NetworkOut, NodeOut
 from onm.lab import netns
 from onm.lab import state as lab_state
 from onm.lab.plan import Role
+from support import datapaths
 from support.netns_tools import pings_once
 
 T = TypeVar("T")
@@ -170,6 +171,7 @@ def running_lab(
     """Lab `name` up from `topology` (`onm lab up`, each `onm` given `timeout` s), its nodes,
     hosts and networks read back, and each agent in `ports` ready within `ready_within` s.
     `onm lab down` however the block ends; none of the lab's namespaces may be left."""
+    datapath = datapaths.chosen()
     base = tmp_path_factory.mktemp(name)
     file = base / "topology.yaml"
     file.write_text(topology)
@@ -183,6 +185,8 @@ def running_lab(
         for host, count in ports.items():
             ready = functools.partial(agent_ready, built, host, count)
             eventually(ready, f"agent {host} ready", ready_within)
+            running = built.metrics(host).get(f'onm_agent_datapath{{datapath="{datapath}"}}')
+            assert running == 1, f"agent {host} does not run the {datapath} datapath"
         yield built
     finally:
         onm("lab", "down", *built.flags, check=False, timeout=timeout)

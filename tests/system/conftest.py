@@ -10,9 +10,12 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from support.datapaths import DATAPATHS, datapath_chosen
 
 HERE = Path(__file__).parent
 
@@ -42,3 +45,12 @@ def _needs_root_and_netns() -> None:
     reason = _why_not_runnable()
     if reason is not None:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", params=DATAPATHS)
+def datapath(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each datapath in turn for a module's lab (`support.datapaths`): a lab fixture that takes
+    this one runs its module's tests once on each."""
+    name: str = request.param
+    with datapath_chosen(name):
+        yield name

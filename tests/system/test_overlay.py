@@ -41,7 +41,6 @@ from scapy.packet import Packet, Raw
 from onm.api.schemas import NodeOut
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Address, End, Role, Route, Veth
-from onm.lab.runner import DATAPATH_ENV
 from support.netns_tools import ping_counts
 from support.overlay_lab import (
     PUBLISH,
@@ -135,34 +134,14 @@ def background() -> Iterator[Background]:
 
 
 # --- the lab ---------------------------------------------------------------------------------
-DATAPATHS = {"userspace": "ov", "ebpf": "ea"}
-"""Every test runs on both datapaths (`ONM_LAB_DATAPATH`), each in its own lab (name prefix)."""
+PREFIX = {"userspace": "ov", "ebpf": "ea"}
+"""Each datapath's lab has a name of its own."""
 
 
-@contextlib.contextmanager
-def datapath_chosen(datapath: str) -> Iterator[None]:
-    """`onm lab up` (and its repairs) start the agents with `--datapath DATAPATH`."""
-    before = os.environ.get(DATAPATH_ENV)
-    os.environ[DATAPATH_ENV] = datapath
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[DATAPATH_ENV]
-        else:
-            os.environ[DATAPATH_ENV] = before
-
-
-@pytest.fixture(scope="module", params=list(DATAPATHS))
-def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    datapath: str = request.param
-    name = f"{DATAPATHS[datapath]}{os.getpid()}"
-    with (
-        datapath_chosen(datapath),
-        running_lab(tmp_path_factory, name, TOPOLOGY, PORTS, 15) as built,
-    ):
-        metrics = built.metrics("r")
-        assert metrics.get(f'onm_agent_datapath{{datapath="{datapath}"}}') == 1, metrics
+@pytest.fixture(scope="module")
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = f"{PREFIX[datapath]}{os.getpid()}"
+    with running_lab(tmp_path_factory, name, TOPOLOGY, PORTS, 15) as built:
         status = json.loads(onm("lab", "status", *built.flags, "--json").stdout)
         assert all(ns["up"] for ns in status["namespaces"]), status
         assert all(p["running"] for p in status["processes"]), status
