@@ -31,7 +31,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + ETH_HLEN;
 	struct onm_v4 v4;
-	__u32 total, limit, size, at;
+	__u32 total, limit, size, at, segment;
 	__u64 icmp_rest = 0;
 	__u8 hop_limit, df;
 	int rewritten;
@@ -106,6 +106,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	v4.tos = ip->tos;
 	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
 	at = onm_check_at(v4.protocol);
+	segment = v4.payload;
 	if (at) {
 		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
 						       v4.payload);
@@ -114,6 +115,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 			return onm_slow(why);
 		if (no_route)
 			return onm_drop(ONM_DROP_NO_ROUTE);
+		segment = onm_segment(skb, data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
+				      v4.payload);
 	} else if (v4.protocol == IPPROTO_ICMP) {
 		__u8 *icmp = data + ETH_HLEN + sizeof(*ip);
 		__s64 rest;
@@ -134,8 +137,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_PROTOCOL);
 	}
 	/* RFC 7915 4.1: DF set and too big wants Fragmentation Needed; DF clear and over the
-	 * lowest IPv6 MTU wants fragments: both are the core's. */
-	size = sizeof(struct ipv6hdr) + v4.payload;
+	 * lowest IPv6 MTU wants fragments: both are the core's. A GSO packet's segments count. */
+	size = sizeof(struct ipv6hdr) + segment;
 	limit = network->ipv6_mtu;
 	if (!df && network->lowest_ipv6_mtu < limit)
 		limit = network->lowest_ipv6_mtu;

@@ -26,7 +26,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	struct onm_network_value *network;
 	struct onm_local_value *local;
 	struct onm_v6 v6;
-	__u32 vni, at, total;
+	__u32 vni, at, total, segment;
 	__u64 icmp_rest = 0;
 	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN];
 	__be32 sender_ip, node_ip;
@@ -77,10 +77,12 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
 	if (network->flags & ONM_NET_F_DECREMENT_TTL)
 		ttl--;
-	total = sizeof(struct iphdr) + v6.payload;
+	segment = at ? onm_segment(skb, data + ETH_HLEN + sizeof(*ip6), end, v6.next_header,
+				   v6.payload)
+		     : v6.payload;
+	total = sizeof(struct iphdr) + segment; /* a GSO packet's segments count */
 	if (total > network->ipv4_mtu)
 		return onm_slow(ONM_SLOW_TOO_BIG); /* Packet Too Big is the core's to build */
-
 	__builtin_memcpy(v6.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(v6.daddr, &ip6->daddr, 16);
 	v6.hop_limit = ip6->hop_limit;
@@ -113,6 +115,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 			return onm_slow(ONM_SLOW_TOO_BIG);
 		icmp_rest = rest;
 	}
+	v6.segment = segment;
 
 	rewritten = onm_siit_6to4(skb, &v6, sender_ip, node_ip, ttl,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v6.traffic_class : 0,

@@ -73,4 +73,31 @@ static __always_inline enum onm_slow onm_transport_slow(__u8 *l4, void *end, __u
 	return 0;
 }
 
+/* The largest datagram (transport header and data, of `length` octets at `l4`) the packet
+ * stands for on the wire. A GSO super-packet (a node's TSO, GRO on the way) is cut into
+ * segments of its transport header and `gso_size` octets of data (the last one shorter), so
+ * the MTU applies to that, not to the super-packet. bpf_skb_change_proto leaves gso_size as it
+ * is since Linux 5.14 (364745fbe981, "Do not change gso_size during bpf_skb_change_proto()")
+ * and switches SKB_GSO_TCPV4 and SKB_GSO_TCPV6: the segments keep their data and each grows
+ * (4->6) or shrinks (6->4) by the 20 octets of the header, which the callers' limits count.
+ * The caller has checked the transport header (onm_transport_slow). */
+static __always_inline __u32 onm_segment(struct __sk_buff *skb, __u8 *l4, void *end,
+					 __u8 protocol, __u32 length)
+{
+	__u32 gso = skb->gso_size, header;
+
+	if (!gso)
+		return length;
+	if (protocol == IPPROTO_TCP) {
+		if ((void *)(l4 + 20) > end)
+			return length;
+		header = (l4[12] >> 4) * 4;
+	} else if (protocol == IPPROTO_UDP) {
+		header = 8; /* UDP GSO (SKB_GSO_UDP_L4): a UDP header on every segment */
+	} else {
+		return length;
+	}
+	return header + gso < length ? header + gso : length;
+}
+
 #endif

@@ -111,6 +111,7 @@ struct onm_v6 {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u16 payload;
+	__u16 segment; /* the payload of the largest segment, a GSO packet's (else `payload`) */
 	__u8 next_header;
 	__u8 hop_limit;
 	__u8 traffic_class;
@@ -147,7 +148,10 @@ static __always_inline int onm_siit_6to4(struct __sk_buff *skb, const struct onm
 	ip->tos = tos;
 	ip->tot_len = bpf_htons(total);
 	ip->id = bpf_htons(identification);
-	ip->frag_off = total > ONM_DF_THRESHOLD ? bpf_htons(ONM_IPV4_DF) : 0;
+	/* by the segment's size: GSO copies this header to every segment (the last one, shorter,
+	 * may get DF where its own translation would not) */
+	ip->frag_off = sizeof(struct iphdr) + v6->segment > ONM_DF_THRESHOLD ? bpf_htons(ONM_IPV4_DF)
+									     : 0;
 	ip->ttl = ttl;
 	ip->protocol = protocol;
 	ip->check = 0;
