@@ -6,9 +6,9 @@
  * that (network, IPv4) (anti-spoofing: onm_sources holds exactly the residents' sources that
  * are not local nodes), else the packet is dropped and counted, unless it may be a gateway's
  * (the core judges those). A TCP, UDP or ICMPv6 echo packet is translated (RFC 7915 section 5)
- * and redirected to the node's port with the sender's MAC; traffic not for a node (the host's
- * own), extension headers, ICMPv6 errors and what needs an ICMP error go to the stack and the
- * userspace core untouched. */
+ * and redirected to the node's port with the sender's MAC (a veth: bpf_redirect_peer, into the
+ * node's namespace); traffic not for a node (the host's own), extension headers, ICMPv6 errors
+ * and what needs an ICMP error go to the stack and the userspace core untouched. */
 #include "include/drop.h"
 #include "include/maps.h"
 #include "include/siit.h"
@@ -30,7 +30,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	__u64 icmp_rest = 0;
 	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN];
 	__be32 sender_ip, node_ip;
-	__u32 node_ifindex;
+	__u32 node_ifindex, node_veth;
 	__u8 ttl;
 	int rewritten;
 
@@ -92,6 +92,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	onm_mac_copy(node_mac, local->mac);
 	onm_mac_copy(sender_mac, source->mac);
 	node_ifindex = local->ifindex;
+	node_veth = local->flags & ONM_PORT_F_VETH;
 	if (at) {
 		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip6), end, v6.next_header,
 						       v6.payload);
@@ -131,7 +132,8 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
 	onm_mac_copy(eth->h_dest, node_mac);
 	onm_mac_copy(eth->h_source, sender_mac);
-	return bpf_redirect(node_ifindex, 0);
+	/* a veth's peer is the node's own interface: straight into its namespace's ingress */
+	return node_veth ? bpf_redirect_peer(node_ifindex, 0) : bpf_redirect(node_ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

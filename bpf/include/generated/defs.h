@@ -94,6 +94,7 @@ enum onm_slow {
 enum onm_port_f {
 	ONM_PORT_F_POOL_MEMBER = 1,
 	ONM_PORT_F_PUBLIC_IP = 2,
+	ONM_PORT_F_VETH = 4,
 };
 
 enum onm_net_f {

@@ -57,6 +57,15 @@ def test_an_attached_port_has_its_entries_and_its_resolutions() -> None:
     assert list(maps["onm_gateways"]) == [bytes(layout.GatewayKey(7))]
 
 
+def test_a_veth_port_is_flagged_for_delivery_into_its_namespace() -> None:
+    def flags(veths: frozenset[str]) -> int:
+        raw = wanted(tables(), cache(), {"veth-a": 12}, veths)["onm_locals"][SUBSTRATE]
+        return int(layout.LocalValue.from_buffer_copy(raw).flags)
+
+    assert flags(frozenset({"veth-a"})) == layout.PortFlag.VETH
+    assert flags(frozenset()) == flags(frozenset({"tap-b"})) == 0
+
+
 def test_only_remote_senders_are_allowed_sources() -> None:
     sources = wanted(tables(), cache(), {"veth-a": 12})["onm_sources"]
     assert list(sources) == [bytes(source_key(7, REMOTE_IP, REMOTE))]

@@ -45,6 +45,7 @@ from onm.agent.io.packet_socket import open_packet_socket
 from onm.agent.link import ManagerLink
 from onm.errors import OnmError
 from onm.model.clock import utcnow
+from onm.netlink.kernel import Kernel
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import EtherType
 
@@ -126,6 +127,7 @@ class EbpfDatapath(UserspaceDatapath):
                 self.maps[1].spread_identification(IDENT_SEED)
                 self._held: dict[str, entries.Entries] = {n: {} for n in entries.WRITTEN_MAPS}
                 self.ifindexes: dict[str, int] = {}
+                self.veths: set[str] = set()
                 self._netns = netns
                 self._tc(self._substrate_ifindex, sub_program)
             except BaseException:
@@ -183,6 +185,10 @@ class EbpfDatapath(UserspaceDatapath):
         port's frames as unknown). A failure leaves the port to the slow path, logged."""
         try:
             ifindex = interface_info(interface, netns=self._netns).index
+            with Kernel(self._netns) as kernel:
+                link = kernel.link(interface)
+            if link is not None and link.index == ifindex and link.kind == "veth":
+                self.veths.add(interface)  # delivered with bpf_redirect_peer
             self.ifindexes[interface] = ifindex
             self._decided()
             self._tc(ifindex, self._node_program)
@@ -195,6 +201,7 @@ class EbpfDatapath(UserspaceDatapath):
 
     def _port_closed(self, interface: str) -> None:
         ifindex = self.ifindexes.pop(interface, None)
+        self.veths.discard(interface)
         if ifindex is not None:
             self._untc(ifindex, whole=True)
             self._decided()
@@ -203,7 +210,9 @@ class EbpfDatapath(UserspaceDatapath):
 
     def _decided(self) -> None:
         """Bring every written map to what the core's tables and cache say (deltas)."""
-        want = entries.wanted(self.core.tables, self.core.resolver.cache, self.ifindexes)
+        want = entries.wanted(
+            self.core.tables, self.core.resolver.cache, self.ifindexes, self.veths
+        )
         for name in entries.WRITTEN_MAPS:
             change = entries.delta(self._held[name], want[name])
             if change:

@@ -13,7 +13,7 @@ that fails closed has none: its frames take the slow path as misses, which the c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from onm.agent.datapath.ebpf import layout
@@ -45,10 +45,13 @@ needs last (its mapping) after what checks it (port, network, residents)."""
 
 
 def wanted(
-    tables: Tables, cache: Mapping[Key, Resolution], ifindexes: Mapping[str, int]
+    tables: Tables,
+    cache: Mapping[Key, Resolution],
+    ifindexes: Mapping[str, int],
+    veths: Set[str] = frozenset(),
 ) -> dict[str, Entries]:
     """Every written map's entries for `tables`, the resolver's `cache` and the attached ports
-    (`ifindexes`: interface -> ifindex)."""
+    (`ifindexes`: interface -> ifindex; `veths`: those that are veths)."""
     maps: dict[str, Entries] = {name: {} for name in WRITTEN_MAPS}
     for interface, port in tables.ports.items():
         vni = port.network.vni
@@ -57,7 +60,7 @@ def wanted(
         if ifindex is None:
             continue
         maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni))
-        maps["onm_locals"][port.substrate] = bytes(local_value(port, ifindex))
+        maps["onm_locals"][port.substrate] = bytes(local_value(port, ifindex, interface in veths))
     sources = maps["onm_sources"]
     for (vni, ip), resident in tables.residents.items():
         value = bytes(layout.SourceValue(mac=(layout.u8 * 6).from_buffer_copy(resident.mac)))

@@ -23,12 +23,15 @@ from onm.selection import maglev
 
 
 class PortFlag(enum.IntFlag):
-    """Properties of a local node's port that send its traffic to the slow path."""
+    """Properties of a local node's port: most send its traffic to the slow path."""
 
     POOL_MEMBER = 1
     """The node may send from pool IPs and its deliveries are counted per member."""
     PUBLIC_IP = 2
     """The node holds a public IP on an edge pool: its gateway is the holder's (the core's)."""
+    VETH = 4
+    """The port is a veth (`onm_locals`): frames for the node go straight into its namespace's
+    ingress with `bpf_redirect_peer`, skipping the port's transmit and the backlog."""
 
 
 class NetworkFlag(enum.IntFlag):

@@ -76,8 +76,11 @@ def network_settings(siit: SiitConfig, router_mac: bytes, encap: bool) -> layout
     )
 
 
-def local_value(port: Port, ifindex: int) -> layout.LocalValue:
+def local_value(port: Port, ifindex: int, veth: bool = False) -> layout.LocalValue:
+    """`veth`: the port is a veth (delivered with `bpf_redirect_peer`)."""
     flags = layout.PortFlag.POOL_MEMBER if port.pool_sources else layout.PortFlag(0)
+    if veth:
+        flags |= layout.PortFlag.VETH
     return layout.LocalValue(
         ifindex=ifindex,
         vni=port.network.vni,
