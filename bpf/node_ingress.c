@@ -5,10 +5,13 @@
  * must be known (else nothing is forwarded), the frame must carry the node's MAC and IP, the
  * destination MAC must be the one the node was told for the target. To the router MAC and
  * outside the network, the route's edge pool names the gateway (include/edge.h). A unicast
- * TCP, UDP or ICMP echo datagram to a remote node or a gateway is translated (RFC 7915 section 4) and redirected to the
- * substrate interface, its MACs from the neighbour table. Anything else (ARP, options,
- * fragments, ICMP errors, misses, routed or local traffic, what needs an ICMP error) goes to
- * the userspace core untouched; drops are counted per reason. */
+ * TCP, UDP or ICMP echo datagram to a remote node or a gateway is translated (RFC 7915 section
+ * 4) and redirected to the substrate interface, its MACs from the neighbour table. One to a
+ * node on this host (`onm_locals`) passes the same checks (as the core judges it by the
+ * translation it would get elsewhere) and is delivered as sent, to the target's MAC, into its
+ * namespace (bpf_redirect_peer, a veth) or to its port. Anything else (ARP, options,
+ * fragments, ICMP errors, misses, routed traffic, pool members, what needs an ICMP error) goes
+ * to the userspace core untouched; drops are counted per reason. */
 #include "include/drop.h"
 #include "include/edge.h"
 #include "include/maps.h"
@@ -23,9 +26,10 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_port_value *port = bpf_map_lookup_elem(&onm_ports, &port_key);
 	struct onm_mapping_key mapping_key = {};
 	struct onm_mapping_value *mapping;
+	struct onm_local_value *local = 0;
 	struct onm_edge edge = {};
 	const __u8 *dst6;
-	int routed, no_route = 0;
+	int routed, refuse = 0; /* a drop reason due after admission's checks, as the core's */
 	struct onm_network_value *network;
 	struct onm_config_value *config;
 	struct ethhdr *eth = data;
@@ -79,7 +83,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 
 		if (why > 0)
 			return onm_slow(why);
-		no_route = why == ONM_EDGE_NO_ROUTE; /* dropped after admission's checks, as the core */
+		if (why == ONM_EDGE_NO_ROUTE)
+			refuse = ONM_DROP_NO_ROUTE;
 		dst6 = edge.dst6;
 	} else {
 		if (port->flags & ONM_PORT_F_POOL_MEMBER)
@@ -91,10 +96,17 @@ int onm_node_ingress(struct __sk_buff *skb)
 			return onm_slow(ONM_SLOW_NO_MAPPING);
 		if (!onm_mac_eq(eth->h_dest, mapping->mac))
 			return onm_slow(ONM_SLOW_MAC_MISMATCH);
-		if (mapping->flags & ONM_MAP_F_LOCAL)
-			return onm_slow(ONM_SLOW_LOCAL_TARGET);
 		if (mapping->flags & ONM_MAP_F_POOL)
 			return onm_slow(ONM_SLOW_POOL);
+		if (mapping->flags & ONM_MAP_F_LOCAL) { /* a node next door: delivered as sent */
+			local = bpf_map_lookup_elem(&onm_locals, mapping->substrate);
+			if (!local)
+				return onm_slow(ONM_SLOW_LOCAL_TARGET);
+			if (local->flags & ONM_PORT_F_POOL_MEMBER)
+				return onm_slow(ONM_SLOW_POOL); /* the core counts its deliveries */
+			if (local->vni != port->vni)
+				refuse = ONM_DROP_NETWORK_MISMATCH;
+		}
 		dst6 = mapping->substrate;
 	}
 
@@ -113,8 +125,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 
 		if (why)
 			return onm_slow(why);
-		if (no_route)
-			return onm_drop(ONM_DROP_NO_ROUTE);
+		if (refuse)
+			return onm_drop(refuse);
 		segment = onm_segment(skb, data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
 				      v4.payload);
 	} else if (v4.protocol == IPPROTO_ICMP) {
@@ -125,8 +137,8 @@ int onm_node_ingress(struct __sk_buff *skb)
 			return onm_slow(ONM_SLOW_TRUNCATED);
 		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
 			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
-		if (no_route) /* before the translator's ICMP checksum check, as the core */
-			return onm_drop(ONM_DROP_NO_ROUTE);
+		if (refuse) /* before the translator's ICMP checksum check, as the core */
+			return onm_drop(refuse);
 		rest = onm_icmp_verify(skb, ETH_HLEN + sizeof(*ip), v4.payload, 0);
 		if (rest == ONM_ICMP_BAD_CHECKSUM)
 			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
@@ -148,6 +160,17 @@ int onm_node_ingress(struct __sk_buff *skb)
 	if (!config || !config->substrate_ifindex)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
 
+	if (local) { /* the checks passed as for a remote node: the frame to the target's MAC */
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		eth = data;
+		if ((void *)(eth + 1) > end)
+			return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+		onm_mac_copy(eth->h_dest, local->mac); /* the source is the port's MAC, checked */
+		if (local->flags & ONM_PORT_F_VETH)
+			return bpf_redirect_peer(local->ifindex, 0);
+		return bpf_redirect(local->ifindex, 0);
+	}
 	if (routed)
 		onm_edge_commit(&edge);
 	rewritten = onm_siit_4to6(skb, &v4, port->substrate, dst6, hop_limit,

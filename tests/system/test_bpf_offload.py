@@ -145,3 +145,20 @@ def test_tcp_super_packets_cross_in_the_kernel_whole(lab: Lab, background: Backg
     assert port_sent(lab, "s") - sent < CORE_BUDGET, "delivered through the port, not its peer"
     larger = [size for size in seen if size > 14 + SUBSTRATE_MTU]
     assert larger, f"no super-packet on s's substrate among {len(seen)} frames"
+
+
+def test_tcp_between_nodes_on_one_host_stays_in_the_kernel(
+    lab: Lab, background: Background
+) -> None:
+    """a to b, both on r: node_ingress finds b in onm_locals and delivers a's frames (super-
+    packets whole) into b's namespace, and b's into a's: the cores see none, and neither port's
+    host-side end transmits them."""
+    wait_reachable(lab, "a", ADDR["b"])
+    time.sleep(2 * PUBLISH)
+    too_big, handled, sent = slow_too_big(lab), core_packets(lab), port_sent(lab, "r")
+    received = iperf3(lab, background, "a", "b")
+    time.sleep(2 * PUBLISH)
+    assert received["bytes"] > 0
+    assert slow_too_big(lab) == too_big, "the programs passed frames to the cores as too big"
+    assert core_packets(lab) - handled < CORE_BUDGET
+    assert port_sent(lab, "r") - sent < CORE_BUDGET, "delivered through the ports, not peers"

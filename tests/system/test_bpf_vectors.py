@@ -6,6 +6,11 @@ bytes `translate_4to6` / `translate_6to4` return, or drop for the reason the cor
 hand the frame to the slow path (the userspace core) untouched; never anything else. The
 vectors are the SIIT cases of tests/unit/packet/siit (families of headers, sizes, TTLs, TOS,
 DF, options, fragments, ICMP errors, bad checksums) and the hostile seeds of the fuzz corpus.
+
+Node to node on one host: the same IPv4 vectors from a to b, both on host r of the agent core's
+world (`support.agent_world`), the node program's maps written by `entries.wanted` from r's own
+tables and resolution cache; a redirected frame must be exactly the core's `ToNode` (the frame
+to b's MAC, the packet as sent), a drop the core's reason.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6Ext
 from scapy.packet import Packet, Raw
 
 from fuzz.targets import fix_checksums
-from onm.agent.datapath.ebpf import layout
+from onm.agent.actions import ToNode
+from onm.agent.datapath.ebpf import entries, layout
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
 from onm.packet import admission
+from onm.packet.drop import DropReason
 from onm.packet.mapper import PairMapper
 from onm.packet.siit import (
     Drop,
@@ -32,6 +39,8 @@ from onm.packet.siit import (
     translate_6to4,
 )
 from support import bpf_harness
+from support.agent_world import NOW, Lab, resolve_via_arp
+from support.agent_world import lab as world
 from support.bpf_harness import (
     AGENT,
     HOST_A,
@@ -57,15 +66,16 @@ CONFIGS = {"agent": AGENT, "rfc": SiitConfig(), "small": SiitConfig(ipv6_mtu=128
 
 node_fixture = bpf_harness.node_fixture  # the shared fixtures `node` and `sub`
 sub_fixture = bpf_harness.sub_fixture
+__all__ = ["world"]  # the agent core's world, a fixture used by name
 
 
 def _bytes(packet: Packet | bytes) -> bytes:
     return packet if isinstance(packet, bytes) else bytes(packet)
 
 
-def ipv4_vectors() -> Iterator[tuple[str, bytes]]:
-    """IPv4 datagrams from NODE to PEER, as the SIIT unit tests build them."""
-    base = {"src": NODE, "dst": PEER}
+def ipv4_vectors(node: str = NODE, peer: str = PEER) -> Iterator[tuple[str, bytes]]:
+    """IPv4 datagrams from `node` to `peer`, as the SIIT unit tests build them."""
+    base = {"src": node, "dst": peer}
     for size in (0, 1, 3, 64, 1000, 1259, 1260, 1400, 1460, 1472):
         data = Raw(bytes(i % 251 for i in range(size)))
         for flags in ("", "DF"):
@@ -88,7 +98,7 @@ def ipv4_vectors() -> Iterator[tuple[str, bytes]]:
     yield "options-rr", bytes(IP(options=[IPOption_RR()], **base) / UDP() / b"o")
     yield "fragment-first", bytes(IP(flags="MF", **base) / UDP() / bytes(64))
     yield "fragment-later", bytes(IP(frag=8, **base) / Raw(bytes(64)))
-    quote = bytes(IP(src=PEER, dst=NODE) / UDP(sport=53, dport=5) / b"q")
+    quote = bytes(IP(src=peer, dst=node) / UDP(sport=53, dport=5) / b"q")
     yield "icmp-unreachable", bytes(IP(**base) / ICMP(type=3, code=3) / quote)
     yield "icmp-time-exceeded", bytes(IP(**base) / ICMP(type=11, code=0) / quote)
     yield "icmp-timestamp", bytes(IP(**base) / ICMP(type=13) / bytes(12))
@@ -103,7 +113,7 @@ def ipv4_vectors() -> Iterator[tuple[str, bytes]]:
     yield "icmp-truncated", bytes(IP(proto=1, **base) / Raw(bytes(6)))
     yield "padded", bytes(IP(**base) / UDP() / b"p") + bytes(6)
     yield "total-length-long", bytes(IP(len=200, **base) / UDP() / b"l")
-    yield "illegal-source", bytes(IP(src="127.0.0.1", dst=PEER) / UDP() / b"i")
+    yield "illegal-source", bytes(IP(src="127.0.0.1", dst=peer) / UDP() / b"i")
     yield "version-6", b"\x65" + bytes(IP(**base) / UDP())[1:]
     yield "header-length-4", b"\x44" + bytes(IP(**base) / UDP())[1:]
 
@@ -244,3 +254,64 @@ def test_expected_fast_path_outcomes(node: Loaded, sub: Loaded) -> None:
     }.items():
         assert check_substrate(sub, AGENT, named6[name]).verdict == verdict, name
     assert check_node(node, AGENT, named["icmp-unreachable"]).slow is layout.SlowPath.ICMP_NOT_ECHO
+
+
+# --- node to node on one host ----------------------------------------------------------------
+B_IFINDEX = 9
+"""b's port (any ifindex but the test run's loopback, a's)."""
+
+
+def write_wanted(node: Loaded, maps: dict[str, entries.Entries]) -> None:
+    """Every map's entries as the adapter writes them (`entries.wanted`), raw."""
+    node.clear()
+    node.maps.set_config(bpf_harness.SUBSTRATE_IFINDEX)
+    for name, written in maps.items():
+        spec = layout.MAP_BY_NAME[name]
+        for key, value in written.items():
+            node.put(name, spec.key.from_buffer_copy(key), spec.value.from_buffer_copy(value))
+
+
+def test_node_to_node_on_one_host_agrees_with_the_core(world: Lab, node: Loaded) -> None:
+    a, b = world.nodes["a"], world.nodes["b"]
+    b_mac = bytes.fromhex(resolve_via_arp(world, "r", "a", str(b.ip)).replace(":", ""))
+    core = world.r
+    ports = {a.interface: bpf_harness.LOOPBACK, b.interface: B_IFINDEX}
+    write_wanted(node, entries.wanted(core.tables, core.resolver.cache, ports, {b.interface}))
+    a_mac = bytes.fromhex(a.mac.replace(":", ""))
+    verdicts: dict[int, int] = {}
+    for name, packet in ipv4_vectors(str(a.ip), str(b.ip)):
+        frame = ethernet(b_mac, a_mac, 0x0800, packet)
+        drops = dict(core.counters.drops)
+        actions = core.node_frame(a.interface, frame, NOW)
+        out = node.run(frame)
+        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+        if out.verdict == TC_ACT_REDIRECT:
+            assert actions == [ToNode(b.interface, out.packet)], name
+            assert out.packet == frame, name  # b's MAC as told, a's: the frame as sent
+        elif out.verdict == TC_ACT_SHOT:
+            assert actions == [], (name, actions)
+            assert out.drop is not None
+            assert core.counters.drops[out.drop] == drops.get(out.drop, 0) + 1, name
+    assert verdicts.get(TC_ACT_REDIRECT, 0) >= 30, verdicts
+    assert verdicts.get(TC_ACT_SHOT, 0) >= 2, verdicts
+    assert verdicts.get(TC_ACT_OK, 0) >= 10, verdicts
+
+
+def test_a_local_target_in_another_network_is_dropped_as_the_core_does(
+    world: Lab, node: Loaded
+) -> None:
+    """A mapping to a node next door in another network (a manager's mistake) is refused."""
+    a, b = world.nodes["a"], world.nodes["b"]
+    b_mac = bytes.fromhex(resolve_via_arp(world, "r", "a", str(b.ip)).replace(":", ""))
+    core = world.r
+    ports = {a.interface: bpf_harness.LOOPBACK, b.interface: B_IFINDEX}
+    maps = entries.wanted(core.tables, core.resolver.cache, ports, {b.interface})
+    for key, raw in list(maps["onm_locals"].items()):
+        value = layout.LocalValue.from_buffer_copy(raw)
+        if value.ifindex == B_IFINDEX:
+            value.vni ^= 1
+            maps["onm_locals"][key] = bytes(value)
+    write_wanted(node, maps)
+    packet = dict(ipv4_vectors(str(a.ip), str(b.ip)))["udp-64-DF"]
+    out = node.run(ethernet(b_mac, bytes.fromhex(a.mac.replace(":", "")), 0x0800, packet))
+    assert (out.verdict, out.drop) == (TC_ACT_SHOT, DropReason.NETWORK_MISMATCH)
