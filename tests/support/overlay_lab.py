@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scapy.packet import Packet
 
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
 from onm.api.client import Client, read_token_file
@@ -120,6 +121,12 @@ class Lab:
         """Every namespace named like the lab's, whoever made it (the lab or a test)."""
         return {n for n in netns.namespaces() if n.startswith(f"onm-{self.name}-")}
 
+    def pins(self) -> set[str]:
+        """The pin directories of the lab's hosts' agents (`pins.pin_dir`: one per namespace)."""
+        if not DEFAULT_PINS.is_dir():
+            return set()
+        return {p.name for p in DEFAULT_PINS.iterdir() if p.name.startswith(f"onm-{self.name}-")}
+
     def client(self) -> Client:
         record = self.record()
         return Client(record.manager_url, read_token_file(Path(record.admin_token_file)))
@@ -170,7 +177,8 @@ def running_lab(
 ) -> Iterator[Lab]:
     """Lab `name` up from `topology` (`onm lab up`, each `onm` given `timeout` s), its nodes,
     hosts and networks read back, and each agent in `ports` ready within `ready_within` s.
-    `onm lab down` however the block ends; none of the lab's namespaces may be left."""
+    `onm lab down` however the block ends; none of the lab's namespaces, nor any eBPF pins of
+    its hosts, may be left."""
     datapath = datapaths.chosen()
     base = tmp_path_factory.mktemp(name)
     file = base / "topology.yaml"
@@ -192,6 +200,8 @@ def running_lab(
         onm("lab", "down", *built.flags, check=False, timeout=timeout)
         leftovers = built.namespaces()
         assert not leftovers, f"lab {name} left namespaces behind: {leftovers}"
+        pins = built.pins()
+        assert not pins, f"lab {name} left eBPF pins behind: {pins}"
 
 
 def answers(lab: Lab, node: str, target: str) -> bool:

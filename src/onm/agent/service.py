@@ -11,6 +11,7 @@ from pathlib import Path
 
 from onm.agent.core import AgentCore
 from onm.agent.datapath.choice import DATAPATHS, open_datapath
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE
 from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink
 from onm.agent.metrics import Metrics, edge_published, serve
@@ -38,6 +39,8 @@ class AgentConfig:
     """On an edge host: the interface on the external network."""
     bpf_objects: Path | None = None
     """Where node_ingress.o and substrate_ingress.o are (None: build/bpf of the checkout)."""
+    bpf_pins: Path = DEFAULT_BASE
+    """Where eBPF agents pin maps and programs, one directory per host (`ebpf.pins`)."""
 
 
 def run(config: AgentConfig) -> None:
@@ -56,6 +59,8 @@ def run(config: AgentConfig) -> None:
         config.netns,
         config.external_if,
         config.bpf_objects,
+        config.host,
+        config.bpf_pins,
     )
     metrics = Metrics(datapath.edge.firewall_counts, datapath.kernel, datapath.name)
     link.firewall = datapath.edge.firewall_counts  # the gateway reports carry them too

@@ -1,4 +1,5 @@
-"""`onm agent run`: the communication manager of one host."""
+"""`onm agent run`: the communication manager of one host; `onm agent cleanup`: what a
+stopped eBPF agent left forwarding, removed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+DEFAULT_PINS = Path("/sys/fs/bpf/onm")
+"""`onm.agent.datapath.ebpf.pins.DEFAULT_BASE` (not imported: `onm agent --help` stays fast)."""
 
 app = typer.Typer(no_args_is_help=True, help="Run the agent of one host.")
 
@@ -31,6 +35,10 @@ def run(
     netns: Annotated[
         str | None, typer.Option(help="Network namespace holding the host's interfaces")
     ] = None,
+    bpf_pins: Annotated[
+        Path,
+        typer.Option(help="Where the eBPF datapath pins its maps (a directory per host)"),
+    ] = DEFAULT_PINS,
     metrics: Annotated[
         str | None, typer.Option(help="HOST:PORT to serve Prometheus metrics on")
     ] = None,
@@ -62,5 +70,27 @@ def run(
             state_dir,
             external_if=external_if,
             bpf_objects=bpf_objects,
+            bpf_pins=bpf_pins,
         )
     )
+
+
+@app.command("cleanup")
+def cleanup(
+    host: Annotated[str, typer.Option(help="This host's name at the manager")],
+    netns: Annotated[
+        str | None, typer.Option(help="Network namespace holding the host's interfaces")
+    ] = None,
+    bpf_pins: Annotated[
+        Path, typer.Option(help="Where the eBPF datapath pinned its maps")
+    ] = DEFAULT_PINS,
+) -> None:
+    """Detach the eBPF programs a stopped agent left forwarding and remove its pins."""
+    from onm.agent.datapath.ebpf.pinning import cleanup as clean
+    from onm.agent.datapath.ebpf.pins import pin_dir
+
+    done = clean(host, netns, bpf_pins)
+    for each in done.detached:
+        typer.echo(f"detached {each}")
+    where = pin_dir(bpf_pins, host, netns)
+    typer.echo(f"removed {where}" if done.removed else f"no pins at {where}")

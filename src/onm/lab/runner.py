@@ -10,7 +10,8 @@ process as soon as it runs, so `down` — which needs nothing but the record —
 after a crash at any point. A lab is refused if its file has changed since it went up (take it
 down first), and `up` never adopts a namespace it finds but did not record. `up` and `down`
 hold the lab's lock throughout, so the supervisor never restarts a process while they work;
-`down` stops the supervisor before anything else.
+`down` stops the supervisor before anything else, and before deleting the host namespaces
+detaches the programs eBPF agents leave attached when they stop and removes their pins.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from typing import Final
 
 import httpx
 
+from onm.agent.datapath.ebpf.pinning import cleanup as clear_pins
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
+from onm.agent.datapath.ebpf.pins import pin_dir
 from onm.api.client import Client, read_token_file
 from onm.errors import NotFoundError, OnmError
 from onm.lab import netns, processes, state, supervise
@@ -294,6 +298,10 @@ def _down(record: LabState, directory: Path, say: Say) -> LabState:
             say(f"stopped {' '.join(filter(None, (proc.role, proc.owner)))} (pid {proc.pid})")
         record = record.without_process(proc.key)
         state.save(directory, record)
+    for ns in record.namespaces:  # what the eBPF agents left forwarding (static stability)
+        if ns.role is Role.HOST and pin_dir(DEFAULT_PINS, ns.owner, ns.name).exists():
+            clear_pins(ns.owner, ns.name, DEFAULT_PINS)
+            say(f"removed the eBPF pins and programs of host {ns.owner}")
     for ns in reversed(record.namespaces):
         if netns.delete_netns(ns.name):
             say(f"deleted namespace {ns.name}")

@@ -3,16 +3,21 @@
 `ebpf` must work or the agent does not start (the error names what failed). `auto` tries the
 eBPF datapath, which proves at start what it needs (the object files are there, bpf() loads
 them, a clsact hook and tc filter attach to the substrate interface), and falls back to
-`userspace` with one log line saying why. `userspace` never touches bpf().
+`userspace` with one log line saying why. `userspace` never touches bpf(), unless an eBPF agent
+left its pins here: then it detaches those programs and removes the pins first (one log line),
+or they would go on forwarding behind its back.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Final
 
 from onm.agent.core import AgentCore
+from onm.agent.datapath.ebpf.pinning import clear_stale
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE
 from onm.agent.datapath.userspace import UserspaceDatapath
 from onm.agent.link import ManagerLink
 from onm.errors import InvalidInputError, OnmError
@@ -30,8 +35,11 @@ def open_datapath(
     netns: str | None,
     external_if: str,
     objects: Path | None = None,
+    host: str = "",
+    pins: Path = DEFAULT_BASE,
 ) -> UserspaceDatapath:
-    """The datapath `kind` names (for `auto`: eBPF if this kernel takes it, else userspace)."""
+    """The datapath `kind` names (for `auto`: eBPF if this kernel takes it, else userspace).
+    `host` and `pins` say where the eBPF datapath pins its maps (`pins.pin_dir`)."""
     if kind not in DATAPATHS:
         raise InvalidInputError("datapath", f"{kind!r} is not one of {DATAPATHS}")
     if kind != "userspace":
@@ -39,11 +47,19 @@ def open_datapath(
 
         try:
             return EbpfDatapath(
-                core, link, substrate_if, netns, external_if=external_if, objects=objects
+                core,
+                link,
+                substrate_if,
+                netns,
+                external_if=external_if,
+                objects=objects,
+                host=host,
+                pins_base=pins,
             )
         except (OnmError, OSError) as error:
             if kind == "ebpf":
                 raise
             reason = str(error).splitlines()[0]
             log.warning("datapath auto: eBPF not usable here (%s); using userspace", reason)
+    clear_stale(host or socket.gethostname(), netns, pins)
     return UserspaceDatapath(core, link, substrate_if, netns, external_if=external_if)

@@ -1,11 +1,22 @@
 """The eBPF datapath: tc programs forward what they can in the kernel; the rest is the
 userspace datapath's loop over the same core.
 
-Python decides, BPF looks up. `node_ingress` is attached (tc ingress, `BPF_TC_F_REPLACE`) to
-every node port's host-side interface once its entries are written, `substrate_ingress` to the
-substrate interface at start; after every snapshot, resolution and timer the maps are brought
-to what `entries.wanted` computes from the core's tables and resolution cache (deltas only). At
-stop the programs are detached and the objects closed.
+Python decides, BPF looks up. Both objects share one set of maps (the substrate object is
+loaded onto the node object's, `bpf_map__reuse_fd`), pinned under `<pins>/<host>/`
+(`onm.agent.datapath.ebpf.pins`). `node_ingress` is attached (tc ingress, `BPF_TC_F_REPLACE`)
+to every node port's host-side interface once its entries are written, `substrate_ingress` to
+the substrate interface at start; after every snapshot, resolution and timer the maps are
+brought to what `entries.wanted` computes from the core's tables and resolution cache (deltas
+only).
+
+Static stability. At stop (SIGTERM, or a crash) the programs stay attached and the maps pinned:
+the host forwards what the kernel path carries while no agent runs. The next agent adopts the
+pins when they match the layout: the new programs are loaded onto the pinned maps, whose
+entries are read back (deltas are against what the kernel holds), and swapped in place, the old
+ones forwarding with the same entries until then (make before break). Until its first snapshot
+has been applied it only writes, never deletes: a port not attached yet keeps its entries. A
+fresh start (no pins, or pins of another layout, removed) forwards nothing for a port until its
+entries are written: an empty `onm_ports` drops every frame as `unknown_port`.
 
 The slow path. What the programs do not forward (`onm_slow`: ARP, misses, options, fragments,
 routed, pools, ...) they pass on untouched with TC_ACT_OK, and the agent reads it with packet
@@ -19,8 +30,8 @@ same code. Sending needs nothing new: what a packet socket sends leaves by egres
 no program. (A redirect to a TAP device with a metadata header was the other design; it needs
 more of the programs and an extra copy for the same frames.)
 
-Counters: the programs' per-CPU drop and slow-path counts are summed over CPUs and both
-objects at each scrape (`kernel_counts`).
+Counters: the programs' per-CPU drop and slow-path counts are summed over CPUs at each scrape
+(`kernel_counts`); adopted, they go on from where the earlier agent's were.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -35,14 +47,16 @@ from pathlib import Path
 from typing import Final
 
 from onm.agent.core import AgentCore
-from onm.agent.datapath.ebpf import entries, layout
+from onm.agent.datapath.ebpf import entries, layout, pinning
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
+from onm.agent.datapath.ebpf.pinning import NODE_PROGRAM, SUBSTRATE_PROGRAM, ensure_bpffs
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE, Action, pin_dir, plan, wanted
 from onm.agent.datapath.userspace import UserspaceDatapath
 from onm.agent.io.interfaces import interface_info
 from onm.agent.io.netns import run_in_netns_value
 from onm.agent.io.packet_socket import open_packet_socket
-from onm.agent.link import ManagerLink
+from onm.agent.link import Event, ManagerLink, SnapshotArrived
 from onm.errors import OnmError
 from onm.model.clock import utcnow
 from onm.netlink.kernel import Kernel
@@ -51,9 +65,6 @@ from onm.packet.ethernet import EtherType
 
 log = logging.getLogger("onm.agent.datapath")
 
-NODE_PROGRAM: Final = ("node_ingress", "onm_node_ingress")
-SUBSTRATE_PROGRAM: Final = ("substrate_ingress", "onm_substrate_ingress")
-"""(object file stem, program name) of each attach point."""
 IDENT_SEED: Final = 1
 """Where the first CPU's IPv4 Identification generator starts."""
 
@@ -64,36 +75,35 @@ def default_objects() -> Path:
 
 
 class KernelCounts:
-    """The programs' counters, summed over CPUs and objects; read when asked (a scrape)."""
+    """The programs' counters, summed over CPUs; read when asked (a scrape)."""
 
-    def __init__(self, maps: tuple[DatapathMaps, ...]) -> None:
+    def __init__(self, maps: DatapathMaps) -> None:
         self._maps = maps
 
     def drops(self) -> Mapping[DropReason, int]:
-        total: dict[DropReason, int] = {}
-        for each in self._maps:
-            for reason, count in each.drops().items():
-                total[reason] = total.get(reason, 0) + count
-        return total
+        return self._maps.drops()
 
     def slow_paths(self) -> Mapping[layout.SlowPath, int]:
-        total: dict[layout.SlowPath, int] = {}
-        for each in self._maps:
-            for why, count in each.slow_paths().items():
-                total[why] = total.get(why, 0) + count
-        return total
+        return self._maps.slow_paths()
+
+
+def _object_files(directory: Path) -> list[Path]:
+    """node_ingress.o and substrate_ingress.o of `directory`, which must be there."""
+    paths = [directory / f"{stem}.o" for stem, _program in (NODE_PROGRAM, SUBSTRATE_PROGRAM)]
+    for path in paths:
+        if not path.is_file():
+            raise OnmError(f"no eBPF object {path} (`make bpf` builds it)")
+    return paths
 
 
 @contextmanager
-def _loaded(directory: Path) -> Iterator[tuple[BpfObject, BpfObject]]:
+def _loaded(paths: list[Path], reuse: Mapping[str, int]) -> Iterator[tuple[BpfObject, BpfObject]]:
+    """Both objects on one set of maps: the node object's own (or `reuse`'s: pinned maps
+    adopted), the substrate object made to use the node object's."""
     with ExitStack() as stack:
-        objects = []
-        for stem, _program in (NODE_PROGRAM, SUBSTRATE_PROGRAM):
-            path = directory / f"{stem}.o"
-            if not path.is_file():
-                raise OnmError(f"no eBPF object {path} (`make bpf` builds it)")
-            objects.append(stack.enter_context(BpfObject(path)))
-        node, sub = objects
+        node = stack.enter_context(BpfObject(paths[0], reuse))
+        shared = {spec.name: node.map(spec.name).fd for spec in layout.MAPS}
+        sub = stack.enter_context(BpfObject(paths[1], shared))
         yield node, sub
         stack.pop_all()
 
@@ -111,36 +121,69 @@ class EbpfDatapath(UserspaceDatapath):
         clock: Callable[[], dt.datetime] = utcnow,
         external_if: str = "ext0",
         objects: Path | None = None,
+        host: str = "",
+        pins_base: Path = DEFAULT_BASE,
     ) -> None:
-        """Load the programs and attach the substrate's (any failure raises, nothing left
+        """Load the programs onto the maps an earlier agent pinned (adopted) or new ones
+        (pinned now), and attach the substrate's (any failure raises, nothing of ours left
         behind: the caller may fall back to userspace), then start the userspace loop's side."""
         directory = objects or default_objects()
-        with _loaded(directory) as (node, sub):
-            try:
+        paths = _object_files(directory)  # before anything is touched
+        self._pins = pin_dir(pins_base, host or socket.gethostname(), netns)
+        ensure_bpffs(pins_base)
+        decision = plan(pinning.found(self._pins), wanted())
+        if decision.action is Action.REPLACE:
+            log.warning(
+                "eBPF pins at %s do not match this layout (%s): replaced",
+                self._pins,
+                "; ".join(decision.why),
+            )
+            pinning.remove(self._pins)
+        self.adopted = decision.action is Action.ADOPT
+        self._settled = not self.adopted
+        """Deletions wait, on adoption, until the first snapshot's entries are all written."""
+        self._stopping = False
+        self.ifindexes: dict[str, int] = {}
+        self.veths: set[str] = set()
+        self._netns = netns
+        reuse = pinning.opened(self._pins, wanted()) if self.adopted else {}
+        try:
+            with _loaded(paths, reuse) as (node, sub):
                 self._node, self._sub = node, sub
-                self.maps = (DatapathMaps(node), DatapathMaps(sub))
-                self._node_program = node.program(NODE_PROGRAM[1])
-                sub_program = sub.program(SUBSTRATE_PROGRAM[1])
-                self._substrate_ifindex = interface_info(substrate_if, netns=netns).index
-                for each in self.maps:
-                    each.set_config(self._substrate_ifindex)
-                self.maps[1].spread_identification(IDENT_SEED)
-                self._held: dict[str, entries.Entries] = {n: {} for n in entries.WRITTEN_MAPS}
-                self.ifindexes: dict[str, int] = {}
-                self.veths: set[str] = set()
-                self._netns = netns
-                self._tc(self._substrate_ifindex, sub_program)
-            except BaseException:
-                node.close()
-                sub.close()
-                raise
+        finally:
+            for fd in reuse.values():
+                os.close(fd)
+        try:
+            self.maps = DatapathMaps(self._node)
+            DatapathMaps(self._sub)  # checked too: the same maps, as the other object sees them
+            self._node_program = self._node.program(NODE_PROGRAM[1])
+            sub_program = self._sub.program(SUBSTRATE_PROGRAM[1])
+            self._substrate_ifindex = interface_info(substrate_if, netns=netns).index
+            self._held: dict[str, entries.Entries] = {
+                n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
+            }
+            self.maps.set_config(self._substrate_ifindex)
+            if not self.adopted:  # an adopted generator goes on where it was
+                self.maps.spread_identification(IDENT_SEED)
+                pinning.pin_maps(self._pins, self.maps)
+            pinning.pin_programs(self._pins, (self._node_program, sub_program))
+            self._tc(self._substrate_ifindex, sub_program)  # in place of the old one, if any
+        except BaseException:
+            self._abandon()
+            raise
         try:
             super().__init__(core, link, substrate_if, netns, clock, external_if)
         except BaseException:
-            self._release()
+            self._abandon()
             raise
         self.kernel = KernelCounts(self.maps)
-        log.info("eBPF datapath: programs from %s, attached to %s", directory, substrate_if)
+        log.info(
+            "eBPF datapath: programs from %s, attached to %s; maps %s at %s",
+            directory,
+            substrate_if,
+            "adopted" if self.adopted else "new",
+            self._pins,
+        )
 
     # --- tc ----------------------------------------------------------------------------------
 
@@ -202,40 +245,59 @@ class EbpfDatapath(UserspaceDatapath):
     def _port_closed(self, interface: str) -> None:
         ifindex = self.ifindexes.pop(interface, None)
         self.veths.discard(interface)
-        if ifindex is not None:
+        if ifindex is not None and not self._stopping:  # stopping: it keeps forwarding
             self._untc(ifindex, whole=True)
             self._decided()
 
     # --- maps --------------------------------------------------------------------------------
 
+    def _control(self, events: list[Event], now: dt.datetime) -> None:
+        super()._control(events, now)
+        if not self._settled and any(isinstance(e, SnapshotArrived) for e in events):
+            self._settled = True  # the loop's `_decided` next deletes what is no longer wanted
+
     def _decided(self) -> None:
-        """Bring every written map to what the core's tables and cache say (deltas)."""
+        """Bring every written map to what the core's tables and cache say (deltas). Until
+        adopted maps are settled, only writes: an entry of a port not attached yet, or of a
+        resolution the first snapshot has not brought back, keeps forwarding meanwhile."""
         want = entries.wanted(
             self.core.tables, self.core.resolver.cache, self.ifindexes, self.veths
         )
         for name in entries.WRITTEN_MAPS:
-            change = entries.delta(self._held[name], want[name])
+            held = self._held[name]
+            change = entries.delta(held, want[name])
+            if not self._settled:
+                change = entries.Delta(change.write, ())
             if change:
                 self._apply(name, change)
-                self._held[name] = want[name]
+                self._held[name] = want[name] if self._settled else {**held, **want[name]}
 
     def _apply(self, name: str, change: entries.Delta) -> None:
         spec = layout.MAP_BY_NAME[name]
+        bpf_map = self.maps[name]
         for key in change.delete:
-            for each in self.maps:
-                each[name].delete(spec.key.from_buffer_copy(key))
+            bpf_map.delete(spec.key.from_buffer_copy(key))
         for key, value in change.write.items():
             raw = ctypes.create_string_buffer(value, len(value))
-            for each in self.maps:
-                each[name].update(spec.key.from_buffer_copy(key), raw)
+            bpf_map.update(spec.key.from_buffer_copy(key), raw)
 
     # --- the end -----------------------------------------------------------------------------
 
-    def _release(self) -> None:
-        self._untc(self._substrate_ifindex, whole=False)
+    def _abandon(self) -> None:
+        """A start that failed: new pins and the substrate program go (adopted ones stay,
+        forwarding as before); the objects are closed."""
+        if not self.adopted:
+            if hasattr(self, "_substrate_ifindex"):
+                self._untc(self._substrate_ifindex, whole=False)
+            pinning.remove(self._pins)
         self._node.close()
         self._sub.close()
 
     def close(self) -> None:
-        super().close()  # the ports' programs are detached as each port closes
-        self._release()
+        """Stop reading; programs stay attached and maps pinned, so the host forwards what
+        the kernel path carries until the next agent adopts them (`onm agent cleanup` ends
+        that)."""
+        self._stopping = True
+        super().close()
+        self._node.close()
+        self._sub.close()

@@ -1,8 +1,10 @@
 """A thin, typed binding of libbpf (`libbpf.so.1`, Debian 12: 1.1) through ctypes.
 
 Only what the eBPF datapath needs: open and load an object file, find its programs and maps,
-read and write map entries, pin and unpin under bpffs, attach programs to tc hooks (clsact)
-and run a program on a packet (`BPF_PROG_TEST_RUN`). libbpf 1.x reports failures as a negative
+read, write and list map entries, pin and unpin under bpffs, load an object onto maps another
+object (or a pin) holds (`bpf_map__reuse_fd`), describe a pinned map or program (its kind,
+sizes, name), attach, query and detach programs at tc hooks (clsact) and run a program on a
+packet (`BPF_PROG_TEST_RUN`). libbpf 1.x reports failures as a negative
 errno (or NULL with errno set); every one becomes a `BpfError` naming the object, program or map
 and what was being done. libbpf's own log lines (the verifier's among them) are collected and
 attached to the error of a failed load.
@@ -17,6 +19,7 @@ import ctypes.util
 import enum
 import errno
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -112,6 +115,11 @@ _SIGNATURES: Final[dict[str, tuple[object, tuple[object, ...]]]] = {
     "bpf_map__max_entries": (ctypes.c_uint32, (_P,)),
     "bpf_map__pin": (_I, (_P, _S)),
     "bpf_map__unpin": (_I, (_P, _S)),
+    "bpf_map__reuse_fd": (_I, (_P, _I)),
+    "bpf_map_get_next_key": (_I, (_I, _P, _P)),
+    "bpf_obj_get_info_by_fd": (_I, (_I, _P, ctypes.POINTER(ctypes.c_uint32))),
+    "bpf_prog_get_fd_by_id": (_I, (ctypes.c_uint32,)),
+    "bpf_tc_query": (_I, (_P, _P)),
     "bpf_map_update_elem": (_I, (_I, _P, _P, ctypes.c_uint64)),
     "bpf_map_lookup_elem": (_I, (_I, _P, _P)),
     "bpf_map_delete_elem": (_I, (_I, _P)),
@@ -237,6 +245,36 @@ class BpfMap:
         _check(f"map {self.name}", "lookup", result)
         return buffer.raw
 
+    def keys(self) -> Iterator[bytes]:
+        """Every key the map holds now, as octets (`bpf_map_get_next_key` from none)."""
+        so = _lib().so
+        key = ctypes.create_string_buffer(self.key_size)
+        following = ctypes.create_string_buffer(self.key_size)
+        start: ctypes.Array[ctypes.c_char] | None = None
+        while True:
+            result = so.bpf_map_get_next_key(self.fd, start, following)
+            if result == -errno.ENOENT:
+                return
+            _check(f"map {self.name}", "list keys", result)
+            yield following.raw
+            ctypes.memmove(key, following, self.key_size)
+            start = key
+
+    def entries(self) -> dict[bytes, bytes]:
+        """Every entry of a (non per-CPU) map: key octets -> value octets. An entry deleted
+        between the listing and the reading is left out."""
+        found: dict[bytes, bytes] = {}
+        so = _lib().so
+        value = ctypes.create_string_buffer(self.value_size)
+        for key in self.keys():
+            raw = ctypes.create_string_buffer(key, self.key_size)
+            result = so.bpf_map_lookup_elem(self.fd, raw, value)
+            if result == -errno.ENOENT:
+                continue
+            _check(f"map {self.name}", "lookup", result)
+            found[key] = value.raw
+        return found
+
     def delete(self, key: ctypes.Structure) -> bool:
         """Remove an entry; False when there was none."""
         self._sized("key", key, self.key_size)
@@ -315,7 +353,9 @@ class BpfProgram:
 class BpfObject:
     """An object file opened and loaded into the kernel; `close()` (or `with`) releases it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reuse: Mapping[str, int] | None = None) -> None:
+        """`reuse`: map name -> descriptor of a map (another object's, or a pin) this object's
+        map of that name becomes instead of a new one (libbpf dups the descriptor)."""
         self.path = path
         so = _lib().so
         _lib().take_log()
@@ -323,6 +363,19 @@ class BpfObject:
         self._handle: int | None = _pointer(
             f"object {path}", "open", so.bpf_object__open_file(str(path).encode(), None)
         )
+        try:
+            for name, fd in (reuse or {}).items():
+                found = _pointer(
+                    f"map {name} of {path}",
+                    "find",
+                    so.bpf_object__find_map_by_name(self._handle, name.encode()),
+                )
+                _check(
+                    f"map {name} of {path}", "reuse a descriptor", so.bpf_map__reuse_fd(found, fd)
+                )
+        except BaseException:
+            self.close()
+            raise
         result = so.bpf_object__load(self._handle)
         if result < 0:
             log = _lib().take_log()
@@ -357,6 +410,74 @@ class BpfObject:
 def pinned_fd(path: Path) -> int:
     """A descriptor of a pinned program or map (the caller closes it)."""
     return _check(f"pin {path}", "open", _lib().so.bpf_obj_get(str(path).encode()))
+
+
+def ensure_loaded() -> None:
+    """Load libbpf now, in this process: a child forked later (to enter a namespace) must not
+    be the one to dlopen it (it could wait on a lock it will never get)."""
+    _lib()
+
+
+@dataclass(frozen=True, slots=True)
+class MapInfo:
+    """What the kernel says of a map (the head of `struct bpf_map_info`, uapi linux/bpf.h)."""
+
+    kind: int
+    """`enum bpf_map_type`."""
+    id: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramInfo:
+    """What the kernel says of a program (`struct bpf_prog_info`: type, id, name)."""
+
+    kind: int
+    id: int
+    name: str
+    """The first BPF_OBJ_NAME_LEN - 1 (15) characters of the program's name."""
+
+
+_MAP_INFO_SIZE: Final = 40  # type, id, key_size, value_size, max_entries, map_flags, name[16]
+_PROG_INFO_SIZE: Final = 80  # up to and with name[16] at offset 64
+_PROG_NAME_AT: Final = 64
+
+
+def _info(fd: int, size: int, what: str) -> bytes:
+    buffer = ctypes.create_string_buffer(size)
+    length = ctypes.c_uint32(size)
+    _check(what, "describe", _lib().so.bpf_obj_get_info_by_fd(fd, buffer, ctypes.byref(length)))
+    return buffer.raw
+
+
+def map_info(fd: int) -> MapInfo:
+    """The kind and sizes of the map `fd` is a descriptor of."""
+    raw = _info(fd, _MAP_INFO_SIZE, f"map fd {fd}")
+    kind, ident, key, value, entries, flags = (
+        int.from_bytes(raw[i : i + 4], "little") for i in range(0, 24, 4)
+    )
+    return MapInfo(kind, ident, key, value, entries, flags)
+
+
+def program_info(fd: int) -> ProgramInfo:
+    raw = _info(fd, _PROG_INFO_SIZE, f"program fd {fd}")
+    name = raw[_PROG_NAME_AT : _PROG_NAME_AT + 16].split(b"\0", 1)[0].decode(errors="replace")
+    return ProgramInfo(int.from_bytes(raw[0:4], "little"), int.from_bytes(raw[4:8], "little"), name)
+
+
+def program_info_by_id(ident: int) -> ProgramInfo | None:
+    """The program of kernel id `ident` (None: gone meanwhile)."""
+    result = _lib().so.bpf_prog_get_fd_by_id(ident)
+    if result == -errno.ENOENT:
+        return None
+    fd = _check(f"program id {ident}", "open", result)
+    try:
+        return program_info(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +524,16 @@ class TcHook:
             "tc attach",
             _lib().so.bpf_tc_attach(ctypes.byref(self._struct()), ctypes.byref(opts)),
         )
+        return int(opts.prog_id)
+
+    def query(self, handle: int = 1, priority: int = 1) -> int | None:
+        """The id of the program attached at (handle, priority), or None when there is none
+        (or no clsact qdisc at all)."""
+        opts = _TcOpts(sz=ctypes.sizeof(_TcOpts), handle=handle, priority=priority)
+        result = _lib().so.bpf_tc_query(ctypes.byref(self._struct()), ctypes.byref(opts))
+        if result in (-errno.ENOENT, -errno.EINVAL):
+            return None
+        _check(f"tc filter {handle}:{priority} on ifindex {self.ifindex}", "query", result)
         return int(opts.prog_id)
 
     def detach(self, handle: int = 1, priority: int = 1) -> None:
