@@ -52,7 +52,7 @@ OWNS_QDISC: Final = {NODE_PROGRAM[1][:KERNEL_NAME]: True, SUBSTRATE_PROGRAM[1][:
 port's is; the substrate interface's is left, only our filter goes)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (ctypes.c_char_p,) * 4 + (ctypes.c_void_p,)
+_libc.mount.argtypes = (*(ctypes.c_char_p,) * 3, ctypes.c_ulong, ctypes.c_void_p)
 _libc.mount.restype = ctypes.c_int
 
 
