@@ -8,6 +8,7 @@ a namespace of its own; both are removed by name however a test ends.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -15,14 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, UDP
 
 from onm.agent.datapath.ebpf import layout, pinning
-from onm.agent.datapath.ebpf.libbpf import BPFFS, BpfObject, TcAttachPoint, TcHook
+from onm.agent.datapath.ebpf.libbpf import BPFFS, TC_ACT_SHOT, BpfObject, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
 from onm.agent.datapath.ebpf.pinning import NODE_PROGRAM, SUBSTRATE_PROGRAM
 from onm.agent.datapath.ebpf.pins import MAPS_DIR, PROGRAMS_DIR, Action, pin_dir, plan, wanted
 from onm.agent.io.netns import run_in_netns_value
-from support.bpf_harness import BUILD
+from onm.packet.drop import DropReason
+from support.bpf_harness import BUILD, NODE, PORT_MAC, TARGET_MAC, ethernet
 
 TAG = f"{os.environ.get('ONM_TEST_LAB_PREFIX', '')}pins{os.getpid()}"
 NODE_O = BUILD / f"{NODE_PROGRAM[0]}.o"
@@ -175,3 +178,33 @@ def _query_both() -> tuple[int | None, int | None]:
     return tuple(  # type: ignore[return-value]
         TcHook(index[name], TcAttachPoint.INGRESS).query() for name in ("port0", "sub0")
     )
+
+
+def test_a_fresh_start_forwards_nothing_until_a_port_is_written(base: Path) -> None:
+    """Fresh maps: the node program drops every frame of a port onm_ports does not know (the
+    agent attaches it to a port only after that port's entries are written)."""
+    frame = ethernet(TARGET_MAC, PORT_MAC, 0x0800, bytes(IP(src=NODE, dst="10.0.0.3") / UDP()))
+    node, sub = _loaded()
+    try:
+        maps = DatapathMaps(node)
+        assert maps["onm_ports"].entries() == {} and maps["onm_sources"].entries() == {}
+        out = node.program(NODE_PROGRAM[1]).test_run(frame)
+        assert out.verdict == TC_ACT_SHOT
+        assert maps.drops() == {DropReason.UNKNOWN_PORT: 1}
+    finally:
+        node.close()
+        sub.close()
+
+
+def test_a_userspace_start_removes_what_an_ebpf_agent_left(
+    base: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert pinning.clear_stale("u", None, base) is None  # nothing there: nothing done
+    with BpfObject(NODE_O) as node:
+        pinning.pin_maps(pin_dir(base, "u", None), DatapathMaps(node))
+    with caplog.at_level(logging.WARNING, logger="onm.agent.datapath"):
+        cleaned = pinning.clear_stale("u", None, base)
+    assert cleaned is not None and cleaned.removed
+    assert not pin_dir(base, "u", None).exists()
+    [record] = caplog.records
+    assert "pins of an earlier agent" in record.getMessage()

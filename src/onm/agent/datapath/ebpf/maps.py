@@ -5,9 +5,9 @@ Python decides, BPF looks up: `port_value`, `network_value` and `local_value` tu
 them into a loaded object's maps, each checked at open against the sizes the object declares
 (a program built from another layout is refused by name, never half-used).
 
-The plan for the slices after this one (issue #11), which these layouts leave room for: maps
-are pinned under /sys/fs/bpf/onm/<host>/ so a restarted agent adopts them (make before break:
-new entries are written before `BPF_TC_F_REPLACE` swaps the programs); edge pools get a Maglev
+Both objects share one set of these maps, pinned so a restarted agent adopts them
+(`onm.agent.datapath.ebpf.pins`). The plan for the slices after this one (issue #11), which
+these layouts leave room for: edge pools get a Maglev
 array map and an LRU flow-pinning map beside `onm_mappings`; encap networks get a flag value and
 their own rewrite; counters are per CPU and summed when read (`drops`, `slow_paths`).
 """
