@@ -18,11 +18,20 @@ from typing import Final
 from onm.lab.runner import DATAPATH, DATAPATH_ENV
 
 DATAPATHS: Final = ("userspace", "ebpf")
+TAG: Final = {"userspace": "", "ebpf": "e"}
+"""What a lab's name carries of its datapath, so each datapath's lab has a name of its own."""
 
 
 def chosen() -> str:
     """The datapath a lab started now gives its agents."""
     return os.environ.get(DATAPATH_ENV) or DATAPATH
+
+
+def lab_name(tag: str, datapath: str) -> str:
+    """`TAG[e]<pid>` after `ONM_TEST_LAB_PREFIX` when it is set (concurrent runs apart): the
+    name of a module's lab on `datapath`."""
+    prefix = os.environ.get("ONM_TEST_LAB_PREFIX", "")
+    return f"{prefix}{tag}{TAG[datapath]}{os.getpid()}"
 
 
 @contextlib.contextmanager

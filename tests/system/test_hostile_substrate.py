@@ -13,7 +13,6 @@ forged may, while a genuine packet sent after the forged ones does; and r's agen
 from __future__ import annotations
 
 import ipaddress
-import os
 import struct
 from collections.abc import Callable, Iterator
 
@@ -25,6 +24,7 @@ from scapy.packet import Packet, Raw, raw
 
 from onm.lab import netns
 from onm.packet.checksum import internet_checksum
+from support.datapaths import lab_name
 from support.overlay_lab import (
     PUBLISH,
     Lab,
@@ -59,8 +59,8 @@ PORTS = {"r": 3, "s": 2}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = f"hs{os.getpid()}"
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = lab_name("hs", datapath)
     with running_lab(tmp_path_factory, name, TOPOLOGY, PORTS, 20) as built:
         # The lab's substrate switch is a Linux bridge; with br_netfilter loaded it would check
         # IPv6 headers itself (br_validate_ipv6) and drop or trim what we forge. A hostile

@@ -12,13 +12,13 @@ own name) however the module ends.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from support.datapaths import lab_name
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, answers, running_lab
 
@@ -59,10 +59,10 @@ def topology() -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     started = time.monotonic()
     # Agent r attaches its 70 ports one by one: the lab is ready once it has them all.
-    name, ready = f"sl{os.getpid()}", {"r": ON_R}
+    name, ready = lab_name("sl", datapath), {"r": ON_R}
     with running_lab(tmp_path_factory, name, topology(), ready, 60, timeout=300) as built:
         print(f"\nlab with {ON_R} nodes on one host up in {time.monotonic() - started:.1f} s")
         yield built

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from support.datapaths import lab_name
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, answers, eventually, running_lab
 from support.pool_testbed import (
@@ -50,8 +50,8 @@ __all__ = ["pools", "services"]  # the fixtures
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"pp{os.getpid()}c", TOPOLOGY, PORTS, 20) as built:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, lab_name("ppc", datapath), TOPOLOGY, PORTS, 20) as built:
         yield built
 
 

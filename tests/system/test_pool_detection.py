@@ -13,7 +13,6 @@ from the nodes, `onm pool ...` against the lab's manager.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from support.datapaths import lab_name
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, drop_key, eventually, onm, running_lab
 
@@ -42,8 +42,8 @@ PORTS = {"r": 2, "s": 1, "t": 1}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"pd{os.getpid()}", TOPOLOGY, PORTS, 20) as built:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, lab_name("pd", datapath), TOPOLOGY, PORTS, 20) as built:
         yield built
 
 

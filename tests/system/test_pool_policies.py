@@ -14,7 +14,6 @@ with `--rotate-seconds` moves requesters on in time. (`nearest` is `test_pools.p
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from onm.selection import rendezvous
+from support.datapaths import lab_name
 from support.overlay_lab import Lab, eventually, running_lab
 from support.pool_testbed import (
     HTTP_CHECK,
@@ -42,8 +42,8 @@ __all__ = ["pools", "services"]  # the fixtures
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"pp{os.getpid()}p", TOPOLOGY, PORTS, 20) as built:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, lab_name("ppp", datapath), TOPOLOGY, PORTS, 20) as built:
         yield built
 
 

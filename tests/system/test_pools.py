@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.datapaths import lab_name
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually, onm, running_lab
 from support.pool_lab import POOL_IP, PORT, TOPOLOGY
@@ -27,8 +28,8 @@ PORTS = {"r": 1, "s": 1, "t": 1}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory, f"pl{os.getpid()}", TOPOLOGY, PORTS, 20) as built:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, lab_name("pl", datapath), TOPOLOGY, PORTS, 20) as built:
         yield built
 
 
