@@ -77,6 +77,24 @@ def metrics_port(agent: lab_state.ProcessRecord) -> int:
     return int(agent.argv[agent.argv.index("--metrics") + 1].rpartition(":")[2])
 
 
+def agent_metrics(agent: lab_state.ProcessRecord) -> dict[str, float]:
+    """The lab agent's samples, keyed as exposed: `name{label="value"}`."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port(agent)}/metrics", timeout=5).text
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def running_datapath(agent: lab_state.ProcessRecord) -> str:
+    """The datapath the lab agent says it runs (`onm_agent_datapath{datapath}`)."""
+    samples = agent_metrics(agent)
+    [name] = [k.split('"')[1] for k, v in samples.items() if k.startswith("onm_agent_datapath{")]
+    return name
+
+
 def drop_key(reason: str) -> str:
     return f'onm_agent_drops_total{{reason="{reason}"}}'
 
@@ -139,14 +157,7 @@ class Lab:
 
     def metrics(self, host: str) -> dict[str, float]:
         """The agent of `host`'s samples, keyed as exposed: `name{label="value"}`."""
-        port = metrics_port(self.process("agent", host))
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-        return samples
+        return agent_metrics(self.process("agent", host))
 
     def logs(self) -> str:
         """The last lines of the manager's and the agents' logs, for a failure's message."""

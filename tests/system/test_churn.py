@@ -33,6 +33,7 @@ import pytest
 from onm.api.client import Client
 from onm.lab import netns, processes
 from onm.lab.plan import SYSCTLS, Role
+from support.datapaths import lab_name
 from support.netns_tools import in_netns, ip, ping_counts, pings_once
 from support.overlay_lab import Lab, eventually, running_lab
 
@@ -55,10 +56,9 @@ WAIT = 15.0
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(
-        tmp_path_factory, f"ch{os.getpid()}", TOPOLOGY, {"r": 1, "s": 1}, WAIT
-    ) as built:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = lab_name("ch", datapath)
+    with running_lab(tmp_path_factory, name, TOPOLOGY, {"r": 1, "s": 1}, WAIT) as built:
         yield built
 
 

@@ -8,6 +8,7 @@ taken down by a finalizer registered before it is brought up. Agents are not sta
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from onm.api.client import Client, read_token_file
 from onm.errors import UnavailableError
 from onm.lab import state as lab_state
 from support.netns_tools import pings_once
-from support.overlay_lab import onm
+from support.overlay_lab import onm, running_datapath
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TWO_HOSTS = EXAMPLES / "two-hosts.yaml"
@@ -323,6 +325,15 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float) -> float:
     return time.monotonic() - started
 
 
+def runs(lab: Lab, key: str, datapath: str) -> bool:
+    """Does the lab's agent `key` say it runs `datapath`? (No while it does not answer.)"""
+    agent = lab.record().process(key)
+    try:
+        return agent is not None and running_datapath(agent) == datapath
+    except httpx.HTTPError:
+        return False
+
+
 def node_count(client: Client) -> int | None:
     try:
         return len(client.list_nodes())
@@ -336,7 +347,7 @@ def restarted(lab: Lab, old: lab_state.ProcessRecord) -> bool:
 
 
 def test_a_killed_agent_or_manager_is_restarted_and_traffic_comes_back(
-    new_lab: Callable[[], Lab], capsys: pytest.CaptureFixture[str]
+    datapath: str, new_lab: Callable[[], Lab], capsys: pytest.CaptureFixture[str]
 ) -> None:
     lab = new_lab()
     onm("lab", "up", str(TWO_HOSTS), *lab.flags)  # with agents, and the lab's supervisor
@@ -344,12 +355,17 @@ def test_a_killed_agent_or_manager_is_restarted_and_traffic_comes_back(
     supervisor = record.supervisor
     assert supervisor is not None and pid_alive(supervisor.pid)
     wait_for(lambda: pings(lab, "a", "10.0.0.3"), "a reaching g", 30)
+    for key in ("agent:r", "agent:s"):
+        wait_for(functools.partial(runs, lab, key, datapath), f"{key} running {datapath}", 30)
 
     agent = record.process("agent:s")
     assert agent is not None
     os.kill(agent.pid, signal.SIGKILL)
     took = wait_for(lambda: restarted(lab, agent), "agent s restarted", 2.0 + 8.0)
     back = wait_for(lambda: pings(lab, "a", "10.0.0.3"), "a reaching g again", 30)
+    # The supervisor's new agent runs it too (its metrics come up once it is ready: on ebpf the
+    # programs a killed agent left attached may carry a->g before that).
+    wait_for(functools.partial(runs, lab, "agent:s", datapath), "the new agent's datapath", 30)
     manager = record.process("manager")
     assert manager is not None
     os.kill(manager.pid, signal.SIGKILL)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -25,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from onm.netlink.kernel import Kernel
+from support.datapaths import lab_name
 from support.netem import netem_missing
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually, onm, running_lab, wait_reachable
 
-NAME = f"lt{os.getpid()}"
 POOL_IP = "10.0.0.3"
 IPS = {"j": "10.0.0.10", "h": "10.0.0.8", "g": "10.0.0.7"}
 TOPOLOGY = f"""
@@ -59,11 +58,11 @@ measured: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     missing = netem_missing()
     if missing is not None:
         pytest.skip(f"no netem here: {missing}")
-    with running_lab(tmp_path_factory, NAME, TOPOLOGY, PORTS, 30) as built:
+    with running_lab(tmp_path_factory, lab_name("lt", datapath), TOPOLOGY, PORTS, 30) as built:
         yield built
     print("median RTTs (ms):", json.dumps(measured))
 
@@ -112,7 +111,7 @@ def test_without_netem_up_is_refused_with_the_reason_and_leaves_nothing(tmp_path
         pytest.skip("this kernel has netem: the latency tests above cover it")
     file = tmp_path / "topology.yaml"
     file.write_text(TOPOLOGY)
-    lab = Lab(f"{NAME}n", file, tmp_path / "state")
+    lab = Lab(lab_name("ltn", "userspace"), file, tmp_path / "state")
     try:
         done = onm("lab", "up", str(file), *lab.flags, check=False)
         assert done.returncode != 0
@@ -136,9 +135,11 @@ nodes:
 
 
 def test_agent_traffic_leaves_sub0_toward_the_other_hosts_prefix(
-    tmp_path_factory: pytest.TempPathFactory,
+    datapath: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    with running_lab(tmp_path_factory, f"{NAME}c", PLAIN, {"r": 1, "t": 1}, 30) as plain:
+    """On ebpf too: what the program redirects to sub0 goes through its qdisc."""
+    name = lab_name("ltc", datapath)
+    with running_lab(tmp_path_factory, name, PLAIN, {"r": 1, "t": 1}, 30) as plain:
         prefix = ipaddress.IPv6Network(plain.hosts["t"].prefix)
         host_ns = plain.host_ns("r")
         with Kernel(host_ns) as kernel:

@@ -53,6 +53,7 @@ from support.overlay_lab import (
     ip_json,
     marker,
     onm,
+    running_datapath,
     running_lab,
     send_frames,
     sniffing,
@@ -221,13 +222,6 @@ def test_ping(lab: Lab, source: str, target: str) -> None:
     assert "0% packet loss" in output
 
 
-def running_datapath(lab: Lab) -> str:
-    """The datapath the agents say they run (`onm_agent_datapath{datapath}`)."""
-    samples = lab.metrics("r")
-    [name] = [k.split('"')[1] for k, v in samples.items() if k.startswith("onm_agent_datapath{")]
-    return name
-
-
 def core_packets(lab: Lab) -> float:
     """Packets the agents' cores handled, both hosts, every direction."""
     return sum(
@@ -246,7 +240,7 @@ def test_pings_between_hosts_are_answered_once_and_on_ebpf_never_reach_the_core(
     assert "DUP!" not in output, output
     time.sleep(2 * PUBLISH)
     handled = core_packets(lab) - before
-    if running_datapath(lab) == "ebpf":
+    if running_datapath(lab.process("agent", "r")) == "ebpf":
         assert handled < 8, f"the cores handled {handled} packets of 80" + diagnosis(lab)
     else:
         assert handled >= 80
@@ -596,7 +590,7 @@ def test_a_killed_agent_restarted_forwards_again_without_the_nodes_doing_anythin
     through the kill and the restart and loses none (the pinned programs forward while no
     agent runs; the new agent adopts them). On userspace the new agent forwards again."""
     wait_reachable(lab, "a", ADDR["g"])
-    ebpf = running_datapath(lab) == "ebpf"
+    ebpf = running_datapath(lab.process("agent", "s")) == "ebpf"
     pinger = subprocess.Popen(
         ["ip", "netns", "exec", lab.ns("a"), "ping", "-i", "0.02", "-W", "2", ADDR["g"]],
         stdout=subprocess.PIPE,
