@@ -1,8 +1,9 @@
 """An agent notices a frozen manager in seconds and comes back within 2 s of its return (#7).
 
-A real `onm agent run` process serves a host whose substrate is one end of a veth pair in a network
-namespace of this test's own (`lv<pid>...`), against a real `onm manager serve` process. What is
-checked is what an operator sees: the agent's `onm_agent_manager_connected` metric.
+A real `onm agent run` process, on each datapath, serves a host whose substrate is one end of a
+veth pair in a network namespace of this test's own (`lv<pid>...`), against a real `onm manager
+serve` process. What is checked is what an operator sees: the agent's
+`onm_agent_manager_connected` metric.
 
 - SIGSTOP the manager (its kernel still accepts connections, nothing answers): the metric
   drops to 0 within the snapshot stream's heartbeat window (it used to stay 1);
@@ -61,19 +62,23 @@ class Agent:
     metrics: str
     log: Path
 
-    def connected(self) -> int | None:
+    def sample(self, key: str) -> int | None:
+        """The value of the sample exposed as `key` (`name` or `name{label="value"}`)."""
         try:
             text = httpx.get(self.metrics, timeout=2).text
         except httpx.TransportError:
             return None
         for line in text.splitlines():
-            if line.startswith("onm_agent_manager_connected "):
+            if line.startswith(f"{key} "):
                 return int(float(line.split()[1]))
         return None
 
+    def connected(self) -> int | None:
+        return self.sample("onm_agent_manager_connected")
+
 
 @pytest.fixture
-def world(tmp_path: Path, netns: str) -> Iterator[tuple[ManagerProcess, Agent]]:
+def world(datapath: str, tmp_path: Path, netns: str) -> Iterator[tuple[ManagerProcess, Agent]]:
     manager = start_manager(tmp_path / "manager")
     agent: Agent | None = None
     try:
@@ -99,6 +104,8 @@ def world(tmp_path: Path, netns: str) -> Iterator[tuple[ManagerProcess, Agent]]:
                     str(token),
                     "--substrate-if",
                     "sub0",
+                    "--datapath",
+                    datapath,
                     "--netns",
                     netns,
                     "--metrics",
@@ -111,6 +118,7 @@ def world(tmp_path: Path, netns: str) -> Iterator[tuple[ManagerProcess, Agent]]:
             )
         agent = Agent(process, f"http://127.0.0.1:{port}/metrics", log)
         wait_for(lambda: agent.connected() == 1, "the agent to connect", 60, agent)
+        assert agent.sample(f'onm_agent_datapath{{datapath="{datapath}"}}') == 1
         yield manager, agent
     finally:
         if manager.process.poll() is None:
