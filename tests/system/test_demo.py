@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import time
+
+from support.datapaths import lab_name
 
 
 def _namespaces() -> set[str]:
@@ -14,9 +15,9 @@ def _namespaces() -> set[str]:
     return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
 
 
-def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
+def test_demo_runs_in_under_a_minute_and_leaves_nothing(datapath: str) -> None:
     before = _namespaces()
-    name = f"demo{os.getpid()}"  # two demos at once (two checkouts' tests) need two names
+    name = lab_name("demo", datapath)  # two demos at once (two checkouts' tests): two names
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "onm.cli", "demo", "--name", name],
@@ -30,6 +31,7 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for seen in (
+        f"every agent runs the {datapath} datapath",
         "A's ARP cache: 10.0.0.3 is at 02:",
         "3 packets transmitted, 3 received, 0% packet loss",
         "captured on host R's substrate link: IPv6 fd00:0:101:101:",

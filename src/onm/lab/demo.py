@@ -186,6 +186,19 @@ class Demo:
             f"manager at {result.state.manager_url}; one agent per host: "
             f"{', '.join(sorted(self.metrics_ports))}"
         )
+        running = {host: self.datapath(host) for host in sorted(self.metrics_ports)}
+        if len(set(running.values())) == 1:
+            self.say(f"every agent runs the {next(iter(running.values()))} datapath")
+        else:
+            self.say("datapaths: " + ", ".join(f"{h} {d}" for h, d in running.items()))
+
+    def datapath(self, host: str) -> str:
+        """What `host`'s agent says it runs (`onm_agent_datapath`): ebpf, or userspace when
+        `auto` fell back (its log says why)."""
+        for key, value in self.counters(host).items():
+            if key.startswith("onm_agent_datapath{datapath=") and value:
+                return key.partition("=")[2].rstrip("}")
+        raise DemoError(f"agent {host} does not say which datapath it runs")
 
     def start_service(self, node: str) -> None:
         where = self.www / node
@@ -507,6 +520,12 @@ class Demo:
                 f"agent {host.upper()}: {sent:.0f} packets to the substrate, {got:.0f} from it, "
                 f"ARP answers {values.get('onm_agent_arp_answers_total', 0):.0f}; drops: {shown}"
             )
+            slow = sum(v for k, v in values.items() if k.startswith("onm_agent_ebpf_slowpath"))
+            if any(k.startswith("onm_agent_ebpf_slowpath") for k in values):
+                self.say(
+                    f"  its eBPF programs forwarded the rest in the kernel; {slow:.0f} frames "
+                    "they passed up to the agent (the slow path), their drops counted above"
+                )
 
 
 def main(keep: bool, lab: str = LAB, state_dir: Path | None = None) -> None:
