@@ -23,7 +23,7 @@ TAG: Final = {"userspace": "", "ebpf": "e"}
 
 
 def chosen() -> str:
-    """The datapath a lab started now gives its agents."""
+    """The datapath a lab started now gives its agents (`auto` unless a test chose one)."""
     return os.environ.get(DATAPATH_ENV) or DATAPATH
 
 

@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scapy.packet import Packet
 
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
+from onm.agent.datapath.choice import FALLBACK
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
 from onm.api.client import Client, read_token_file
@@ -204,8 +205,13 @@ def running_lab(
         for host, count in ports.items():
             ready = functools.partial(agent_ready, built, host, count)
             eventually(ready, f"agent {host} ready", ready_within)
-            running = built.metrics(host).get(f'onm_agent_datapath{{datapath="{datapath}"}}')
-            assert running == 1, f"agent {host} does not run the {datapath} datapath"
+            agent = built.process("agent", host)
+            running = running_datapath(agent)
+            if datapath == "auto":  # ebpf, or userspace with the one line saying why
+                fell_back = FALLBACK in Path(agent.log).read_text(errors="replace")
+                assert running == "ebpf" or (running == "userspace" and fell_back), running
+            else:
+                assert running == datapath, f"agent {host} runs {running}, not {datapath}"
         yield built
     finally:
         onm("lab", "down", *built.flags, check=False, timeout=timeout)

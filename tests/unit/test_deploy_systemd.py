@@ -149,7 +149,7 @@ def test_the_agent_runs_onm_agent_run_for_its_instance_with_real_options() -> No
         "--manager": "http://manager.example:7700",
         "--token-file": "/etc/onm/host.token",
         "--substrate-if": "eth0",
-        "--datapath": "userspace",
+        "--datapath": "auto",
         "--metrics": "127.0.0.1:9110",
         "--state-dir": f"/var/lib/onm/agent/{HOST}",
     }
@@ -164,6 +164,7 @@ def test_the_agent_keeps_what_it_needs_and_nothing_more() -> None:
     [families] = service["RestrictAddressFamilies"]
     assert {"AF_PACKET", "AF_NETLINK", "AF_INET6", "AF_UNIX"} <= set(families.split())
     assert service["RestrictNamespaces"] == ["net"]  # setns(2) into the host's netns only
+    assert "bpf" in service["SystemCallFilter"]  # the eBPF datapath's loader (auto, ebpf)
     assert "PrivateNetwork" not in service  # it must see the host's interfaces
     assert "PrivateDevices" not in service
 

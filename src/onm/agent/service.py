@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onm.agent.core import AgentCore
+from onm.agent.datapath.choice import DATAPATHS, DEFAULT, open_datapath
 from onm.agent.datapath.choice import DATAPATHS, open_datapath
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE
 from onm.agent.io.interfaces import interface_info
@@ -31,7 +32,7 @@ class AgentConfig:
     host: str
     token_file: Path
     substrate_if: str
-    datapath: str = "userspace"
+    datapath: str = DEFAULT
     netns: str | None = None
     metrics: str | None = None
     state_dir: Path | None = None

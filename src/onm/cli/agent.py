@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from onm.agent.datapath.choice import DEFAULT
 DEFAULT_PINS = Path("/sys/fs/bpf/onm")
 """`onm.agent.datapath.ebpf.pins.DEFAULT_BASE` (not imported: `onm agent --help` stays fast)."""
 
@@ -28,7 +29,7 @@ def run(
         typer.Option(
             help="userspace, ebpf, or auto (ebpf where the kernel takes it, else userspace)"
         ),
-    ] = "userspace",
+    ] = DEFAULT,
     bpf_objects: Annotated[
         Path | None, typer.Option(help="Directory of the eBPF objects (default: build/bpf)")
     ] = None,

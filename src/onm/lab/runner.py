@@ -29,6 +29,7 @@ import httpx
 from onm.agent.datapath.ebpf.pinning import cleanup as clear_pins
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
 from onm.agent.datapath.ebpf.pins import pin_dir
+from onm.agent.datapath.choice import DEFAULT
 from onm.api.client import Client, read_token_file
 from onm.errors import NotFoundError, OnmError
 from onm.lab import netns, processes, state, supervise
@@ -43,8 +44,9 @@ MANAGER_START_TIMEOUT: Final = 30.0
 """Seconds the manager gets to answer its first request."""
 AGENT_GRACE: Final = 1.0
 """Seconds to watch new agents for an early exit (a bad flag, a missing token, ...)."""
-DATAPATH: Final = "userspace"
-"""The agents' datapath unless `DATAPATH_ENV` names another (`ebpf`, `auto`)."""
+DATAPATH: Final = DEFAULT
+"""The agents' datapath unless `DATAPATH_ENV` names another (`userspace`, `ebpf`): the agent's
+own default, `auto`."""
 DATAPATH_ENV: Final = "ONM_LAB_DATAPATH"
 
 PROVISION_PATIENCE: Final = 120.0

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from onm.agent.datapath import choice
+from onm.agent.datapath import choice, userspace
+from onm.agent.service import AgentConfig
+from onm.cli.agent import app
 from onm.errors import InvalidInputError, OnmError
 
 
@@ -25,10 +29,19 @@ def test_auto_falls_back_to_userspace_saying_why_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     opened: list[tuple[object, ...]] = []
-    monkeypatch.setattr(choice, "UserspaceDatapath", lambda *args, **kw: opened.append(args))
+    monkeypatch.setattr(userspace, "UserspaceDatapath", lambda *a, **kw: opened.append(a))
     with caplog.at_level(logging.INFO, logger="onm.agent"):
         choice.open_datapath("auto", None, None, "eth0", None, "ext0", tmp_path)  # type: ignore[arg-type]
     assert len(opened) == 1
     [record] = [r for r in caplog.records if "datapath" in r.getMessage()]
+    assert record.getMessage().startswith(choice.FALLBACK)
     assert "using userspace" in record.getMessage()
     assert "node_ingress.o" in record.getMessage()
+
+
+def test_auto_is_the_default_of_the_cli_and_the_config() -> None:
+    """Issue #11: eBPF wherever the kernel takes it, unless told otherwise."""
+    assert choice.DEFAULT == "auto" and choice.DEFAULT in choice.DATAPATHS
+    shown = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+    assert re.search(r"--datapath\s.*\[default: auto\]", shown), shown
+    assert AgentConfig("http://m", "h", Path("t"), "eth0").datapath == "auto"

@@ -57,7 +57,7 @@ def test_the_agents_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         *("-m", "onm.cli", "agent", "run"),
         *("--manager", "http://127.0.0.1:7000", "--host", "r"),
         *("--token-file", str(tmp_path / "hosts" / "r.token")),
-        *("--datapath", "userspace", "--substrate-if", "sub0", "--netns", "onm-l1-h-r"),
+        *("--datapath", "auto", "--substrate-if", "sub0", "--netns", "onm-l1-h-r"),
         *("--metrics", "127.0.0.1:9100", "--state-dir", str(tmp_path / "agents" / "r")),
     )
 
@@ -70,7 +70,7 @@ def test_the_agents_datapath_is_the_environments_when_named(
     assert argv[argv.index("--datapath") + 1] == "ebpf"
     monkeypatch.setenv(runner.DATAPATH_ENV, "")
     argv = runner.agent_argv("l1", "r", "http://127.0.0.1:7000", tmp_path, 9100)
-    assert argv[argv.index("--datapath") + 1] == "userspace"
+    assert argv[argv.index("--datapath") + 1] == "auto"  # the agent's own default
 
 
 def a_lab(run_dir: Path) -> Path:
