@@ -27,6 +27,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_mapping_key mapping_key = {};
 	struct onm_mapping_value *mapping;
 	struct onm_local_value *local = 0;
+	__u32 used;
 	struct onm_edge edge = {};
 	const __u8 *dst6;
 	int routed, refuse = 0; /* a drop reason due after admission's checks, as the core's */
@@ -107,6 +108,9 @@ int onm_node_ingress(struct __sk_buff *skb)
 			if (local->vni != port->vni)
 				refuse = ONM_DROP_NETWORK_MISMATCH;
 		}
+		used = bpf_ktime_get_ns() >> ONM_USED_SHIFT;
+		if (mapping->used != used) /* in use: the agent's timer refreshes it (refresh.py) */
+			mapping->used = used;
 		dst6 = mapping->substrate;
 	}
 

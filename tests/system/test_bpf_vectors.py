@@ -15,7 +15,9 @@ to b's MAC, the packet as sent), a drop the core's reason.
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -315,3 +317,25 @@ def test_a_local_target_in_another_network_is_dropped_as_the_core_does(
     packet = dict(ipv4_vectors(str(a.ip), str(b.ip)))["udp-64-DF"]
     out = node.run(ethernet(b_mac, bytes.fromhex(a.mac.replace(":", "")), 0x0800, packet))
     assert (out.verdict, out.drop) == (TC_ACT_SHOT, DropReason.NETWORK_MISMATCH)
+
+
+def test_node_ingress_stamps_the_mapping_it_forwards_with(node: Loaded) -> None:
+    """`MappingValue.used`: monotonic time of the last frame (the agent's refresh reads it);
+    the agent writes 0, a frame passed to the slow path by its mapping's flags stamps nothing."""
+    packet = dict(NODE_VECTORS)["udp-64-DF"]
+    src, dst = packet[12:16], packet[16:20]
+    key = bpf_harness.mapping_key(bpf_harness.LOOPBACK, dst)
+    size = ctypes.sizeof(layout.MappingValue)
+
+    def used() -> int:
+        raw = node.maps["onm_mappings"].lookup_raw(key, size)
+        assert raw is not None
+        return layout.MappingValue.from_buffer_copy(raw).used
+
+    src6, dst6 = substrate(HOST_A, src), substrate(HOST_B, dst)
+    fill_node(node, AGENT, src, src6, dst, dst6, mapping_flags=layout.MappingFlag.POOL)
+    assert node.run(ethernet(TARGET_MAC, PORT_MAC, 0x0800, packet)).verdict == TC_ACT_OK
+    assert used() == 0
+    before = time.monotonic_ns() >> layout.USED_SHIFT
+    assert check_node(node, AGENT, packet).verdict == TC_ACT_REDIRECT
+    assert before <= used() <= time.monotonic_ns() >> layout.USED_SHIFT

@@ -137,6 +137,7 @@ enum onm_gw_f {
 #define ONM_ROUTE_INSIDE 0xffffffffu
 #define ONM_ROUTE_NO_POOL 0xfffffffeu
 #define ONM_ROUTE_SLOW 0xfffffffdu
+#define ONM_USED_SHIFT 30
 #define ONM_IDLE_TCP_NS 350000000000ull
 #define ONM_IDLE_UDP_NS 120000000000ull
 #define ONM_IDLE_OTHER_NS 60000000000ull
@@ -193,11 +194,13 @@ struct onm_mapping_value {
 	__u8 substrate[16];
 	__u8 mac[6];
 	__u16 flags;
+	__u32 used;
 };
-_Static_assert(sizeof(struct onm_mapping_value) == 24, "onm_mapping_value: size differs from layout.MappingValue");
+_Static_assert(sizeof(struct onm_mapping_value) == 28, "onm_mapping_value: size differs from layout.MappingValue");
 _Static_assert(__builtin_offsetof(struct onm_mapping_value, substrate) == 0, "onm_mapping_value.substrate: offset differs from layout.MappingValue");
 _Static_assert(__builtin_offsetof(struct onm_mapping_value, mac) == 16, "onm_mapping_value.mac: offset differs from layout.MappingValue");
 _Static_assert(__builtin_offsetof(struct onm_mapping_value, flags) == 22, "onm_mapping_value.flags: offset differs from layout.MappingValue");
+_Static_assert(__builtin_offsetof(struct onm_mapping_value, used) == 24, "onm_mapping_value.used: offset differs from layout.MappingValue");
 
 struct onm_local_key {
 	__u8 substrate[16];

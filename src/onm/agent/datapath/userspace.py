@@ -161,6 +161,7 @@ class UserspaceDatapath:
             if due is not None and due <= now:
                 self._execute(self.core.on_timer(now))
                 changed = True
+            self._tick(now)
             if time.monotonic() >= self._retry_at:
                 self._sync_ports()
             if changed:
@@ -179,6 +180,9 @@ class UserspaceDatapath:
     def _decided(self) -> None:
         """The core's tables or resolutions may have changed (a snapshot, an answer, a timer):
         nothing to do here; the eBPF datapath writes its maps."""
+
+    def _tick(self, now: dt.datetime) -> None:
+        """Each turn of the loop: nothing here; the eBPF datapath reads what the kernel used."""
 
     def _timeout(self) -> float:
         """Seconds `select()` may wait: until the core's next timer, at most `WAIT_AT_MOST`."""

@@ -111,6 +111,7 @@ def render() -> str:
         f"#define ONM_ROUTE_INSIDE {layout.ROUTE_INSIDE:#x}u",
         f"#define ONM_ROUTE_NO_POOL {layout.ROUTE_NO_POOL:#x}u",
         f"#define ONM_ROUTE_SLOW {layout.ROUTE_SLOW:#x}u",
+        f"#define ONM_USED_SHIFT {layout.USED_SHIFT}",
         *(f"#define ONM_IDLE_{name}_NS {ns}ull" for name, ns in layout.IDLE_NS.items()),
         "",
     ]

@@ -30,6 +30,9 @@ same code. Sending needs nothing new: what a packet socket sends leaves by egres
 no program. (A redirect to a TAP device with a metadata header was the other design; it needs
 more of the programs and an extra copy for the same frames.)
 
+Refresh: what the fast path forwards never reaches the resolver; `node_ingress` stamps the
+mappings it uses and the loop's tick asks again for the due ones it used (`refresh.py`).
+
 Counters: the programs' per-CPU drop and slow-path counts are summed over CPUs at each scrape
 (`kernel_counts`); adopted, they go on from where the earlier agent's were.
 """
@@ -41,15 +44,17 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Final
 
 from onm.agent.core import AgentCore
-from onm.agent.datapath.ebpf import entries, layout, pinning
+from onm.agent.datapath.ebpf import entries, layout, pinning, refresh
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
+from onm.agent.datapath.ebpf.maps import mapping_key as mapping_key_of
 from onm.agent.datapath.ebpf.pinning import NODE_PROGRAM, SUBSTRATE_PROGRAM, ensure_bpffs
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE, Action, pin_dir, plan, wanted
 from onm.agent.datapath.userspace import UserspaceDatapath
@@ -162,6 +167,7 @@ class EbpfDatapath(UserspaceDatapath):
             self._held: dict[str, entries.Entries] = {
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
             }
+            self._review_at = dt.datetime.min.replace(tzinfo=dt.UTC)
             self.maps.set_config(self._substrate_ifindex)
             if not self.adopted:  # an adopted generator goes on where it was
                 self.maps.spread_identification(IDENT_SEED)
@@ -271,6 +277,31 @@ class EbpfDatapath(UserspaceDatapath):
             if change:
                 self._apply(name, change)
                 self._held[name] = want[name] if self._settled else {**held, **want[name]}
+
+    def _tick(self, now: dt.datetime) -> None:
+        """Every `REVIEW_EVERY`: ask again for the due resolutions the kernel used (the core
+        would have, had their packets reached it)."""
+        if now < self._review_at:
+            return
+        self._review_at = now + refresh.REVIEW_EVERY
+        cache, tables = self.core.resolver.cache, self.core.tables
+        stamps = [(key, self._used(key)) for key in refresh.due(cache, now)]
+        actions = []
+        for interface, target in refresh.to_ask(cache, stamps, now, time.monotonic_ns()):
+            port = tables.ports.get(interface)
+            if port is not None:
+                actions.extend(self.core.resolver.ask(port, target, now))
+        self._execute(actions)
+
+    def _used(self, key: tuple[str, bytes]) -> int:
+        """The latest `used` stamp of mapping `key` in the kernel (0: never, or not written)."""
+        ifindex = self.ifindexes.get(key[0])
+        if ifindex is None:
+            return 0
+        mapping_key = mapping_key_of(ifindex, key[1])
+        size = ctypes.sizeof(layout.MappingValue)
+        value = self.maps["onm_mappings"].lookup_raw(mapping_key, size)
+        return layout.MappingValue.from_buffer_copy(value).used if value else 0
 
     def _apply(self, name: str, change: entries.Delta) -> None:
         spec = layout.MAP_BY_NAME[name]

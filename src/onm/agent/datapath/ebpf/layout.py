@@ -196,13 +196,21 @@ class MappingKey(ctypes.Structure):
 
 
 class MappingValue(ctypes.Structure):
-    """Where the target lives and the MAC the requester was told (the frame must carry it)."""
+    """Where the target lives and the MAC the requester was told (the frame must carry it).
+    `used` is the program's, written in place: `bpf_ktime_get_ns() >> USED_SHIFT` (CLOCK_MONOTONIC)
+    at the last frame that found the entry, 0 never; the agent's timer reads it to refresh
+    resolutions in use (`refresh.py`), as traffic through the core does."""
 
     _fields_ = (
         ("substrate", u8 * 16),
         ("mac", u8 * 6),
         ("flags", u16),
+        ("used", u32),
     )
+
+
+USED_SHIFT: Final = 30
+"""`MappingValue.used` counts 2**30 ns (about 1.07 s): a store at most once a unit per entry."""
 
 
 class LocalKey(ctypes.Structure):
