@@ -113,7 +113,8 @@ def test_least_loaded_sends_the_next_requester_to_the_member_without_load(lab: L
     args = ("--network", "znet", "--ip", ip, "--policy", "least-loaded", "--check", "none")
     onm("pool", "create", "ll", *args, "--member", "g", "--member", "h", *manager(lab))
     try:
-        assert pings(lab, "j", ip, 300, "-i", "0.01") > 250  # about 100 packets a second
+        # about 100 packets a second; most answered (a loaded machine loses some, CI saw it)
+        assert pings(lab, "j", ip, 300, "-i", "0.01") > 200
         ref = "znet/ll"
 
         def busy() -> str | None:
@@ -145,8 +146,10 @@ def test_check_none_a_member_that_stops_answering_is_down_then_tried_again(lab: 
             stderr=subprocess.DEVNULL,
         )
         try:
-            eventually(lambda: health(lab, ref)["g"] == "down" or None, "g down", 5)
-            assert time.monotonic() - started < 3
+            eventually(lambda: health(lab, ref)["g"] == "down" or None, "g down", 10)
+            # judged down while the 3 s of pings ran; each look is an `onm pool show` process,
+            # which takes seconds on a loaded machine (CI): a look's worth of margin
+            assert time.monotonic() - started < 3 + 3
         finally:
             pinger.wait(10)
         run(lab, "g", "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0").check_returncode()
