@@ -13,6 +13,7 @@ forged may, while a genuine packet sent after the forged ones does; and r's agen
 from __future__ import annotations
 
 import ipaddress
+import json
 import struct
 from collections.abc import Callable, Iterator
 
@@ -33,6 +34,8 @@ from support.overlay_lab import (
     eventually,
     ip_json,
     marker,
+    metrics_port,
+    onm,
     running_lab,
     send_frames,
     sniffing,
@@ -309,3 +312,27 @@ def test_malformed_ipv4_to_a_node_next_door_is_refused_and_counted(lab: Lab) -> 
             counts[drop_key(reason)] = counts.get(drop_key(reason), 0) + 1
         expect_drops(lab, "r", before, counts)
         assert {name: carrying(seen(), m) for name, m in forged.items()} == dict.fromkeys(forged, 0)
+
+
+def test_agent_status_shows_the_datapath_its_programs_and_the_kernels_drops(
+    lab: Lab, datapath: str
+) -> None:
+    """`onm agent status --metrics`: on ebpf r's programs (one per port, one on the substrate),
+    its maps, and what the kernel handed to the core (a's ARP); on userspace the datapath alone."""
+    wait_reachable(lab, "a", lab.nodes["g"].ip)
+    agent = lab.process("agent", "r")
+    address = f"127.0.0.1:{metrics_port(agent)}"
+    shown = json.loads(onm("agent", "status", "--metrics", address, "--json").stdout)
+    assert shown["datapath"] == datapath
+    if datapath == "userspace":
+        assert shown["programs"] == [] and shown["map_entries"] == {}
+        return
+    ports = {lab.nodes[n].interface for n in ("a", "b", "x1")}
+    attached = {(p["program"], p["interface"]) for p in shown["programs"]}
+    assert attached == {("onm_node_ingress", i) for i in ports} | {
+        ("onm_substrate_ingress", "sub0")
+    }
+    assert shown["map_entries"]["onm_ports"] == 3
+    assert shown["slow_path"].get("arp", 0) >= 1, shown
+    text = onm("agent", "status", "--metrics", address).stdout
+    assert text.startswith("datapath: ebpf\nprograms: onm_node_ingress (id "), text

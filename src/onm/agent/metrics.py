@@ -156,6 +156,14 @@ class KernelCounters(Protocol):
 
     def slow_paths(self) -> Mapping[SlowPath, int]: ...
 
+    def programs(self) -> Sequence[tuple[str, str, int]]:
+        """(program, interface, kernel program id) of each program attached."""
+        ...
+
+    def map_entries(self) -> Mapping[str, int]:
+        """Entries the agent holds written in each map, by the map's name."""
+        ...
+
 
 class Metrics(Collector):
     def __init__(
@@ -236,7 +244,21 @@ class Metrics(Collector):
             )
             for why in SlowPath:
                 handed.add_metric([why.name.lower()], slow.get(why, 0))
-            yield from (kernel, handed)
+            programs = GaugeMetricFamily(
+                "onm_agent_ebpf_program",
+                "1 for each eBPF program attached (tc ingress), with its kernel id",
+                labels=["program", "interface", "id"],
+            )
+            for program, interface, ident in self._kernel.programs():
+                programs.add_metric([program, interface, str(ident)], 1)
+            entries = GaugeMetricFamily(
+                "onm_agent_ebpf_map_entries",
+                "Entries the agent wrote in each eBPF map",
+                labels=["map"],
+            )
+            for name, count in sorted(self._kernel.map_entries().items()):
+                entries.add_metric([name], count)
+            yield from (kernel, handed, programs, entries)
         for event, help_text in NAMED_EVENTS.items():
             family = CounterMetricFamily(f"onm_agent_{event.value}", help_text)
             family.add_metric([], p.events.get(event, 0))

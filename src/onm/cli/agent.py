@@ -95,3 +95,26 @@ def cleanup(
         typer.echo(f"detached {each}")
     where = pin_dir(bpf_pins, host, netns)
     typer.echo(f"removed {where}" if done.removed else f"no pins at {where}")
+@app.command("status")
+def status(
+    metrics: Annotated[str, typer.Option(help="HOST:PORT of the agent's Prometheus metrics")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The agent's datapath, its eBPF programs and maps and the kernel's counters."""
+    import json
+
+    import httpx
+
+    from onm.cli.agent_status import summary
+    from onm.errors import UnavailableError
+
+    try:
+        text = httpx.get(f"http://{metrics}/metrics", timeout=5).text
+    except httpx.HTTPError as error:
+        raise UnavailableError(f"agent metrics at {metrics}: {error}") from None
+    found = summary(text)
+    if as_json:
+        typer.echo(json.dumps(found.as_json(), indent=2))
+    else:
+        for line in found.lines():
+            typer.echo(line)

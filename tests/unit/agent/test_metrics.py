@@ -139,6 +139,12 @@ class _Kernel:
     def slow_paths(self) -> dict[SlowPath, int]:
         return {SlowPath.ARP: 3}
 
+    def programs(self) -> list[tuple[str, str, int]]:
+        return [("onm_substrate_ingress", "sub0", 41), ("onm_node_ingress", "p1", 42)]
+
+    def map_entries(self) -> dict[str, int]:
+        return {"onm_mappings": 2, "onm_ports": 1}
+
 
 def test_on_ebpf_the_kernel_drops_count_in_the_drops_and_the_slow_path_is_shown() -> None:
     counters = Counters()
@@ -153,6 +159,8 @@ def test_on_ebpf_the_kernel_drops_count_in_the_drops_and_the_slow_path_is_shown(
     assert 'onm_agent_ebpf_drops_total{reason="spoofed_source_mac"} 5.0' in text
     assert 'onm_agent_ebpf_slowpath_total{reason="arp"} 3.0' in text
     assert 'onm_agent_datapath{datapath="ebpf"} 1.0' in text
+    assert 'onm_agent_ebpf_program{id="42",interface="p1",program="onm_node_ingress"} 1.0' in text
+    assert 'onm_agent_ebpf_map_entries{map="onm_mappings"} 2.0' in text
 
 
 def test_on_userspace_there_are_no_ebpf_families() -> None:

@@ -82,8 +82,17 @@ def default_objects() -> Path:
 class KernelCounts:
     """The programs' counters, summed over CPUs; read when asked (a scrape)."""
 
-    def __init__(self, maps: DatapathMaps) -> None:
+    def __init__(self, maps: DatapathMaps, held: Mapping[str, entries.Entries]) -> None:
         self._maps = maps
+        self._held = held
+        self.attached: dict[str, tuple[str, int]] = {}
+        """Interface -> (program, kernel id) attached there."""
+
+    def programs(self) -> list[tuple[str, str, int]]:
+        return [(program, where, ident) for where, (program, ident) in self.attached.items()]
+
+    def map_entries(self) -> dict[str, int]:
+        return {name: len(written) for name, written in self._held.items()}
 
     def drops(self) -> Mapping[DropReason, int]:
         return self._maps.drops()
@@ -167,13 +176,15 @@ class EbpfDatapath(UserspaceDatapath):
             self._held: dict[str, entries.Entries] = {
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
             }
+            self.kernel = KernelCounts(self.maps, self._held)
             self._review_at = dt.datetime.min.replace(tzinfo=dt.UTC)
             self.maps.set_config(self._substrate_ifindex)
             if not self.adopted:  # an adopted generator goes on where it was
                 self.maps.spread_identification(IDENT_SEED)
                 pinning.pin_maps(self._pins, self.maps)
             pinning.pin_programs(self._pins, (self._node_program, sub_program))
-            self._tc(self._substrate_ifindex, sub_program)  # in place of the old one, if any
+            ident = self._tc(self._substrate_ifindex, sub_program)  # in place of the old one
+            self.kernel.attached[substrate_if] = (SUBSTRATE_PROGRAM[1], ident)
         except BaseException:
             self._abandon()
             raise
@@ -182,7 +193,6 @@ class EbpfDatapath(UserspaceDatapath):
         except BaseException:
             self._abandon()
             raise
-        self.kernel = KernelCounts(self.maps)
         log.info(
             "eBPF datapath: programs from %s, attached to %s; maps %s at %s",
             directory,
@@ -193,16 +203,16 @@ class EbpfDatapath(UserspaceDatapath):
 
     # --- tc ----------------------------------------------------------------------------------
 
-    def _tc(self, ifindex: int, program: BpfProgram) -> None:
+    def _tc(self, ifindex: int, program: BpfProgram) -> int:
         """Attach `program` at tc ingress of `ifindex` in the host's namespace (a child there:
-        libbpf's netlink socket is of the namespace it is made in)."""
+        libbpf's netlink socket is of the namespace it is made in); its kernel id."""
 
         def attach() -> int:
             hook = TcHook(ifindex, TcAttachPoint.INGRESS)
             hook.create()
             return hook.attach(program)
 
-        run_in_netns_value(self._netns, attach)
+        return run_in_netns_value(self._netns, attach)
 
     def _untc(self, ifindex: int, whole: bool) -> None:
         """Detach our filter from `ifindex` (`whole`: the clsact qdisc with it, on a node's
@@ -240,7 +250,8 @@ class EbpfDatapath(UserspaceDatapath):
                 self.veths.add(interface)  # delivered with bpf_redirect_peer
             self.ifindexes[interface] = ifindex
             self._decided()
-            self._tc(ifindex, self._node_program)
+            ident = self._tc(ifindex, self._node_program)
+            self.kernel.attached[interface] = (NODE_PROGRAM[1], ident)
         except OnmError as error:
             log.warning(
                 "port %s: node_ingress not attached (%s); its frames take the slow path",
@@ -251,6 +262,7 @@ class EbpfDatapath(UserspaceDatapath):
     def _port_closed(self, interface: str) -> None:
         ifindex = self.ifindexes.pop(interface, None)
         self.veths.discard(interface)
+        self.kernel.attached.pop(interface, None)
         if ifindex is not None and not self._stopping:  # stopping: it keeps forwarding
             self._untc(ifindex, whole=True)
             self._decided()
