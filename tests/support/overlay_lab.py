@@ -24,8 +24,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scapy.packet import Packet
 
-from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
 from onm.agent.datapath.choice import FALLBACK
+from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
 from onm.agent.io.netns import run_in_netns
 from onm.agent.io.packet_socket import open_packet_socket, recv_batch, send
 from onm.api.client import Client, read_token_file

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from onm.agent.core import AgentCore
 from onm.agent.datapath.choice import DATAPATHS, DEFAULT, open_datapath
-from onm.agent.datapath.choice import DATAPATHS, open_datapath
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE
 from onm.agent.io.interfaces import interface_info
 from onm.agent.link import Inbox, ManagerLink

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from onm.agent.datapath.choice import DEFAULT
+
 DEFAULT_PINS = Path("/sys/fs/bpf/onm")
 """`onm.agent.datapath.ebpf.pins.DEFAULT_BASE` (not imported: `onm agent --help` stays fast)."""
 
@@ -95,6 +96,8 @@ def cleanup(
         typer.echo(f"detached {each}")
     where = pin_dir(bpf_pins, host, netns)
     typer.echo(f"removed {where}" if done.removed else f"no pins at {where}")
+
+
 @app.command("status")
 def status(
     metrics: Annotated[str, typer.Option(help="HOST:PORT of the agent's Prometheus metrics")],

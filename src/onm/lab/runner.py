@@ -26,10 +26,10 @@ from typing import Final
 
 import httpx
 
+from onm.agent.datapath.choice import DEFAULT
 from onm.agent.datapath.ebpf.pinning import cleanup as clear_pins
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE as DEFAULT_PINS
 from onm.agent.datapath.ebpf.pins import pin_dir
-from onm.agent.datapath.choice import DEFAULT
 from onm.api.client import Client, read_token_file
 from onm.errors import NotFoundError, OnmError
 from onm.lab import netns, processes, state, supervise
