@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.datapaths import DATAPATHS, datapath_chosen
+from support.servers import Background
 
 HERE = Path(__file__).parent
 
@@ -54,3 +55,13 @@ def datapath(request: pytest.FixtureRequest) -> Iterator[str]:
     name: str = request.param
     with datapath_chosen(name):
         yield name
+
+
+@pytest.fixture
+def background() -> Iterator[Background]:
+    """Programs a test starts in its lab's namespaces, stopped whatever happens."""
+    programs = Background()
+    try:
+        yield programs
+    finally:
+        programs.stop_all()

@@ -86,15 +86,6 @@ def iperf3(lab: Lab, background: Background, client: str, server: str) -> dict[s
     return received
 
 
-@pytest.fixture
-def background() -> Iterator[Background]:
-    programs = Background()
-    try:
-        yield programs
-    finally:
-        programs.stop_all()
-
-
 @contextlib.contextmanager
 def substrate_sizes(lab: Lab, host: str) -> Iterator[Callable[[], list[int]]]:
     """A reader of the IPv6 frames `host`'s substrate interface receives from now on: their

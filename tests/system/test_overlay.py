@@ -127,15 +127,6 @@ def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
     return say
 
 
-@pytest.fixture
-def background() -> Iterator[Background]:
-    programs = Background()
-    try:
-        yield programs
-    finally:
-        programs.stop_all()
-
-
 # --- the lab ---------------------------------------------------------------------------------
 PREFIX = {"userspace": "ov", "ebpf": "ea"}
 """Each datapath's lab has a name of its own."""
