@@ -5,7 +5,9 @@ node to that server (many at once, or one long download), and the gateway every 
 computes for a flow from its pool's Maglev table, computed here the same way.
 
 Lab names are `TAG<pid>`, after the `ONM_TEST_LAB_PREFIX` environment variable when it is set
-(so that engineers sharing a machine can each keep to their own prefix).
+(so that engineers sharing a machine can each keep to their own prefix), with `b` after the tag
+when the lab's agents run the eBPF datapath (`support.datapaths`: each module's lab fixture takes
+the `datapath` fixture, so its tests run on both, each datapath's lab named apart).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from onm.lab.plan import Role
 from onm.model.edge_pool import HashField
 from onm.selection import maglev
 from onm.selection.flow import Flow, flow_hash
+from support import datapaths
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, agent_ready, eventually, onm, running_lab
 from support.servers import CONNECTIONS, EXTERNAL, Background
@@ -154,8 +157,10 @@ class EdgeTopology:
 
 
 def lab_name(tag: str) -> str:
-    """`TAG<pid>`, after `ONM_TEST_LAB_PREFIX` (see the module's docstring)."""
-    return f"{os.environ.get('ONM_TEST_LAB_PREFIX', '')}{tag}{os.getpid()}"
+    """`TAG<pid>` (`TAGb<pid>` on ebpf), after `ONM_TEST_LAB_PREFIX` (see the module's
+    docstring)."""
+    kind = "b" if datapaths.chosen() == "ebpf" else ""
+    return f"{os.environ.get('ONM_TEST_LAB_PREFIX', '')}{tag}{kind}{os.getpid()}"
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ HOST_ORDER = ("h1", "gw1", "gw2", "gw3")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "ea", TOPOLOGY) as built:
         yield built
 

@@ -59,7 +59,7 @@ def fresh(count: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "ec", TOPOLOGY) as built:
         for node in ("a1", "a2"):
             eventually(lambda n=node: fetch(built, n) or None, f"{node} reaches web", 15)

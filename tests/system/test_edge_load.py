@@ -48,7 +48,7 @@ BURST = 8
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "ll", TOPOLOGY) as built:
         for node in ("a", "b"):
             eventually(lambda n=node: fetch(built, n) or None, f"{node} reaches web", 15)

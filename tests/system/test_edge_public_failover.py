@@ -36,7 +36,7 @@ POOL = "znet/egress"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "ef", TOPOLOGY, servers_in=["a"]) as built:
         yield built
 

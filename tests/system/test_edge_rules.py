@@ -36,7 +36,7 @@ DEFAULTS = "onm_agent_gateway_default_packets_total"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "er", TOPOLOGY, servers_in=["a"]) as built:
         yield built
 

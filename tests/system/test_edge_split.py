@@ -34,7 +34,7 @@ STREAMS = 8
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "es", TOPOLOGY) as built:
         background = Background()
         server = built.record().namespace_of(Role.SERVER, "web")

@@ -50,7 +50,7 @@ PORTS = TOPOLOGY.ports()
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(datapath: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with edge_lab(tmp_path_factory, "eg", TOPOLOGY) as built:
         yield built
 

@@ -242,13 +242,18 @@ def test_up_again_makes_nothing_new(lab: Lab) -> None:
 
 # --- with agents, and down ---------------------------------------------------------------------
 def test_every_host_runs_an_agent_and_down_leaves_nothing(
-    tmp_path_factory: pytest.TempPathFactory,
+    datapath: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """On each datapath (an agent asked for ebpf that cannot load it exits at start)."""
     with taken_down(new_lab(tmp_path_factory)) as built:
         built.up()  # exits 1 if an agent (the edge host's too) exits at start
         data = json.loads(onm("lab", "status", *built.flags, "--json").stdout)
         agents = {p["owner"]: p["running"] for p in data["processes"] if p["role"] == "agent"}
         assert agents == {"h1": True, "gw1": True}
+        for process in data["processes"]:
+            if process["role"] == "agent":
+                argv = Path(f"/proc/{process['pid']}/cmdline").read_bytes().split(b"\0")
+                assert argv[argv.index(b"--datapath") + 1].decode() == datapath, argv
         assert len(built.namespaces()) == 6
         down = onm("lab", "down", *built.flags)
         assert f"lab {built.name} is down" in down.stdout

@@ -164,8 +164,7 @@ class UserspaceDatapath:
             self._tick(now)
             if time.monotonic() >= self._retry_at:
                 self._sync_ports()
-            if changed:
-                self._decided()
+            self._after_batch(changed)
 
     def _port_socket(self, interface: str, ready: object) -> socket.socket | None:
         """The socket of port `interface` that `ready` is, if the port still holds it."""
@@ -176,6 +175,11 @@ class UserspaceDatapath:
             if extra is ready:
                 return extra
         return None
+
+    def _after_batch(self, changed: bool) -> None:
+        """One turn of the loop is done; `changed`: a control event or a timer ran."""
+        if changed:
+            self._decided()
 
     def _decided(self) -> None:
         """The core's tables or resolutions may have changed (a snapshot, an answer, a timer):

@@ -52,6 +52,7 @@ from typing import Final
 
 from onm.agent.core import AgentCore
 from onm.agent.datapath.ebpf import entries, layout, pinning, refresh
+from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
 from onm.agent.datapath.ebpf.maps import mapping_key as mapping_key_of
@@ -177,6 +178,8 @@ class EbpfDatapath(UserspaceDatapath):
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
             }
             self.kernel = KernelCounts(self.maps, self._held)
+            self.edge_sync = EdgeSync((self.maps,))
+            self._liveness = 0
             self._review_at = dt.datetime.min.replace(tzinfo=dt.UTC)
             self.maps.set_config(self._substrate_ifindex)
             if not self.adopted:  # an adopted generator goes on where it was
@@ -275,9 +278,10 @@ class EbpfDatapath(UserspaceDatapath):
             self._settled = True  # the loop's `_decided` next deletes what is no longer wanted
 
     def _decided(self) -> None:
-        """Bring every written map to what the core's tables and cache say (deltas). Until
-        adopted maps are settled, only writes: an entry of a port not attached yet, or of a
-        resolution the first snapshot has not brought back, keeps forwarding meanwhile."""
+        """Bring every written map to what the core's tables and cache say (deltas), the edge
+        maps last (a route is written after the pool and gateways it names). Until adopted maps
+        are settled, only writes: an entry of a port not attached yet, or of a resolution the
+        first snapshot has not brought back, keeps forwarding meanwhile."""
         want = entries.wanted(
             self.core.tables, self.core.resolver.cache, self.ifindexes, self.veths
         )
@@ -289,6 +293,15 @@ class EbpfDatapath(UserspaceDatapath):
             if change:
                 self._apply(name, change)
                 self._held[name] = want[name] if self._settled else {**held, **want[name]}
+        egress = self.core.egress
+        self._liveness = egress.changes.total()
+        self.edge_sync.sync(self.core.tables, egress.probes)
+
+    def _after_batch(self, changed: bool) -> None:
+        """Also when a probe's answer brought a gateway back (`Egress.changes` moved): its
+        pool's table takes it again at once."""
+        if changed or self.core.egress.changes.total() != self._liveness:
+            self._decided()
 
     def _tick(self, now: dt.datetime) -> None:
         """Every `REVIEW_EVERY`: ask again for the due resolutions the kernel used (the core

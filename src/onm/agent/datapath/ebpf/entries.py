@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.maps import (
     gateway_key,
+    holds_public_ip,
     local_value,
     mapping_key,
     mapping_value,
@@ -59,7 +60,8 @@ def wanted(
         ifindex = ifindexes.get(interface)
         if ifindex is None:
             continue
-        maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni))
+        public = holds_public_ip(tables, port)
+        maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni, public))
         maps["onm_locals"][port.substrate] = bytes(local_value(port, ifindex, interface in veths))
     sources = maps["onm_sources"]
     for (vni, ip), resident in tables.residents.items():
