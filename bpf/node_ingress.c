@@ -176,7 +176,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 		return bpf_redirect(local->ifindex, 0);
 	}
 	if (routed)
-		onm_edge_commit(&edge);
+		onm_edge_commit(&edge, total);
 	rewritten = onm_siit_4to6(skb, &v4, port->substrate, dst6, hop_limit,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
 	if (rewritten > 0)

@@ -75,6 +75,7 @@ struct onm_edge {
 	struct onm_pin_key key;
 	struct onm_pin_value pin;
 	__u8 dst6[16];
+	__u8 fresh; /* a new pin (or one moved): a new flow for the gateway's counts */
 };
 
 #define ONM_EDGE_NO_ROUTE -1
@@ -143,6 +144,7 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 		if (gateway && gateway->serial == pin->serial && gateway->pool == route->pool &&
 		    (gateway->flags & ONM_GW_F_ALIVE)) {
 			slot = pin->gateway;
+			edge->fresh = 0;
 			goto chosen;
 		}
 	}
@@ -160,6 +162,7 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	    (gateway->flags & (ONM_GW_F_ALIVE | ONM_GW_F_ACTIVE)) !=
 		    (ONM_GW_F_ALIVE | ONM_GW_F_ACTIVE))
 		return ONM_SLOW_EDGE_NO_GATEWAY; /* the table is stale: the core decides */
+	edge->fresh = 1;
 chosen:
 	edge->pin.gateway = slot;
 	edge->pin.serial = gateway->serial;
@@ -172,10 +175,20 @@ chosen:
 	return 0;
 }
 
-/* The flow pinned (or its last packet noted), once the packet is sure to be sent. */
-static __always_inline void onm_edge_commit(const struct onm_edge *edge)
+/* The flow pinned (or its last packet noted), once the packet is sure to be sent, and the
+ * datagram (`octets` long) counted for its gateway (this CPU's share of onm_edge_sent). */
+static __always_inline void onm_edge_commit(const struct onm_edge *edge, __u32 octets)
 {
+	struct onm_index_key key = { .index = edge->pin.gateway };
+	struct onm_edge_sent_value *sent;
+
 	bpf_map_update_elem(&onm_pins, &edge->key, &edge->pin, BPF_ANY);
+	sent = bpf_map_lookup_elem(&onm_edge_sent, &key);
+	if (!sent)
+		return;
+	sent->packets++;
+	sent->bytes += octets;
+	sent->flows += edge->fresh;
 }
 
 #endif

@@ -366,6 +366,16 @@ _Static_assert(__builtin_offsetof(struct onm_pin_value, generation) == 8, "onm_p
 _Static_assert(__builtin_offsetof(struct onm_pin_value, pad) == 12, "onm_pin_value.pad: offset differs from layout.PinValue");
 _Static_assert(__builtin_offsetof(struct onm_pin_value, last_seen) == 16, "onm_pin_value.last_seen: offset differs from layout.PinValue");
 
+struct onm_edge_sent_value {
+	__u64 packets;
+	__u64 bytes;
+	__u64 flows;
+};
+_Static_assert(sizeof(struct onm_edge_sent_value) == 24, "onm_edge_sent_value: size differs from layout.EdgeSentValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_sent_value, packets) == 0, "onm_edge_sent_value.packets: offset differs from layout.EdgeSentValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_sent_value, bytes) == 8, "onm_edge_sent_value.bytes: offset differs from layout.EdgeSentValue");
+_Static_assert(__builtin_offsetof(struct onm_edge_sent_value, flows) == 16, "onm_edge_sent_value.flows: offset differs from layout.EdgeSentValue");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -471,5 +481,12 @@ struct {
 	__type(key, struct onm_pin_key);
 	__type(value, struct onm_pin_value);
 } onm_pins SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct onm_edge_sent_value);
+} onm_edge_sent SEC(".maps");
 
 #endif

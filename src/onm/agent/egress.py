@@ -45,6 +45,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from onm.addressing import embed_ipv4, steer
 from onm.agent.actions import Action, GatewayReport
@@ -62,7 +63,7 @@ from onm.packet.drop import DropReason
 from onm.packet.icmpv6 import IcmpV6Message
 from onm.packet.mapper import PairMapper
 from onm.packet.offload import TcpGso
-from onm.selection.flow import flow_of, steering_slot
+from onm.selection.flow import Flow, flow_of, steering_slot
 
 
 def held_by(
@@ -85,6 +86,20 @@ class GatewayCounts:
     packets: int = 0
     bytes: int = 0
     flows: int = 0
+
+
+class PinMirror(Protocol):
+    """Another table of the same flows' gateways (the kernel's `onm_pins` on the eBPF
+    datapath), kept in agreement with `FlowTable`: a flow takes one gateway whichever path its
+    packets take."""
+
+    def get(self, pool_id: EdgePoolId, flow: Flow) -> GatewayId | None:
+        """The live gateway the other table pins `flow` to, if any."""
+        ...
+
+    def put(self, pool_id: EdgePoolId, flow: Flow, gateway_id: GatewayId) -> None:
+        """`flow` is pinned to `gateway_id` here (new, or moved): the other table follows."""
+        ...
 
 
 @dataclass(slots=True)
@@ -110,6 +125,14 @@ class Egress:
     others: dict[GatewayId, int] = field(default_factory=dict)
     """Gateway -> flows the other senders pin to it, as the manager last said (least-loaded
     pools only)."""
+    mirror: PinMirror | None = None
+    """Set by a datapath that pins flows elsewhere too (eBPF): asked before a flow this table
+    does not know is chosen, told of every choice made here."""
+    kernel_pinned: Mapping[str, int] = field(default_factory=dict)
+    """Gateway -> flows pinned elsewhere (the kernel) that this table does not hold, as the
+    datapath last read them; added to `pinned`."""
+    kernel_sent: Mapping[GatewayId, GatewayCounts] = field(default_factory=dict)
+    """What the kernel sent each gateway (since the agent started); added to `sent`."""
     _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
 
     def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
@@ -156,13 +179,22 @@ class Egress:
             if self.pairs.add(pair, size, pool.split_above, now):
                 spread, pick = SPREAD, None
         loads = self.others if pool.choice is Choice.LEAST_LOADED else None
-        pins = len(self.flows.pins)
-        chosen = self.flows.gateway_for(route, flow, now, pick, spread, loads)
+        flows = self.flows
+        mirror = self.mirror
+        if mirror is not None and (pool.id, flow) not in flows.pins:
+            known = mirror.get(pool.id, flow)
+            if known is not None and known in route.alive:
+                flows.adopt(pool.id, flow, known, now)
+        pins, was = len(flows.pins), flows.pins.get((pool.id, flow))
+        before = None if was is None else was.gateway
+        chosen = flows.gateway_for(route, flow, now, pick, spread, loads)
         if chosen is None:
             return None
         gateway = pool.gateways[GatewayId(chosen)]
-        if len(self.flows.pins) != pins:
+        if len(flows.pins) != pins:
             self.sent[gateway.id].flows += 1
+        if mirror is not None and chosen != before:
+            mirror.put(pool.id, flow, gateway.id)
         return gateway
 
     def loads(self, others: Mapping[GatewayId, int]) -> None:
@@ -279,12 +311,29 @@ class Egress:
         target = self.probes.targets.get(gateway_id)
         return None if target is None else target.alive
 
+    def pinned_now(self) -> dict[str, int]:
+        """Gateway -> flows pinned to it now, this table's and the kernel's others."""
+        total = dict(self.flows.pinned)
+        for gateway, count in dict(self.kernel_pinned).items():
+            total[gateway] = total.get(gateway, 0) + count
+        return total
+
+    def sent_now(self) -> dict[GatewayId, GatewayCounts]:
+        """What this host's nodes sent each gateway, by the core and by the kernel."""
+        total = {g: GatewayCounts(c.packets, c.bytes, c.flows) for g, c in dict(self.sent).items()}
+        for gateway, kernel in dict(self.kernel_sent).items():
+            mine = total.setdefault(gateway, GatewayCounts())
+            mine.packets += kernel.packets
+            mine.bytes += kernel.bytes
+            mine.flows += kernel.flows
+        return total
+
     def figures(self) -> tuple[GatewayReport, ...]:
         """Every gateway this agent probes or serves, as it sees it now, with its counts."""
         tables = self.state.tables
         serving = {vni: duty.gateway.id for vni, duty in tables.duties.items()}
         pools = tables.edge_pools.values()
-        return figures(pools, self._probed, self.flows.pinned, self.sent, serving)
+        return figures(pools, self._probed, self.pinned_now(), self.sent_now(), serving)
 
     def _reportable(self) -> bool:
         return bool(self.probes.targets) or any(

@@ -142,6 +142,22 @@ class FlowTable:
         self.pins[key] = Pin(chosen, now)
         return chosen
 
+    def adopt(self, pool_id: EdgePoolId, flow: Flow, gateway: str, now: dt.datetime) -> None:
+        """Pin `flow` to `gateway` as another table holds it (the kernel's, on the eBPF
+        datapath): the same flow keeps one gateway whichever path its packets take. Not a
+        selection; the least recently used pin goes if the table is full."""
+        key = (pool_id, flow)
+        pin = self.pins.get(key)
+        if pin is not None:
+            self._unpin(pin)
+        else:
+            while len(self.pins) >= self.capacity:
+                self._unpin(self.pins.popitem(last=False)[1])
+                self.evicted += 1
+        self.pins[key] = Pin(gateway, now)
+        self.pins.move_to_end(key)
+        self.pinned[gateway] += 1
+
     def _load(self, others: Mapping[GatewayId, int]) -> Callable[[str], int]:
         """A gateway's load: the flows the other senders pin to it plus this table's."""
         pinned = self.pinned

@@ -101,7 +101,7 @@ def edge_published(
     """A copy of the core's edge figures. The loop changes them meanwhile: each dict is copied
     whole first (one C call under the GIL), then read."""
     flows = egress.flows
-    pinned, sent, targets = dict(flows.pinned), dict(egress.sent), dict(egress.probes.targets)
+    pinned, sent, targets = egress.pinned_now(), egress.sent_now(), dict(egress.probes.targets)
     others = dict(egress.others)
     found = []
     for pool in egress.state.tables.edge_pools.values():

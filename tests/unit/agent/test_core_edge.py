@@ -22,7 +22,7 @@ from scapy.all import IP, TCP, Ether, ICMPv6EchoReply, IPv6, raw
 from onm.addressing import SubstrateAddress, agent_address
 from onm.agent.actions import Action, ReportGateways, ToNode, ToSubstrate, ToTenant
 from onm.agent.datapath.edge import _tenant
-from onm.agent.egress import held_by
+from onm.agent.egress import GatewayCounts, held_by
 from onm.agent.metrics import edge_published
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.splitting import WINDOW
@@ -30,11 +30,12 @@ from onm.agent.tables import GatewayEntry, router_mac
 from onm.manager import edge_pools, edge_rules, public_ips
 from onm.model.edge_rule import Action as RuleAction
 from onm.model.edge_rule import Direction, Proto
-from onm.model.ids import GatewayId
+from onm.model.ids import EdgePoolId, GatewayId
 from onm.model.principal import ADMIN
 from onm.netlink.gateway_plan import GatewayPlan, realise
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
+from onm.selection.flow import Flow, flow_of
 from support.agent_world import NOW, Lab, only
 from support.agent_world import lab as world
 from support.edge_world import EdgeWorld, edge_world
@@ -430,3 +431,64 @@ def test_the_metrics_copy_of_the_edge_figures(edge: EdgeWorld) -> None:
     other = "e2" if name == "e1" else "e1"
     assert {g.gateway: g.up for g in served.gateways} == {name: True, other: None}
     assert served.tenants[edge.vni].egress_packets == 1
+
+
+class TableMirror:
+    """Another table of pins, in memory (`onm.agent.egress.PinMirror`; the kernel's onm_pins
+    on the eBPF datapath)."""
+
+    def __init__(self) -> None:
+        self.pins: dict[tuple[EdgePoolId, Flow], GatewayId] = {}
+        self.asked = 0
+
+    def get(self, pool_id: EdgePoolId, flow: Flow) -> GatewayId | None:
+        self.asked += 1
+        return self.pins.get((pool_id, flow))
+
+    def put(self, pool_id: EdgePoolId, flow: Flow, gateway_id: GatewayId) -> None:
+        self.pins[(pool_id, flow)] = gateway_id
+
+
+def test_a_flow_pinned_elsewhere_keeps_that_gateway_and_the_cores_choices_are_told(
+    edge: EdgeWorld,
+) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    egress = lab.r.egress
+    mirror = TableMirror()
+    egress.mirror = mirror
+    [pool] = lab.r.tables.edge_pools.values()
+    packet = syn(lab, "a", "30.0.7.1")
+    [out] = only(lab.r.node_frame(a.interface, packet, NOW), ToSubstrate)
+    hashed = gateway_id(edge, {"gw1": "e1", "gw2": "e2"}[gateway_of(edge, out.packet)])
+    flow = flow_of(packet[14:])
+    assert mirror.pins == {(pool.id, flow): hashed}  # the core's choice, told
+    other = next(g for g in pool.gateways if g != hashed)
+    egress.flows.rebalance(pool.id)
+    mirror.pins[(pool.id, flow)] = other  # the kernel pinned it elsewhere meanwhile
+    [again] = only(lab.r.node_frame(a.interface, packet, NOW), ToSubstrate)
+    assert gateway_id(edge, {"gw1": "e1", "gw2": "e2"}[gateway_of(edge, again.packet)]) == other
+    assert egress.flows.pinned == Counter({other: 1})
+    asked = mirror.asked
+    only(lab.r.node_frame(a.interface, packet, NOW), ToSubstrate)
+    assert mirror.asked == asked  # held now: not asked again
+
+
+def test_the_kernels_figures_are_added_to_the_cores(edge: EdgeWorld) -> None:
+    lab = edge.lab
+    a = lab.nodes["a"]
+    egress = lab.r.egress
+    [out] = only(lab.r.node_frame(a.interface, syn(lab, "a"), NOW), ToSubstrate)
+    name = {"gw1": "e1", "gw2": "e2"}[gateway_of(edge, out.packet)]
+    mine, other = gateway_id(edge, name), gateway_id(edge, "e2" if name == "e1" else "e1")
+    egress.kernel_pinned = {other: 3}
+    egress.kernel_sent = {mine: GatewayCounts(10, 1000, 2), other: GatewayCounts(5, 500, 3)}
+    [report] = reports_of(lab.r.on_timer(NOW))
+    counts = {g.gateway_id: (g.pinned, g.flows, g.packets, g.bytes) for g in report.gateways}
+    size = len(syn(lab, "a")) - 14
+    assert counts == {mine: (1, 3, 11, 1000 + size), other: (3, 3, 5, 500)}
+    found = edge_published(egress, lab.r.gateway.tenants, None)
+    assert {g.gateway: (g.pinned, g.packets) for g in found.gateways} == {
+        name: (1, 11),
+        "e2" if name == "e1" else "e1": (3, 5),
+    }

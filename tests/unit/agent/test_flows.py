@@ -185,3 +185,33 @@ def test_a_flow_whose_gateway_died_moves_to_the_least_loaded_survivor() -> None:
     survivors = route(alive=("e1", "e3"))
     moved = [table.gateway_for(survivors, f, NOW, loads={}) for f in sample]
     assert Counter(moved) == {"e1": 15, "e3": 15} and table.rehashed == 10
+
+
+def test_an_adopted_pin_keeps_its_gateway_until_that_gateway_dies() -> None:
+    """A flow the kernel pinned (the eBPF datapath) is adopted as it is: kept even where the
+    table now says otherwise, counted in `pinned`, not a selection; moved when it dies."""
+    table = FlowTable()
+    flow = flows(1)[0]
+    hashed = table.gateway_for(route(), flow, NOW)
+    assert hashed is not None
+    table.rebalance(POOL)
+    other = next(g for g in GATEWAYS if g != hashed)
+    selections = table.selections
+    table.adopt(POOL, flow, other, NOW)
+    assert table.gateway_for(route(), flow, NOW) == other
+    assert table.pinned == Counter({other: 1}) and table.selections == selections
+    table.adopt(POOL, flow, hashed, NOW)  # again: the pin moves, counted once
+    assert table.pinned == Counter({hashed: 1}) and len(table.pins) == 1
+    survivors = tuple(g for g in GATEWAYS if g != hashed)
+    moved = table.gateway_for(route(alive=survivors), flow, NOW)
+    assert moved in survivors and table.rehashed == 1
+
+
+def test_adopting_into_a_full_table_evicts_the_least_recent_pin() -> None:
+    table = FlowTable(capacity=2)
+    first, second, third = flows(3)
+    for each in (first, second):
+        table.gateway_for(route(), each, NOW)
+    table.adopt(POOL, third, "e1", NOW)
+    assert (POOL, first) not in table.pins and table.evicted == 1 and len(table.pins) == 2
+    assert sum(table.pinned.values()) == 2

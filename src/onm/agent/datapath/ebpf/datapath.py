@@ -52,6 +52,7 @@ from typing import Final
 
 from onm.agent.core import AgentCore
 from onm.agent.datapath.ebpf import entries, layout, pinning, refresh
+from onm.agent.datapath.ebpf.edge_kernel import KernelPins
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
@@ -59,6 +60,7 @@ from onm.agent.datapath.ebpf.maps import mapping_key as mapping_key_of
 from onm.agent.datapath.ebpf.pinning import NODE_PROGRAM, SUBSTRATE_PROGRAM, ensure_bpffs
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE, Action, pin_dir, plan, wanted
 from onm.agent.datapath.userspace import UserspaceDatapath
+from onm.agent.gateway_reports import REPORT_EVERY
 from onm.agent.io.interfaces import interface_info
 from onm.agent.io.netns import run_in_netns_value
 from onm.agent.io.packet_socket import open_packet_socket
@@ -73,6 +75,9 @@ log = logging.getLogger("onm.agent.datapath")
 
 IDENT_SEED: Final = 1
 """Where the first CPU's IPv4 Identification generator starts."""
+FIGURES_EVERY: Final = REPORT_EVERY.total_seconds() / 4
+"""Seconds between two readings of the kernel's pins and sent counts into the core's figures
+(its gateway reports, every `REPORT_EVERY`, and the metrics then carry them)."""
 
 
 def default_objects() -> Path:
@@ -179,7 +184,10 @@ class EbpfDatapath(UserspaceDatapath):
             }
             self.kernel = KernelCounts(self.maps, self._held)
             self.edge_sync = EdgeSync((self.maps,))
+            self.pins = KernelPins((self.maps,), lambda: self.edge_sync.held)
+            self.edge_sync.fresh = self.pins.zero
             self._liveness = 0
+            self._figures_at = 0.0
             self._review_at = dt.datetime.min.replace(tzinfo=dt.UTC)
             self.maps.set_config(self._substrate_ifindex)
             if not self.adopted:  # an adopted generator goes on where it was
@@ -196,6 +204,7 @@ class EbpfDatapath(UserspaceDatapath):
         except BaseException:
             self._abandon()
             raise
+        core.egress.mirror = self.pins
         log.info(
             "eBPF datapath: programs from %s, attached to %s; maps %s at %s",
             directory,
@@ -295,13 +304,31 @@ class EbpfDatapath(UserspaceDatapath):
                 self._held[name] = want[name] if self._settled else {**held, **want[name]}
         egress = self.core.egress
         self._liveness = egress.changes.total()
+        held = self.edge_sync.held
+        if held is not None:  # `Egress.update` dropped the core's pins of these; the kernel's too
+            generations = {p.id: p.rebalance for p in self.core.tables.edge_pools.values()}
+            rebalanced = [
+                pool_id
+                for pool_id, slot in held.pool_slots.items()
+                if pool_id in generations
+                and slot in held.pools
+                and layout.PoolValue.from_buffer_copy(held.pools[slot]).generation
+                != generations[pool_id] & 0xFFFFFFFF
+            ]
+            if rebalanced:
+                egress.flows.rebalanced += self.pins.rebalance(rebalanced)
         self.edge_sync.sync(self.core.tables, egress.probes)
 
     def _after_batch(self, changed: bool) -> None:
         """Also when a probe's answer brought a gateway back (`Egress.changes` moved): its
         pool's table takes it again at once."""
-        if changed or self.core.egress.changes.total() != self._liveness:
+        egress = self.core.egress
+        if changed or egress.changes.total() != self._liveness:
             self._decided()
+        now = time.monotonic()
+        if now >= self._figures_at and self.edge_sync.held is not None:
+            self._figures_at = now + FIGURES_EVERY
+            egress.kernel_pinned, egress.kernel_sent = self.pins.refresh(egress.flows)
 
     def _tick(self, now: dt.datetime) -> None:
         """Every `REVIEW_EVERY`: ask again for the due resolutions the kernel used (the core
@@ -354,6 +381,7 @@ class EbpfDatapath(UserspaceDatapath):
         the kernel path carries until the next agent adopts them (`onm agent cleanup` ends
         that)."""
         self._stopping = True
+        self.core.egress.mirror = None
         super().close()
         self._node.close()
         self._sub.close()

@@ -15,7 +15,7 @@ Rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, edge_maps, write_edge
@@ -43,6 +43,9 @@ class EdgeSync:
     """`held` is in the maps (False after a failed write: the next writes everything)."""
     writes: int = 0
     """Entries written so far (updates and deletions), for the logs and tests."""
+    fresh: Callable[[list[int]], None] | None = None
+    """Told the gateway slots handed to a new gateway, before they are written
+    (`edge_kernel.KernelPins.zero`: the slot's counts start again)."""
     _inputs: tuple[Tables, frozenset[GatewayId]] | None = field(default=None, repr=False)
 
     def sync(self, tables: Tables, probes: Probes) -> int:
@@ -53,8 +56,13 @@ class EdgeSync:
             return 0
         new = edge_maps(tables, lambda g: g not in dead, self.held)
         old = self.held if self.written else None
+        before = set() if self.held is None else set(self.held.gateway_slots.values())
         written = 0
         try:
+            if self.fresh is not None:
+                self.fresh(
+                    [s for s, serial in new.gateway_slots.values() if (s, serial) not in before]
+                )
             for each in self.maps:
                 written += write_edge(each, new, old)
         except OnmError as error:

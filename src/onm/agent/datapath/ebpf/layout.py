@@ -355,6 +355,14 @@ class PinValue(ctypes.Structure):
     )
 
 
+class EdgeSentValue(ctypes.Structure):
+    """`onm_edge_sent[gateway slot]`, one CPU's: what node_ingress sent the gateway (IPv4
+    datagrams and their octets, as `onm.agent.egress.GatewayCounts`) and the flows it pinned
+    to it (a new pin, or one moved there)."""
+
+    _fields_ = (("packets", u64), ("bytes", u64), ("flows", u64))
+
+
 STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     PortKey,
     PortValue,
@@ -379,6 +387,7 @@ STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     EdgeGatewayValue,
     PinKey,
     PinValue,
+    EdgeSentValue,
 )
 
 
@@ -434,6 +443,7 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_maglev", MapKind.ARRAY, IndexKey, MaglevValue, POOL_SLOTS * MAGLEV_STRIDE),
     MapSpec("onm_edge_gateways", MapKind.ARRAY, IndexKey, EdgeGatewayValue, GATEWAY_SLOTS),
     MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
+    MapSpec("onm_edge_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, GATEWAY_SLOTS),
 )
 """Every map of the programs, as `bpf/include/maps.h` declares it (generated)."""
 MAP_BY_NAME: Final = {spec.name: spec for spec in MAPS}

@@ -123,6 +123,7 @@ _SIGNATURES: Final[dict[str, tuple[object, tuple[object, ...]]]] = {
     "bpf_map_update_elem": (_I, (_I, _P, _P, ctypes.c_uint64)),
     "bpf_map_lookup_elem": (_I, (_I, _P, _P)),
     "bpf_map_delete_elem": (_I, (_I, _P)),
+    "bpf_map_get_next_key": (_I, (_I, _P, _P)),
     "bpf_obj_get": (_I, (_S,)),
     "bpf_tc_hook_create": (_I, (_P,)),
     "bpf_tc_hook_destroy": (_I, (_P,)),
@@ -245,20 +246,24 @@ class BpfMap:
         _check(f"map {self.name}", "lookup", result)
         return buffer.raw
 
-    def keys(self) -> Iterator[bytes]:
-        """Every key the map holds now, as octets (`bpf_map_get_next_key` from none)."""
+    def keys(self, limit: int | None = None) -> list[bytes]:
+        """The keys held now (at most `limit`, by default `max_entries`): a walk with
+        `bpf_map_get_next_key`, so entries added or removed meanwhile may be missed or seen
+        twice (the kernel's documented behaviour; callers count, they do not depend on it)."""
         so = _lib().so
-        key = ctypes.create_string_buffer(self.key_size)
-        following = ctypes.create_string_buffer(self.key_size)
-        start: ctypes.Array[ctypes.c_char] | None = None
-        while True:
-            result = so.bpf_map_get_next_key(self.fd, start, following)
+        found: list[bytes] = []
+        here = ctypes.create_string_buffer(self.key_size)
+        nxt = ctypes.create_string_buffer(self.key_size)
+        previous: ctypes.Array[ctypes.c_char] | None = None
+        for _ in range(self.max_entries if limit is None else limit):
+            result = so.bpf_map_get_next_key(self.fd, previous, nxt)
             if result == -errno.ENOENT:
-                return
-            _check(f"map {self.name}", "list keys", result)
-            yield following.raw
-            ctypes.memmove(key, following, self.key_size)
-            start = key
+                break
+            _check(f"map {self.name}", "walk", result)
+            found.append(nxt.raw)
+            ctypes.memmove(here, nxt, self.key_size)
+            previous = here
+        return found
 
     def entries(self) -> dict[bytes, bytes]:
         """Every entry of a (non per-CPU) map: key octets -> value octets. An entry deleted

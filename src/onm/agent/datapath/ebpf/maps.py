@@ -141,15 +141,33 @@ class DatapathMaps:
             layout.IndexKey(0), layout.ConfigValue(substrate_ifindex=substrate_ifindex)
         )
 
-    def _per_cpu(self, name: str, index: int) -> list[int]:
+    def _per_cpu_raw(self, name: str, index: int) -> list[bytes]:
+        """Each CPU's value octets of a per-CPU array's entry `index`."""
         bpf_map = self.maps[name]
         slot = (bpf_map.value_size + 7) // 8 * 8
         cpus = possible_cpus()
+        width = bpf_map.value_size
         raw = bpf_map.lookup_raw(layout.IndexKey(index), slot * cpus)
         if raw is None:
-            return [0] * cpus
-        width = bpf_map.value_size
-        return [int.from_bytes(raw[i * slot : i * slot + width], "little") for i in range(cpus)]
+            return [bytes(width)] * cpus
+        return [raw[i * slot : i * slot + width] for i in range(cpus)]
+
+    def _per_cpu(self, name: str, index: int) -> list[int]:
+        return [int.from_bytes(v, "little") for v in self._per_cpu_raw(name, index)]
+
+    def edge_sent(self, slot: int) -> list[tuple[int, int, int]]:
+        """Each CPU's (packets, bytes, flows) node_ingress sent gateway `slot`."""
+        found = []
+        for raw in self._per_cpu_raw("onm_edge_sent", slot):
+            value = layout.EdgeSentValue.from_buffer_copy(raw)
+            found.append((value.packets, value.bytes, value.flows))
+        return found
+
+    def zero_edge_sent(self, slot: int) -> None:
+        """Gateway `slot`'s counts back to nothing on every CPU (a new gateway has it)."""
+        bpf_map = self.maps["onm_edge_sent"]
+        size = (bpf_map.value_size + 7) // 8 * 8 * possible_cpus()
+        bpf_map.update(layout.IndexKey(slot), ctypes.create_string_buffer(size))
 
     def _per_cpu_set(self, name: str, index: int, values: list[int]) -> None:
         bpf_map = self.maps[name]
