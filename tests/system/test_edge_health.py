@@ -53,7 +53,9 @@ def pinned_on_h1(lab: Lab) -> float:
     return sum(v for k, v in lab.metrics("h1").items() if k.startswith("onm_agent_edge_pinned"))
 
 
-def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab) -> None:
+def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab, datapath: str) -> None:
+    """On ebpf the kernel carries the flows (h1's core chooses none): what show counts, the
+    pins a rebalance drops, are the kernel's, read back into the agent's figures."""
     for host, count in PORTS.items():
         eventually(lambda h=host, n=count: agent_ready(lab, h, n), f"agent {host} ready", 30)
     seen: dict[str, int] = {}
@@ -74,24 +76,35 @@ def test_show_health_traffic_a_killed_gateway_and_a_rebalance(lab: Lab) -> None:
         return found if g["flows"] >= flows and g["bytes"] > 0 and g["pinned"] >= 1 else None
 
     shown = eventually(shows_traffic, f"show counting {flows} flows through {carried}", 10)
+    if datapath == "ebpf":
+        assert lab.metrics("h1")["onm_agent_edge_selections_total"] == 0
     assert {n: g["health"] for n, g in shown.items()} == {"e1": "up", "e2": "up"}, shown
     assert {h["host"] for h in shown[carried]["heard"]} == {"h1", carrier_host}
     key = f'onm_agent_edge_sent_bytes_total{{gateway="{carried}",pool="egress"}}'
     assert lab.metrics("h1")[key] >= shown[carried]["bytes"]  # the report lags the metrics
 
-    # A gateway's agent killed: down within seconds, as show and the events say.
+    # A gateway's agent killed: down within seconds, as show and the events say. (On an idle
+    # machine the supervisor has it answering again within half a second, faster than one
+    # `onm edge-pool show`: the down is then seen by its event, or by show, whichever first.)
     killed_at = time.monotonic()
     os.kill(lab.process("agent", carrier_host).pid, signal.SIGKILL)
-    down = eventually(
-        lambda: health(lab)[carried]["health"] == "down" or None, f"{carried} down", 10
-    )
+
+    def down_event() -> dict[str, Any] | None:
+        events = cli(lab, "events", "--limit", "100")
+        downs = [e for e in events if e["kind"] == "gateway.down"]
+        # The kill's event; under load a report may also come late once more (a second one).
+        return next((e for e in downs if e["data"]["gateway"] == carried), None)
+
+    def down() -> dict[str, Any] | None:
+        event = down_event()
+        if event is None and health(lab)[carried]["health"] == "down":
+            return eventually(down_event, f"the event of {carried} down", 5)
+        return event
+
+    event = eventually(down, f"{carried} down", 10)
     took = time.monotonic() - killed_at
-    assert down and took < 5, f"{took:.1f} s"
-    events = cli(lab, "events", "--limit", "100")
-    downs = [e for e in events if e["kind"] == "gateway.down"]
-    # The kill's event; under load a report may also come late once more (a second event).
-    event = next((e for e in downs if e["data"]["gateway"] == carried), None)
-    assert event is not None and event["data"]["said_by"] == ["h1"], downs
+    assert took < 5, f"{took:.1f} s"
+    assert event["data"]["said_by"] == ["h1"], event
     eventually(lambda: agent_ready(lab, carrier_host, 0), f"{carrier_host} restarted", 30)
     eventually(lambda: health(lab)[carried]["health"] == "up" or None, f"{carried} up again", 15)
     assert "gateway.up" in [e["kind"] for e in cli(lab, "events", "--limit", "100")]

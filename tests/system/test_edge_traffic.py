@@ -12,6 +12,7 @@ own flows, which go on through a survivor, while a download through another carr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import signal
@@ -20,7 +21,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from scapy.layers.inet import UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
 
+from onm.addressing import SubstrateAddress, embed_ipv4
 from onm.selection.flow import Flow
 from support.edge_lab import (
     WEB,
@@ -37,7 +43,17 @@ from support.edge_lab import (
     tcp,
 )
 from support.netns_tools import in_netns
-from support.overlay_lab import Lab, eventually
+from support.overlay_lab import (
+    Lab,
+    carrying,
+    drop_key,
+    eventually,
+    ip_json,
+    marker,
+    send_frames,
+    sniffing,
+    wait_for_counts,
+)
 
 GATEWAYS = {"30.0.100.1": "gw1", "30.0.100.2": "gw2", "30.0.100.3": "gw3"}
 TOPOLOGY = EdgeTopology(
@@ -94,6 +110,38 @@ def test_concurrent_flows_take_the_gateway_every_agent_computes(lab: Lab, datapa
         lambda: (n := new_flows(lab, "h1") - counted) >= 60 and n, "h1 counting 60 new flows", 10
     )
     assert grown == 60
+
+
+def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab) -> None:
+    """A datagram from outside the network is taken only from a gateway of the network's pools
+    (`Tables.gateway_sources`; `onm_gateways` on ebpf, which hands it to the core): one from
+    web forged under node host h2's /64 is dropped and counted on h1, the same under gw1's /64
+    reaches a."""
+    with lab.client() as client:
+        snapshot = client.snapshot("h1")
+    assert snapshot is not None
+    a_at = next(n.substrate_address for n in snapshot.nodes if n.node.name == "a")
+    [pool] = snapshot.edge_pools
+    by_host = {lab.hosts[h].id: h for h in lab.hosts}
+    gw1 = next(g.prefix for g in pool.gateways if by_host[g.gateway.host_id] == "gw1")
+    vni = SubstrateAddress.decode(ipaddress.IPv6Address(a_at).packed).network_id
+
+    def from_web(prefix: str, data: bytes) -> Packet:
+        high = int.from_bytes(ipaddress.IPv6Network(prefix).network_address.packed[:8], "big")
+        source = ipaddress.IPv6Address(embed_ipv4(high, vni, ip4(WEB)))
+        return IPv6(src=str(source), dst=a_at) / UDP(sport=80, dport=9) / Raw(data)
+
+    forged, genuine = marker(), marker()
+    before = lab.metrics("h1")
+    with sniffing(lab.ns("a")) as seen:
+        for host, prefix, data in (("h2", lab.hosts["h2"].prefix, forged), ("gw1", gw1, genuine)):
+            (sub0,) = ip_json(lab.host_ns(host), "link", "show", "dev", "sub0")
+            (h1_sub0,) = ip_json(lab.host_ns("h1"), "link", "show", "dev", "sub0")
+            frame = Ether(src=sub0["address"], dst=h1_sub0["address"]) / from_web(prefix, data)
+            send_frames(lab.host_ns(host), "sub0", [frame])
+        wait_for_counts(lab, "h1", before, {drop_key("spoofed_substrate_source"): 1})
+        eventually(lambda: carrying(seen(), genuine) == 1, "the gateway's datagram reaching a")
+        assert carrying(seen(), forged) == 0
 
 
 def test_a_killed_gateway_moves_only_its_flows(lab: Lab) -> None:
