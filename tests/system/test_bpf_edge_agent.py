@@ -21,6 +21,7 @@ from onm.addressing import agent_address
 from onm.agent.actions import ToSubstrate
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_kernel import KernelPins
+from onm.agent.datapath.ebpf.edge_maps import pin_key
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_REDIRECT
 from onm.agent.datapath.ebpf.maps import network_value, port_value
@@ -197,3 +198,19 @@ def test_a_rebalance_drops_the_kernels_pins_and_a_reused_slot_counts_afresh(
     assert any(p for p, _, _ in node.maps.edge_sent(slot))
     agent.pins.zero([slot])
     assert node.maps.edge_sent(slot) == [(0, 0, 0)] * len(node.maps.edge_sent(slot))
+
+
+def test_the_pins_are_read_in_batches_whole(node: Loaded) -> None:
+    """More pins than one batch holds: `items` (batched) finds every one `keys` (a walk)
+    does, each with its value."""
+    pins = node.maps["onm_pins"]
+    written = {}
+    for i in range(5000):
+        flow = Flow(bytes([10, 0, 0, 2]), i.to_bytes(4, "big"), 17, 1024 + i, 53)
+        key = pin_key(0, flow)
+        value = layout.PinValue(gateway=i % 7, serial=i, last_seen=i)
+        pins.update(key, value)
+        written[bytes(key)] = bytes(value)
+    items = pins.items(batch=4096)
+    assert len(items) == 5000 and dict(items) == written
+    assert sorted(pins.keys()) == sorted(written)

@@ -75,7 +75,7 @@ log = logging.getLogger("onm.agent.datapath")
 
 IDENT_SEED: Final = 1
 """Where the first CPU's IPv4 Identification generator starts."""
-FIGURES_EVERY: Final = REPORT_EVERY.total_seconds() / 4
+FIGURES_EVERY: Final = REPORT_EVERY.total_seconds() / 2
 """Seconds between two readings of the kernel's pins and sent counts into the core's figures
 (its gateway reports, every `REPORT_EVERY`, and the metrics then carry them)."""
 

@@ -10,8 +10,7 @@ by gateway slot). The core's `FlowTable` pins the flows that took the slow path.
   the kernel follows the core for a flow that went slow first.
 - The figures the core reports and publishes count both (`figures`): the kernel's pins that
   the core's table does not hold are added to its `pinned`, the kernel's sent counts to its own.
-  Read when due (`KernelPins.refresh`), not per packet: a walk of the LRU map is one syscall
-  an entry.
+  Read when due (`KernelPins.refresh`), not per packet: the LRU map is read in batches.
 - A gateway slot handed to a new gateway (a new serial) has its counts zeroed before the
   gateway's entry is written, so nothing of the slot's last gateway is counted for it.
 """
@@ -113,17 +112,14 @@ class KernelPins:
 
     def _pinned(self, held: EdgeMaps, flows: FlowTable) -> dict[str, int]:
         pools = {slot: pool for pool, slot in held.pool_slots.items()}
-        pins = self._maps[0]["onm_pins"]
-        size = ctypes.sizeof(layout.PinValue)
         now = self._clock()
         by_slot = _by_slot(held)
         counted: Counter[str] = Counter()
         try:
-            for octets in pins.keys():  # noqa: SIM118 (a BpfMap, not a dict)
+            for octets, raw in self._maps[0]["onm_pins"].items():
                 key = layout.PinKey.from_buffer_copy(octets)
                 pool_id = pools.get(key.pool)
-                raw = pins.lookup_raw(key, size)
-                if pool_id is None or raw is None:
+                if pool_id is None:
                     continue
                 flow = Flow(bytes(key.src), bytes(key.dst), key.proto, key.sport, key.dport)
                 if (pool_id, flow) in flows.pins:
@@ -161,18 +157,14 @@ class KernelPins:
             return 0
         by_slot = _by_slot(held)
         now = self._clock()
-        size = ctypes.sizeof(layout.PinValue)
         dropped = 0
         try:
-            for octets in self._maps[0]["onm_pins"].keys():  # noqa: SIM118 (a BpfMap)
+            for octets, raw in self._maps[0]["onm_pins"].items():
                 key = layout.PinKey.from_buffer_copy(octets)
                 if key.pool not in slots:
                     continue
-                raw = self._maps[0]["onm_pins"].lookup_raw(key, size)
-                if raw is not None:
-                    value = layout.PinValue.from_buffer_copy(raw)
-                    valid = _valid(held, by_slot, key.pool, key.proto, value, now)
-                    dropped += valid is not None
+                value = layout.PinValue.from_buffer_copy(raw)
+                dropped += _valid(held, by_slot, key.pool, key.proto, value, now) is not None
                 for each in self._maps:
                     each["onm_pins"].delete(key)
         except OnmError:

@@ -124,6 +124,7 @@ _SIGNATURES: Final[dict[str, tuple[object, tuple[object, ...]]]] = {
     "bpf_map_lookup_elem": (_I, (_I, _P, _P)),
     "bpf_map_delete_elem": (_I, (_I, _P)),
     "bpf_map_get_next_key": (_I, (_I, _P, _P)),
+    "bpf_map_lookup_batch": (_I, (_I, _P, _P, _P, _P, ctypes.POINTER(ctypes.c_uint32), _P)),
     "bpf_obj_get": (_I, (_S,)),
     "bpf_tc_hook_create": (_I, (_P,)),
     "bpf_tc_hook_destroy": (_I, (_P,)),
@@ -266,18 +267,46 @@ class BpfMap:
         return found
 
     def entries(self) -> dict[bytes, bytes]:
-        """Every entry of a (non per-CPU) map: key octets -> value octets. An entry deleted
-        between the listing and the reading is left out."""
-        found: dict[bytes, bytes] = {}
+        """Every entry of a (non per-CPU) map: key octets -> value octets (`items`)."""
+        return dict(self.items())
+
+    def items(self, batch: int = 4096) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) held now, `batch` at a time (`bpf_map_lookup_batch`: one
+        syscall a batch, not two an entry), for a hash, LRU or array map; a kernel without batch
+        lookups gets a walk (`keys`, then a lookup each)."""
         so = _lib().so
-        value = ctypes.create_string_buffer(self.value_size)
-        for key in self.keys():
-            raw = ctypes.create_string_buffer(key, self.key_size)
-            result = so.bpf_map_lookup_elem(self.fd, raw, value)
+        keys = ctypes.create_string_buffer(self.key_size * batch)
+        values = ctypes.create_string_buffer(self.value_size * batch)
+        tokens = [ctypes.create_string_buffer(max(self.key_size, 8)) for _ in range(2)]
+        found: list[tuple[bytes, bytes]] = []
+        start: ctypes.Array[ctypes.c_char] | None = None
+        while len(found) < self.max_entries:
+            count = ctypes.c_uint32(batch)
+            out = tokens[0] if start is not tokens[0] else tokens[1]
+            result = so.bpf_map_lookup_batch(
+                self.fd, start, out, keys, values, ctypes.byref(count), None
+            )
+            if result < 0 and result not in (-errno.ENOENT,):
+                if not found and result in (-errno.EINVAL, -errno.ENOTSUP, -errno.EOPNOTSUPP):
+                    return self._walked()
+                _check(f"map {self.name}", "read in batches", result)
+            k, v = keys.raw, values.raw
+            ks, vs = self.key_size, self.value_size
+            found.extend(
+                (k[i * ks : (i + 1) * ks], v[i * vs : (i + 1) * vs]) for i in range(count.value)
+            )
             if result == -errno.ENOENT:
-                continue
-            _check(f"map {self.name}", "lookup", result)
-            found[key] = value.raw
+                break
+            start = out
+        return found
+
+    def _walked(self) -> list[tuple[bytes, bytes]]:
+        found = []
+        for octets in self.keys():
+            key = (ctypes.c_char * self.key_size).from_buffer_copy(octets)
+            value = ctypes.create_string_buffer(self.value_size)
+            if _lib().so.bpf_map_lookup_elem(self.fd, key, value) == 0:
+                found.append((octets, value.raw))
         return found
 
     def delete(self, key: ctypes.Structure) -> bool:
