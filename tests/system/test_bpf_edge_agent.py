@@ -21,7 +21,7 @@ from onm.addressing import agent_address
 from onm.agent.actions import ToSubstrate
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_kernel import KernelPins
-from onm.agent.datapath.ebpf.edge_maps import pin_key
+from onm.agent.datapath.ebpf.edge_maps import pin_key, read_edge, route_key
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_REDIRECT
 from onm.agent.datapath.ebpf.maps import network_value, port_value
@@ -56,8 +56,8 @@ class Agent:
     def __init__(self, edge: EdgeWorld, node: Loaded) -> None:
         self.edge, self.lab, self.node = edge, edge.lab, node
         self.a = self.lab.nodes["a"]
-        self.sync = EdgeSync([node.maps])
-        self.pins = KernelPins([node.maps], lambda: self.sync.held)
+        self.sync = EdgeSync(node.maps)
+        self.pins = KernelPins(node.maps, lambda: self.sync.held)
         self.sync.fresh = self.pins.zero
         self.lab.r.egress.mirror = self.pins
         tables = self.lab.r.tables
@@ -214,3 +214,33 @@ def test_the_pins_are_read_in_batches_whole(node: Loaded) -> None:
     items = pins.items(batch=4096)
     assert len(items) == 5000 and dict(items) == written
     assert sorted(pins.keys()) == sorted(written)
+
+
+def test_a_restarted_agent_adopts_the_edge_maps_its_pins_staying_valid(
+    world: Lab, node: Loaded
+) -> None:
+    """A new `EdgeSync` over the maps a stopped agent left (pinned, issue #11 static
+    stability) keeps every pool's and gateway's slot and serial, so each kernel pin still
+    holds its flow to its gateway; what the tables no longer have is removed."""
+    agent = Agent(edge_world(world, FIVE_TUPLE), node)
+    agent.synced()
+    ports = range(45000, 45040)
+    chosen = {p: agent.kernel(agent.frame("30.0.7.7", p)) for p in ports}
+    first = agent.sync.held
+    assert first is not None
+    stale = route_key(agent.edge.vni, 8, bytes([40, 0, 0, 0]))
+    node.maps["onm_routes"].update(stale, layout.RouteValue(0))  # the old agent's, not ours
+
+    restarted = EdgeSync(node.maps, adopted=read_edge(node.maps))
+    written = restarted.sync(agent.lab.r.tables, agent.lab.r.egress.probes)
+    held = restarted.held
+    assert held is not None
+    assert held.pool_slots == first.pool_slots and held.gateway_slots == first.gateway_slots
+    assert held.next_serial == first.next_serial
+    assert written == 16381 + 1  # the Maglev table, rewritten as it was; the stale route gone
+    routes = node.maps["onm_routes"].keys()  # keys: a lookup would find 0.0.0.0/0
+    assert bytes(stale) not in routes
+    pins = KernelPins(node.maps, lambda: restarted.held)
+    pinned, _ = pins.refresh(agent.lab.r.egress.flows)
+    assert sum(pinned.values()) == len(ports)  # every pin valid for the adopted slots
+    assert {p: agent.kernel(agent.frame("30.0.7.7", p)) for p in ports} == chosen

@@ -6,8 +6,10 @@ World `support.edge_world`: pool egress of znet (10.0.0.0/24) with gateways e1 (
 
 from __future__ import annotations
 
+import dataclasses
+
 from onm.agent.datapath.ebpf import layout
-from onm.agent.datapath.ebpf.edge_maps import edge_maps, pool_value
+from onm.agent.datapath.ebpf.edge_maps import adopt, edge_maps, pool_value
 from onm.agent.datapath.ebpf.maps import holds_public_ip, port_value
 from onm.agent.flows import PoolRoute
 from onm.manager import edge_pools, hosts, routes
@@ -102,3 +104,44 @@ def test_a_public_ip_holder_is_flagged_on_its_port(world: Lab) -> None:
     assert not holds_public_ip(world.r.tables, port)
     flags = port_value(port, port.network.vni, public_ip=True).flags
     assert flags & layout.PortFlag.PUBLIC_IP
+
+
+def test_adopted_maps_keep_the_slots_of_the_pools_and_gateways_still_there(world: Lab) -> None:
+    """What a stopped agent wrote, read back without ids (`read_edge`'s form): a pool takes the
+    slot whose gateways share its /64s; a gateway that stayed keeps slot and serial, one that
+    joined since gets a new serial past every one found, one that left is removed."""
+    edge = edge_world(world, {})
+    [pool] = world.r.tables.edge_pools.values()
+    by_name = {g.name: g.id for g in pool.gateways.values()}
+    written = edge_maps(world.r.tables, alive)
+    moved = {g: (slot + 7, serial + 40) for g, (slot, serial) in written.gateway_slots.items()}
+    old = edge_maps(
+        world.r.tables,
+        alive,
+        dataclasses.replace(written, pool_slots={pool.id: 3}, gateway_slots=moved, next_serial=50),
+    )
+    found = dataclasses.replace(old, pool_slots={}, gateway_slots={}, tables={})
+    with world.store.write(ADMIN, NOW) as tx:
+        hosts.create(tx, "gw3", "fd00:0:101:903::/64", role="edge", external="internet")
+        edge_pools.add_gateway(tx, "z/znet/egress", "e3", "gw3", "30.0.100.3")
+        edge_pools.remove_gateway(tx, "z/znet/egress", "e2")
+    edge.snapshot_all()
+    [pool] = world.r.tables.edge_pools.values()
+    e3 = next(g.id for g in pool.gateways.values() if g.name == "e3")
+    adopted = adopt(found, world.r.tables)
+    assert adopted.pool_slots == {pool.id: 3}
+    assert adopted.gateway_slots == {by_name["e1"]: moved[by_name["e1"]]}
+    new = edge_maps(world.r.tables, alive, adopted)
+    assert new.gateway_slots[by_name["e1"]] == moved[by_name["e1"]]
+    assert new.gateway_slots[e3][1] >= 50 and by_name["e2"] not in new.gateway_slots
+    assert new.pool_slots == {pool.id: 3}
+
+
+def test_adopted_maps_sharing_no_gateway_with_a_pool_give_it_no_slot(world: Lab) -> None:
+    edge_world(world, {})
+    found = dataclasses.replace(edge_maps(world.r.tables, alive), pool_slots={}, tables={})
+    stranger = layout.EdgeGatewayValue(prefix=(layout.u8 * 8)(*bytes(8)), pool=0, serial=9)
+    assert (
+        adopt(dataclasses.replace(found, gateways={0: bytes(stranger)}), world.r.tables).pool_slots
+        == {}
+    )

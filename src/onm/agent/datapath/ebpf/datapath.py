@@ -53,6 +53,7 @@ from typing import Final
 from onm.agent.core import AgentCore
 from onm.agent.datapath.ebpf import entries, layout, pinning, refresh
 from onm.agent.datapath.ebpf.edge_kernel import KernelPins
+from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, read_edge, rebalanced
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
@@ -183,8 +184,8 @@ class EbpfDatapath(UserspaceDatapath):
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
             }
             self.kernel = KernelCounts(self.maps, self._held)
-            self.edge_sync = EdgeSync((self.maps,))
-            self.pins = KernelPins((self.maps,), lambda: self.edge_sync.held)
+            self.edge_sync = EdgeSync(self.maps, adopted=self._edge_found())
+            self.pins = KernelPins(self.maps, lambda: self.edge_sync.held)
             self.edge_sync.fresh = self.pins.zero
             self._liveness = 0
             self._figures_at = 0.0
@@ -302,22 +303,31 @@ class EbpfDatapath(UserspaceDatapath):
             if change:
                 self._apply(name, change)
                 self._held[name] = want[name] if self._settled else {**held, **want[name]}
+        if self._settled:  # adopted edge entries stay as the last agent wrote them until then
+            self._edge()
+
+    def _edge(self) -> None:
+        """The edge maps brought to the core's tables and liveness; a rebalanced pool's kernel
+        pins deleted first (`Egress.update` dropped the core's)."""
         egress = self.core.egress
         self._liveness = egress.changes.total()
         held = self.edge_sync.held
-        if held is not None:  # `Egress.update` dropped the core's pins of these; the kernel's too
-            generations = {p.id: p.rebalance for p in self.core.tables.edge_pools.values()}
-            rebalanced = [
-                pool_id
-                for pool_id, slot in held.pool_slots.items()
-                if pool_id in generations
-                and slot in held.pools
-                and layout.PoolValue.from_buffer_copy(held.pools[slot]).generation
-                != generations[pool_id] & 0xFFFFFFFF
-            ]
-            if rebalanced:
-                egress.flows.rebalanced += self.pins.rebalance(rebalanced)
+        if held is not None:
+            pools = rebalanced(held, self.core.tables)
+            if pools:
+                egress.flows.rebalanced += self.pins.rebalance(pools)
         self.edge_sync.sync(self.core.tables, egress.probes)
+
+    def _edge_found(self) -> EdgeMaps | None:
+        """On adoption, the edge entries the last agent wrote (None: a fresh start, or not
+        readable: then written anew, its pins' gateways chosen again)."""
+        if not self.adopted:
+            return None
+        try:
+            return read_edge(self.maps)
+        except OnmError as error:
+            log.warning("adopted edge maps not read (%s): written anew", error)
+            return None
 
     def _after_batch(self, changed: bool) -> None:
         """Also when a probe's answer brought a gateway back (`Egress.changes` moved): its

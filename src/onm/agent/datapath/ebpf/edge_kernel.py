@@ -45,12 +45,12 @@ def monotonic_ns() -> int:
 
 
 class KernelPins:
-    """`onm.agent.egress.PinMirror` over the programs' maps (the first map set is read, every
-    one written), by the slots `held` (what `EdgeSync` last wrote) says."""
+    """`onm.agent.egress.PinMirror` over the programs' maps, by the slots `held` (what
+    `EdgeSync` last wrote) says."""
 
     def __init__(
         self,
-        maps: Sequence[DatapathMaps],
+        maps: DatapathMaps,
         held: Callable[[], EdgeMaps | None],
         clock: Callable[[], int] = monotonic_ns,
     ) -> None:
@@ -68,7 +68,7 @@ class KernelPins:
         if held is None or slot is None:
             return None
         try:
-            raw = self._maps[0]["onm_pins"].lookup_raw(
+            raw = self._maps["onm_pins"].lookup_raw(
                 pin_key(slot, flow), ctypes.sizeof(layout.PinValue)
             )
         except OnmError:
@@ -95,8 +95,7 @@ class KernelPins:
             last_seen=self._clock(),
         )
         try:
-            for each in self._maps:
-                each["onm_pins"].update(pin_key(slot, flow), value)
+            self._maps["onm_pins"].update(pin_key(slot, flow), value)
         except OnmError:
             self.errors += 1
 
@@ -116,7 +115,7 @@ class KernelPins:
         by_slot = _by_slot(held)
         counted: Counter[str] = Counter()
         try:
-            for octets, raw in self._maps[0]["onm_pins"].items():
+            for octets, raw in self._maps["onm_pins"].items():
                 key = layout.PinKey.from_buffer_copy(octets)
                 pool_id = pools.get(key.pool)
                 if pool_id is None:
@@ -137,11 +136,10 @@ class KernelPins:
         try:
             for gateway_id, (slot, _serial) in held.gateway_slots.items():
                 total = GatewayCounts()
-                for each in self._maps:
-                    for packets, octets, flows in each.edge_sent(slot):
-                        total.packets += packets
-                        total.bytes += octets
-                        total.flows += flows
+                for packets, octets, flows in self._maps.edge_sent(slot):
+                    total.packets += packets
+                    total.bytes += octets
+                    total.flows += flows
                 if total.packets or total.flows:
                     found[gateway_id] = total
         except OnmError:
@@ -159,14 +157,13 @@ class KernelPins:
         now = self._clock()
         dropped = 0
         try:
-            for octets, raw in self._maps[0]["onm_pins"].items():
+            for octets, raw in self._maps["onm_pins"].items():
                 key = layout.PinKey.from_buffer_copy(octets)
                 if key.pool not in slots:
                     continue
                 value = layout.PinValue.from_buffer_copy(raw)
                 dropped += _valid(held, by_slot, key.pool, key.proto, value, now) is not None
-                for each in self._maps:
-                    each["onm_pins"].delete(key)
+                self._maps["onm_pins"].delete(key)
         except OnmError:
             self.errors += 1
         return dropped
@@ -174,8 +171,7 @@ class KernelPins:
     def zero(self, slots: Sequence[int]) -> None:
         """Forget the counts of gateway `slots` (handed to new gateways)."""
         for slot in slots:
-            for each in self._maps:
-                each.zero_edge_sent(slot)
+            self._maps.zero_edge_sent(slot)
 
 
 def _valid(

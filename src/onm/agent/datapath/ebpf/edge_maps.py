@@ -7,7 +7,9 @@ the kernel's choice is the core's. Pools and gateways keep their slots across up
 pinned in `onm_pins` names its gateway's slot), and each gateway has a serial never reused, so
 a pin to a gateway that left is not taken for the one given its slot later. `write_edge` writes
 what changed into a loaded object's maps, make before break: gateways, then tables, then pool
-settings, then routes; removals after, in the reverse order.
+settings, then routes; removals after, in the reverse order. `read_edge` is its pair: what a
+stopped agent left in pinned maps, whose slots and serials `adopt` names after the first
+snapshot's pools and gateways, so that a restarted agent keeps the kernel's pins valid.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from onm.agent.datapath.ebpf import layout
@@ -179,6 +181,18 @@ def edge_maps(
     return EdgeMaps(pool_slots, gateway_slots, serial, routes, values, maglev_tables, gateways)
 
 
+def rebalanced(held: EdgeMaps, tables: Tables) -> list[EdgePoolId]:
+    """The pools written with a generation `tables` has moved past (`onm edge-pool rebalance`)."""
+    generations = {p.id: p.rebalance & 0xFFFFFFFF for p in tables.edge_pools.values()}
+    return [
+        pool_id
+        for pool_id, slot in held.pool_slots.items()
+        if pool_id in generations
+        and slot in held.pools
+        and layout.PoolValue.from_buffer_copy(held.pools[slot]).generation != generations[pool_id]
+    ]
+
+
 def route_key(vni: int, length: int, prefix: bytes) -> layout.RouteKey:
     return layout.RouteKey(
         prefixlen=32 + length,
@@ -240,3 +254,57 @@ def write_edge(maps: DatapathMaps, new: EdgeMaps, old: EdgeMaps | None = None) -
         maps["onm_edge_gateways"].update(index(slot), layout.EdgeGatewayValue())
         written += 1
     return written
+
+
+def read_edge(maps: DatapathMaps) -> EdgeMaps:
+    """The edge entries the maps hold, without the ids the slots stand for (`adopt` finds
+    them) nor the Maglev tables (a pool's is written whole once more, to the same values where
+    its gateways stayed: cheaper than reading a million entries back); the next serial is past
+    every serial found."""
+    gateways = {
+        _index(key): value
+        for key, value in maps["onm_edge_gateways"].entries().items()
+        if layout.EdgeGatewayValue.from_buffer_copy(value).serial
+    }
+    pools = {
+        _index(key): value
+        for key, value in maps["onm_edge_pools"].entries().items()
+        if value != bytes(layout.PoolValue())
+    }
+    routes: dict[RouteKeyTuple, int] = {}
+    for key, value in maps["onm_routes"].entries().items():
+        route = layout.RouteKey.from_buffer_copy(key)
+        vni = int.from_bytes(bytes(route.vni), "big")
+        routes[(vni, route.prefixlen - 32, bytes(route.ip))] = layout.RouteValue.from_buffer_copy(
+            value
+        ).pool
+    serials = [layout.EdgeGatewayValue.from_buffer_copy(v).serial for v in gateways.values()]
+    return EdgeMaps({}, {}, max(serials, default=0) + 1, routes, pools, {}, gateways)
+
+
+def adopt(found: EdgeMaps, tables: Tables) -> EdgeMaps:
+    """`found` (`read_edge`) with its pool and gateway slots named after `tables`: a pool takes
+    the slot whose gateways share most /64s with its own (none shared: a new slot), and each of
+    its gateways found there keeps its slot and serial."""
+    at: dict[int, dict[bytes, tuple[int, int]]] = {}
+    for slot, octets in found.gateways.items():
+        value = layout.EdgeGatewayValue.from_buffer_copy(octets)
+        at.setdefault(value.pool, {})[bytes(value.prefix)] = (slot, value.serial)
+    pool_slots: dict[EdgePoolId, int] = {}
+    gateway_slots: dict[GatewayId, tuple[int, int]] = {}
+    for pool in sorted(tables.edge_pools.values(), key=lambda p: p.id):
+        prefixes = {g.prefix_bytes for g in pool.gateways.values()}
+        free = [s for s in at if s not in pool_slots.values() and s in found.pools]
+        best = max(free, key=lambda s: (len(prefixes & at[s].keys()), -s), default=None)
+        if best is None or not prefixes & at[best].keys():
+            continue
+        pool_slots[pool.id] = best
+        for gateway in pool.gateways.values():
+            where = at[best].get(gateway.prefix_bytes)
+            if where is not None:
+                gateway_slots[gateway.id] = where
+    return replace(found, pool_slots=pool_slots, gateway_slots=gateway_slots)
+
+
+def _index(octets: bytes) -> int:
+    return int(layout.IndexKey.from_buffer_copy(octets).index)

@@ -19,7 +19,7 @@ import ctypes.util
 import enum
 import errno
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -123,7 +123,6 @@ _SIGNATURES: Final[dict[str, tuple[object, tuple[object, ...]]]] = {
     "bpf_map_update_elem": (_I, (_I, _P, _P, ctypes.c_uint64)),
     "bpf_map_lookup_elem": (_I, (_I, _P, _P)),
     "bpf_map_delete_elem": (_I, (_I, _P)),
-    "bpf_map_get_next_key": (_I, (_I, _P, _P)),
     "bpf_map_lookup_batch": (_I, (_I, _P, _P, _P, _P, ctypes.POINTER(ctypes.c_uint32), _P)),
     "bpf_obj_get": (_I, (_S,)),
     "bpf_tc_hook_create": (_I, (_P,)),
@@ -134,6 +133,11 @@ _SIGNATURES: Final[dict[str, tuple[object, tuple[object, ...]]]] = {
     "libbpf_num_possible_cpus": (_I, ()),
     "libbpf_set_print": (_P, (_PRINT_FN,)),
 }
+
+
+_NO_BATCH: Final = frozenset({errno.EINVAL, errno.EOPNOTSUPP, 524})
+"""What a map without batch lookups answers (524: the kernel's own ENOTSUPP, as an LPM trie's
+`map_lookup_batch` is missing, include/linux/errno.h)."""
 
 
 class _Library:
@@ -287,7 +291,7 @@ class BpfMap:
                 self.fd, start, out, keys, values, ctypes.byref(count), None
             )
             if result < 0 and result not in (-errno.ENOENT,):
-                if not found and result in (-errno.EINVAL, -errno.ENOTSUP, -errno.EOPNOTSUPP):
+                if not found and -result in _NO_BATCH:
                     return self._walked()
                 _check(f"map {self.name}", "read in batches", result)
             k, v = keys.raw, values.raw
