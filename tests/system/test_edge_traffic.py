@@ -27,6 +27,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from onm.addressing import SubstrateAddress, embed_ipv4
+from onm.agent.datapath.ebpf.datapath import FIGURES_EVERY
 from onm.selection.flow import Flow
 from support.edge_lab import (
     WEB,
@@ -89,11 +90,26 @@ def new_flows(lab: Lab, host: str) -> float:
     return sum(v for k, v in found.items() if k.startswith("onm_agent_edge_new_flows_total{"))
 
 
+def settled_new_flows(lab: Lab, host: str) -> float:
+    """`new_flows` once two readings a figures period apart agree: on ebpf the kernel's counts
+    reach the metrics every `FIGURES_EVERY`, so an earlier test's flows may still be coming."""
+    last = new_flows(lab, host)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(FIGURES_EVERY + 0.5)
+        now = new_flows(lab, host)
+        if now == last:
+            return now
+        last = now
+    pytest.fail(f"{host}'s new-flow count still moving after 15 s")
+
+
 def test_concurrent_flows_take_the_gateway_every_agent_computes(lab: Lab, datapath: str) -> None:
     """On ebpf the kernel chooses and pins every one of them: h1's core makes no choice, and
     the agent's new-flow counts (the kernel's, read back) still grow by all 60."""
     ports = range(42000, 42060)
-    chosen, counted = lab.metrics("h1")[SELECTIONS], new_flows(lab, "h1")
+    counted = settled_new_flows(lab, "h1")
+    chosen = lab.metrics("h1")[SELECTIONS]
     seen = connections(lab, "a", ports)
     assert sorted(seen) == list(ports), seen
     pool = PoolTable.of(lab, "znet/egress")
