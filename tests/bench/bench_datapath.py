@@ -7,13 +7,17 @@ the ratio is what to compare between runs, the machine being shared and noisy:
 - native: namespaces `onmbn<pid>a` and `onmbn<pid>g` joined through a router namespace
   `onmbn<pid>r` (IPv4 forwarding) by two plain veth pairs, MTU 1500, the kernel's default
   offloads (as the lab's node interfaces have).
+- native, lab's shape: the lab's hops without the overlay: a -- host r -- a bridge (the
+  substrate switch, `onmbn<pid>ssw`) -- host s -- g, IPv4 routed by r and s, MTU 1500. The
+  lab's path has these hops (three veth pairs and a bridge); the native column two veth pairs.
 - kernel VXLAN/IPv6, the peer a user would pick instead: the same shape (`onmbn<pid>va`, `vr`,
   `vg`) over IPv6 with a kernel VXLAN device in a and g (RFC 7348: 70 octets of overhead over
   IPv6), substrate MTU 1570 so the inner MTU is 1500 like every other column's (the lab's
   substrate is 1520 because SIIT adds 20). The endpoints are the tunnel ends themselves, one
   veth hop fewer each side than a host-side VTEP: VXLAN at its cheapest.
-- onm userspace: the two-host lab (`examples/two-hosts.yaml`, named `bench<pid>`), its agents
-  on `--datapath userspace`.
+- onm userspace: the lab `tests/bench/datapath-lab.yaml` (named `bench<pid>`: the two-host
+  shape of `examples/two-hosts.yaml`, a on host r, g on host s, with a pool and an edge pool
+  beside it), its agents on `--datapath userspace`.
 - onm ebpf: the same lab (`bench<pid>-ebpf`) on `--datapath ebpf`, when the agent has that
   datapath (`onm.agent.service.DATAPATHS`); else the column says "n/a (not built yet)". Each
   agent's command line is checked for the datapath asked.
@@ -24,8 +28,15 @@ Metrics (client in node a, server in node g):
   a 64-octet Ethernet frame counting the FCS. Packets per second *received* (the server's
   byte count / 18, over its own measuring time); median of the repetitions.
 - RTT: median of the round-trip times of `ping -c 20 -i 0.05`.
+The same three metrics on two more ways through each lab, each beside its native baseline:
+- to a pool member: a -> the pool svc's address 10.0.0.10, whose one member m is on host s;
+  the baseline is the native column above (a plain routed node).
+- through an edge gateway: a -> server web (30.0.2.2) on the internet, through gateway e1 on
+  edge host gw1, which SNATs (nftables); the baseline is the native shape with the router
+  masquerading out of its server side (`onmbn<pid>ma`, `mr`, `mg`), as a gateway does.
 Then the targets: issue #4's (userspace TCP >= 0.15 native) and, with an ebpf column, issue
-#11's (TCP >= 0.95, 64-byte packets >= 0.90 and >= 1.3x VXLAN's, RTT <= 1.05x native).
+#11's (TCP >= 0.95, 64-byte packets >= 0.90 and >= 1.3x VXLAN's, RTT <= 1.05x native), judged
+against both native columns.
 
 The namespaces are made over netlink (`onm.netlink`); a name that exists already is refused,
 not adopted. Labs and namespaces are removed at the end, by exact name, whatever happens
@@ -50,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from onm.agent.service import DATAPATHS
+from onm.agent.datapath.choice import DATAPATHS
 from onm.lab.runner import DATAPATH_ENV
 from onm.netlink import helper
 from onm.netlink import kernel as nl
@@ -59,7 +70,7 @@ from onm.netlink.kernel import IPAddress, IPNetwork, Kernel
 from onm.netlink.vxlan import OVERHEAD, Vxlan
 
 REPO = Path(__file__).resolve().parents[2]
-TOPOLOGY = REPO / "examples" / "two-hosts.yaml"
+TOPOLOGY = REPO / "tests" / "bench" / "datapath-lab.yaml"
 UDP_PAYLOAD = 18
 """Octets of UDP payload in a 64-octet Ethernet frame: 64 - 4 (FCS) - 14 - 20 - 8."""
 PORT = 5201
@@ -70,6 +81,9 @@ VXLAN_SUBSTRATE_MTU = INNER_MTU + OVERHEAD[6]
 """1570: the inner MTU and a VXLAN's 70 octets over IPv6."""
 VNI = 42
 READY_TIMEOUT = 60.0
+NODE_WAY, POOL_WAY, EDGE_WAY = "node", "pool member", "edge gateway (SNAT)"
+WAYS = (NODE_WAY, POOL_WAY, EDGE_WAY)
+POOL_IP, WEB = "10.0.0.10", "30.0.2.2"
 
 
 def run(args: Sequence[str], timeout: float = 60.0, check: bool = True) -> str:
@@ -97,6 +111,8 @@ class Pair:
     failures: list[str] = field(default_factory=list)
     missing: str | None = None
     """Why this column is not measured at all ("not built yet")."""
+    way: str = NODE_WAY
+    """What a sends to: a node, a pool's address, an external server through a gateway."""
 
 
 # --- the set-ups -----------------------------------------------------------------------------
@@ -165,6 +181,57 @@ def native_up(spaces: Namespaces, prefix: str) -> Pair:
     return Pair("native", f"{prefix}a", f"{prefix}g", str(server))
 
 
+def switched_up(spaces: Namespaces, prefix: str) -> Pair:
+    """The lab's shape with no overlay: a:eth0 10.80.1.2/24 -- host r (forwarding) -- a bridge
+    (namespace `PREFIXsw`, the substrate switch) -- host s (forwarding) -- g:eth0 10.80.2.2/24;
+    r 10.80.0.1 and s 10.80.0.2 on the switch, MTU 1500, a route each way."""
+    subnets = {"a": ipaddress.ip_network("10.80.1.0/24"), "g": ipaddress.ip_network("10.80.2.0/24")}
+    switch = spaces.make(f"{prefix}sw")
+    switch.ensure_bridge("br0", INNER_MTU)
+    hosts = {"r": ("a", 1), "s": ("g", 2)}
+    for host, (node, index) in hosts.items():
+        kernel = spaces.make(f"{prefix}{host}", [(FORWARDING[4], 1)])
+        end = spaces.make(f"{prefix}{node}")
+        subnet = subnets[node]
+        end.ensure_veth("eth0", f"n{node}", f"{prefix}{host}")
+        end.set_link("eth0", mtu=INNER_MTU)
+        kernel.set_link(f"n{node}", mtu=INNER_MTU)
+        end.ensure_address("eth0", ipaddress.ip_interface(f"{subnet[2]}/24"))
+        kernel.ensure_address(f"n{node}", ipaddress.ip_interface(f"{subnet[1]}/24"))
+        end.ensure_route(DEFAULT_ROUTE[4], subnet[1], "eth0")
+        kernel.ensure_veth("sub0", f"p{host}", f"{prefix}sw")
+        kernel.set_link("sub0", mtu=INNER_MTU)
+        switch.set_link(f"p{host}", mtu=INNER_MTU, master="br0")
+        kernel.ensure_address("sub0", ipaddress.ip_interface(f"10.80.0.{index}/24"))
+    for host, other, peer in (("r", "g", 2), ("s", "a", 1)):
+        via = ipaddress.ip_address(f"10.80.0.{peer}")
+        spaces.kernels[f"{prefix}{host}"].ensure_route(subnets[other], via, "sub0")
+    return Pair(NATIVE_SWITCHED, f"{prefix}a", f"{prefix}g", str(subnets["g"][2]))
+
+
+MASQUERADE = """\
+table ip onmbench {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "rg" masquerade
+    }
+}
+"""
+
+
+def masquerade_up(spaces: Namespaces, prefix: str) -> Pair:
+    """The native shape (10.79.1.0/24, 10.79.2.0/24) with r masquerading what leaves toward g
+    (kernel NAT and conntrack, as an edge gateway's SNAT is): the edge gateway's baseline."""
+    subnets = (ipaddress.ip_network("10.79.1.0/24"), ipaddress.ip_network("10.79.2.0/24"))
+    _, _, _, server = routed_pair(spaces, prefix, subnets, INNER_MTU)
+    done = subprocess.run(
+        in_ns(f"{prefix}r", "nft", "-f", "-"), input=MASQUERADE, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"nft in {prefix}r: {done.stderr.strip()}")
+    return Pair(NATIVE, f"{prefix}a", f"{prefix}g", str(server), way=EDGE_WAY)
+
+
 def vxlan_up(spaces: Namespaces, prefix: str) -> Pair:
     """The same shape over IPv6 (fd00:77:1::/64, fd00:77:2::/64, MTU 1570), with a VXLAN
     device vx0 in a and in g (VNI 42, to each other, port 4789, the kernel's defaults
@@ -180,9 +247,10 @@ def vxlan_up(spaces: Namespaces, prefix: str) -> Pair:
     return Pair("kernel VXLAN/IPv6", f"{prefix}a", f"{prefix}g", "10.78.0.2")
 
 
-def lab_up(lab: str, datapath: str) -> Pair:
-    """The two-host lab with its agents on `datapath`: `onm lab up --datapath` where the lab
-    has the option, and the lab's `ONM_LAB_DATAPATH` in the environment in any case."""
+def lab_up(lab: str, datapath: str) -> list[Pair]:
+    """The lab with its agents on `datapath` (the lab's `ONM_LAB_DATAPATH` in the
+    environment, and `onm lab up --datapath` should the lab have that option): its three
+    ways, a to node g, to the pool's address, to server web."""
     print(f"lab {lab} ({datapath}): up ...", flush=True)
     cli = [sys.executable, "-m", "onm.cli", "lab"]
     option = ["--datapath", datapath] if "--datapath" in run([*cli, "up", "--help"]) else []
@@ -196,12 +264,18 @@ def lab_up(lab: str, datapath: str) -> Pair:
     )
     if done.returncode != 0:
         raise RuntimeError(f"lab {lab}: up failed: {(done.stderr or done.stdout).strip()}")
-    pair = Pair(f"onm {datapath}", f"onm-{lab}-n-a", f"onm-{lab}-n-g", "10.0.0.3")
+    label, client = f"onm {datapath}", f"onm-{lab}-n-a"
+    pairs = [
+        Pair(label, client, f"onm-{lab}-n-g", "10.0.0.3"),
+        Pair(label, client, f"onm-{lab}-n-m", POOL_IP, way=POOL_WAY),
+        Pair(label, client, f"onm-{lab}-s-web", WEB, way=EDGE_WAY),
+    ]
     status = json.loads(run([*cli, "status", "--name", lab, "--json"]))
     agents = [p for p in status["processes"] if p["role"] == "agent"]
     if not agents or any(agent_datapath(p["pid"]) != datapath for p in agents):
-        pair.missing = f"agents not on --datapath {datapath}"  # a figure would be mislabelled
-    return pair
+        for pair in pairs:  # a figure would be mislabelled
+            pair.missing = f"agents not on --datapath {datapath}"
+    return pairs
 
 
 def agent_datapath(pid: int) -> str | None:
@@ -304,7 +378,8 @@ def start_server(path: Pair) -> subprocess.Popen[bytes]:
 
 # --- report ----------------------------------------------------------------------------------
 NATIVE, VXLAN, USERSPACE, EBPF = "native", "kernel VXLAN/IPv6", "onm userspace", "onm ebpf"
-COLUMNS = (NATIVE, VXLAN, USERSPACE, EBPF)
+NATIVE_SWITCHED = "native, lab's shape"
+COLUMNS = (NATIVE, NATIVE_SWITCHED, VXLAN, USERSPACE, EBPF)
 METRICS = (
     ("TCP 1 stream (Gbit/s)", "tcp", ".3f"),
     ("64-byte packets/s received", "pps", ",.0f"),
@@ -332,8 +407,15 @@ TARGETS = (
     Target("ebpf 64-byte packets/s >= 0.90x native", EBPF, "pps", NATIVE, 0.90),
     Target("ebpf 64-byte packets/s >= 1.3x VXLAN", EBPF, "pps", VXLAN, 1.3),
     Target("ebpf RTT <= 1.05x native", EBPF, "rtt", NATIVE, 1.05, at_most=True),
+    Target("ebpf TCP >= 0.95x native, lab's shape", EBPF, "tcp", NATIVE_SWITCHED, 0.95),
+    Target(
+        "ebpf 64-byte packets/s >= 0.90x native, lab's shape", EBPF, "pps", NATIVE_SWITCHED, 0.9
+    ),
+    Target("ebpf RTT <= 1.05x native, lab's shape", EBPF, "rtt", NATIVE_SWITCHED, 1.05, True),
 )
-"""Issue #4's target, and issue #11's for the eBPF datapath with every check on."""
+"""Issue #4's target, and issue #11's for the eBPF datapath with every check on: against the
+two-hop native column, and against native routing in the lab's own shape (the same hops and
+switch as the lab, without the overlay)."""
 
 
 def median(values: list[float]) -> float | None:
@@ -369,8 +451,36 @@ def verdict(target: Target, paths: dict[str, Pair]) -> str | None:
     return "yes" if (value <= bound if target.at_most else value >= bound) else "no"
 
 
+BASELINE_WAY = {POOL_WAY: NODE_WAY, EDGE_WAY: EDGE_WAY}
+"""Each further way's native baseline: a plain routed node for a pool member, the masquerading
+router for an edge gateway."""
+
+
+def ways_table(paths: Sequence[Pair], width: int) -> list[str]:
+    """The pool member's and the edge gateway's figures, each with its ratio to its baseline."""
+    lines = [
+        "",
+        f"{'way, metric':40}" + "".join(f" {c:>{width}}" for c in (NATIVE, USERSPACE, EBPF)),
+    ]
+    for way, baseline_way in BASELINE_WAY.items():
+        native = next(p for p in paths if p.way == baseline_way and p.label == NATIVE)
+        columns = [native] + [
+            next(p for p in paths if p.way == way and p.label == label)
+            for label in (USERSPACE, EBPF)
+        ]
+        for name, metric, unit_format in METRICS:
+            base = figure(native, metric)
+            cells = (cell(path, metric, base, unit_format) for path in columns)
+            lines.append(f"{f'{way}: {name}':40}" + "".join(f" {c:>{width}}" for c in cells))
+    lines.append(
+        f"  baselines: {POOL_WAY}: native above; {EDGE_WAY}: native with the router masquerading"
+    )
+    return lines
+
+
 def table(paths: Sequence[Pair], seconds: float, repeat: int) -> list[str]:
     """The report's lines: the figures, each column's runs and failures, the targets."""
+    everything, paths = paths, [path for path in paths if path.way == NODE_WAY]
     by_label = {path.label: path for path in paths}
     native = by_label[NATIVE]
     width = 21
@@ -384,12 +494,14 @@ def table(paths: Sequence[Pair], seconds: float, repeat: int) -> list[str]:
         base = figure(native, metric)
         cells = (cell(path, metric, base, unit_format) for path in paths)
         lines.append(f"{name:28}" + "".join(f" {text:>{width}}" for text in cells))
-    for path in paths:
+    lines.extend(ways_table(everything, width))
+    for path in everything:
+        name = path.label if path.way == NODE_WAY else f"{path.label} ({path.way})"
         if path.missing is None:
             runs = ", ".join(f"{v:.3f}" for v in path.tcp)
             pps = ", ".join(f"{v:,.0f}" for v in path.pps)
-            lines.append(f"  {path.label}: TCP runs [{runs}] Gbit/s; UDP runs [{pps}] packets/s")
-        lines.extend(f"  {path.label}: FAILED {failure}" for failure in path.failures)
+            lines.append(f"  {name}: TCP runs [{runs}] Gbit/s; UDP runs [{pps}] packets/s")
+        lines.extend(f"  {name}: FAILED {failure}" for failure in path.failures)
     for target in TARGETS:
         answer = verdict(target, by_label)
         if answer is not None:
@@ -421,15 +533,20 @@ def main() -> int:
     labs: list[str] = []
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        paths = [native_up(spaces, prefix), vxlan_up(spaces, f"{prefix}v")]
+        paths = [
+            native_up(spaces, prefix),
+            switched_up(spaces, f"{prefix}s"),
+            vxlan_up(spaces, f"{prefix}v"),
+            masquerade_up(spaces, f"{prefix}m"),
+        ]
         for datapath, lab in (("userspace", f"bench{os.getpid()}"), ("ebpf", None)):
             missing = ebpf_missing() if datapath == "ebpf" else None
             if missing is not None:
-                paths.append(Pair(EBPF, "", "", "", missing=missing))
+                paths.extend(Pair(EBPF, "", "", "", missing=missing, way=w) for w in WAYS)
                 continue
             lab = lab or f"bench{os.getpid()}-{datapath}"
             labs.append(lab)
-            paths.append(lab_up(lab, datapath))
+            paths.extend(lab_up(lab, datapath))
         for path in measured(paths):
             wait_reachable(path)
             servers.append(start_server(path))
@@ -441,7 +558,7 @@ def main() -> int:
         for name, step in steps:
             for i in range(1 if name == "ping" else options.repeat):
                 for path in measured(paths):  # alternating, so drift hits every column alike
-                    print(f"{name} {i + 1}: {path.label}", flush=True)
+                    print(f"{name} {i + 1}: {path.label}, {path.way}", flush=True)
                     step(path)
                     time.sleep(0.5)
         print()

@@ -25,9 +25,10 @@ of flows, beside the same flows' hashes taken modulo the gateway count (the base
 the imbalance that is the flows' randomness, not the table's).
 
 TCP: one iperf3 stream a -> web through a gateway (SNAT), and in the same run, alternating, the
-same pair routed natively: namespaces `onmbe<pid>c` -- `onmbe<pid>r` -- `onmbe<pid>s` joined by
-veth pairs, MTU 1500, the router forwarding and masquerading (nftables) as a gateway does; both
-in Mbit/s and their ratio.
+same pair routed natively: namespaces `onmbe<pid>a` -- `onmbe<pid>r` -- `onmbe<pid>g` joined by
+veth pairs, MTU 1500, the router forwarding and masquerading (nftables) as a gateway does
+(`bench_datapath.masquerade_up`, the baseline of its edge gateway row too); both in Mbit/s and
+their ratio.
 
 The lab and the native namespaces are removed at the end, by exact name, whatever happens.
 """
@@ -57,7 +58,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "bench"))
 
-from bench_datapath import Pair, measure_tcp, start_server  # noqa: E402
+from bench_datapath import (  # noqa: E402
+    Namespaces,
+    Pair,
+    masquerade_up,
+    measure_tcp,
+    start_server,
+)
 
 from onm.agent.flows import FlowTable, PoolRoute  # noqa: E402
 from onm.agent.probes import DEAD_AFTER  # noqa: E402
@@ -307,56 +314,6 @@ def agents_ready(lab: Lab) -> None:
         wait_for(lambda h=host, n=count: agent_ready(lab, h, n), f"agent {host} ready")
 
 
-# --- the native path -------------------------------------------------------------------------
-
-
-def run(*args: str) -> None:
-    done = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        raise RuntimeError(f"`{' '.join(args)}` failed: {done.stderr.strip()}")
-
-
-def native_names(prefix: str) -> tuple[str, str, str]:
-    return f"{prefix}c", f"{prefix}r", f"{prefix}s"
-
-
-MASQUERADE = """\
-table ip onmbench {
-    chain post {
-        type nat hook postrouting priority srcnat; policy accept;
-        oifname "rs" masquerade
-    }
-}
-"""
-
-
-def native_up(prefix: str) -> Pair:
-    """c:eth0 10.78.1.2/24 -- r (forwarding, masquerade out of rs) -- s:eth0 10.78.2.2/24."""
-    c, r, s = native_names(prefix)
-    for ns in (c, r, s):
-        run("ip", "netns", "add", ns)
-        run("ip", "-n", ns, "link", "set", "lo", "up")
-    run(*in_netns(r, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
-    for ns, peer, subnet in ((c, "rc", 1), (s, "rs", 2)):
-        run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", peer, "netns", r)
-        run("ip", "-n", ns, "link", "set", "eth0", "mtu", "1500", "up")
-        run("ip", "-n", r, "link", "set", peer, "mtu", "1500", "up")
-        run("ip", "-n", ns, "addr", "add", f"10.78.{subnet}.2/24", "dev", "eth0")
-        run("ip", "-n", r, "addr", "add", f"10.78.{subnet}.1/24", "dev", peer)
-    run("ip", "-n", c, "route", "add", "default", "via", "10.78.1.1")  # s needs none: NAT
-    done = subprocess.run(
-        in_netns(r, "nft", "-f", "-"), input=MASQUERADE, capture_output=True, text=True, timeout=30
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"nft in {r}: {done.stderr.strip()}")
-    return Pair("native (router + masquerade)", c, s, "10.78.2.2")
-
-
-def native_down(prefix: str) -> None:
-    for ns in native_names(prefix):
-        subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
-
-
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -455,6 +412,7 @@ def main() -> int:
     lab = Lab(name, root / "edge.yaml", root / "state")
     started: list[subprocess.Popen[bytes] | subprocess.Popen[str]] = []
     runs: list[Failover] = []
+    spaces = Namespaces()
     try:
         print(f"\nlab {name}: up ...", flush=True)
         lab.up(timeout=180)
@@ -477,7 +435,8 @@ def main() -> int:
             print(f"failover {i + 1}: {runs[-1].took} s; {again.owner}'s agent started again "
                   f"(pid {again.pid}, restarts {again.restarts})", flush=True)  # fmt: skip
             time.sleep(1.0)  # and a's agent hears X's answer to a probe: alive again
-        native = native_up(prefix)
+        native = masquerade_up(spaces, prefix)
+        native.label = "native (router + masquerade)"
         edge = Pair("onm (node -> gateway SNAT -> server)", lab.ns(NODE), web, WEB)
         for path in (native, edge):
             started.append(start_server(path))
@@ -498,7 +457,7 @@ def main() -> int:
             process.kill()
             process.wait(5)
         onm("lab", "down", *lab.flags, check=False, timeout=180)
-        native_down(prefix)
+        spaces.remove()
         shutil.rmtree(root, ignore_errors=True)  # the topology file (down removed the state)
     return 0
 
