@@ -113,6 +113,9 @@ class Pair:
     """Why this column is not measured at all ("not built yet")."""
     way: str = NODE_WAY
     """What a sends to: a node, a pool's address, an external server through a gateway."""
+    bind: str | None = None
+    """The server's address to listen on (a pool member's UDP answers must come from the
+    pool's address, which a server bound to all of them would not choose)."""
 
 
 # --- the set-ups -----------------------------------------------------------------------------
@@ -267,7 +270,7 @@ def lab_up(lab: str, datapath: str) -> list[Pair]:
     label, client = f"onm {datapath}", f"onm-{lab}-n-a"
     pairs = [
         Pair(label, client, f"onm-{lab}-n-g", "10.0.0.3"),
-        Pair(label, client, f"onm-{lab}-n-m", POOL_IP, way=POOL_WAY),
+        Pair(label, client, f"onm-{lab}-n-m", POOL_IP, way=POOL_WAY, bind=POOL_IP),
         Pair(label, client, f"onm-{lab}-s-web", WEB, way=EDGE_WAY),
     ]
     status = json.loads(run([*cli, "status", "--name", lab, "--json"]))
@@ -365,7 +368,8 @@ def measure_rtt(path: Pair) -> None:
 
 
 def start_server(path: Pair) -> subprocess.Popen[bytes]:
-    argv = in_ns(path.server_ns, "iperf3", "-s", "-p", str(PORT))
+    bound = ["-B", path.bind] if path.bind else []
+    argv = in_ns(path.server_ns, "iperf3", "-s", "-p", str(PORT), *bound)
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = in_ns(path.server_ns, "ss", "-Htln", f"sport = :{PORT}")
     deadline = time.monotonic() + 10
