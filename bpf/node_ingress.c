@@ -103,7 +103,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 			local = bpf_map_lookup_elem(&onm_locals, mapping->substrate);
 			if (!local)
 				return onm_slow(ONM_SLOW_LOCAL_TARGET);
-			if (local->flags & ONM_PORT_F_POOL_MEMBER)
+			if (local->flags & ONM_PORT_F_POOL_ADDRESS)
 				return onm_slow(ONM_SLOW_POOL); /* the core counts its deliveries */
 			if (local->vni != port->vni)
 				refuse = ONM_DROP_NETWORK_MISMATCH;

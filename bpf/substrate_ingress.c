@@ -7,8 +7,11 @@
  * are not local nodes), else the packet is dropped and counted, unless it may be a gateway's
  * (the core judges those). A TCP, UDP or ICMPv6 echo packet is translated (RFC 7915 section 5)
  * and redirected to the node's port with the sender's MAC (a veth: bpf_redirect_peer, into the
- * node's namespace); traffic not for a node (the host's own), extension headers, ICMPv6 errors
- * and what needs an ICMP error go to the stack and the userspace core untouched. */
+ * node's namespace). A member's pool address is in `onm_locals` with the pool IP (as
+ * `Tables.by_substrate`): delivered as the pool IP, each delivery counted per address
+ * (`onm_pool_deliveries`, read into the core's `CoreState.delivered`). Traffic not for a
+ * node (the host's own), extension headers, ICMPv6 errors and what needs an ICMP error go to
+ * the stack and the userspace core untouched. */
 #include "include/drop.h"
 #include "include/maps.h"
 #include "include/siit.h"
@@ -30,7 +33,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	__u64 icmp_rest = 0;
 	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN];
 	__be32 sender_ip, node_ip;
-	__u32 node_ifindex, node_veth;
+	__u32 node_ifindex, node_veth, pooled, segments;
 	__u8 ttl;
 	int rewritten;
 
@@ -65,8 +68,6 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	at = onm_check_at(v6.next_header);
 	if (!at && v6.next_header != ONM_IPPROTO_ICMPV6)
 		return onm_slow(ONM_SLOW_EXTENSION_HEADER);
-	if (local->flags & ONM_PORT_F_POOL_MEMBER)
-		return onm_slow(ONM_SLOW_POOL);
 	network = onm_network(vni);
 	if (!network)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
@@ -93,6 +94,8 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	onm_mac_copy(sender_mac, source->mac);
 	node_ifindex = local->ifindex;
 	node_veth = local->flags & ONM_PORT_F_VETH;
+	pooled = local->flags & ONM_PORT_F_POOL_ADDRESS;
+	segments = skb->gso_segs ? skb->gso_segs : 1;
 	if (at) {
 		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip6), end, v6.next_header,
 						       v6.payload);
@@ -110,13 +113,18 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		rest = onm_icmp_verify(
 			skb, ETH_HLEN + sizeof(*ip6), v6.payload,
 			onm_pseudo6_sum(v6.saddr, v6.daddr, v6.payload, ONM_IPPROTO_ICMPV6));
-		if (rest == ONM_ICMP_BAD_CHECKSUM)
+		if (rest == ONM_ICMP_BAD_CHECKSUM) {
+			if (pooled) /* the core counts it before its translator drops it */
+				onm_count_delivery(v6.daddr, segments);
 			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
+		}
 		if (rest < 0)
 			return onm_slow(ONM_SLOW_TOO_BIG);
 		icmp_rest = rest;
 	}
 	v6.segment = segment;
+	if (pooled) /* from here it is delivered (or a failed rewrite, which the core counts too) */
+		onm_count_delivery(v6.daddr, segments);
 
 	rewritten = onm_siit_6to4(skb, &v6, sender_ip, node_ip, ttl,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v6.traffic_class : 0,

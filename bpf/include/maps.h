@@ -31,4 +31,26 @@ static __always_inline __u16 onm_next_ident(void)
 	return (__u16)ident->next++;
 }
 
+/* Packets delivered to a member's pool address, counted on this CPU as the core's
+ * `CoreState.count_delivery` (the agent reads the sums into its delivery counts); the first
+ * one creates the entry (another CPU's racing creation is taken then). */
+static __always_inline void onm_count_delivery(const __u8 *address, __u32 packets)
+{
+	struct onm_local_key key;
+	struct onm_counter_value one = { .count = packets };
+	struct onm_counter_value *count;
+
+	__builtin_memcpy(key.substrate, address, 16);
+	count = bpf_map_lookup_elem(&onm_pool_deliveries, &key);
+	if (count) {
+		count->count += packets;
+		return;
+	}
+	if (bpf_map_update_elem(&onm_pool_deliveries, &key, &one, BPF_NOEXIST) == 0)
+		return;
+	count = bpf_map_lookup_elem(&onm_pool_deliveries, &key);
+	if (count)
+		count->count += packets;
+}
+
 #endif

@@ -231,3 +231,13 @@ def fill_substrate(
 
 def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
     return dst + src + ethertype.to_bytes(2, "big") + payload
+
+
+def write_wanted(loaded: Loaded, maps: Mapping[str, Mapping[bytes, bytes]]) -> None:
+    """Every map's entries as the adapter writes them (`entries.wanted`), raw."""
+    loaded.clear()
+    loaded.maps.set_config(SUBSTRATE_IFINDEX)
+    for name, written in maps.items():
+        spec = layout.MAP_BY_NAME[name]
+        for key, value in written.items():
+            loaded.put(name, spec.key.from_buffer_copy(key), spec.value.from_buffer_copy(value))

@@ -125,7 +125,13 @@ def test_substrate_ingress_checks(sub: Loaded) -> None:
     wrong_host = _ipv6(substrate(HOST_B + 0x10000, v4(PEER)), LOCAL6)
     assert _sub(sub, wrong_host) == (shot, DropReason.SPOOFED_SUBSTRATE_SOURCE)
     assert _sub(sub, good, allowed=False, gateway=True) == (ok, SlowPath.FROM_GATEWAY)
-    assert _sub(sub, good, local_flags=layout.PortFlag.POOL_MEMBER) == (ok, SlowPath.POOL)
+    delivered = sub.maps.pool_deliveries().get(LOCAL6, 0)  # a pool address: counted
+    assert _sub(sub, good, local_flags=layout.PortFlag.POOL_ADDRESS) == (TC_ACT_REDIRECT, None)
+    assert sub.maps.pool_deliveries()[LOCAL6] == delivered + 1
+    assert _sub(sub, good) == (TC_ACT_REDIRECT, None)  # a node's own address: not counted
+    assert sub.maps.pool_deliveries()[LOCAL6] == delivered + 1
+    sub.maps.forget_deliveries(LOCAL6)
+    assert LOCAL6 not in sub.maps.pool_deliveries()
 
 
 def test_identification_generators_spread_over_cpus(sub: Loaded) -> None:

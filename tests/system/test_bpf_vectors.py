@@ -61,6 +61,7 @@ from support.bpf_harness import (
     fill_substrate,
     substrate,
     v4,
+    write_wanted,
 )
 
 CORPUS = ROOT / "tests" / "fuzz" / "corpus"
@@ -261,16 +262,6 @@ def test_expected_fast_path_outcomes(node: Loaded, sub: Loaded) -> None:
 # --- node to node on one host ----------------------------------------------------------------
 B_IFINDEX = 9
 """b's port (any ifindex but the test run's loopback, a's)."""
-
-
-def write_wanted(node: Loaded, maps: dict[str, entries.Entries]) -> None:
-    """Every map's entries as the adapter writes them (`entries.wanted`), raw."""
-    node.clear()
-    node.maps.set_config(bpf_harness.SUBSTRATE_IFINDEX)
-    for name, written in maps.items():
-        spec = layout.MAP_BY_NAME[name]
-        for key, value in written.items():
-            node.put(name, spec.key.from_buffer_copy(key), spec.value.from_buffer_copy(value))
 
 
 def test_node_to_node_on_one_host_agrees_with_the_core(world: Lab, node: Loaded) -> None:

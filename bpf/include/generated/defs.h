@@ -95,6 +95,7 @@ enum onm_port_f {
 	ONM_PORT_F_POOL_MEMBER = 1,
 	ONM_PORT_F_PUBLIC_IP = 2,
 	ONM_PORT_F_VETH = 4,
+	ONM_PORT_F_POOL_ADDRESS = 8,
 };
 
 enum onm_net_f {
@@ -488,5 +489,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct onm_edge_sent_value);
 } onm_edge_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_local_key);
+	__type(value, struct onm_counter_value);
+} onm_pool_deliveries SEC(".maps");
 
 #endif

@@ -78,6 +78,13 @@ class AgentCore:
     def counters(self) -> Counters:
         return self._state.counters
 
+    def count_deliveries(self, added: Mapping[tuple[str, bytes], int]) -> None:
+        """Packets a kernel datapath delivered to members as their pool IPs ((interface, pool
+        IP) -> packets), counted as the core counts its own (`CoreState.count_delivery`)."""
+        delivered = self._state.delivered
+        for key, packets in added.items():
+            delivered[key] = delivered.get(key, 0) + packets
+
     # --- control: snapshots and resolutions ----------------------------------------------------
 
     def apply_snapshot(self, snapshot: HostSnapshot, now: dt.datetime) -> list[Action]:

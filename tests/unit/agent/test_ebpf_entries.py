@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from dataclasses import replace
 
 from test_ebpf_maps import IP, MAC, SUBSTRATE, port
 
@@ -64,6 +65,28 @@ def test_a_veth_port_is_flagged_for_delivery_into_its_namespace() -> None:
 
     assert flags(frozenset({"veth-a"})) == layout.PortFlag.VETH
     assert flags(frozenset()) == flags(frozenset({"tap-b"})) == 0
+
+
+def test_a_members_pool_address_is_a_local_with_the_pool_ip() -> None:
+    """As `Tables.by_substrate`: delivered there as the pool IP, its deliveries counted."""
+    pool_ip = bytes((10, 0, 0, 100))
+    pool_address = ipaddress.IPv6Address("fd00:0:102:300:100:7:a00:64").packed
+    member = port({pool_ip: pool_address})
+    world = replace(
+        tables(),
+        ports={member.interface: member},
+        by_substrate={
+            SUBSTRATE: member,
+            pool_address: replace(member, ip=pool_ip, substrate=pool_address),
+        },
+    )
+    assert wanted(world, cache(), {})["onm_locals"] == {}  # not attached yet
+    locals_ = wanted(world, cache(), {"veth-a": 12})["onm_locals"]
+    own = layout.LocalValue.from_buffer_copy(locals_[SUBSTRATE])
+    pooled = layout.LocalValue.from_buffer_copy(locals_[pool_address])
+    assert (bytes(own.ip), own.flags) == (IP, 0)
+    assert (pooled.ifindex, bytes(pooled.ip), bytes(pooled.mac)) == (12, pool_ip, MAC)
+    assert pooled.flags == layout.PortFlag.POOL_ADDRESS
 
 
 def test_only_remote_senders_are_allowed_sources() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+from dataclasses import replace
 
 import pytest
 
@@ -73,9 +74,12 @@ def test_port_and_local_entries() -> None:
     assert value.flags == 0
     pooled = port({bytes((10, 0, 0, 100)): SUBSTRATE})
     assert port_value(pooled, 7).flags == layout.PortFlag.POOL_MEMBER
-    local = local_value(pooled, 42)
+    local = local_value(pooled, 42)  # the member's own address: delivered as any node's
     assert (local.ifindex, local.vni, bytes(local.ip)) == (42, 7, IP)
-    assert local.flags == layout.PortFlag.POOL_MEMBER
+    assert local.flags == 0
+    as_pool = local_value(replace(pooled, ip=bytes((10, 0, 0, 100))), 42)  # its pool address
+    assert bytes(as_pool.ip) == bytes((10, 0, 0, 100))
+    assert as_pool.flags == layout.PortFlag.POOL_ADDRESS
 
 
 def test_keys_pack_in_network_order() -> None:

@@ -34,7 +34,9 @@ Refresh: what the fast path forwards never reaches the resolver; `node_ingress` 
 mappings it uses and the loop's tick asks again for the due ones it used (`refresh.py`).
 
 Counters: the programs' per-CPU drop and slow-path counts are summed over CPUs at each scrape
-(`kernel_counts`); adopted, they go on from where the earlier agent's were.
+(`kernel_counts`); adopted, they go on from where the earlier agent's were. What substrate_ingress
+delivers to members' pool addresses is read into the core's delivery counts every
+`DELIVERIES_EVERY` (`deliveries.KernelDeliveries`): health, load and reports see it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from typing import Final
 
 from onm.agent.core import AgentCore
 from onm.agent.datapath.ebpf import entries, layout, pinning, refresh
+from onm.agent.datapath.ebpf.deliveries import DELIVERIES_EVERY, KernelDeliveries
 from onm.agent.datapath.ebpf.edge_kernel import KernelPins
 from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, read_edge, rebalanced
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
@@ -187,8 +190,10 @@ class EbpfDatapath(UserspaceDatapath):
             self.edge_sync = EdgeSync(self.maps, adopted=self._edge_found())
             self.pins = KernelPins(self.maps, lambda: self.edge_sync.held)
             self.edge_sync.fresh = self.pins.zero
+            self.deliveries = KernelDeliveries(self.maps, self.adopted)
             self._liveness = 0
             self._figures_at = 0.0
+            self._deliveries_at = 0.0
             self._review_at = dt.datetime.min.replace(tzinfo=dt.UTC)
             self.maps.set_config(self._substrate_ifindex)
             if not self.adopted:  # an adopted generator goes on where it was
@@ -336,6 +341,9 @@ class EbpfDatapath(UserspaceDatapath):
         if changed or egress.changes.total() != self._liveness:
             self._decided()
         now = time.monotonic()
+        if now >= self._deliveries_at and self._settled:  # pool deliveries made in the kernel
+            self._deliveries_at = now + DELIVERIES_EVERY
+            self.core.count_deliveries(self.deliveries.refresh(self.core.tables))
         if now >= self._figures_at and self.edge_sync.held is not None:
             self._figures_at = now + FIGURES_EVERY
             egress.kernel_pinned, egress.kernel_sent = self.pins.refresh(egress.flows)

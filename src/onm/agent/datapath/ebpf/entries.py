@@ -62,7 +62,12 @@ def wanted(
             continue
         public = holds_public_ip(tables, port)
         maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni, public))
-        maps["onm_locals"][port.substrate] = bytes(local_value(port, ifindex, interface in veths))
+    for address, local in tables.by_substrate.items():  # nodes' own and pool addresses
+        ifindex = ifindexes.get(local.interface)
+        if ifindex is not None:
+            maps["onm_locals"][address] = bytes(
+                local_value(local, ifindex, local.interface in veths)
+            )
     sources = maps["onm_sources"]
     for (vni, ip), resident in tables.residents.items():
         value = bytes(layout.SourceValue(mac=(layout.u8 * 6).from_buffer_copy(resident.mac)))

@@ -26,12 +26,16 @@ class PortFlag(enum.IntFlag):
     """Properties of a local node's port: most send its traffic to the slow path."""
 
     POOL_MEMBER = 1
-    """The node may send from pool IPs and its deliveries are counted per member."""
+    """The node may send from pool IPs (`Port.pool_sources`): its frames are the core's."""
     PUBLIC_IP = 2
     """The node holds a public IP on an edge pool: its gateway is the holder's (the core's)."""
     VETH = 4
     """The port is a veth (`onm_locals`): frames for the node go straight into its namespace's
     ingress with `bpf_redirect_peer`, skipping the port's transmit and the backlog."""
+    POOL_ADDRESS = 8
+    """An `onm_locals` entry of a member's pool address (`Tables.by_substrate`: its IP is the
+    pool IP): each packet delivered there is counted in `onm_pool_deliveries`, as the core's
+    `CoreState.count_delivery`."""
 
 
 class NetworkFlag(enum.IntFlag):
@@ -146,6 +150,8 @@ agent does not know: dropped as `NO_ROUTE`, as the core does. A lookup that find
 network not written: the slow path's (`ROUTED`)."""
 ROUTE_SLOW: Final = 0xFFFFFFFD
 """A route to a pool beyond `POOL_SLOTS`: the slow path's."""
+LOCAL_SLOTS: Final = 4096
+"""Local substrate addresses (`onm_locals`): nodes' own and members' pool addresses."""
 ICMP_SUM_WORDS: Final = 1024
 """The programs checksum ICMP messages of at most this many 16-bit words; longer ones go slow."""
 
@@ -395,6 +401,7 @@ class MapKind(enum.Enum):
     HASH = "BPF_MAP_TYPE_HASH"
     ARRAY = "BPF_MAP_TYPE_ARRAY"
     PERCPU_ARRAY = "BPF_MAP_TYPE_PERCPU_ARRAY"
+    PERCPU_HASH = "BPF_MAP_TYPE_PERCPU_HASH"
     LPM_TRIE = "BPF_MAP_TYPE_LPM_TRIE"
     LRU_HASH = "BPF_MAP_TYPE_LRU_HASH"
 
@@ -431,7 +438,7 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_ports", MapKind.HASH, PortKey, PortValue, 4096),
     MapSpec("onm_networks", MapKind.HASH, NetworkKey, NetworkValue, 4096),
     MapSpec("onm_mappings", MapKind.HASH, MappingKey, MappingValue, 262144),
-    MapSpec("onm_locals", MapKind.HASH, LocalKey, LocalValue, 4096),
+    MapSpec("onm_locals", MapKind.HASH, LocalKey, LocalValue, LOCAL_SLOTS),
     MapSpec("onm_sources", MapKind.HASH, SourceKey, SourceValue, 262144),
     MapSpec("onm_gateways", MapKind.HASH, GatewayKey, GatewayValue, 4096),
     MapSpec("onm_settings", MapKind.ARRAY, IndexKey, ConfigValue, 1),
@@ -444,6 +451,7 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_edge_gateways", MapKind.ARRAY, IndexKey, EdgeGatewayValue, GATEWAY_SLOTS),
     MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
     MapSpec("onm_edge_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, GATEWAY_SLOTS),
+    MapSpec("onm_pool_deliveries", MapKind.PERCPU_HASH, LocalKey, CounterValue, LOCAL_SLOTS),
 )
 """Every map of the programs, as `bpf/include/maps.h` declares it (generated)."""
 MAP_BY_NAME: Final = {spec.name: spec for spec in MAPS}

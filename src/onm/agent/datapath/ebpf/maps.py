@@ -77,8 +77,11 @@ def network_settings(siit: SiitConfig, router_mac: bytes, encap: bool) -> layout
 
 
 def local_value(port: Port, ifindex: int, veth: bool = False) -> layout.LocalValue:
-    """`veth`: the port is a veth (delivered with `bpf_redirect_peer`)."""
-    flags = layout.PortFlag.POOL_MEMBER if port.pool_sources else layout.PortFlag(0)
+    """`port` as `Tables.by_substrate` holds it: a member's pool address is its port with the
+    pool IP (`PortFlag.POOL_ADDRESS`: its deliveries are counted). `veth`: the port is a veth
+    (delivered with `bpf_redirect_peer`)."""
+    pooled = port.ip in port.pool_sources
+    flags = layout.PortFlag.POOL_ADDRESS if pooled else layout.PortFlag(0)
     if veth:
         flags |= layout.PortFlag.VETH
     return layout.LocalValue(
@@ -176,6 +179,26 @@ class DatapathMaps:
             value.to_bytes(bpf_map.value_size, "little").ljust(slot, b"\0") for value in values
         )
         bpf_map.update(layout.IndexKey(index), ctypes.create_string_buffer(raw, len(raw)))
+
+    def pool_deliveries(self) -> dict[bytes, int]:
+        """Packets substrate_ingress delivered to each pool address (`onm_pool_deliveries`),
+        summed over CPUs: a walk and a lookup per address (a few per host)."""
+        bpf_map = self.maps["onm_pool_deliveries"]
+        slot = (bpf_map.value_size + 7) // 8 * 8
+        cpus = possible_cpus()
+        found = {}
+        addresses = bpf_map.keys()  # a map's walk, not a dict's
+        for octets in addresses:
+            raw = bpf_map.lookup_raw(layout.LocalKey.from_buffer_copy(octets), slot * cpus)
+            if raw is not None:
+                found[octets] = sum(
+                    int.from_bytes(raw[i * slot : i * slot + 8], "little") for i in range(cpus)
+                )
+        return found
+
+    def forget_deliveries(self, address: bytes) -> None:
+        """An address that is no longer a pool address: its count goes."""
+        self.maps["onm_pool_deliveries"].delete(layout.LocalKey.from_buffer_copy(address))
 
     def drops(self) -> Mapping[DropReason, int]:
         """Drops per reason, summed over CPUs (reasons never counted left out)."""

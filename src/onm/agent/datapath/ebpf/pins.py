@@ -38,6 +38,7 @@ PROGRAMS_DIR: Final = "programs"
 KERNEL_MAP_TYPE: Final = {
     layout.MapKind.HASH: 1,
     layout.MapKind.ARRAY: 2,
+    layout.MapKind.PERCPU_HASH: 5,
     layout.MapKind.PERCPU_ARRAY: 6,
     layout.MapKind.LRU_HASH: 9,
     layout.MapKind.LPM_TRIE: 11,
