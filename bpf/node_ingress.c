@@ -9,9 +9,13 @@
  * 4) and redirected to the substrate interface, its MACs from the neighbour table. One to a
  * node on this host (`onm_locals`) passes the same checks (as the core judges it by the
  * translation it would get elsewhere) and is delivered as sent, to the target's MAC, into its
- * namespace (bpf_redirect_peer, a veth) or to its port. Anything else (ARP, options,
- * fragments, ICMP errors, misses, routed traffic, pool members, what needs an ICMP error) goes
- * to the userspace core untouched; drops are counted per reason. */
+ * namespace (bpf_redirect_peer, a veth) or to its port. Pools: a member may send from its
+ * pools' IPs (`onm_pool_sources`: from its pool address); a requester's frames to a pool IP go
+ * to the member its mapping names like any node's, a member's pool address on this host
+ * counting its deliveries (`onm_pool_deliveries`); what a member's port sends is counted for
+ * the core's passive liveness (`onm_member_sent`). Anything else (ARP, options, fragments,
+ * ICMP errors, misses, routed traffic, rotating pools, a foreign source, what needs an ICMP
+ * error) goes to the userspace core untouched; drops are counted per reason. */
 #include "include/drop.h"
 #include "include/edge.h"
 #include "include/maps.h"
@@ -27,6 +31,10 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_mapping_key mapping_key = {};
 	struct onm_mapping_value *mapping;
 	struct onm_local_value *local = 0;
+	struct onm_pool_source_key pool_key = {};
+	struct onm_pool_source_value *pooled;
+	const __u8 *src6;
+	__u32 member, pool_target = 0;
 	__u32 used;
 	struct onm_edge edge = {};
 	const __u8 *dst6;
@@ -64,8 +72,16 @@ int onm_node_ingress(struct __sk_buff *skb)
 		return onm_drop(ONM_DROP_IPV4_BAD_CHECKSUM);
 	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
 		return onm_slow(ONM_SLOW_FRAGMENT);
-	if (ip->saddr != *(__be32 *)port->ip)
-		return onm_slow(ONM_SLOW_FOREIGN_SOURCE); /* a pool IP, or spoofed: the core says */
+	src6 = port->substrate;
+	member = port->flags & ONM_PORT_F_POOL_MEMBER;
+	if (ip->saddr != *(__be32 *)port->ip) { /* a member may send from its pools' IPs */
+		pool_key.ifindex = skb->ifindex;
+		__builtin_memcpy(pool_key.ip, &ip->saddr, 4);
+		pooled = bpf_map_lookup_elem(&onm_pool_sources, &pool_key);
+		if (!pooled) /* spoofed: the core drops it and notes the claim (detection) */
+			return onm_slow(ONM_SLOW_FOREIGN_SOURCE);
+		src6 = pooled->substrate; /* from its pool address, as onm.agent.forwarding */
+	}
 	if (!onm_unicast_v4(ip->saddr))
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
 	network = onm_network(port->vni);
@@ -88,8 +104,6 @@ int onm_node_ingress(struct __sk_buff *skb)
 			refuse = ONM_DROP_NO_ROUTE;
 		dst6 = edge.dst6;
 	} else {
-		if (port->flags & ONM_PORT_F_POOL_MEMBER)
-			return onm_slow(ONM_SLOW_POOL);
 		mapping_key.ifindex = skb->ifindex;
 		__builtin_memcpy(mapping_key.target, &ip->daddr, 4);
 		mapping = bpf_map_lookup_elem(&onm_mappings, &mapping_key);
@@ -98,15 +112,15 @@ int onm_node_ingress(struct __sk_buff *skb)
 		if (!onm_mac_eq(eth->h_dest, mapping->mac))
 			return onm_slow(ONM_SLOW_MAC_MISMATCH);
 		if (mapping->flags & ONM_MAP_F_POOL)
-			return onm_slow(ONM_SLOW_POOL);
+			return onm_slow(ONM_SLOW_POOL); /* a rotating pool: the core counts its packets */
 		if (mapping->flags & ONM_MAP_F_LOCAL) { /* a node next door: delivered as sent */
 			local = bpf_map_lookup_elem(&onm_locals, mapping->substrate);
 			if (!local)
 				return onm_slow(ONM_SLOW_LOCAL_TARGET);
-			if (local->flags & ONM_PORT_F_POOL_ADDRESS)
-				return onm_slow(ONM_SLOW_POOL); /* the core counts its deliveries */
 			if (local->vni != port->vni)
 				refuse = ONM_DROP_NETWORK_MISMATCH;
+			else /* a member's pool address here: its deliveries are counted, as the core's */
+				pool_target = local->flags & ONM_PORT_F_POOL_ADDRESS;
 		}
 		used = bpf_ktime_get_ns() >> ONM_USED_SHIFT;
 		if (mapping->used != used) /* in use: the agent's timer refreshes it (refresh.py) */
@@ -144,8 +158,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 		if (refuse) /* before the translator's ICMP checksum check, as the core */
 			return onm_drop(refuse);
 		rest = onm_icmp_verify(skb, ETH_HLEN + sizeof(*ip), v4.payload, 0);
-		if (rest == ONM_ICMP_BAD_CHECKSUM)
+		if (rest == ONM_ICMP_BAD_CHECKSUM) {
+			if (pool_target) /* the core counts it before its translator drops it */
+				onm_count_delivery(dst6, 1);
 			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
+		}
 		if (rest < 0)
 			return onm_slow(ONM_SLOW_TOO_BIG);
 		icmp_rest = rest;
@@ -164,7 +181,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 	if (!config || !config->substrate_ifindex)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
 
+	if (member) /* the core's passive liveness sees what the member sent */
+		onm_count_member_sent(skb->ifindex);
 	if (local) { /* the checks passed as for a remote node: the frame to the target's MAC */
+		if (pool_target) /* one per frame, a GSO one too, as the core's to_local */
+			onm_count_delivery(dst6, 1);
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 		eth = data;
@@ -177,7 +198,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	}
 	if (routed)
 		onm_edge_commit(&edge, total);
-	rewritten = onm_siit_4to6(skb, &v4, port->substrate, dst6, hop_limit,
+	rewritten = onm_siit_4to6(skb, &v4, src6, dst6, hop_limit,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
 	if (rewritten > 0)
 		return onm_slow(ONM_SLOW_TOO_BIG);

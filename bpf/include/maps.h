@@ -31,26 +31,40 @@ static __always_inline __u16 onm_next_ident(void)
 	return (__u16)ident->next++;
 }
 
-/* Packets delivered to a member's pool address, counted on this CPU as the core's
- * `CoreState.count_delivery` (the agent reads the sums into its delivery counts); the first
- * one creates the entry (another CPU's racing creation is taken then). */
-static __always_inline void onm_count_delivery(const __u8 *address, __u32 packets)
+/* `packets` more under `key` in a per-CPU hash of counts, this CPU's; the first one creates
+ * the entry (another CPU's racing creation is taken then). */
+static __always_inline void onm_count_keyed(void *counts, const void *key, __u32 packets)
 {
-	struct onm_local_key key;
 	struct onm_counter_value one = { .count = packets };
-	struct onm_counter_value *count;
+	struct onm_counter_value *count = bpf_map_lookup_elem(counts, key);
 
-	__builtin_memcpy(key.substrate, address, 16);
-	count = bpf_map_lookup_elem(&onm_pool_deliveries, &key);
 	if (count) {
 		count->count += packets;
 		return;
 	}
-	if (bpf_map_update_elem(&onm_pool_deliveries, &key, &one, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(counts, key, &one, BPF_NOEXIST) == 0)
 		return;
-	count = bpf_map_lookup_elem(&onm_pool_deliveries, &key);
+	count = bpf_map_lookup_elem(counts, key);
 	if (count)
 		count->count += packets;
+}
+
+/* Packets delivered to a member's pool address, as the core's `CoreState.count_delivery` (the
+ * agent reads the sums into its delivery counts). */
+static __always_inline void onm_count_delivery(const __u8 *address, __u32 packets)
+{
+	struct onm_local_key key;
+
+	__builtin_memcpy(key.substrate, address, 16);
+	onm_count_keyed(&onm_pool_deliveries, &key, packets);
+}
+
+/* A frame of a member's port forwarded here: the core's passive liveness counts it seen. */
+static __always_inline void onm_count_member_sent(__u32 ifindex)
+{
+	struct onm_port_key key = { .ifindex = ifindex };
+
+	onm_count_keyed(&onm_member_sent, &key, 1);
 }
 
 #endif

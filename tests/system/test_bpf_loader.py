@@ -94,7 +94,12 @@ def test_node_ingress_checks(node: Loaded) -> None:
         ok,
         SlowPath.LOCAL_TARGET,
     )
-    assert _node(node, good, port_flags=layout.PortFlag.POOL_MEMBER) == (ok, SlowPath.POOL)
+    sent = node.maps.member_sent().get(bpf_harness.LOOPBACK, 0)  # a member's port: counted
+    assert _node(node, good, port_flags=layout.PortFlag.POOL_MEMBER) == (TC_ACT_REDIRECT, None)
+    assert node.maps.member_sent()[bpf_harness.LOOPBACK] == sent + 1
+    assert _node(node, good) == (TC_ACT_REDIRECT, None)
+    assert node.maps.member_sent()[bpf_harness.LOOPBACK] == sent + 1
+    assert _node(node, good, mapping_flags=layout.MappingFlag.POOL) == (ok, SlowPath.POOL)
     node.clear()  # no port: until the agent has written the tables, nothing is forwarded
     out = node.run(good)
     assert (out.verdict, out.drop) == (shot, DropReason.UNKNOWN_PORT)

@@ -1,11 +1,18 @@
 """Pool traffic through the real programs (BPF_PROG_TEST_RUN) beside the agent's core.
 
 World (`support.agent_world`): a and b on host r, g on host s, all in znet; pool web on
-10.0.0.9 with members b and g, b held down, so a's requests cross to g's pool address on s.
-The substrate program's maps are what `entries.wanted` writes from s's own tables; every packet
-runs through s's core and the program: a redirected frame must be exactly the core's `ToNode`
-(g's MAC, the pool IP as destination), a drop the core's reason, and the kernel's delivery
-count for g's pool address must move exactly as the core's `delivered` for (g, pool IP) does.
+10.0.0.9 with members b and g (b held down where a's requests must cross to g's pool address
+on s). The programs' maps are what `entries.wanted` writes from that host's own tables and
+resolutions; every frame runs through the core and the program: a redirected frame must be
+exactly the core's `ToNode` / `ToSubstrate`, a drop the core's reason, a hand-over the core's
+to decide; the kernel's delivery count of a pool address must move exactly as the core's
+`delivered` for (member, pool IP) does, and what a member's port forwarded is counted for its
+passive liveness (`onm_member_sent`).
+
+- receive: a's requests arriving at g's pool address (substrate_ingress), hostile sources;
+- a member answering from the pool IP (node_ingress on s: from g's pool address), and a node
+  that is no member sending from it (the core's: dropped, its claim noted);
+- a requester's frames to the pool IP: to g's pool address on s, or to b's next door.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment
 from scapy.packet import Raw
 from sqlalchemy import update
+from test_bpf_vectors import ipv4_vectors
 
 from onm.addressing import embed_ipv4
 from onm.agent.actions import ToNode, ToSubstrate
-from onm.agent.datapath.ebpf import entries
+from onm.agent.datapath.ebpf import entries, layout
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
 from onm.manager import pools, tables
 from onm.model.principal import ADMIN
@@ -31,6 +39,7 @@ from support.agent_world import NOW, Lab, only, resolve_via_arp
 from support.agent_world import lab as world
 from support.bpf_harness import IDENTIFICATION, LOOPBACK, Loaded, ethernet, write_wanted
 
+node_fixture = bpf_harness.node_fixture  # the shared fixtures `node` and `sub`
 sub_fixture = bpf_harness.sub_fixture
 __all__ = ["world"]  # the agent core's world, a fixture used by name
 
@@ -38,11 +47,15 @@ POOL_IP = "10.0.0.9"
 POOL = ipaddress.IPv4Address(POOL_IP).packed
 
 
-def _pooled(world: Lab) -> None:
-    """Pool web (b, g), b down: r's requesters go to g's pool address on s."""
+def _pooled(world: Lab, b_down: bool = True) -> None:
+    """Pool web (b, g), b down: r's requesters go to g's pool address on s (else to b)."""
     with world.store.write(ADMIN, NOW) as tx:
         settings = {"check": {"kind": "none"}, "all_down": "fail-closed"}
         pools.create(tx, "web", "z/znet", POOL_IP, settings, ["b", "g"])
+    if not b_down:
+        world.snapshot("r")
+        world.snapshot("s")
+        return
     m = tables.pool_members
     with world.store.write(ADMIN, NOW) as tx:
         node_id = world.nodes["b"].id
@@ -52,10 +65,14 @@ def _pooled(world: Lab) -> None:
     world.snapshot("s")
 
 
-def _pool_address(world: Lab) -> bytes:
-    """g's address for the pool, as s's tables hold it."""
-    [found] = [a for a, p in world.s.tables.by_substrate.items() if p.ip == POOL]
+def _pool_address(world: Lab, host: str = "s") -> bytes:
+    """The local member's address for the pool, as `host`'s tables hold it."""
+    [found] = [a for a, p in world.core(host).tables.by_substrate.items() if p.ip == POOL]
     return found
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
 
 
 def _vectors(src6: bytes, dst6: bytes) -> Iterator[tuple[str, bytes]]:
@@ -178,3 +195,132 @@ def test_hostile_sources_to_a_pool_address_are_dropped_as_the_core_does(
     )
     assert world.s.counters.drops[want] == 1
     assert world.s.monitor.delivered.get((world.nodes["g"].interface, POOL), 0) == 0
+
+
+# --- node_ingress ----------------------------------------------------------------------------
+B_IFINDEX = 9
+
+
+def _sends(world: Lab, node: Loaded, host: str, sender: str, frame: bytes) -> int:
+    """One frame from `sender`'s port through `host`'s core and node_ingress; they must agree;
+    the kernel's delivery and member counts must move as the core's; the verdict."""
+    core = world.core(host)
+    interface = world.nodes[sender].interface
+    member = interface in core.monitor.by_interface
+    before = node.maps.pool_deliveries()
+    sent_before = node.maps.member_sent().get(LOOPBACK, 0)
+    counted_before = dict(core.monitor.delivered)
+    drops = dict(core.counters.drops)
+    actions = core.node_frame(interface, frame, NOW)
+    out = node.run(frame)
+    moved = {
+        address: n - before.get(address, 0)
+        for address, n in node.maps.pool_deliveries().items()
+        if n != before.get(address, 0)
+    }
+    counted = {
+        key: n - counted_before.get(key, 0)
+        for key, n in core.monitor.delivered.items()
+        if n != counted_before.get(key, 0)
+    }
+    sent = node.maps.member_sent().get(LOOPBACK, 0) - sent_before
+    kernel = {
+        (core.tables.by_substrate[a].interface, core.tables.by_substrate[a].ip): n
+        for a, n in moved.items()
+    }
+    if out.verdict == TC_ACT_REDIRECT:
+        crossed = [a for a in actions if isinstance(a, ToSubstrate | ToNode)]
+        if out.packet[12:14] == b"\x86\xdd":
+            assert crossed == [ToSubstrate(out.packet[14:])], (crossed, out.packet.hex())
+        else:
+            [to_node] = crossed
+            assert to_node == ToNode(to_node.interface, out.packet), crossed
+        assert kernel == counted, (kernel, counted)
+        assert sent == (1 if member else 0)
+    elif out.verdict == TC_ACT_SHOT:
+        assert not [a for a in actions if isinstance(a, ToSubstrate | ToNode)], actions
+        assert out.drop is not None
+        assert core.counters.drops[out.drop] == drops.get(out.drop, 0) + 1, out.drop
+        assert kernel == counted, (kernel, counted)
+    else:
+        assert kernel == {} and sent == 0  # the core's: it counts what it delivers itself
+    return out.verdict
+
+
+def _agree(world: Lab, node: Loaded, host: str, sender: str, dst_mac: bytes, src: str, dst: str):
+    a_mac = _mac(world.nodes[sender].mac)
+    verdicts: dict[int, int] = {}
+    for name, packet in ipv4_vectors(src, dst):
+        try:
+            verdict = _sends(world, node, host, sender, ethernet(dst_mac, a_mac, 0x0800, packet))
+        except AssertionError as exc:
+            raise AssertionError(f"vector {name}: {exc}") from None
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    assert verdicts.get(TC_ACT_REDIRECT, 0) >= 30, verdicts
+    assert verdicts.get(TC_ACT_SHOT, 0) >= 2, verdicts
+    assert verdicts.get(TC_ACT_OK, 0) >= 10, verdicts
+    return verdicts
+
+
+def test_a_member_answers_from_the_pool_ip_in_the_kernel(world: Lab, node: Loaded) -> None:
+    """g on s answers a from the pool IP: it leaves from g's pool address, as the core sends."""
+    _pooled(world)
+    g, a = world.nodes["g"], world.nodes["a"]
+    a_mac = _mac(resolve_via_arp(world, "s", "g", str(a.ip)))
+    ports = {g.interface: LOOPBACK}
+    write_wanted(node, entries.wanted(world.s.tables, world.s.resolver.cache, ports))
+    _agree(world, node, "s", "g", a_mac, POOL_IP, str(a.ip))
+    reply = bytes(IP(src=POOL_IP, dst=str(a.ip)) / ICMP(type=0, id=7, seq=9) / b"pong")
+    sent = only(
+        world.s.node_frame(g.interface, ethernet(a_mac, _mac(g.mac), 0x0800, reply), NOW),
+        ToSubstrate,
+    )
+    assert sent[0].packet[8:24] == _pool_address(world)  # from g's pool address
+    # From an IP that is neither its own nor a pool's it is a member of: the core's, dropped.
+    spoof = bytes(IP(src="10.0.0.77", dst=str(a.ip)) / UDP() / b"s")
+    frame = ethernet(a_mac, _mac(g.mac), 0x0800, spoof)
+    assert node.run(frame).slow is layout.SlowPath.FOREIGN_SOURCE
+    assert _sends(world, node, "s", "g", frame) == TC_ACT_OK
+    assert world.s.counters.drops[DropReason.SPOOFED_SOURCE_IP] >= 1
+
+
+def test_nobody_else_sends_from_the_pool_ip(world: Lab, node: Loaded) -> None:
+    """a is no member: from the pool IP it is handed to the core, which drops it as spoofed."""
+    _pooled(world)
+    a = world.nodes["a"]
+    g_mac = _mac(resolve_via_arp(world, "r", "a", str(world.nodes["g"].ip)))
+    write_wanted(
+        node, entries.wanted(world.r.tables, world.r.resolver.cache, {a.interface: LOOPBACK})
+    )
+    frame = ethernet(g_mac, _mac(a.mac), 0x0800, bytes(IP(src=POOL_IP, dst="10.0.0.3") / UDP()))
+    drops = world.r.counters.drops[DropReason.SPOOFED_SOURCE_IP]
+    assert _sends(world, node, "r", "a", frame) == TC_ACT_OK
+    assert world.r.counters.drops[DropReason.SPOOFED_SOURCE_IP] == drops + 1
+
+
+def test_a_requester_reaches_a_remote_member_in_the_kernel(world: Lab, node: Loaded) -> None:
+    """a on r to the pool IP, b down: translated to g's pool address on s."""
+    _pooled(world)
+    a = world.nodes["a"]
+    pool_mac = _mac(resolve_via_arp(world, "r", "a", POOL_IP))
+    ports = {a.interface: LOOPBACK, world.nodes["b"].interface: B_IFINDEX}
+    maps = entries.wanted(world.r.tables, world.r.resolver.cache, ports)
+    [raw] = [v for k, v in maps["onm_mappings"].items() if k.endswith(POOL)]
+    assert layout.MappingValue.from_buffer_copy(raw).flags == 0  # a member, reached as a node
+    write_wanted(node, maps)
+    _agree(world, node, "r", "a", pool_mac, str(a.ip), POOL_IP)
+
+
+def test_a_requester_reaches_a_member_next_door_in_the_kernel(world: Lab, node: Loaded) -> None:
+    """a on r to the pool IP, b up (nearest): delivered to b as sent, b's deliveries counted."""
+    _pooled(world, b_down=False)
+    a, b = world.nodes["a"], world.nodes["b"]
+    pool_mac = _mac(resolve_via_arp(world, "r", "a", POOL_IP))
+    ports = {a.interface: LOOPBACK, b.interface: B_IFINDEX}
+    write_wanted(node, entries.wanted(world.r.tables, world.r.resolver.cache, ports, {b.interface}))
+    address = _pool_address(world, "r")
+    before = node.maps.pool_deliveries().get(address, 0)
+    verdicts = _agree(world, node, "r", "a", pool_mac, str(a.ip), POOL_IP)
+    in_kernel = node.maps.pool_deliveries()[address] - before
+    assert in_kernel == verdicts[TC_ACT_REDIRECT] + 2  # and the bad ICMP checksums, as the core
+    assert world.r.monitor.delivered[(b.interface, POOL)] > in_kernel  # its own hand-overs too

@@ -223,6 +223,20 @@ _Static_assert(__builtin_offsetof(struct onm_local_value, ip) == 8, "onm_local_v
 _Static_assert(__builtin_offsetof(struct onm_local_value, mac) == 12, "onm_local_value.mac: offset differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, flags) == 18, "onm_local_value.flags: offset differs from layout.LocalValue");
 
+struct onm_pool_source_key {
+	__u32 ifindex;
+	__u8 ip[4];
+};
+_Static_assert(sizeof(struct onm_pool_source_key) == 8, "onm_pool_source_key: size differs from layout.PoolSourceKey");
+_Static_assert(__builtin_offsetof(struct onm_pool_source_key, ifindex) == 0, "onm_pool_source_key.ifindex: offset differs from layout.PoolSourceKey");
+_Static_assert(__builtin_offsetof(struct onm_pool_source_key, ip) == 4, "onm_pool_source_key.ip: offset differs from layout.PoolSourceKey");
+
+struct onm_pool_source_value {
+	__u8 substrate[16];
+};
+_Static_assert(sizeof(struct onm_pool_source_value) == 16, "onm_pool_source_value: size differs from layout.PoolSourceValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_source_value, substrate) == 0, "onm_pool_source_value.substrate: offset differs from layout.PoolSourceValue");
+
 struct onm_source_key {
 	__u32 vni;
 	__u8 ip[4];
@@ -496,5 +510,19 @@ struct {
 	__type(key, struct onm_local_key);
 	__type(value, struct onm_counter_value);
 } onm_pool_deliveries SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_pool_source_key);
+	__type(value, struct onm_pool_source_value);
+} onm_pool_sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_port_key);
+	__type(value, struct onm_counter_value);
+} onm_member_sent SEC(".maps");
 
 #endif

@@ -9,7 +9,7 @@ from test_ebpf_entries import tables
 from test_ebpf_maps import SUBSTRATE, port
 
 from onm.agent.core import AgentCore
-from onm.agent.datapath.ebpf.deliveries import credit
+from onm.agent.datapath.ebpf.deliveries import credit, grown
 from onm.agent.tables import Tables
 
 POOL_IP = bytes((10, 0, 0, 100))
@@ -53,3 +53,10 @@ def test_the_core_counts_them_as_its_own_deliveries() -> None:
     core.count_deliveries({KEY: 2})
     core.count_deliveries({KEY: 3})
     assert core.monitor.delivered == {KEY: 5}
+
+
+def test_member_ports_whose_forwarded_count_moved_were_seen() -> None:
+    assert grown({3: 5, 4: 2}, {3: 5, 4: 1}) == [4]
+    assert grown({3: 1}, {}) == [3]
+    assert grown({3: 1}, {3: 9}) == [3]  # a new entry under a reused ifindex: moved too
+    assert grown({}, {3: 1}) == []

@@ -14,6 +14,7 @@ from onm.agent.datapath.ebpf.maps import mapping_key, source_key
 from onm.agent.resolution import Key, Mapping
 from onm.agent.tables import ResidentEntry, Tables
 from onm.model import NodeId
+from onm.model.pool import Rotation
 
 REMOTE_IP = bytes((10, 0, 0, 9))
 REMOTE = ipaddress.IPv6Address("fd00:0:102:400:0:7:a00:9").packed
@@ -87,6 +88,10 @@ def test_a_members_pool_address_is_a_local_with_the_pool_ip() -> None:
     assert (bytes(own.ip), own.flags) == (IP, 0)
     assert (pooled.ifindex, bytes(pooled.ip), bytes(pooled.mac)) == (12, pool_ip, MAC)
     assert pooled.flags == layout.PortFlag.POOL_ADDRESS
+    [(key, value)] = wanted(world, cache(), {"veth-a": 12})["onm_pool_sources"].items()
+    allowed = layout.PoolSourceKey.from_buffer_copy(key)
+    assert (allowed.ifindex, bytes(allowed.ip)) == (12, pool_ip)  # it may send from the pool IP
+    assert bytes(layout.PoolSourceValue.from_buffer_copy(value).substrate) == pool_address
 
 
 def test_only_remote_senders_are_allowed_sources() -> None:
@@ -96,9 +101,17 @@ def test_only_remote_senders_are_allowed_sources() -> None:
     assert bytes(layout.SourceValue.from_buffer_copy(value).mac) == REMOTE_MAC
 
 
-def test_pool_and_local_targets_are_flagged_for_the_slow_path() -> None:
-    pooled = wanted(tables(), cache(ranking=(NodeId("nd-2"),)), {"veth-a": 12})["onm_mappings"]
-    [raw] = pooled.values()
+def test_rotating_pools_and_local_targets_are_flagged() -> None:
+    """A pool's member is reached as any node; a rotating pool's is the core's (it counts)."""
+    member = wanted(tables(), cache(ranking=(NodeId("nd-2"),)), {"veth-a": 12})["onm_mappings"]
+    [raw] = member.values()
+    assert layout.MappingValue.from_buffer_copy(raw).flags == 0
+    rotating = {
+        ("veth-a", REMOTE_IP): Mapping(
+            REMOTE_MAC, REMOTE, WHEN, WHEN, (NodeId("nd-2"),), rotation=Rotation(packets=5)
+        )
+    }
+    [raw] = wanted(tables(), rotating, {"veth-a": 12})["onm_mappings"].values()
     assert layout.MappingValue.from_buffer_copy(raw).flags == layout.MappingFlag.POOL
     local = {("veth-a", IP): Mapping(MAC, SUBSTRATE, WHEN, WHEN)}
     [raw] = wanted(tables(), local, {"veth-a": 12})["onm_mappings"].values()

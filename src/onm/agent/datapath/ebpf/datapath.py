@@ -343,6 +343,14 @@ class EbpfDatapath(UserspaceDatapath):
         now = time.monotonic()
         if now >= self._deliveries_at and self._settled:  # pool deliveries made in the kernel
             self._deliveries_at = now + DELIVERIES_EVERY
+            members = {
+                ifindex: interface
+                for interface, ifindex in self.ifindexes.items()
+                if interface in self.core.monitor.by_interface
+            }
+            at = self.clock()
+            for interface in self.deliveries.senders(members):  # before what it was sent
+                self.core.monitor.seen(interface, at)
             self.core.count_deliveries(self.deliveries.refresh(self.core.tables))
         if now >= self._figures_at and self.edge_sync.held is not None:
             self._figures_at = now + FIGURES_EVERY

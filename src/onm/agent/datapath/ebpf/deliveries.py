@@ -1,11 +1,13 @@
 """Pool deliveries the kernel made, credited to the core's counts.
 
-`substrate_ingress` delivers to a member's pool address in the kernel and counts each packet
-per address in `onm_pool_deliveries` (per CPU, monotonic). The core counts what it delivers
-itself in `CoreState.delivered` ((member's interface, pool IP) -> packets), which passive
-liveness, the least-loaded load and the reports read. `credit` (pure) turns the kernel's sums
-into increments of that, from what was read last; `KernelDeliveries` reads the map for the
-core to add (`AgentCore.count_deliveries`), on the datapath's timer (`EbpfDatapath._after_batch`).
+`substrate_ingress` (and `node_ingress`, from a node on this host) delivers to a member's pool
+address in the kernel and counts each packet per address in `onm_pool_deliveries` (per CPU,
+monotonic); `node_ingress` counts what it forwards of a member's port in `onm_member_sent`.
+The core counts what it delivers itself in `CoreState.delivered` ((member's interface, pool
+IP) -> packets), which passive liveness, the least-loaded load and the reports read; passive
+liveness also needs to know a member sent something (`Monitor.seen`). `credit` and `grown`
+(pure) turn the kernel's sums into what moved since the last reading; `KernelDeliveries` reads
+the maps for the core, on the datapath's timer (`EbpfDatapath._after_batch`).
 """
 
 from __future__ import annotations
@@ -51,12 +53,19 @@ def credit(totals: Mapping[bytes, int], seen: Mapping[bytes, int], tables: Table
     return Credit(added, now, tuple(stale))
 
 
+def grown(totals: Mapping[int, int], seen: Mapping[int, int]) -> list[int]:
+    """The member ports (ifindex) whose count of forwarded frames moved since `seen`."""
+    return [ifindex for ifindex, total in totals.items() if total != seen.get(ifindex, 0)]
+
+
 class KernelDeliveries:
-    """Reads `onm_pool_deliveries` into the core's `delivered` counts."""
+    """Reads `onm_pool_deliveries` and `onm_member_sent` for the core: what the kernel
+    delivered to members as their pool IPs, and which members' ports sent something."""
 
     def __init__(self, maps: DatapathMaps, adopted: bool) -> None:
         self._maps = maps
         self._seen: Mapping[bytes, int] = {}
+        self._sent: Mapping[int, int] = {}
         self._base = adopted
         """Adopted maps hold the earlier agent's deliveries: the first reading is the base."""
 
@@ -71,3 +80,15 @@ class KernelDeliveries:
             self._base = False
             return {}
         return found.added
+
+    def senders(self, members: Mapping[int, str]) -> list[str]:
+        """The interfaces of `members` (ifindex -> interface: the attached member ports) the
+        kernel forwarded a frame of since the last reading (the core's `Monitor.seen`); other
+        ports' counts are deleted."""
+        totals = self._maps.member_sent()
+        for ifindex in totals.keys() - members.keys():
+            self._maps.forget_member(ifindex)
+        now = {ifindex: n for ifindex, n in totals.items() if ifindex in members}
+        moved = grown(now, self._sent)
+        self._sent = now
+        return [members[ifindex] for ifindex in moved]

@@ -24,6 +24,7 @@ from onm.agent.datapath.ebpf.maps import (
     mapping_key,
     mapping_value,
     network_value,
+    pool_source,
     port_value,
     source_key,
 )
@@ -39,6 +40,7 @@ WRITTEN_MAPS = (
     "onm_locals",
     "onm_sources",
     "onm_gateways",
+    "onm_pool_sources",
     "onm_mappings",
 )
 """The maps the agent fills from its tables, in the order they are written: what a frame
@@ -62,6 +64,9 @@ def wanted(
             continue
         public = holds_public_ip(tables, port)
         maps["onm_ports"][bytes(layout.PortKey(ifindex))] = bytes(port_value(port, vni, public))
+        for pool_ip, address in port.pool_sources.items():
+            allowed, pooled = pool_source(ifindex, pool_ip, address)
+            maps["onm_pool_sources"][bytes(allowed)] = bytes(pooled)
     for address, local in tables.by_substrate.items():  # nodes' own and pool addresses
         ifindex = ifindexes.get(local.interface)
         if ifindex is not None:
@@ -85,7 +90,7 @@ def wanted(
         flags = layout.MappingFlag(0)
         if tables.port_at(resolution.substrate) is not None:
             flags |= layout.MappingFlag.LOCAL
-        if resolution.ranking or (requester.network.vni, target) in tables.pools:
+        if resolution.rotation is not None:  # counted per packet by the core
             flags |= layout.MappingFlag.POOL
         key = mapping_key(ifindex, target)
         mappings[bytes(key)] = bytes(mapping_value(resolution.substrate, resolution.mac, flags))

@@ -26,7 +26,8 @@ class PortFlag(enum.IntFlag):
     """Properties of a local node's port: most send its traffic to the slow path."""
 
     POOL_MEMBER = 1
-    """The node may send from pool IPs (`Port.pool_sources`): its frames are the core's."""
+    """The node may send from pool IPs (`onm_pool_sources`); what node_ingress forwards of
+    its frames is counted (`onm_member_sent`: the core's passive liveness sees it)."""
     PUBLIC_IP = 2
     """The node holds a public IP on an edge pool: its gateway is the holder's (the core's)."""
     VETH = 4
@@ -53,7 +54,9 @@ class MappingFlag(enum.IntFlag):
     LOCAL = 1
     """The target lives on this host: delivered node to node by the slow path, for now."""
     POOL = 2
-    """A pool target: the slow path counts rotation and deliveries."""
+    """A rotating pool's target (`Mapping.rotation`): the core counts what it is sent
+    (`Resolver.sent_to_pool`) and moves the requester on. Other pools' members are reached in
+    the kernel as any node (a local one's deliveries counted, `PortFlag.POOL_ADDRESS`)."""
 
 
 class SlowPath(enum.IntEnum):
@@ -237,6 +240,19 @@ class LocalValue(ctypes.Structure):
     )
 
 
+class PoolSourceKey(ctypes.Structure):
+    """`onm_pool_sources` key: a member's port and a pool IP it may send from."""
+
+    _fields_ = (("ifindex", u32), ("ip", u8 * 4))
+
+
+class PoolSourceValue(ctypes.Structure):
+    """The member's pool address (`Port.pool_sources`): its frames from the pool IP leave
+    from there, as `onm.agent.forwarding` sends them."""
+
+    _fields_ = (("substrate", u8 * 16),)
+
+
 class SourceKey(ctypes.Structure):
     """`onm_sources` key: (network, resident IPv4, substrate source): one allowed sender.
 
@@ -378,6 +394,8 @@ STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     MappingValue,
     LocalKey,
     LocalValue,
+    PoolSourceKey,
+    PoolSourceValue,
     SourceKey,
     SourceValue,
     GatewayKey,
@@ -452,6 +470,8 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
     MapSpec("onm_edge_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, GATEWAY_SLOTS),
     MapSpec("onm_pool_deliveries", MapKind.PERCPU_HASH, LocalKey, CounterValue, LOCAL_SLOTS),
+    MapSpec("onm_pool_sources", MapKind.HASH, PoolSourceKey, PoolSourceValue, LOCAL_SLOTS),
+    MapSpec("onm_member_sent", MapKind.PERCPU_HASH, PortKey, CounterValue, LOCAL_SLOTS),
 )
 """Every map of the programs, as `bpf/include/maps.h` declares it (generated)."""
 MAP_BY_NAME: Final = {spec.name: spec for spec in MAPS}

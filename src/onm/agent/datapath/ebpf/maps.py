@@ -105,6 +105,16 @@ def mapping_value(substrate: bytes, mac: bytes, flags: layout.MappingFlag) -> la
     )
 
 
+def pool_source(
+    ifindex: int, pool_ip: bytes, address: bytes
+) -> tuple[layout.PoolSourceKey, layout.PoolSourceValue]:
+    """A member's port may send from `pool_ip`, leaving from its pool `address`."""
+    return (
+        layout.PoolSourceKey(ifindex=ifindex, ip=_octets(pool_ip, 4, "pool.ip")),
+        layout.PoolSourceValue(substrate=_octets(address, 16, "pool.address")),
+    )
+
+
 def source_key(vni: int, ip: bytes, source: bytes) -> layout.SourceKey:
     return layout.SourceKey(
         vni=vni, ip=_octets(ip, 4, "resident.ip"), source=_octets(source, 16, "resident.source")
@@ -180,25 +190,42 @@ class DatapathMaps:
         )
         bpf_map.update(layout.IndexKey(index), ctypes.create_string_buffer(raw, len(raw)))
 
-    def pool_deliveries(self) -> dict[bytes, int]:
-        """Packets substrate_ingress delivered to each pool address (`onm_pool_deliveries`),
-        summed over CPUs: a walk and a lookup per address (a few per host)."""
-        bpf_map = self.maps["onm_pool_deliveries"]
+    def _sums(self, name: str) -> dict[bytes, int]:
+        """A per-CPU hash of counts (`CounterValue`), each key's summed over CPUs: a walk and
+        a lookup per key (a few per host)."""
+        bpf_map = self.maps[name]
+        key_type = layout.MAP_BY_NAME[name].key
         slot = (bpf_map.value_size + 7) // 8 * 8
         cpus = possible_cpus()
         found = {}
-        addresses = bpf_map.keys()  # a map's walk, not a dict's
-        for octets in addresses:
-            raw = bpf_map.lookup_raw(layout.LocalKey.from_buffer_copy(octets), slot * cpus)
+        keys = bpf_map.keys()  # a map's walk, not a dict's
+        for octets in keys:
+            raw = bpf_map.lookup_raw(key_type.from_buffer_copy(octets), slot * cpus)
             if raw is not None:
                 found[octets] = sum(
                     int.from_bytes(raw[i * slot : i * slot + 8], "little") for i in range(cpus)
                 )
         return found
 
+    def pool_deliveries(self) -> dict[bytes, int]:
+        """Packets delivered to each pool address (`onm_pool_deliveries`), by address."""
+        return self._sums("onm_pool_deliveries")
+
+    def member_sent(self) -> dict[int, int]:
+        """Frames node_ingress forwarded from each member's port (`onm_member_sent`), by
+        ifindex."""
+        return {
+            layout.PortKey.from_buffer_copy(key).ifindex: n
+            for key, n in self._sums("onm_member_sent").items()
+        }
+
     def forget_deliveries(self, address: bytes) -> None:
         """An address that is no longer a pool address: its count goes."""
         self.maps["onm_pool_deliveries"].delete(layout.LocalKey.from_buffer_copy(address))
+
+    def forget_member(self, ifindex: int) -> None:
+        """A port that is no longer a member's: its count goes."""
+        self.maps["onm_member_sent"].delete(layout.PortKey(ifindex))
 
     def drops(self) -> Mapping[DropReason, int]:
         """Drops per reason, summed over CPUs (reasons never counted left out)."""
