@@ -1,7 +1,9 @@
 """Pools end to end in the lab (issue #9; seed 0 FIG. 2B): J's requests to the pool IP 10.0.0.3
 are answered by the nearest member H; when H's service dies they are answered by G, with no new
 ARP from J; H back, J goes back to it (nearest); with every member down J fails fast (ICMP host
-unreachable, fail-closed); a member whose agent goes silent becomes `unknown`.
+unreachable, fail-closed); a member whose agent goes silent becomes `unknown`. J's pings to the
+pool IP count as H's deliveries (its reported load); on ebpf the kernel carries them and H's
+answers from the pool IP: no slow-path hand-over on any host.
 
 Real HTTP from the node J's namespace; health checks are the agents' own (HTTP GET /healthz
 from the network's gateway), reported to the manager and pushed to J's agent.
@@ -76,6 +78,45 @@ def neighbour_mac(lab: Lab) -> str:
     ).stdout
     entries = json.loads(out or "[]")
     return str(entries[0].get("lladdr", "")) if entries else ""
+
+
+def _pool_handovers(lab: Lab) -> float:
+    return sum(lab.metrics(h)['onm_agent_ebpf_slowpath_total{reason="pool"}'] for h in PORTS)
+
+
+def _from_substrate(lab: Lab, host: str) -> float:
+    return lab.metrics(host)['onm_agent_packets_total{direction="from_substrate"}']
+
+
+def _load(lab: Lab, member: str) -> float:
+    shown = json.loads(onm("pool", "show", "znet/web", "--json", *_manager(lab)).stdout)
+    return float(next(m["load"] for m in shown["members"] if m["node"] == member))
+
+
+def test_the_pool_traffic_counts_as_the_members_load(
+    lab: Lab, datapath: str, members: Services
+) -> None:
+    """J pings the pool IP: H (nearest) answers from it, and its deliveries are its load. On
+    ebpf nothing of it reaches a core: no `pool` hand-over anywhere, s's core reads next to
+    nothing from the substrate (the health checks are local), the kernel's counts go up."""
+    eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
+    assert eventually(lambda: fetch(lab)[0], "an answer from the pool", 10) == "h"
+    kernel = datapath == "ebpf"
+    handed, read = (_pool_handovers(lab), _from_substrate(lab, "s")) if kernel else (0.0, 0.0)
+    pings = subprocess.Popen(
+        in_netns(lab.ns("j"), "ping", "-q", "-c", "400", "-i", "0.01", "-W", "1", POOL_IP),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        loaded = eventually(lambda: _load(lab, "h") or None, "h's load reported", 10)
+        assert loaded > 10, loaded  # ~100 a second delivered to h as the pool
+    finally:
+        out, _ = pings.communicate(timeout=30)
+    assert " 0% packet loss" in out, out
+    if kernel:
+        assert _pool_handovers(lab) == handed
+        assert _from_substrate(lab, "s") - read < 40, "the kernel delivered J's pings to h"
 
 
 def test_nearest_member_answers_then_failover_without_arp_then_back(
