@@ -467,9 +467,12 @@ def ways_table(paths: Sequence[Pair], width: int) -> list[str]:
         f"{'way, metric':40}" + "".join(f" {c:>{width}}" for c in (NATIVE, USERSPACE, EBPF)),
     ]
     for way, baseline_way in BASELINE_WAY.items():
-        native = next(p for p in paths if p.way == baseline_way and p.label == NATIVE)
+        found = {(p.way, p.label): p for p in paths}
+        native = found.get((baseline_way, NATIVE))
+        if native is None:
+            continue  # a report of the node way only
         columns = [native] + [
-            next(p for p in paths if p.way == way and p.label == label)
+            found.get((way, label), Pair(label, "", "", "", missing="not measured", way=way))
             for label in (USERSPACE, EBPF)
         ]
         for name, metric, unit_format in METRICS:

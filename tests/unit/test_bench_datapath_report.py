@@ -4,7 +4,17 @@ column."""
 
 from __future__ import annotations
 
-from bench.bench_datapath import EBPF, NATIVE, USERSPACE, VXLAN, Pair, table
+from bench.bench_datapath import (
+    EBPF,
+    EDGE_WAY,
+    NATIVE,
+    NATIVE_SWITCHED,
+    POOL_WAY,
+    USERSPACE,
+    VXLAN,
+    Pair,
+    table,
+)
 
 
 def _pair(label: str, tcp: float, pps: float, rtt: float) -> Pair:
@@ -56,3 +66,24 @@ def test_with_ebpf_each_target_is_a_yes_or_a_no() -> None:
     lines = table([native, vxlan, slow, ebpf], 5, 3)
     assert "issue #11 target ebpf RTT <= 1.05x native: no" in lines  # no figure is no
     assert "issue #11 target ebpf 64-byte packets/s >= 1.3x VXLAN: yes" in lines
+
+
+def test_the_pool_and_edge_ways_have_their_own_baselines_and_the_lab_shape_its_targets() -> None:
+    native, switched = (
+        _pair(NATIVE, 20.0, 600_000, 0.050),
+        _pair(NATIVE_SWITCHED, 16.0, 500_000, 0.080),
+    )
+    masquerade = _pair(NATIVE, 10.0, 400_000, 0.060)
+    masquerade.way = EDGE_WAY
+    ebpf = _pair(EBPF, 16.0, 450_000, 0.082)
+    pool = _pair(EBPF, 15.0, 300_000, 0.1)
+    pool.way = POOL_WAY
+    edge = _pair(EBPF, 1.0, 40_000, 0.6)
+    edge.way = EDGE_WAY
+    lines = table([native, switched, masquerade, ebpf, pool, edge], 5, 3)
+    assert "15.000 (0.750)" in _row(lines, "pool member: TCP")  # to the routed node's native
+    assert "1.000 (0.100)" in _row(lines, "edge gateway (SNAT): TCP")  # to the masquerade's
+    assert "n/a (not measured)" in _row(lines, "edge gateway (SNAT): TCP")  # no userspace
+    assert "issue #11 target ebpf TCP >= 0.95x native, lab's shape: yes" in lines
+    assert "issue #11 target ebpf TCP >= 0.95x native: no" in lines
+    assert "issue #11 target ebpf RTT <= 1.05x native, lab's shape: yes" in lines
