@@ -131,6 +131,9 @@ def world(datapath: str, tmp_path: Path, netns: str) -> Iterator[tuple[ManagerPr
             except subprocess.TimeoutExpired:
                 agent.process.kill()
                 agent.process.wait(timeout=10)
+        # A stopped ebpf agent leaves its programs and pins (static stability): ours go.
+        cleanup = [sys.executable, "-m", "onm.cli", "agent", "cleanup", "--host", "h1"]
+        subprocess.run([*cleanup, "--netns", netns], capture_output=True, timeout=60, check=False)
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float, agent: Agent) -> float:
