@@ -18,7 +18,7 @@ passive liveness (`onm_member_sent`).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -130,15 +130,21 @@ def _setup(world: Lab, sub: Loaded) -> tuple[bytes, bytes]:
     return a6, _pool_address(world)
 
 
-def test_substrate_ingress_delivers_to_a_pool_address_as_the_core(world: Lab, sub: Loaded) -> None:
-    a6, pool6 = _setup(world, sub)
+def _tally(vectors: Iterable[tuple[str, bytes]], run: Callable[[bytes], int]) -> dict[int, int]:
+    """Each vector run and checked by `run` (its failure names the vector): verdict -> count."""
     verdicts: dict[int, int] = {}
-    for name, packet in _vectors(a6, pool6):
+    for name, packet in vectors:
         try:
-            verdict = _run(world, sub, pool6, packet)
+            verdict = run(packet)
         except AssertionError as exc:
             raise AssertionError(f"vector {name}: {exc}") from None
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    return verdicts
+
+
+def test_substrate_ingress_delivers_to_a_pool_address_as_the_core(world: Lab, sub: Loaded) -> None:
+    a6, pool6 = _setup(world, sub)
+    verdicts = _tally(_vectors(a6, pool6), lambda packet: _run(world, sub, pool6, packet))
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 20, verdicts
     assert verdicts.get(TC_ACT_SHOT, 0) >= 1, verdicts
     assert verdicts.get(TC_ACT_OK, 0) >= 4, verdicts
@@ -249,13 +255,10 @@ def _sends(world: Lab, node: Loaded, host: str, sender: str, frame: bytes) -> in
 
 def _agree(world: Lab, node: Loaded, host: str, sender: str, dst_mac: bytes, src: str, dst: str):
     a_mac = _mac(world.nodes[sender].mac)
-    verdicts: dict[int, int] = {}
-    for name, packet in ipv4_vectors(src, dst):
-        try:
-            verdict = _sends(world, node, host, sender, ethernet(dst_mac, a_mac, 0x0800, packet))
-        except AssertionError as exc:
-            raise AssertionError(f"vector {name}: {exc}") from None
-        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    verdicts = _tally(
+        ipv4_vectors(src, dst),
+        lambda packet: _sends(world, node, host, sender, ethernet(dst_mac, a_mac, 0x0800, packet)),
+    )
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 30, verdicts
     assert verdicts.get(TC_ACT_SHOT, 0) >= 2, verdicts
     assert verdicts.get(TC_ACT_OK, 0) >= 10, verdicts
