@@ -71,9 +71,12 @@ def test_demo_runs_in_under_a_minute_and_leaves_nothing(datapath: str) -> None:
     )
     assert added, out
     public = re.escape(added[1])
+    holder = {"e1": "GW1", "e3": "GW3"}[added[2]]
+    applied = rf"A's agent \(R\) and {added[2]}'s \({holder}\) applied it [\d.]+ s after the add"
+    assert re.search(applied, out), out
     assert re.search(
-        rf"C \(www\): GET http://{public}/ -> answered by A's own web server [\d.]+ s after the "
-        r"add; A saw the connection from 30\.0\.2\.2 \(C's own address, untranslated; "
+        rf"C \(www\): GET http://{public}/ -> answered by A's own web server [\d.]+ s later; "
+        r"A saw the connection from 30\.0\.2\.2 \(C's own address, untranslated; "
         r"C got back 30\.0\.2\.2\)",
         out,
     ), out

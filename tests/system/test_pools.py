@@ -100,7 +100,8 @@ def test_the_pool_traffic_counts_as_the_members_load(
     ebpf nothing of it reaches a core: no `pool` hand-over anywhere, s's core reads next to
     nothing from the substrate (the health checks are local), the kernel's counts go up."""
     eventually(lambda: health(lab) == {"g": "up", "h": "up"} or None, "both members up", 15)
-    assert eventually(lambda: fetch(lab)[0], "an answer from the pool", 10) == "h"
+    # show says both up before J's agent has heard it (pushed after): h answers from then on
+    eventually(lambda: fetch(lab)[0] == "h" or None, "an answer from h (nearest)", 10)
     kernel = datapath == "ebpf"
     handed, read = (_pool_handovers(lab), _from_substrate(lab, "s")) if kernel else (0.0, 0.0)
     pings = subprocess.Popen(

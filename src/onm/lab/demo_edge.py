@@ -109,6 +109,8 @@ class EdgeStory:
         """SNAT address -> gateway name."""
         self.ids: dict[str, str] = {}
         """Gateway name -> id."""
+        self.hosts: dict[str, str] = {}
+        """Gateway name -> its edge host's name."""
         self.table: list[str] = []
         self.fields: frozenset[HashField] = frozenset()
 
@@ -201,6 +203,7 @@ class EdgeStory:
         gateways = sorted(pool.gateways, key=lambda g: g.id)
         self.names = {g.external_ip: g.name for g in gateways}
         self.ids = {g.name: g.id for g in gateways}
+        self.hosts = {g.name: hosts[g.host_id] for g in gateways}
         self.table = list(maglev.build(g.id for g in gateways if g.state == "active"))
         self.fields = frozenset(HashField(f) for f in pool.hash_fields)
         shown = ", ".join(
@@ -282,6 +285,20 @@ class EdgeStory:
             f"({self.names.get(words[1], '?')}) all along"
         )
 
+    def applied(self, hosts: tuple[str, ...]) -> float:
+        """Seconds until the agents of `hosts` report the manager's revision of now applied
+        (`onm status`): until then A's flows may still be hashed over the SNAT addresses."""
+        client = self.demo.client
+        assert client is not None
+        started = time.monotonic()
+        revision = client.status().revision
+        while time.monotonic() - started < 15:
+            found = {h.host: h.applied_revision for h in client.status().hosts}
+            if all(found.get(host, -1) >= revision for host in hosts):
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise DemoError(f"the agents of {', '.join(hosts)} never applied revision {revision}")
+
     def silence_seen(self, log: Path, gateway_id: str, since: float) -> float:
         """Seconds from `since` until agent R's log says `gateway_id` stopped answering."""
         line = f"edge gateway {gateway_id} "
@@ -314,6 +331,12 @@ class EdgeStory:
         )
         if added.gateway != expected:
             raise DemoError(f"the manager put {address} on {added.gateway}, not {expected}")
+        holder = self.hosts[expected]
+        took = self.applied(("r", holder))
+        self.demo.say(
+            f"A's agent (R) and {added.gateway}'s ({holder.upper()}) applied it {took:.2f} s "
+            "after the add (onm status: neither lagging)"
+        )
         url = f"http://{address}/"
         started, deadline, answer = time.monotonic(), time.monotonic() + 15, ""
         while not answer and time.monotonic() < deadline:
@@ -327,7 +350,7 @@ class EdgeStory:
                 f"C did not reach A by {address}: C got {answer!r}, A saw {seen_by_a!r}"
             )
         self.demo.say(
-            f"C (www): GET {url} -> answered by A's own web server {took:.2f} s after the add; "
+            f"C (www): GET {url} -> answered by A's own web server {took:.2f} s later; "
             f"A saw the connection from {seen_by_a} (C's own address, untranslated; "
             f"C got back {answer})"
         )
