@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tc ingress on the substrate interface: IPv6 for a local node -> IPv4, delivered to it.
+/* tc ingress on the substrate interface: IPv6 for a local node -> IPv4, delivered to it; IPv6
+ * for a gateway this host runs -> IPv4 into the served network's TUN, where the kernel's
+ * nftables SNATs it (include/gateway.h).
  *
  * The checks of onm.agent.receive, in its order: the destination must be a local node's
  * substrate address, the source must carry the same network id and be an allowed sender of
@@ -9,10 +11,16 @@
  * and redirected to the node's port with the sender's MAC (a veth: bpf_redirect_peer, into the
  * node's namespace). A member's pool address is in `onm_locals` with the pool IP (as
  * `Tables.by_substrate`): delivered as the pool IP, each delivery counted per address
- * (`onm_pool_deliveries`, read into the core's `CoreState.delivered`). Traffic not for a
- * node (the host's own), extension headers, ICMPv6 errors and what needs an ICMP error go to
- * the stack and the userspace core untouched. */
+ * (`onm_pool_deliveries`, read into the core's `CoreState.delivered`). A packet from an
+ * external address (a reply, an inbound connection to a public IP) is taken from a gateway of
+ * the network's edge pools (`onm_gateways`) for an address no resident has and outside the
+ * network (`onm_residents`, the routes' inside entries), from the router MAC. A gateway's packet
+ * passes the checks of onm.agent.gateway (`onm_gateway_admit`) and the same translation, then
+ * enters the TUN's ingress as if the core had written it there. Traffic not for a node or a
+ * gateway (the host's own), extension headers, ICMPv6 errors and what needs an ICMP error go
+ * to the stack and the userspace core untouched. */
 #include "include/drop.h"
+#include "include/gateway.h"
 #include "include/maps.h"
 #include "include/siit.h"
 
@@ -28,6 +36,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	struct onm_source_value *source;
 	struct onm_network_value *network;
 	struct onm_local_value *local;
+	struct onm_duty_value *duty = 0;
 	struct onm_v6 v6;
 	__u32 vni, at, total, segment;
 	__u64 icmp_rest = 0;
@@ -46,23 +55,29 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	v6.payload = bpf_ntohs(ip6->payload_len);
 	if (v6.payload != skb->len - ETH_HLEN - sizeof(*ip6))
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	vni = onm_vni_of(ip6->saddr.in6_u.u6_addr8);
 	local = bpf_map_lookup_elem(&onm_locals, &ip6->daddr);
-	if (!local)
-		return onm_slow(ONM_SLOW_NOT_LOCAL); /* the host's own, or a steered variant */
-	vni = (__u32)ip6->saddr.in6_u.u6_addr8[9] << 16 |
-	      (__u32)ip6->saddr.in6_u.u6_addr8[10] << 8 | ip6->saddr.in6_u.u6_addr8[11];
-	if (vni != local->vni)
+	if (!local) { /* a gateway's, or the host's own (or a steered variant) */
+		int why = onm_gateway_admit(&duty, ip6, vni);
+
+		if (why)
+			return why > 0 ? onm_slow(why) : onm_drop(-why);
+	} else if (vni != local->vni) {
 		return onm_drop(ONM_DROP_NETWORK_MISMATCH);
+	}
 	source_key.vni = vni;
 	__builtin_memcpy(source_key.ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
 	__builtin_memcpy(source_key.source, &ip6->saddr, 16);
 	source = bpf_map_lookup_elem(&onm_sources, &source_key);
+	if (!source && duty)
+		return onm_slow(ONM_SLOW_GATEWAY_SENDER); /* the core judges (and counts) it */
 	if (!source) {
 		gateway_key.vni = vni;
 		__builtin_memcpy(gateway_key.prefix, &ip6->saddr, 8);
-		if (bpf_map_lookup_elem(&onm_gateways, &gateway_key))
-			return onm_slow(ONM_SLOW_FROM_GATEWAY);
-		return onm_drop(ONM_DROP_SPOOFED_SUBSTRATE_SOURCE);
+		if (!bpf_map_lookup_elem(&onm_gateways, &gateway_key))
+			return onm_drop(ONM_DROP_SPOOFED_SUBSTRATE_SOURCE);
+		if (!onm_external(vni, &ip6->saddr.in6_u.u6_addr8[12]))
+			return onm_slow(ONM_SLOW_FROM_GATEWAY); /* the core judges (and counts) it */
 	}
 	v6.next_header = ip6->nexthdr;
 	at = onm_check_at(v6.next_header);
@@ -89,12 +104,24 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	v6.hop_limit = ip6->hop_limit;
 	v6.traffic_class = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
 	__builtin_memcpy(&sender_ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
-	__builtin_memcpy(&node_ip, local->ip, 4);
-	onm_mac_copy(node_mac, local->mac);
-	onm_mac_copy(sender_mac, source->mac);
-	node_ifindex = local->ifindex;
-	node_veth = local->flags & ONM_PORT_F_VETH;
-	pooled = local->flags & ONM_PORT_F_POOL_ADDRESS;
+	if (local) {
+		__builtin_memcpy(&node_ip, local->ip, 4);
+		onm_mac_copy(node_mac, local->mac);
+		node_ifindex = local->ifindex;
+		node_veth = local->flags & ONM_PORT_F_VETH;
+		pooled = local->flags & ONM_PORT_F_POOL_ADDRESS;
+	} else if (duty) { /* to the external address the sender embedded, into the TUN */
+		__builtin_memcpy(&node_ip, &ip6->daddr.in6_u.u6_addr8[12], 4);
+		node_ifindex = duty->ifindex;
+		node_veth = 0;
+		pooled = 0;
+	} else {
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	}
+	if (source)
+		onm_mac_copy(sender_mac, source->mac);
+	else /* from outside, through the router */
+		onm_mac_copy(sender_mac, network->router_mac);
 	segments = skb->gso_segs ? skb->gso_segs : 1;
 	if (at) {
 		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip6), end, v6.next_header,
@@ -133,6 +160,10 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_TOO_BIG);
 	if (rewritten < 0)
 		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	if (!local) { /* the TUN is an L3 device: the redirect drops the Ethernet header */
+		onm_count_tenant(vni, segments, skb->len - ETH_HLEN, 0);
+		return bpf_redirect(node_ifindex, BPF_F_INGRESS);
+	}
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
 	eth = data;

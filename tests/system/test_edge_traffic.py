@@ -37,6 +37,7 @@ from support.edge_lab import (
     PoolTable,
     all_agents_ready,
     connections,
+    download_result,
     edge_lab,
     fetch,
     ip4,
@@ -130,7 +131,7 @@ def test_concurrent_flows_take_the_gateway_every_agent_computes(lab: Lab, datapa
 
 def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab) -> None:
     """A datagram from outside the network is taken only from a gateway of the network's pools
-    (`Tables.gateway_sources`; `onm_gateways` on ebpf, which hands it to the core): one from
+    (`Tables.gateway_sources`; `onm_gateways` on ebpf, where the kernel delivers it): one from
     web forged under node host h2's /64 is dropped and counted on h1, the same under gw1's /64
     reaches a."""
     with lab.client() as client:
@@ -158,6 +159,52 @@ def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab)
         wait_for_counts(lab, "h1", before, {drop_key("spoofed_substrate_source"): 1})
         eventually(lambda: carrying(seen(), genuine) == 1, "the gateway's datagram reaching a")
         assert carrying(seen(), forged) == 0
+
+
+def _from_substrate(lab: Lab, host: str) -> float:
+    return lab.metrics(host)['onm_agent_packets_total{direction="from_substrate"}']
+
+
+def _tenant_packets(lab: Lab, host: str) -> dict[str, float]:
+    found = lab.metrics(host)
+    return {
+        way: sum(
+            v
+            for k, v in found.items()
+            if k.startswith("onm_agent_edge_tenant_packets_total") and f'direction="{way}"' in k
+        )
+        for way in ("out", "in")
+    }
+
+
+def test_on_ebpf_the_kernel_carries_a_gateways_traffic(lab: Lab, datapath: str) -> None:
+    """A 4 MB download through a gateway. On ebpf neither the edge host's core nor h1's sees
+    its packets (gateway_egress takes the replies from the TUN onto the substrate,
+    substrate_ingress hands a's requests into the TUN and delivers the replies to a); on
+    userspace both cores carry it. The gateway's per-network counts (on ebpf the kernel's,
+    read back) count it either way."""
+    all_agents_ready(lab, PORTS)
+    pool = PoolTable.of(lab, "znet/egress")
+    port = 45500
+    carrier = pool.host[pool.gateway(tcp("10.0.0.2", port))]
+    read = {h: _from_substrate(lab, h) for h in ("h1", carrier)}
+    counted = _tenant_packets(lab, carrier)
+    size = 4_000_000
+    got, peer = download_result(start_download(lab, "a", port, size, 1.0))
+    assert got == size and GATEWAYS.get(peer) == carrier, (got, peer)
+    for host, before in read.items():  # a download is ~3000 packets; probes are a few hundred
+        taken = _from_substrate(lab, host) - before
+        if datapath == "ebpf":
+            assert taken < 300, f"{host}'s core read {taken:.0f} packets of the download"
+        else:
+            assert taken > 1000, f"{host}'s core read only {taken:.0f} packets"
+
+    def counted_now() -> dict[str, float] | None:
+        now = _tenant_packets(lab, carrier)
+        return now if now["in"] - counted["in"] > 1000 else None
+
+    now = eventually(counted_now, f"{carrier}'s counts of the download", 10)
+    assert now["out"] - counted["out"] > 100, now  # a's ACKs and its request
 
 
 def test_a_killed_gateway_moves_only_its_flows(lab: Lab) -> None:

@@ -89,6 +89,9 @@ enum onm_slow {
 	ONM_SLOW_EDGE_PUBLIC_IP = 25,
 	ONM_SLOW_EDGE_NO_GATEWAY = 26,
 	ONM_SLOW_EDGE_OVERFLOW = 27,
+	ONM_SLOW_GATEWAY_ANYCAST = 28,
+	ONM_SLOW_GATEWAY_SENDER = 29,
+	ONM_SLOW_NO_RESIDENT = 30,
 };
 
 enum onm_port_f {
@@ -129,9 +132,14 @@ enum onm_gw_f {
 	ONM_GW_F_ACTIVE = 2,
 };
 
+enum onm_duty_f {
+	ONM_DUTY_F_SLOW = 1,
+};
+
 #define ONM_DROP_SLOTS 81
-#define ONM_SLOW_SLOTS 28
+#define ONM_SLOW_SLOTS 31
 #define ONM_ICMP_SUM_WORDS 1024
+#define ONM_DUTY_CIDRS 8
 #define ONM_POOL_SLOTS 64
 #define ONM_GATEWAY_SLOTS 4096
 #define ONM_MAGLEV_STRIDE 16381
@@ -391,6 +399,50 @@ _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, packets) == 0, "on
 _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, bytes) == 8, "onm_edge_sent_value.bytes: offset differs from layout.EdgeSentValue");
 _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, flows) == 16, "onm_edge_sent_value.flows: offset differs from layout.EdgeSentValue");
 
+struct onm_duty_value {
+	__u32 ifindex;
+	__u32 vni;
+	__u8 prefix[8];
+	__u16 flags;
+	__u16 cidrs;
+	__u32 cidr_ips[8];
+	__u32 cidr_masks[8];
+};
+_Static_assert(sizeof(struct onm_duty_value) == 84, "onm_duty_value: size differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, ifindex) == 0, "onm_duty_value.ifindex: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, vni) == 4, "onm_duty_value.vni: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, prefix) == 8, "onm_duty_value.prefix: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, flags) == 16, "onm_duty_value.flags: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, cidrs) == 18, "onm_duty_value.cidrs: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, cidr_ips) == 20, "onm_duty_value.cidr_ips: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, cidr_masks) == 52, "onm_duty_value.cidr_masks: offset differs from layout.DutyValue");
+
+struct onm_resident_key {
+	__u32 vni;
+	__u8 ip[4];
+};
+_Static_assert(sizeof(struct onm_resident_key) == 8, "onm_resident_key: size differs from layout.ResidentKey");
+_Static_assert(__builtin_offsetof(struct onm_resident_key, vni) == 0, "onm_resident_key.vni: offset differs from layout.ResidentKey");
+_Static_assert(__builtin_offsetof(struct onm_resident_key, ip) == 4, "onm_resident_key.ip: offset differs from layout.ResidentKey");
+
+struct onm_resident_value {
+	__u8 substrate[16];
+};
+_Static_assert(sizeof(struct onm_resident_value) == 16, "onm_resident_value: size differs from layout.ResidentValue");
+_Static_assert(__builtin_offsetof(struct onm_resident_value, substrate) == 0, "onm_resident_value.substrate: offset differs from layout.ResidentValue");
+
+struct onm_tenant_counts_value {
+	__u64 egress_packets;
+	__u64 egress_bytes;
+	__u64 ingress_packets;
+	__u64 ingress_bytes;
+};
+_Static_assert(sizeof(struct onm_tenant_counts_value) == 32, "onm_tenant_counts_value: size differs from layout.TenantCountsValue");
+_Static_assert(__builtin_offsetof(struct onm_tenant_counts_value, egress_packets) == 0, "onm_tenant_counts_value.egress_packets: offset differs from layout.TenantCountsValue");
+_Static_assert(__builtin_offsetof(struct onm_tenant_counts_value, egress_bytes) == 8, "onm_tenant_counts_value.egress_bytes: offset differs from layout.TenantCountsValue");
+_Static_assert(__builtin_offsetof(struct onm_tenant_counts_value, ingress_packets) == 16, "onm_tenant_counts_value.ingress_packets: offset differs from layout.TenantCountsValue");
+_Static_assert(__builtin_offsetof(struct onm_tenant_counts_value, ingress_bytes) == 24, "onm_tenant_counts_value.ingress_bytes: offset differs from layout.TenantCountsValue");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -449,7 +501,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 28);
+	__uint(max_entries, 31);
 	__type(key, __u32);
 	__type(value, struct onm_counter_value);
 } onm_slowpath SEC(".maps");
@@ -524,5 +576,33 @@ struct {
 	__type(key, struct onm_port_key);
 	__type(value, struct onm_counter_value);
 } onm_member_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_gateway_key);
+	__type(value, struct onm_duty_value);
+} onm_duties SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_port_key);
+	__type(value, struct onm_duty_value);
+} onm_tuns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct onm_resident_key);
+	__type(value, struct onm_resident_value);
+} onm_residents SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_network_key);
+	__type(value, struct onm_tenant_counts_value);
+} onm_tenant_counts SEC(".maps");
 
 #endif

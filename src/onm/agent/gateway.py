@@ -28,7 +28,7 @@ Theory of operation:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from onm.addressing import embed_ipv4, network_and_ipv4, steer, unsteered
 from onm.agent.actions import Action, ToSubstrate, ToTenant
@@ -65,6 +65,24 @@ class Gateway:
     )
     """Network id -> what went out to the external network and came back in (made at the
     first use)."""
+    kernel: dict[int, TenantCounts] = field(default_factory=dict)
+    """The same, of what the eBPF datapath's gateway programs carried (read in, `carried`)."""
+
+    def carried(self, counts: dict[int, tuple[int, int, int, int]]) -> None:
+        """What the kernel carried for each network so far (egress packets, bytes, ingress
+        packets, bytes), replacing the last reading."""
+        self.kernel = {vni: TenantCounts(*c) for vni, c in counts.items()}
+
+    def tenants_now(self) -> dict[int, TenantCounts]:
+        """What went through this gateway per network, the core's and the kernel's summed."""
+        found = {vni: replace(c) for vni, c in self.tenants.items()}
+        for vni, c in self.kernel.items():
+            mine = found.setdefault(vni, TenantCounts())
+            mine.egress_packets += c.egress_packets
+            mine.egress_bytes += c.egress_bytes
+            mine.ingress_packets += c.ingress_packets
+            mine.ingress_bytes += c.ingress_bytes
+        return found
 
     def _drop(self, reason: DropReason) -> list[Action]:
         self.state.counters.drop(reason)

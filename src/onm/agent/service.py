@@ -71,7 +71,9 @@ def run(config: AgentConfig) -> None:
 
     def publish() -> None:
         while not stop.wait(PUBLISH_INTERVAL):
-            edge = edge_published(core.egress, core.gateway.tenants, datapath.edge.conntrack())
+            edge = edge_published(
+                core.egress, core.gateway.tenants_now(), datapath.edge.conntrack()
+            )
             metrics.publish(
                 core.counters, len(core.tables.ports), link.applied_revision, link.connected, edge
             )

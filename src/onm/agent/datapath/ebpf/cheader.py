@@ -99,12 +99,14 @@ def render() -> str:
         ("ONM_EDGE_F", layout.EdgePoolFlag),
         ("ONM_HASH_F", layout.HashFlag),
         ("ONM_GW_F", layout.EdgeGatewayFlag),
+        ("ONM_DUTY_F", layout.DutyFlag),
     ):
         out += [*_enum(prefix, members), ""]
     out += [
         f"#define ONM_DROP_SLOTS {layout.DROP_SLOTS}",
         f"#define ONM_SLOW_SLOTS {layout.VERDICT_SLOTS}",
         f"#define ONM_ICMP_SUM_WORDS {layout.ICMP_SUM_WORDS}",
+        f"#define ONM_DUTY_CIDRS {layout.DUTY_CIDRS}",
         f"#define ONM_POOL_SLOTS {layout.POOL_SLOTS}",
         f"#define ONM_GATEWAY_SLOTS {layout.GATEWAY_SLOTS}",
         f"#define ONM_MAGLEV_STRIDE {layout.MAGLEV_STRIDE}",

@@ -61,7 +61,12 @@ from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import BpfObject, BpfProgram, TcAttachPoint, TcHook
 from onm.agent.datapath.ebpf.maps import DatapathMaps
 from onm.agent.datapath.ebpf.maps import mapping_key as mapping_key_of
-from onm.agent.datapath.ebpf.pinning import NODE_PROGRAM, SUBSTRATE_PROGRAM, ensure_bpffs
+from onm.agent.datapath.ebpf.pinning import (
+    GATEWAY_PROGRAM,
+    NODE_PROGRAM,
+    SUBSTRATE_PROGRAM,
+    ensure_bpffs,
+)
 from onm.agent.datapath.ebpf.pins import DEFAULT_BASE, Action, pin_dir, plan, wanted
 from onm.agent.datapath.userspace import UserspaceDatapath
 from onm.agent.gateway_reports import REPORT_EVERY
@@ -69,6 +74,7 @@ from onm.agent.io.interfaces import interface_info
 from onm.agent.io.netns import run_in_netns_value
 from onm.agent.io.packet_socket import open_packet_socket
 from onm.agent.link import Event, ManagerLink, SnapshotArrived
+from onm.agent.tables import tenant_interface
 from onm.errors import OnmError
 from onm.model.clock import utcnow
 from onm.netlink.kernel import Kernel
@@ -111,9 +117,13 @@ class KernelCounts:
         return self._maps.slow_paths()
 
 
+PROGRAMS: Final = (NODE_PROGRAM, SUBSTRATE_PROGRAM, GATEWAY_PROGRAM)
+
+
 def _object_files(directory: Path) -> list[Path]:
-    """node_ingress.o and substrate_ingress.o of `directory`, which must be there."""
-    paths = [directory / f"{stem}.o" for stem, _program in (NODE_PROGRAM, SUBSTRATE_PROGRAM)]
+    """node_ingress.o, substrate_ingress.o and gateway_egress.o of `directory`, which must be
+    there."""
+    paths = [directory / f"{stem}.o" for stem, _program in PROGRAMS]
     for path in paths:
         if not path.is_file():
             raise OnmError(f"no eBPF object {path} (`make bpf` builds it)")
@@ -121,14 +131,14 @@ def _object_files(directory: Path) -> list[Path]:
 
 
 @contextmanager
-def _loaded(paths: list[Path], reuse: Mapping[str, int]) -> Iterator[tuple[BpfObject, BpfObject]]:
-    """Both objects on one set of maps: the node object's own (or `reuse`'s: pinned maps
-    adopted), the substrate object made to use the node object's."""
+def _loaded(paths: list[Path], reuse: Mapping[str, int]) -> Iterator[list[BpfObject]]:
+    """Every object on one set of maps: the node object's own (or `reuse`'s: pinned maps
+    adopted), the others made to use the node object's."""
     with ExitStack() as stack:
         node = stack.enter_context(BpfObject(paths[0], reuse))
         shared = {spec.name: node.map(spec.name).fd for spec in layout.MAPS}
-        sub = stack.enter_context(BpfObject(paths[1], shared))
-        yield node, sub
+        others = [stack.enter_context(BpfObject(path, shared)) for path in paths[1:]]
+        yield [node, *others]
         stack.pop_all()
 
 
@@ -172,16 +182,20 @@ class EbpfDatapath(UserspaceDatapath):
         self._netns = netns
         reuse = pinning.opened(self._pins, wanted()) if self.adopted else {}
         try:
-            with _loaded(paths, reuse) as (node, sub):
-                self._node, self._sub = node, sub
+            with _loaded(paths, reuse) as (node, sub, gateway):
+                self._node, self._sub, self._gateway = node, sub, gateway
         finally:
             for fd in reuse.values():
                 os.close(fd)
         try:
             self.maps = DatapathMaps(self._node)
-            DatapathMaps(self._sub)  # checked too: the same maps, as the other object sees them
+            for other in (self._sub, self._gateway):  # checked too: the same maps, as seen
+                DatapathMaps(other)
             self._node_program = self._node.program(NODE_PROGRAM[1])
             sub_program = self._sub.program(SUBSTRATE_PROGRAM[1])
+            self._gateway_program = self._gateway.program(GATEWAY_PROGRAM[1])
+            self.tuns: dict[int, int] = {}
+            """Served network id -> its TUN's ifindex, once the gateway program is on it."""
             self._substrate_ifindex = interface_info(substrate_if, netns=netns).index
             self._held: dict[str, entries.Entries] = {
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
@@ -199,7 +213,9 @@ class EbpfDatapath(UserspaceDatapath):
             if not self.adopted:  # an adopted generator goes on where it was
                 self.maps.spread_identification(IDENT_SEED)
                 pinning.pin_maps(self._pins, self.maps)
-            pinning.pin_programs(self._pins, (self._node_program, sub_program))
+            pinning.pin_programs(
+                self._pins, (self._node_program, sub_program, self._gateway_program)
+            )
             ident = self._tc(self._substrate_ifindex, sub_program)  # in place of the old one
             self.kernel.attached[substrate_if] = (SUBSTRATE_PROGRAM[1], ident)
         except BaseException:
@@ -221,12 +237,15 @@ class EbpfDatapath(UserspaceDatapath):
 
     # --- tc ----------------------------------------------------------------------------------
 
-    def _tc(self, ifindex: int, program: BpfProgram) -> int:
-        """Attach `program` at tc ingress of `ifindex` in the host's namespace (a child there:
-        libbpf's netlink socket is of the namespace it is made in); its kernel id."""
+    def _tc(
+        self, ifindex: int, program: BpfProgram, point: TcAttachPoint = TcAttachPoint.INGRESS
+    ) -> int:
+        """Attach `program` at tc ingress (or `point`) of `ifindex` in the host's namespace (a
+        child there: libbpf's netlink socket is of the namespace it is made in); its kernel
+        id."""
 
         def attach() -> int:
-            hook = TcHook(ifindex, TcAttachPoint.INGRESS)
+            hook = TcHook(ifindex, point)
             hook.create()
             return hook.attach(program)
 
@@ -289,8 +308,36 @@ class EbpfDatapath(UserspaceDatapath):
 
     def _control(self, events: list[Event], now: dt.datetime) -> None:
         super()._control(events, now)
-        if not self._settled and any(isinstance(e, SnapshotArrived) for e in events):
-            self._settled = True  # the loop's `_decided` next deletes what is no longer wanted
+        if any(isinstance(e, SnapshotArrived) for e in events):
+            self._served()
+            if not self._settled:
+                self._settled = True  # the loop's `_decided` next deletes what is not wanted
+
+    def _served(self) -> None:
+        """The gateway program on each served network's TUN the edge side made (its entries
+        are written after, by `_decided`: until then it passes every datagram to the core);
+        one that could not be attached leaves its network to the slow path, logged."""
+        for vni in [v for v in self.tuns if v not in self.edge.tuns]:
+            del self.tuns[vni]  # closed: the device and its filter went with it
+            self.kernel.attached.pop(tenant_interface(vni), None)
+        for vni in self.edge.tuns:
+            duty = self.core.tables.duties.get(vni)
+            if vni in self.tuns or duty is None:
+                continue
+            try:
+                ifindex = interface_info(duty.interface, netns=self._netns).index
+                ident = self._tc(ifindex, self._gateway_program, TcAttachPoint.EGRESS)
+            except OnmError as error:
+                log.warning(
+                    "network %d: gateway_egress not attached to %s (%s); its gateway's "
+                    "traffic takes the slow path",
+                    vni,
+                    duty.interface,
+                    error,
+                )
+                continue
+            self.tuns[vni] = ifindex
+            self.kernel.attached[duty.interface] = (GATEWAY_PROGRAM[1], ident)
 
     def _decided(self) -> None:
         """Bring every written map to what the core's tables and cache say (deltas), the edge
@@ -298,7 +345,7 @@ class EbpfDatapath(UserspaceDatapath):
         are settled, only writes: an entry of a port not attached yet, or of a resolution the
         first snapshot has not brought back, keeps forwarding meanwhile."""
         want = entries.wanted(
-            self.core.tables, self.core.resolver.cache, self.ifindexes, self.veths
+            self.core.tables, self.core.resolver.cache, self.ifindexes, self.veths, self.tuns
         )
         for name in entries.WRITTEN_MAPS:
             held = self._held[name]
@@ -352,9 +399,12 @@ class EbpfDatapath(UserspaceDatapath):
             for interface in self.deliveries.senders(members):  # before what it was sent
                 self.core.monitor.seen(interface, at)
             self.core.count_deliveries(self.deliveries.refresh(self.core.tables))
-        if now >= self._figures_at and self.edge_sync.held is not None:
+        if now >= self._figures_at and (self.edge_sync.held is not None or self.tuns):
             self._figures_at = now + FIGURES_EVERY
-            egress.kernel_pinned, egress.kernel_sent = self.pins.refresh(egress.flows)
+            if self.edge_sync.held is not None:
+                egress.kernel_pinned, egress.kernel_sent = self.pins.refresh(egress.flows)
+            if self.tuns:
+                self.core.gateway.carried(self.maps.tenant_counts())
 
     def _tick(self, now: dt.datetime) -> None:
         """Every `REVIEW_EVERY`: ask again for the due resolutions the kernel used (the core

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.maps import (
+    duty_value,
     gateway_key,
     holds_public_ip,
     local_value,
@@ -26,6 +27,7 @@ from onm.agent.datapath.ebpf.maps import (
     network_value,
     pool_source,
     port_value,
+    resident_key,
     source_key,
 )
 from onm.agent.resolution import Key
@@ -40,11 +42,14 @@ WRITTEN_MAPS = (
     "onm_locals",
     "onm_sources",
     "onm_gateways",
+    "onm_residents",
+    "onm_tuns",
+    "onm_duties",
     "onm_pool_sources",
     "onm_mappings",
 )
 """The maps the agent fills from its tables, in the order they are written: what a frame
-needs last (its mapping) after what checks it (port, network, residents)."""
+needs last (its mapping, a gateway's duty) after what checks it (port, network, residents)."""
 
 
 def wanted(
@@ -52,10 +57,13 @@ def wanted(
     cache: Mapping[Key, Resolution],
     ifindexes: Mapping[str, int],
     veths: Set[str] = frozenset(),
+    tuns: Mapping[int, int] | None = None,
 ) -> dict[str, Entries]:
     """Every written map's entries for `tables`, the resolver's `cache` and the attached ports
-    (`ifindexes`: interface -> ifindex; `veths`: those that are veths)."""
+    (`ifindexes`: interface -> ifindex; `veths`: those that are veths); on an edge host, the
+    served networks whose TUN has the gateway program (`tuns`: network id -> ifindex)."""
     maps: dict[str, Entries] = {name: {} for name in WRITTEN_MAPS}
+    _duties(maps, tables, tuns or {})
     for interface, port in tables.ports.items():
         vni = port.network.vni
         maps["onm_networks"][bytes(layout.NetworkKey(vni))] = bytes(network_value(port.network))
@@ -95,6 +103,26 @@ def wanted(
         key = mapping_key(ifindex, target)
         mappings[bytes(key)] = bytes(mapping_value(resolution.substrate, resolution.mac, flags))
     return maps
+
+
+def _duties(maps: dict[str, Entries], tables: Tables, tuns: Mapping[int, int]) -> None:
+    """A served network's entries (`onm.agent.gateway`'s both ways): by each /64 senders
+    address the gateway by and by its TUN; and where every resident lives (a gateway's replies
+    go there; a node's host takes from a gateway only what no resident sends from)."""
+    for vni, duty in tables.duties.items():
+        ifindex = tuns.get(vni)
+        if ifindex is None:
+            continue
+        value = bytes(duty_value(duty, ifindex))
+        maps["onm_networks"][bytes(layout.NetworkKey(vni))] = bytes(network_value(duty.network))
+        maps["onm_tuns"][bytes(layout.PortKey(ifindex))] = value
+        for prefix in duty.prefixes:
+            maps["onm_duties"][bytes(gateway_key(vni, prefix))] = value
+    residents = maps["onm_residents"]
+    for (vni, ip), resident in tables.residents.items():
+        address = resident.substrate if len(resident.substrate) == 16 else bytes(16)
+        substrate = (layout.u8 * 16).from_buffer_copy(address)  # zero: a pool with no member
+        residents[bytes(resident_key(vni, ip))] = bytes(layout.ResidentValue(substrate))
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,15 @@ class SlowPath(enum.IntEnum):
     """No live gateway takes the flow: the core answers host unreachable."""
     EDGE_OVERFLOW = 27
     """A pool or gateway beyond the maps' slots, or a table larger than `MAGLEV_STRIDE`."""
+    GATEWAY_ANYCAST = 28
+    """A gateway of an anycast pool (steered sources and replies), or a network of more than
+    `DUTY_CIDRS` CIDRs: the core's `onm.agent.gateway`."""
+    GATEWAY_SENDER = 29
+    """To a gateway from a sender `onm_sources` does not hold (a local node, a steered
+    variant, a spoofer): the core judges it."""
+    NO_RESIDENT = 30
+    """From a gateway's TUN to an address `onm_residents` does not hold (none, or a pool IP
+    with no member): the core drops it."""
 
 
 class EdgePoolFlag(enum.IntFlag):
@@ -125,6 +134,13 @@ class EdgeGatewayFlag(enum.IntFlag):
     """Probed alive: keeps its pinned flows."""
     ACTIVE = 2
     """Takes new flows (not draining); the Maglev table holds only alive active ones."""
+
+
+class DutyFlag(enum.IntFlag):
+    """What makes a served network's gateway traffic the slow path's (`DutyValue.flags`)."""
+
+    SLOW = 1
+    """An anycast pool's, or more CIDRs than `DUTY_CIDRS`."""
 
 
 VERDICT_SLOTS: Final = max(SlowPath) + 1
@@ -155,6 +171,8 @@ ROUTE_SLOW: Final = 0xFFFFFFFD
 """A route to a pool beyond `POOL_SLOTS`: the slow path's."""
 LOCAL_SLOTS: Final = 4096
 """Local substrate addresses (`onm_locals`): nodes' own and members' pool addresses."""
+DUTY_CIDRS: Final = 8
+"""A served network's CIDRs one `DutyValue` holds (a network with more is the slow path's)."""
 ICMP_SUM_WORDS: Final = 1024
 """The programs checksum ICMP messages of at most this many 16-bit words; longer ones go slow."""
 
@@ -385,6 +403,47 @@ class EdgeSentValue(ctypes.Structure):
     _fields_ = (("packets", u64), ("bytes", u64), ("flows", u64))
 
 
+class DutyValue(ctypes.Structure):
+    """A network this edge host's gateway serves (`Tables.duties`), keyed in `onm_duties` by
+    each /64 senders address it by and in `onm_tuns` by its TUN's ifindex: the TUN its
+    packets enter the kernel by, the gateway's own /64 (what it sends from), the network's
+    CIDRs (address and mask in network order, `cidrs` of them)."""
+
+    _fields_ = (
+        ("ifindex", u32),
+        ("vni", u32),
+        ("prefix", u8 * 8),
+        ("flags", u16),
+        ("cidrs", u16),
+        ("cidr_ips", u32 * DUTY_CIDRS),
+        ("cidr_masks", u32 * DUTY_CIDRS),
+    )
+
+
+class ResidentKey(ctypes.Structure):
+    """`onm_residents` key: (network, IPv4), `Tables.residents`."""
+
+    _fields_ = (("vni", u32), ("ip", u8 * 4))
+
+
+class ResidentValue(ctypes.Structure):
+    """Where the resident lives: a gateway's replies go there (`ResidentEntry.substrate`)."""
+
+    _fields_ = (("substrate", u8 * 16),)
+
+
+class TenantCountsValue(ctypes.Structure):
+    """`onm_tenant_counts[network]`, one CPU's: what a gateway carried in the kernel, as
+    `onm.agent.gateway.TenantCounts` (IPv4 datagrams and their octets, each way)."""
+
+    _fields_ = (
+        ("egress_packets", u64),
+        ("egress_bytes", u64),
+        ("ingress_packets", u64),
+        ("ingress_bytes", u64),
+    )
+
+
 STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     PortKey,
     PortValue,
@@ -412,6 +471,10 @@ STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     PinKey,
     PinValue,
     EdgeSentValue,
+    DutyValue,
+    ResidentKey,
+    ResidentValue,
+    TenantCountsValue,
 )
 
 
@@ -472,6 +535,10 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_pool_deliveries", MapKind.PERCPU_HASH, LocalKey, CounterValue, LOCAL_SLOTS),
     MapSpec("onm_pool_sources", MapKind.HASH, PoolSourceKey, PoolSourceValue, LOCAL_SLOTS),
     MapSpec("onm_member_sent", MapKind.PERCPU_HASH, PortKey, CounterValue, LOCAL_SLOTS),
+    MapSpec("onm_duties", MapKind.HASH, GatewayKey, DutyValue, 4096),
+    MapSpec("onm_tuns", MapKind.HASH, PortKey, DutyValue, 4096),
+    MapSpec("onm_residents", MapKind.HASH, ResidentKey, ResidentValue, 262144),
+    MapSpec("onm_tenant_counts", MapKind.PERCPU_HASH, NetworkKey, TenantCountsValue, 4096),
 )
 """Every map of the programs, as `bpf/include/maps.h` declares it (generated)."""
 MAP_BY_NAME: Final = {spec.name: spec for spec in MAPS}

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
-from onm.agent.tables import NetworkEntry, Port, Tables
+from onm.agent.tables import Duty, NetworkEntry, Port, Tables
 from onm.errors import InvalidInputError
 from onm.model import Encoding
 from onm.packet.drop import DropReason
@@ -125,6 +125,30 @@ def gateway_key(vni: int, prefix: bytes) -> layout.GatewayKey:
     return layout.GatewayKey(vni=vni, prefix=_octets(prefix, 8, "gateway.prefix"))
 
 
+def duty_value(duty: Duty, ifindex: int) -> layout.DutyValue:
+    """A served network as the gateway programs test it: its TUN, the gateway's own /64, the
+    network's CIDRs (more than `DUTY_CIDRS`, or an anycast pool: `DutyFlag.SLOW`)."""
+    cidrs = duty.network.cidrs
+    flags = layout.DutyFlag(0)
+    if duty.pool.anycast is not None or len(cidrs) > layout.DUTY_CIDRS:
+        flags |= layout.DutyFlag.SLOW
+    value = layout.DutyValue(
+        ifindex=ifindex,
+        vni=duty.network.vni,
+        prefix=_octets(duty.gateway.prefix_bytes, 8, "gateway.prefix"),
+        flags=int(flags),
+        cidrs=min(len(cidrs), layout.DUTY_CIDRS),
+    )
+    for i, cidr in enumerate(cidrs[: layout.DUTY_CIDRS]):  # network order in memory
+        value.cidr_ips[i] = int.from_bytes(cidr.network_address.packed, "little")
+        value.cidr_masks[i] = int.from_bytes(cidr.netmask.packed, "little")
+    return value
+
+
+def resident_key(vni: int, ip: bytes) -> layout.ResidentKey:
+    return layout.ResidentKey(vni=vni, ip=_octets(ip, 4, "resident.ip"))
+
+
 class DatapathMaps:
     """The maps of one loaded object, by name, checked against `layout.MAPS`."""
 
@@ -218,6 +242,32 @@ class DatapathMaps:
             layout.PortKey.from_buffer_copy(key).ifindex: n
             for key, n in self._sums("onm_member_sent").items()
         }
+
+    def tenant_counts(self) -> dict[int, tuple[int, int, int, int]]:
+        """What the gateway programs carried for each served network (`onm_tenant_counts`),
+        summed over CPUs: (egress packets, egress bytes, ingress packets, ingress bytes)."""
+        bpf_map = self.maps["onm_tenant_counts"]
+        width = ctypes.sizeof(layout.TenantCountsValue)
+        slot = (width + 7) // 8 * 8
+        cpus = possible_cpus()
+        found = {}
+        keys = bpf_map.keys()  # a map's walk, not a dict's
+        for octets in keys:
+            key = layout.NetworkKey.from_buffer_copy(octets)
+            raw = bpf_map.lookup_raw(key, slot * cpus)
+            if raw is None:
+                continue
+            values = [
+                layout.TenantCountsValue.from_buffer_copy(raw[i * slot : i * slot + width])
+                for i in range(cpus)
+            ]
+            found[key.vni] = (
+                sum(v.egress_packets for v in values),
+                sum(v.egress_bytes for v in values),
+                sum(v.ingress_packets for v in values),
+                sum(v.ingress_bytes for v in values),
+            )
+        return found
 
     def forget_deliveries(self, address: bytes) -> None:
         """An address that is no longer a pool address: its count goes."""

@@ -44,7 +44,9 @@ log = logging.getLogger("onm.agent.datapath")
 
 NODE_PROGRAM: Final = ("node_ingress", "onm_node_ingress")
 SUBSTRATE_PROGRAM: Final = ("substrate_ingress", "onm_substrate_ingress")
-"""(object file stem, program name) of each attach point."""
+GATEWAY_PROGRAM: Final = ("gateway_egress", "onm_gateway_egress")
+"""(object file stem, program name) of each attach point (the gateway's: tc egress of a served
+network's TUN, which goes with the agent that made it: nothing to detach after it)."""
 KERNEL_NAME: Final = 15
 """The kernel keeps a program's name to BPF_OBJ_NAME_LEN - 1 characters."""
 OWNS_QDISC: Final = {NODE_PROGRAM[1][:KERNEL_NAME]: True, SUBSTRATE_PROGRAM[1][:KERNEL_NAME]: False}

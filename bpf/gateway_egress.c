@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tc egress on a served network's TUN (an edge host's gateway): the kernel's IPv4 datagram to
+ * a node of the network (a reply after conntrack undid the SNAT, or an inbound connection to a
+ * public IP after its DNAT) -> IPv6 from `gateway /64 | network id | external source` to the
+ * node's own substrate address, onto the substrate (onm.agent.gateway's from_tenant).
+ *
+ * A TUN is an L3 device: the program sees the IPv4 header at offset 0; an Ethernet header is
+ * pushed (bpf_skb_change_head) before the translation, which works on Ethernet frames, and the
+ * frame leaves by the substrate interface with its MACs from the neighbour table
+ * (bpf_redirect_neigh). What the program does not carry (options, fragments, ICMP errors, no
+ * resident, an anycast pool's replies, what needs an ICMP error) is passed on (TC_ACT_OK)
+ * into the TUN, where the agent reads it as before; drops are counted per reason. */
+#include "include/drop.h"
+#include "include/gateway.h"
+#include "include/maps.h"
+#include "include/siit.h"
+
+SEC("tc")
+int onm_gateway_egress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct onm_port_key tun = { .ifindex = skb->ifindex };
+	struct onm_duty_value *duty = bpf_map_lookup_elem(&onm_tuns, &tun);
+	struct onm_resident_key resident_key = {};
+	struct onm_resident_value *resident;
+	struct onm_network_value *network;
+	struct onm_config_value *config;
+	struct iphdr *ip = data;
+	struct onm_v4 v4;
+	__u8 src6[16], dst6[16];
+	__be32 vni_be;
+	__u32 total, limit, size, at, segment, segments, vni;
+	__u64 icmp_rest = 0;
+	__u8 hop_limit, df;
+	int rewritten;
+
+	if (!duty)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	if (duty->flags & ONM_DUTY_F_SLOW)
+		return onm_slow(ONM_SLOW_GATEWAY_ANYCAST);
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return onm_slow(ONM_SLOW_NOT_IPV4);
+	if ((void *)(ip + 1) > end)
+		return onm_slow(ONM_SLOW_TRUNCATED);
+	if (ip->version != 4 || ip->ihl < 5)
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	if (ip->ihl != 5)
+		return onm_slow(ONM_SLOW_IPV4_OPTIONS);
+	total = bpf_ntohs(ip->tot_len);
+	if (total != skb->len || total < sizeof(*ip))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	if (onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0)) != 0xffff)
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* the core's admission drops it */
+	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
+		return onm_slow(ONM_SLOW_FRAGMENT);
+	vni = duty->vni;
+	resident_key.vni = vni;
+	__builtin_memcpy(resident_key.ip, &ip->daddr, 4);
+	resident = bpf_map_lookup_elem(&onm_residents, &resident_key);
+	if (!resident || !*(__u64 *)resident->substrate)
+		return onm_slow(ONM_SLOW_NO_RESIDENT);
+	if (onm_inside(duty, ip->saddr)) /* the kernel routes no tenant address back in */
+		return onm_drop(ONM_DROP_SPOOFED_SOURCE_IP);
+	network = onm_network(vni);
+	if (!network)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	if (network->flags & ONM_NET_F_ENCAP)
+		return onm_slow(ONM_SLOW_ENCAP);
+	hop_limit = ip->ttl;
+	if (hop_limit == 0 || (hop_limit == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))
+		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
+	if (network->flags & ONM_NET_F_DECREMENT_TTL)
+		hop_limit--;
+
+	v4.saddr = ip->saddr;
+	v4.daddr = ip->daddr;
+	v4.payload = total - sizeof(*ip);
+	v4.protocol = ip->protocol;
+	v4.ttl = ip->ttl;
+	v4.tos = ip->tos;
+	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
+	at = onm_check_at(v4.protocol);
+	segment = v4.payload;
+	if (at) {
+		enum onm_slow why = onm_transport_slow(data + sizeof(*ip), end, v4.protocol, v4.payload);
+
+		if (why)
+			return onm_slow(why);
+		segment = onm_segment(skb, data + sizeof(*ip), end, v4.protocol, v4.payload);
+	} else if (v4.protocol == IPPROTO_ICMP) {
+		__u8 *icmp = data + sizeof(*ip);
+		__s64 rest;
+
+		if (v4.payload < 8 || (void *)(icmp + 8) > end)
+			return onm_slow(ONM_SLOW_TRUNCATED);
+		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
+			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
+		rest = onm_icmp_verify(skb, sizeof(*ip), v4.payload, 0);
+		if (rest == ONM_ICMP_BAD_CHECKSUM)
+			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
+		if (rest < 0)
+			return onm_slow(ONM_SLOW_TOO_BIG);
+		icmp_rest = rest;
+	} else {
+		return onm_slow(ONM_SLOW_PROTOCOL);
+	}
+	/* RFC 7915 4.1, as node_ingress: too big for the substrate is the core's */
+	size = sizeof(struct ipv6hdr) + segment;
+	limit = network->ipv6_mtu;
+	if (!df && network->lowest_ipv6_mtu < limit)
+		limit = network->lowest_ipv6_mtu;
+	if (size > limit)
+		return onm_slow(ONM_SLOW_TOO_BIG);
+	config = onm_config();
+	if (!config || !config->substrate_ifindex)
+		return onm_slow(ONM_SLOW_NOT_LOCAL);
+
+	/* embed_ipv4(gateway /64, vni, external source) -> the node's own address */
+	vni_be = bpf_htonl(vni);
+	__builtin_memcpy(src6, duty->prefix, 8);
+	__builtin_memcpy(src6 + 8, &vni_be, 4);
+	__builtin_memcpy(src6 + 12, &v4.saddr, 4);
+	__builtin_memcpy(dst6, resident->substrate, 16);
+	segments = skb->gso_segs ? skb->gso_segs : 1;
+	if (bpf_skb_change_head(skb, ETH_HLEN, 0))
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + ETH_HLEN > end)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	((struct ethhdr *)data)->h_proto = bpf_htons(ETH_P_IP);
+	rewritten = onm_siit_4to6(skb, &v4, src6, dst6, hop_limit,
+				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
+	if (rewritten)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED); /* the Ethernet header is there now */
+	onm_count_tenant(vni, segments, total, 1);
+	return bpf_redirect_neigh(config->substrate_ifindex, 0, 0, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";
