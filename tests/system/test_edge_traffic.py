@@ -161,8 +161,8 @@ def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab)
         assert carrying(seen(), forged) == 0
 
 
-def _from_substrate(lab: Lab, host: str) -> float:
-    return lab.metrics(host)['onm_agent_packets_total{direction="from_substrate"}']
+def _core_packets(lab: Lab, host: str, direction: str) -> float:
+    return lab.metrics(host)[f'onm_agent_packets_total{{direction="{direction}"}}']
 
 
 def _tenant_packets(lab: Lab, host: str) -> dict[str, float]:
@@ -187,24 +187,27 @@ def test_on_ebpf_the_kernel_carries_a_gateways_traffic(lab: Lab, datapath: str) 
     pool = PoolTable.of(lab, "znet/egress")
     port = 45500
     carrier = pool.host[pool.gateway(tcp("10.0.0.2", port))]
-    read = {h: _from_substrate(lab, h) for h in ("h1", carrier)}
+    # the download's data: sent by the gateway's core, read by h1's (a's ACKs, fewer, and
+    # probes and their answers both ways, a few hundred, are not counted on)
+    ways = {(carrier, "to_substrate"), ("h1", "from_substrate")}
+    before = {way: _core_packets(lab, *way) for way in ways}
     counted = _tenant_packets(lab, carrier)
     size = 4_000_000
     got, peer = download_result(start_download(lab, "a", port, size, 1.0))
     assert got == size and GATEWAYS.get(peer) == carrier, (got, peer)
-    for host, before in read.items():  # a download is ~3000 packets; probes are a few hundred
-        taken = _from_substrate(lab, host) - before
+    for way in ways:  # a download of 4 MB is ~2800 datagrams of 1460 octets
+        taken = _core_packets(lab, *way) - before[way]
         if datapath == "ebpf":
-            assert taken < 300, f"{host}'s core read {taken:.0f} packets of the download"
+            assert taken < 300, f"{way}: the core carried {taken:.0f} packets of the download"
         else:
-            assert taken > 1000, f"{host}'s core read only {taken:.0f} packets"
+            assert taken > 1000, f"{way}: the core carried only {taken:.0f} packets"
 
     def counted_now() -> dict[str, float] | None:
         now = _tenant_packets(lab, carrier)
         return now if now["in"] - counted["in"] > 1000 else None
 
     now = eventually(counted_now, f"{carrier}'s counts of the download", 10)
-    assert now["out"] - counted["out"] > 100, now  # a's ACKs and its request
+    assert now["out"] - counted["out"] > 20, now  # a's request and ACKs (coalesced by GRO)
 
 
 def test_a_killed_gateway_moves_only_its_flows(lab: Lab) -> None:
