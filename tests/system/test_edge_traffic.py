@@ -177,15 +177,10 @@ def _tenant_packets(lab: Lab, host: str) -> dict[str, float]:
     }
 
 
-def test_on_ebpf_the_kernel_carries_a_gateways_traffic(lab: Lab, datapath: str) -> None:
-    """A 4 MB download through a gateway. On ebpf neither the edge host's core nor h1's sees
-    its packets (gateway_egress takes the replies from the TUN onto the substrate,
-    substrate_ingress hands a's requests into the TUN and delivers the replies to a); on
-    userspace both cores carry it. The gateway's per-network counts (on ebpf the kernel's,
-    read back) count it either way."""
-    all_agents_ready(lab, PORTS)
+def _carried_through(lab: Lab, datapath: str, port: int) -> str:
+    """A 4 MB download by a from `port`: whole, through the gateway the pool's table names,
+    carried by the cores on userspace and by neither core on ebpf; that gateway's host."""
     pool = PoolTable.of(lab, "znet/egress")
-    port = 45500
     carrier = pool.host[pool.gateway(tcp("10.0.0.2", port))]
     # the download's data: sent by the gateway's core, read by h1's (a's ACKs, fewer, and
     # probes and their answers both ways, a few hundred, are not counted on)
@@ -208,6 +203,37 @@ def test_on_ebpf_the_kernel_carries_a_gateways_traffic(lab: Lab, datapath: str) 
 
     now = eventually(counted_now, f"{carrier}'s counts of the download", 10)
     assert now["out"] - counted["out"] > 20, now  # a's request and ACKs (coalesced by GRO)
+    return carrier
+
+
+def test_on_ebpf_the_kernel_carries_a_gateways_traffic(lab: Lab, datapath: str) -> None:
+    """A 4 MB download through a gateway. On ebpf neither the edge host's core nor h1's sees
+    its packets (gateway_egress takes the replies from the TUN onto the substrate,
+    substrate_ingress hands a's requests into the TUN and delivers the replies to a); on
+    userspace both cores carry it. The gateway's per-network counts (on ebpf the kernel's,
+    read back) count it either way."""
+    all_agents_ready(lab, PORTS)
+    _carried_through(lab, datapath, 45500)
+
+
+def test_a_restarted_gateway_agent_carries_in_the_kernel_again(lab: Lab, datapath: str) -> None:
+    """The gateway's agent killed and started again by the lab's supervisor: its TUN went
+    with it, so the duties it left in the pinned maps are dropped at adoption (a redirect to a
+    device gone is lost uncounted) and written anew for the new TUN once it has the program."""
+    all_agents_ready(lab, PORTS)
+    carrier = _carried_through(lab, datapath, 45600)
+    os.kill(lab.process("agent", carrier).pid, signal.SIGKILL)
+    time.sleep(0.5)
+    all_agents_ready(lab, PORTS)
+    pool = PoolTable.of(lab, "znet/egress")
+    name = next(pool.name[g] for g, host in pool.host.items() if host == carrier)
+    up = f'onm_agent_edge_gateway_up{{gateway="{name}",pool="egress"}}'
+    eventually(lambda: lab.metrics("h1").get(up) == 1 or None, f"h1 finding {name} alive", 20)
+    # a new flow (one pinned meanwhile to a survivor stays there) the table gives the carrier
+    port = next(
+        p for p in range(45601, 46000) if pool.host[pool.gateway(tcp("10.0.0.2", p))] == carrier
+    )
+    assert _carried_through(lab, datapath, port) == carrier
 
 
 def test_a_killed_gateway_moves_only_its_flows(lab: Lab) -> None:

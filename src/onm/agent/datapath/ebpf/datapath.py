@@ -200,6 +200,7 @@ class EbpfDatapath(UserspaceDatapath):
             self._held: dict[str, entries.Entries] = {
                 n: self.maps[n].entries() if self.adopted else {} for n in entries.WRITTEN_MAPS
             }
+            self._forget_tuns()
             self.kernel = KernelCounts(self.maps, self._held)
             self.edge_sync = EdgeSync(self.maps, adopted=self._edge_found())
             self.pins = KernelPins(self.maps, lambda: self.edge_sync.held)
@@ -312,6 +313,16 @@ class EbpfDatapath(UserspaceDatapath):
             self._served()
             if not self._settled:
                 self._settled = True  # the loop's `_decided` next deletes what is not wanted
+
+    def _forget_tuns(self) -> None:
+        """An adopted duty names a TUN that went with the agent that made it (a redirect there
+        would be lost uncounted): deleted at once, so the gateway's packets take the slow path
+        until this agent's TUN has the program and its entries are written."""
+        for name in ("onm_duties", "onm_tuns"):
+            spec = layout.MAP_BY_NAME[name]
+            for key in self._held[name]:
+                self.maps[name].delete(spec.key.from_buffer_copy(key))
+            self._held[name] = {}
 
     def _served(self) -> None:
         """The gateway program on each served network's TUN the edge side made (its entries
