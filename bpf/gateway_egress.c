@@ -30,10 +30,10 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	struct onm_v4 v4;
 	__u8 src6[16], dst6[16];
 	__be32 vni_be;
-	__u32 total, limit, size, at, segment, segments, vni;
+	__u32 total, segments, vni;
 	__u64 icmp_rest = 0;
 	__u8 hop_limit, df;
-	int rewritten;
+	int rewritten, why;
 
 	if (!duty)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
@@ -41,19 +41,9 @@ int onm_gateway_egress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_GATEWAY_ANYCAST);
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return onm_slow(ONM_SLOW_NOT_IPV4);
-	if ((void *)(ip + 1) > end)
-		return onm_slow(ONM_SLOW_TRUNCATED);
-	if (ip->version != 4 || ip->ihl < 5)
-		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-	if (ip->ihl != 5)
-		return onm_slow(ONM_SLOW_IPV4_OPTIONS);
-	total = bpf_ntohs(ip->tot_len);
-	if (total != skb->len || total < sizeof(*ip))
-		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-	if (onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0)) != 0xffff)
-		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* the core's admission drops it */
-	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
-		return onm_slow(ONM_SLOW_FRAGMENT);
+	why = onm_ipv4_admit(ip, end, skb->len, &total); /* a bad checksum: the core's drop */
+	if (why)
+		return why > 0 ? onm_slow(why) : onm_drop(-why);
 	vni = duty->vni;
 	resident_key.vni = vni;
 	__builtin_memcpy(resident_key.ip, &ip->daddr, 4);
@@ -80,38 +70,9 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	v4.ttl = ip->ttl;
 	v4.tos = ip->tos;
 	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
-	at = onm_check_at(v4.protocol);
-	segment = v4.payload;
-	if (at) {
-		enum onm_slow why = onm_transport_slow(data + sizeof(*ip), end, v4.protocol, v4.payload);
-
-		if (why)
-			return onm_slow(why);
-		segment = onm_segment(skb, data + sizeof(*ip), end, v4.protocol, v4.payload);
-	} else if (v4.protocol == IPPROTO_ICMP) {
-		__u8 *icmp = data + sizeof(*ip);
-		__s64 rest;
-
-		if (v4.payload < 8 || (void *)(icmp + 8) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
-			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
-		rest = onm_icmp_verify(skb, sizeof(*ip), v4.payload, 0);
-		if (rest == ONM_ICMP_BAD_CHECKSUM)
-			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
-		if (rest < 0)
-			return onm_slow(ONM_SLOW_TOO_BIG);
-		icmp_rest = rest;
-	} else {
-		return onm_slow(ONM_SLOW_PROTOCOL);
-	}
-	/* RFC 7915 4.1, as node_ingress: too big for the substrate is the core's */
-	size = sizeof(struct ipv6hdr) + segment;
-	limit = network->ipv6_mtu;
-	if (!df && network->lowest_ipv6_mtu < limit)
-		limit = network->lowest_ipv6_mtu;
-	if (size > limit)
-		return onm_slow(ONM_SLOW_TOO_BIG);
+	why = onm_4to6_admit(skb, sizeof(*ip), &v4, df, network, 0, &icmp_rest);
+	if (why)
+		return why > 0 ? onm_slow(why) : onm_drop(-why);
 	config = onm_config();
 	if (!config || !config->substrate_ifindex)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);

@@ -38,13 +38,13 @@ int onm_node_ingress(struct __sk_buff *skb)
 	__u32 used;
 	struct onm_edge edge = {};
 	const __u8 *dst6;
-	int routed, refuse = 0; /* a drop reason due after admission's checks, as the core's */
+	int routed, why, refuse = 0; /* a drop reason due after admission's checks, as the core's */
 	struct onm_network_value *network;
 	struct onm_config_value *config;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + ETH_HLEN;
 	struct onm_v4 v4;
-	__u32 total, limit, size, at, segment;
+	__u32 total;
 	__u64 icmp_rest = 0;
 	__u8 hop_limit, df;
 	int rewritten;
@@ -59,19 +59,9 @@ int onm_node_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_ARP);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return onm_drop(ONM_DROP_ETHERTYPE_UNSUPPORTED);
-	if ((void *)(ip + 1) > end)
-		return onm_slow(ONM_SLOW_TRUNCATED);
-	if (ip->version != 4 || ip->ihl < 5)
-		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-	if (ip->ihl != 5)
-		return onm_slow(ONM_SLOW_IPV4_OPTIONS);
-	total = bpf_ntohs(ip->tot_len);
-	if (total != skb->len - ETH_HLEN || total < sizeof(*ip))
-		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* short, or Ethernet padding to trim */
-	if (onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0)) != 0xffff)
-		return onm_drop(ONM_DROP_IPV4_BAD_CHECKSUM);
-	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
-		return onm_slow(ONM_SLOW_FRAGMENT);
+	why = onm_ipv4_admit(ip, end, skb->len - ETH_HLEN, &total);
+	if (why)
+		return why > 0 ? onm_slow(why) : onm_drop(-why);
 	src6 = port->substrate;
 	member = port->flags & ONM_PORT_F_POOL_MEMBER;
 	if (ip->saddr != *(__be32 *)port->ip) { /* a member may send from its pools' IPs */
@@ -96,8 +86,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 		hop_limit--;
 	routed = onm_mac_eq(eth->h_dest, network->router_mac);
 	if (routed) { /* outside the network: an edge pool's (inside: routed, the core's) */
-		int why = onm_edge_choose(&edge, port, ip, end, bpf_ktime_get_ns());
-
+		why = onm_edge_choose(&edge, port, ip, end, bpf_ktime_get_ns());
 		if (why > 0)
 			return onm_slow(why);
 		if (why == ONM_EDGE_NO_ROUTE)
@@ -135,48 +124,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 	v4.ttl = ip->ttl;
 	v4.tos = ip->tos;
 	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
-	at = onm_check_at(v4.protocol);
-	segment = v4.payload;
-	if (at) {
-		enum onm_slow why = onm_transport_slow(data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
-						       v4.payload);
-
-		if (why)
-			return onm_slow(why);
-		if (refuse)
-			return onm_drop(refuse);
-		segment = onm_segment(skb, data + ETH_HLEN + sizeof(*ip), end, v4.protocol,
-				      v4.payload);
-	} else if (v4.protocol == IPPROTO_ICMP) {
-		__u8 *icmp = data + ETH_HLEN + sizeof(*ip);
-		__s64 rest;
-
-		if (v4.payload < 8 || (void *)(icmp + 8) > end)
-			return onm_slow(ONM_SLOW_TRUNCATED);
-		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
-			return onm_slow(ONM_SLOW_ICMP_NOT_ECHO);
-		if (refuse) /* before the translator's ICMP checksum check, as the core */
-			return onm_drop(refuse);
-		rest = onm_icmp_verify(skb, ETH_HLEN + sizeof(*ip), v4.payload, 0);
-		if (rest == ONM_ICMP_BAD_CHECKSUM) {
-			if (pool_target) /* the core counts it before its translator drops it */
-				onm_count_delivery(dst6, 1);
-			return onm_drop(ONM_DROP_ICMP_BAD_CHECKSUM);
-		}
-		if (rest < 0)
-			return onm_slow(ONM_SLOW_TOO_BIG);
-		icmp_rest = rest;
-	} else {
-		return onm_slow(ONM_SLOW_PROTOCOL);
-	}
-	/* RFC 7915 4.1: DF set and too big wants Fragmentation Needed; DF clear and over the
-	 * lowest IPv6 MTU wants fragments: both are the core's. A GSO packet's segments count. */
-	size = sizeof(struct ipv6hdr) + segment;
-	limit = network->ipv6_mtu;
-	if (!df && network->lowest_ipv6_mtu < limit)
-		limit = network->lowest_ipv6_mtu;
-	if (size > limit)
-		return onm_slow(ONM_SLOW_TOO_BIG);
+	why = onm_4to6_admit(skb, ETH_HLEN + sizeof(*ip), &v4, df, network, refuse, &icmp_rest);
+	if (why == -ONM_DROP_ICMP_BAD_CHECKSUM && pool_target)
+		onm_count_delivery(dst6, 1); /* the core counts it before its translator drops it */
+	if (why)
+		return why > 0 ? onm_slow(why) : onm_drop(-why);
 	config = onm_config();
 	if (!config || !config->substrate_ifindex)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);

@@ -106,6 +106,78 @@ static __always_inline int onm_siit_4to6(struct __sk_buff *skb, const struct onm
 	return at ? onm_move_l4_csum(skb, l4 + at, diff, protocol) : 0;
 }
 
+/* admission's checks of an IPv4 header (`check_ipv4`, to the options) at `ip`, of a datagram
+ * the skb holds `length` octets of: 0 with `*total` set, a SlowPath reason (> 0: options,
+ * fragments, odd lengths or version, for the core to judge), or a DropReason negated. */
+static __always_inline int onm_ipv4_admit(const struct iphdr *ip, void *end, __u32 length,
+					  __u32 *total)
+{
+	if ((void *)(ip + 1) > end)
+		return ONM_SLOW_TRUNCATED;
+	if (ip->version != 4 || ip->ihl < 5)
+		return ONM_SLOW_HEADER_UNUSUAL;
+	if (ip->ihl != 5)
+		return ONM_SLOW_IPV4_OPTIONS;
+	*total = bpf_ntohs(ip->tot_len);
+	if (*total != length || *total < sizeof(*ip))
+		return ONM_SLOW_HEADER_UNUSUAL; /* short, or Ethernet padding to trim */
+	if (onm_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0)) != 0xffff)
+		return -ONM_DROP_IPV4_BAD_CHECKSUM;
+	if (ip->frag_off & bpf_htons(ONM_IPV4_MF | ONM_IPV4_OFFSET))
+		return ONM_SLOW_FRAGMENT;
+	return 0;
+}
+
+/* The 4->6 path's checks of a datagram after its IPv4 header (`l4` octets into the skb's data),
+ * as the core's admission and translator judge it: TCP and UDP headers, ICMP echo and its
+ * checksum, then RFC 7915 4.1's limit (DF set and too big wants Fragmentation Needed, DF clear
+ * and over the lowest IPv6 MTU wants fragments: both the core's; a GSO packet's largest
+ * segment counts). 0 with `*icmp_rest` set for ICMP, a SlowPath reason (> 0), or a DropReason
+ * negated (< 0). `refuse`: a drop the core makes after the transport checks and before the
+ * ICMP checksum (0: none). */
+static __always_inline int onm_4to6_admit(struct __sk_buff *skb, __u32 l4, const struct onm_v4 *v4,
+					  int df, const struct onm_network_value *network,
+					  int refuse, __u64 *icmp_rest)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u32 at = onm_check_at(v4->protocol), segment = v4->payload, limit;
+
+	if (at) {
+		enum onm_slow why = onm_transport_slow(data + l4, end, v4->protocol, v4->payload);
+
+		if (why)
+			return why;
+		if (refuse)
+			return -refuse;
+		segment = onm_segment(skb, data + l4, end, v4->protocol, v4->payload);
+	} else if (v4->protocol == IPPROTO_ICMP) {
+		__u8 *icmp = data + l4;
+		__s64 rest;
+
+		if (v4->payload < 8 || (void *)(icmp + 8) > end)
+			return ONM_SLOW_TRUNCATED;
+		if (icmp[0] != ONM_ICMP_ECHO_REQUEST && icmp[0] != ONM_ICMP_ECHO_REPLY)
+			return ONM_SLOW_ICMP_NOT_ECHO;
+		if (refuse) /* before the translator's ICMP checksum check, as the core */
+			return -refuse;
+		rest = onm_icmp_verify(skb, l4, v4->payload, 0);
+		if (rest == ONM_ICMP_BAD_CHECKSUM)
+			return -ONM_DROP_ICMP_BAD_CHECKSUM;
+		if (rest < 0)
+			return ONM_SLOW_TOO_BIG;
+		*icmp_rest = rest;
+	} else {
+		return ONM_SLOW_PROTOCOL;
+	}
+	limit = network->ipv6_mtu;
+	if (!df && network->lowest_ipv6_mtu < limit)
+		limit = network->lowest_ipv6_mtu;
+	if (sizeof(struct ipv6hdr) + segment > limit)
+		return ONM_SLOW_TOO_BIG;
+	return 0;
+}
+
 /* What the 6->4 rewrite needs of the IPv6 header it replaces. */
 struct onm_v6 {
 	__u8 saddr[16];
