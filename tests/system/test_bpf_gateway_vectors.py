@@ -28,6 +28,7 @@ from onm.agent.core import AgentCore
 from onm.agent.datapath.ebpf import entries, layout
 from onm.agent.datapath.ebpf.edge_maps import edge_maps, write_edge
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
+from onm.agent.gateway import TenantCounts
 from onm.agent.tables import router_mac
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
@@ -162,12 +163,13 @@ def test_what_a_sends_enters_the_tun_as_the_core_writes_it(world: Lab, sub: Load
     edge = edge_world(world, {})
     gw = _gateway_maps(edge, sub)
     vectors = _to_gw1(edge, 60)
-    before = sub.maps.tenant_counts().get(edge.vni, (0, 0, 0, 0))
+    before = sub.maps.tenant_counts().get(edge.vni, TenantCounts())
     verdicts = _tally(vectors, lambda p: _at_gateway(gw, sub, p))
     assert len(verdicts.get(TC_ACT_REDIRECT, [])) == len(vectors), verdicts
     counts = sub.maps.tenant_counts()[edge.vni]
-    assert counts[0] - before[0] == len(vectors)  # egress packets, counted for the metrics
-    assert counts[1] - before[1] == sum(len(p) - 20 for _, p in vectors)  # as IPv4 datagrams
+    assert counts.egress_packets - before.egress_packets == len(vectors)  # for the metrics
+    sent = sum(len(p) - 20 for _, p in vectors)  # as IPv4 datagrams
+    assert counts.egress_bytes - before.egress_bytes == sent
 
 
 def test_hostile_packets_to_a_gateway_are_refused_as_the_core(world: Lab, sub: Loaded) -> None:

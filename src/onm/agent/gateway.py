@@ -28,7 +28,7 @@ Theory of operation:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 
 from onm.addressing import embed_ipv4, network_and_ipv4, steer, unsteered
 from onm.agent.actions import Action, ToSubstrate, ToTenant
@@ -68,20 +68,15 @@ class Gateway:
     kernel: dict[int, TenantCounts] = field(default_factory=dict)
     """The same, of what the eBPF datapath's gateway programs carried (read in, `carried`)."""
 
-    def carried(self, counts: dict[int, tuple[int, int, int, int]]) -> None:
-        """What the kernel carried for each network so far (egress packets, bytes, ingress
-        packets, bytes), replacing the last reading."""
-        self.kernel = {vni: TenantCounts(*c) for vni, c in counts.items()}
+    def carried(self, counts: dict[int, TenantCounts]) -> None:
+        """What the kernel carried for each network so far, replacing the last reading."""
+        self.kernel = counts
 
     def tenants_now(self) -> dict[int, TenantCounts]:
         """What went through this gateway per network, the core's and the kernel's summed."""
-        found = {vni: replace(c) for vni, c in self.tenants.items()}
+        found = dict(self.tenants)
         for vni, c in self.kernel.items():
-            mine = found.setdefault(vni, TenantCounts())
-            mine.egress_packets += c.egress_packets
-            mine.egress_bytes += c.egress_bytes
-            mine.ingress_packets += c.ingress_packets
-            mine.ingress_bytes += c.ingress_bytes
+            found[vni] = _plus(found[vni], c) if vni in found else c
         return found
 
     def _drop(self, reason: DropReason) -> list[Action]:
@@ -196,6 +191,10 @@ class Gateway:
         for p in result.packets:
             counters.count(TO_SUBSTRATE, len(p))
         return [ToSubstrate(p) for p in result.packets]
+
+
+def _plus(a: TenantCounts, b: TenantCounts) -> TenantCounts:
+    return TenantCounts(*(getattr(a, f.name) + getattr(b, f.name) for f in fields(TenantCounts)))
 
 
 def _sent_by(resident: ResidentEntry, source: bytes) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
@@ -17,6 +17,7 @@ from onm.agent.datapath.ebpf.maps import (
     port_value,
     source_key,
 )
+from onm.agent.gateway import TenantCounts
 from onm.agent.tables import NetworkEntry, Port, router_mac
 from onm.errors import InvalidInputError
 from onm.model import Encoding, NetworkId, NodeId
@@ -96,3 +97,9 @@ def test_bad_lengths_name_the_field() -> None:
         port_value(port(ip=SUBSTRATE), 7)
     with pytest.raises(InvalidInputError, match=r"mapping\.substrate"):
         mapping_value(IP, MAC, layout.MappingFlag(0))
+
+
+def test_the_kernels_tenant_counts_have_the_cores_fields() -> None:
+    """`DatapathMaps.tenant_counts` builds `TenantCounts` from the C struct's fields by name."""
+    c_fields = [name for name, _ in layout.TenantCountsValue._fields_]
+    assert c_fields == [f.name for f in fields(TenantCounts)]

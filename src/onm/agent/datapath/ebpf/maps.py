@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
+from onm.agent.gateway import TenantCounts
 from onm.agent.tables import Duty, NetworkEntry, Port, Tables
 from onm.errors import InvalidInputError
 from onm.model import Encoding
@@ -26,6 +27,8 @@ from onm.packet.drop import DropReason
 from onm.packet.siit import SiitConfig
 
 _Octets = ctypes.c_uint8
+_TENANT_FIELDS = tuple(name for name, _kind in layout.TenantCountsValue._fields_)
+"""`TenantCounts`' fields by name (tests/unit/agent/test_ebpf_maps.py checks they agree)."""
 
 
 def _octets(data: bytes, size: int, field: str) -> ctypes.Array[ctypes.c_uint8]:
@@ -214,22 +217,28 @@ class DatapathMaps:
         )
         bpf_map.update(layout.IndexKey(index), ctypes.create_string_buffer(raw, len(raw)))
 
-    def _sums(self, name: str) -> dict[bytes, int]:
-        """A per-CPU hash of counts (`CounterValue`), each key's summed over CPUs: a walk and
-        a lookup per key (a few per host)."""
+    def _per_cpu_entries(self, name: str) -> dict[bytes, list[bytes]]:
+        """A per-CPU hash's entries: key octets -> each CPU's value octets (a walk and a
+        lookup per key: a few per host)."""
         bpf_map = self.maps[name]
         key_type = layout.MAP_BY_NAME[name].key
-        slot = (bpf_map.value_size + 7) // 8 * 8
+        width = bpf_map.value_size
+        slot = (width + 7) // 8 * 8
         cpus = possible_cpus()
         found = {}
         keys = bpf_map.keys()  # a map's walk, not a dict's
         for octets in keys:
             raw = bpf_map.lookup_raw(key_type.from_buffer_copy(octets), slot * cpus)
             if raw is not None:
-                found[octets] = sum(
-                    int.from_bytes(raw[i * slot : i * slot + 8], "little") for i in range(cpus)
-                )
+                found[octets] = [raw[i * slot : i * slot + width] for i in range(cpus)]
         return found
+
+    def _sums(self, name: str) -> dict[bytes, int]:
+        """A per-CPU hash of counts (`CounterValue`), each key's summed over CPUs."""
+        return {
+            key: sum(int.from_bytes(v, "little") for v in values)
+            for key, values in self._per_cpu_entries(name).items()
+        }
 
     def pool_deliveries(self) -> dict[bytes, int]:
         """Packets delivered to each pool address (`onm_pool_deliveries`), by address."""
@@ -243,29 +252,14 @@ class DatapathMaps:
             for key, n in self._sums("onm_member_sent").items()
         }
 
-    def tenant_counts(self) -> dict[int, tuple[int, int, int, int]]:
+    def tenant_counts(self) -> dict[int, TenantCounts]:
         """What the gateway programs carried for each served network (`onm_tenant_counts`),
-        summed over CPUs: (egress packets, egress bytes, ingress packets, ingress bytes)."""
-        bpf_map = self.maps["onm_tenant_counts"]
-        width = ctypes.sizeof(layout.TenantCountsValue)
-        slot = (width + 7) // 8 * 8
-        cpus = possible_cpus()
+        summed over CPUs."""
         found = {}
-        keys = bpf_map.keys()  # a map's walk, not a dict's
-        for octets in keys:
-            key = layout.NetworkKey.from_buffer_copy(octets)
-            raw = bpf_map.lookup_raw(key, slot * cpus)
-            if raw is None:
-                continue
-            values = [
-                layout.TenantCountsValue.from_buffer_copy(raw[i * slot : i * slot + width])
-                for i in range(cpus)
-            ]
-            found[key.vni] = (
-                sum(v.egress_packets for v in values),
-                sum(v.egress_bytes for v in values),
-                sum(v.ingress_packets for v in values),
-                sum(v.ingress_bytes for v in values),
+        for key, values in self._per_cpu_entries("onm_tenant_counts").items():
+            cpus = [layout.TenantCountsValue.from_buffer_copy(v) for v in values]
+            found[layout.NetworkKey.from_buffer_copy(key).vni] = TenantCounts(
+                **{name: sum(getattr(c, name) for c in cpus) for name in _TENANT_FIELDS}
             )
         return found
 
