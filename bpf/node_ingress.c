@@ -15,9 +15,11 @@
  * counting its deliveries (`onm_pool_deliveries`); what a member's port sends is counted for
  * the core's passive liveness (`onm_member_sent`). Anything else (ARP, options, fragments,
  * ICMP errors, misses, routed traffic, rotating pools, a foreign source, what needs an ICMP
- * error) goes to the userspace core untouched; drops are counted per reason. */
+ * error) goes to the userspace core untouched; drops are counted per reason. An encap network's
+ * datagram goes to a remote node behind an IPv6 header instead (include/encap.h). */
 #include "include/drop.h"
 #include "include/edge.h"
+#include "include/encap.h"
 #include "include/maps.h"
 #include "include/siit.h"
 
@@ -47,7 +49,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	__u32 total;
 	__u64 icmp_rest = 0;
 	__u8 hop_limit, df;
-	int rewritten;
+	int rewritten, encap;
 
 	if (!port)
 		return onm_drop(ONM_DROP_UNKNOWN_PORT);
@@ -77,14 +79,15 @@ int onm_node_ingress(struct __sk_buff *skb)
 	network = onm_network(port->vni);
 	if (!network)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
-	if (network->flags & ONM_NET_F_ENCAP)
-		return onm_slow(ONM_SLOW_ENCAP);
+	encap = network->flags & ONM_NET_F_ENCAP;
 	hop_limit = ip->ttl;
 	if (hop_limit == 0 || (hop_limit == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL); /* Time Exceeded is the core's to build */
 	if (network->flags & ONM_NET_F_DECREMENT_TTL)
 		hop_limit--;
 	routed = onm_mac_eq(eth->h_dest, network->router_mac);
+	if (routed && encap) /* out of an encapsulated network: the core's gateways */
+		return onm_slow(ONM_SLOW_ENCAP);
 	if (routed) { /* outside the network: an edge pool's (inside: routed, the core's) */
 		why = onm_edge_choose(&edge, port, ip, end, bpf_ktime_get_ns());
 		if (why > 0)
@@ -124,7 +127,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 	v4.ttl = ip->ttl;
 	v4.tos = ip->tos;
 	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
-	why = onm_4to6_admit(skb, ETH_HLEN + sizeof(*ip), &v4, df, network, refuse, &icmp_rest);
+	if (encap)
+		why = onm_encap_admit(skb, ip, total, network, refuse);
+	else
+		why = onm_4to6_admit(skb, ETH_HLEN + sizeof(*ip), &v4, df, network, refuse,
+				     &icmp_rest);
 	if (why == -ONM_DROP_ICMP_BAD_CHECKSUM && pool_target)
 		onm_count_delivery(dst6, 1); /* the core counts it before its translator drops it */
 	if (why)
@@ -150,7 +157,12 @@ int onm_node_ingress(struct __sk_buff *skb)
 	}
 	if (routed)
 		onm_edge_commit(&edge, total);
-	rewritten = onm_siit_4to6(skb, &v4, src6, dst6, hop_limit,
+	if (encap)
+		rewritten = onm_encap_push(skb, total, src6, dst6,
+					   (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0,
+					   (network->flags & ONM_NET_F_DECREMENT_TTL) != 0);
+	else
+		rewritten = onm_siit_4to6(skb, &v4, src6, dst6, hop_limit,
 				  (network->flags & ONM_NET_F_COPY_TOS) ? v4.tos : 0, icmp_rest);
 	if (rewritten > 0)
 		return onm_slow(ONM_SLOW_TOO_BIG);

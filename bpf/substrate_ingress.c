@@ -18,11 +18,58 @@
  * passes the checks of onm.agent.gateway (`onm_gateway_admit`) and the same translation, then
  * enters the TUN's ingress as if the core had written it there. Traffic not for a node or a
  * gateway (the host's own), extension headers, ICMPv6 errors and what needs an ICMP error go
- * to the stack and the userspace core untouched. */
+ * to the stack and the userspace core untouched. An encap network's packet is opened instead
+ * of translated (include/encap.h), once the outer addresses are where the inner ones live. */
 #include "include/drop.h"
+#include "include/encap.h"
 #include "include/gateway.h"
 #include "include/maps.h"
 #include "include/siit.h"
+
+/* An encapsulated network's packet for a local node from a resident (the checks above passed):
+ * opened and delivered as the core's _encap_to_node, or the core's to judge. A gateway's (to
+ * or from one) is the core's too. */
+static __always_inline int onm_encap_receive(struct __sk_buff *skb, struct ipv6hdr *ip6,
+					     const struct onm_local_value *local,
+					     const struct onm_source_value *source, __u32 vni,
+					     __u32 payload)
+{
+	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN], daddr[16];
+	__u32 ifindex, veth, pooled;
+	__be32 sender_ip, node_ip;
+	struct ethhdr *eth;
+	void *data, *end;
+	int why;
+
+	if (!local || !source)
+		return onm_slow(ONM_SLOW_ENCAP);
+	__builtin_memcpy(&sender_ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
+	__builtin_memcpy(&node_ip, local->ip, 4);
+	why = onm_encap_open_admit(skb, ip6->nexthdr, payload, sender_ip, node_ip);
+	if (why)
+		return onm_slow(why);
+	__builtin_memcpy(daddr, &ip6->daddr, 16);
+	onm_mac_copy(node_mac, local->mac);
+	onm_mac_copy(sender_mac, source->mac);
+	ifindex = local->ifindex;
+	veth = local->flags & ONM_PORT_F_VETH;
+	pooled = local->flags & ONM_PORT_F_POOL_ADDRESS;
+	if (pooled) /* delivered from here on, as the core counts it before opening */
+		onm_count_delivery(daddr, skb->gso_segs ? skb->gso_segs : 1);
+	why = onm_encap_pop(skb);
+	if (why > 0)
+		return onm_slow(ONM_SLOW_ENCAP);
+	if (why < 0)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	onm_mac_copy(eth->h_dest, node_mac);
+	onm_mac_copy(eth->h_source, sender_mac);
+	return veth ? bpf_redirect_peer(ifindex, 0) : bpf_redirect(ifindex, 0);
+}
 
 SEC("tc")
 int onm_substrate_ingress(struct __sk_buff *skb)
@@ -79,15 +126,15 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		if (!onm_external(vni, &ip6->saddr.in6_u.u6_addr8[12]))
 			return onm_slow(ONM_SLOW_FROM_GATEWAY); /* the core judges (and counts) it */
 	}
-	v6.next_header = ip6->nexthdr;
-	at = onm_check_at(v6.next_header);
-	if (!at && v6.next_header != ONM_IPPROTO_ICMPV6)
-		return onm_slow(ONM_SLOW_EXTENSION_HEADER);
 	network = onm_network(vni);
 	if (!network)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
 	if (network->flags & ONM_NET_F_ENCAP)
-		return onm_slow(ONM_SLOW_ENCAP);
+		return onm_encap_receive(skb, ip6, local, source, vni, v6.payload);
+	v6.next_header = ip6->nexthdr;
+	at = onm_check_at(v6.next_header);
+	if (!at && v6.next_header != ONM_IPPROTO_ICMPV6)
+		return onm_slow(ONM_SLOW_EXTENSION_HEADER);
 	ttl = ip6->hop_limit;
 	if (ttl == 0 || (ttl == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);

@@ -149,8 +149,8 @@ def sub_fixture() -> Iterator[Loaded]:
     loaded.close()
 
 
-def network_value(config: SiitConfig) -> layout.NetworkValue:
-    return network_settings(config, ROUTER_MAC, encap=False)
+def network_value(config: SiitConfig, encap: bool = False) -> layout.NetworkValue:
+    return network_settings(config, ROUTER_MAC, encap=encap)
 
 
 def _octets(data: bytes) -> ctypes.Array[ctypes.c_uint8]:
@@ -167,6 +167,7 @@ def fill_node(
     *,
     port_flags: int = 0,
     mapping_flags: int = 0,
+    encap: bool = False,
 ) -> None:
     """The maps as the agent writes them for a node (local4 at local6) that resolved remote4."""
     node.clear()
@@ -182,7 +183,7 @@ def fill_node(
             flags=int(port_flags),
         ),
     )
-    node.put("onm_networks", layout.NetworkKey(VNI), network_value(config))
+    node.put("onm_networks", layout.NetworkKey(VNI), network_value(config, encap))
     if remote6 is not None:
         node.put(
             "onm_mappings",
@@ -202,6 +203,7 @@ def fill_substrate(
     allowed: bool = True,
     gateway: bool = False,
     local_flags: int = 0,
+    encap: bool = False,
 ) -> None:
     """The maps for a local node (node_ip at `destination`) and a resident sending from `source`."""
     vni = int.from_bytes(destination[9:12], "big") if vni is None else vni
@@ -218,7 +220,7 @@ def fill_substrate(
             flags=int(local_flags),
         ),
     )
-    sub.put("onm_networks", layout.NetworkKey(vni), network_value(config))
+    sub.put("onm_networks", layout.NetworkKey(vni), network_value(config, encap))
     if allowed:
         sub.put(
             "onm_sources",

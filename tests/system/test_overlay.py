@@ -220,13 +220,16 @@ def core_packets(lab: Lab) -> float:
     )
 
 
-def test_pings_between_hosts_are_answered_once_and_on_ebpf_never_reach_the_core(lab: Lab) -> None:
+@pytest.mark.parametrize(("source", "target"), [("a", "g"), ("x1", "x2")], ids=["siit", "encap"])
+def test_pings_between_hosts_are_answered_once_and_on_ebpf_never_reach_the_core(
+    lab: Lab, source: str, target: str
+) -> None:
     """No frame is forwarded twice (by the program and by the core that read it too); on
-    ebpf the echoes between two known nodes stay in the kernel."""
-    wait_reachable(lab, "a", ADDR["g"])
+    ebpf the echoes between two known nodes stay in the kernel, translated or encapsulated."""
+    wait_reachable(lab, source, ADDR[target])
     time.sleep(2 * PUBLISH)
     before = core_packets(lab)
-    transmitted, received, output = ping(lab, "a", ADDR["g"], count=20)
+    transmitted, received, output = ping(lab, source, ADDR[target], count=20)
     assert (transmitted, received) == (20, 20), output + diagnosis(lab)
     assert "DUP!" not in output, output
     time.sleep(2 * PUBLISH)

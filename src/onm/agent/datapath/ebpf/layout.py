@@ -45,7 +45,7 @@ class NetworkFlag(enum.IntFlag):
     DECREMENT_TTL = 1
     COPY_TOS = 2
     ENCAP = 4
-    """RFC 2473 encapsulation, not SIIT: the slow path's, for now."""
+    """RFC 2473 encapsulation, not SIIT (`bpf/include/encap.h`)."""
 
 
 class MappingFlag(enum.IntFlag):
@@ -83,6 +83,8 @@ class SlowPath(enum.IntEnum):
     TOO_BIG = 14
     UDP_ZERO_CHECKSUM = 15
     ENCAP = 16
+    """An encap network's packet the kernel leaves to the core: routed, to or from a gateway,
+    or one whose outer addresses or inner datagram it does not accept (the core drops it)."""
     NOT_IPV6 = 17
     EXTENSION_HEADER = 18
     NOT_LOCAL = 19
