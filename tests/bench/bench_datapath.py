@@ -28,12 +28,14 @@ Metrics (client in node a, server in node g):
   a 64-octet Ethernet frame counting the FCS. Packets per second *received* (the server's
   byte count / 18, over its own measuring time); median of the repetitions.
 - RTT: median of the round-trip times of `ping -c 20 -i 0.05`.
-The same three metrics on two more ways through each lab, each beside its native baseline:
+The same three metrics on three more ways through each lab, each beside its native baseline:
 - to a pool member: a -> the pool svc's address 10.0.0.10, whose one member m is on host s;
   the baseline is the native column above (a plain routed node).
 - through an edge gateway: a -> server web (30.0.2.2) on the internet, through gateway e1 on
   edge host gw1, which SNATs (nftables); the baseline is the native shape with the router
   masquerading out of its server side (`onmbn<pid>ma`, `mr`, `mg`), as a gateway does.
+- on an encapsulated network (RFC 2473): node ea on host r -> node eg on host s, network enet
+  (MTU 1480: the 40-octet IPv6 header on the 1520 substrate); the baseline is the native column.
 Then the targets: issue #4's (userspace TCP >= 0.15 native) and, with an ebpf column, issue
 #11's (TCP >= 0.95, 64-byte packets >= 0.90 and >= 1.3x VXLAN's, RTT <= 1.05x native), judged
 against both native columns.
@@ -82,8 +84,9 @@ VXLAN_SUBSTRATE_MTU = INNER_MTU + OVERHEAD[6]
 VNI = 42
 READY_TIMEOUT = 60.0
 NODE_WAY, POOL_WAY, EDGE_WAY = "node", "pool member", "edge gateway (SNAT)"
-WAYS = (NODE_WAY, POOL_WAY, EDGE_WAY)
-POOL_IP, WEB = "10.0.0.10", "30.0.2.2"
+ENCAP_WAY = "encap network"
+WAYS = (NODE_WAY, POOL_WAY, EDGE_WAY, ENCAP_WAY)
+POOL_IP, WEB, ENCAP_PEER = "10.0.0.10", "30.0.2.2", "10.1.0.3"
 
 
 def run(args: Sequence[str], timeout: float = 60.0, check: bool = True) -> str:
@@ -272,6 +275,7 @@ def lab_up(lab: str, datapath: str) -> list[Pair]:
         Pair(label, client, f"onm-{lab}-n-g", "10.0.0.3"),
         Pair(label, client, f"onm-{lab}-n-m", POOL_IP, way=POOL_WAY, bind=POOL_IP),
         Pair(label, client, f"onm-{lab}-s-web", WEB, way=EDGE_WAY),
+        Pair(label, f"onm-{lab}-n-ea", f"onm-{lab}-n-eg", ENCAP_PEER, way=ENCAP_WAY),
     ]
     status = json.loads(run([*cli, "status", "--name", lab, "--json"]))
     agents = [p for p in status["processes"] if p["role"] == "agent"]
@@ -455,9 +459,10 @@ def verdict(target: Target, paths: dict[str, Pair]) -> str | None:
     return "yes" if (value <= bound if target.at_most else value >= bound) else "no"
 
 
-BASELINE_WAY = {POOL_WAY: NODE_WAY, EDGE_WAY: EDGE_WAY}
-"""Each further way's native baseline: a plain routed node for a pool member, the masquerading
-router for an edge gateway."""
+BASELINE_WAY = {POOL_WAY: NODE_WAY, EDGE_WAY: EDGE_WAY, ENCAP_WAY: NODE_WAY}
+"""Each further way's native baseline: a plain routed node for a pool member and for a node of
+an encapsulated network (its MTU 1480, the others' 1500), the masquerading router for an edge
+gateway."""
 
 
 def ways_table(paths: Sequence[Pair], width: int) -> list[str]:
@@ -480,7 +485,8 @@ def ways_table(paths: Sequence[Pair], width: int) -> list[str]:
             cells = (cell(path, metric, base, unit_format) for path in columns)
             lines.append(f"{f'{way}: {name}':40}" + "".join(f" {c:>{width}}" for c in cells))
     lines.append(
-        f"  baselines: {POOL_WAY}: native above; {EDGE_WAY}: native with the router masquerading"
+        f"  baselines: {POOL_WAY}, {ENCAP_WAY} (MTU 1480): native above; "
+        f"{EDGE_WAY}: native with the router masquerading"
     )
     return lines
 
