@@ -6,8 +6,9 @@
  * alive active gateways, as flows.PoolRoute.of does) and its gateways; the program hashes the
  * flow with the same jhash2 as onm.selection.flow.flow_hash, keeps a pinned flow on its gateway
  * while that gateway is alive (onm_pins, an LRU map), and pins a new one to the table's
- * choice. Random or least-loaded choice, splitting, anycast, public-IP holders and "no live
- * gateway" are the core's (the slow path, counted per reason). */
+ * choice (choice: random, the entry for bpf_get_prandom_u32(), as the core's `pick`).
+ * Least-loaded choice, splitting, anycast, public-IP holders and "no live gateway" are the
+ * core's (the slow path, counted per reason). */
 #ifndef ONM_EDGE_H
 #define ONM_EDGE_H
 
@@ -102,7 +103,7 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	struct onm_index_key key = {};
 	__be32 vni = bpf_htonl(port->vni);
 	__u8 *l4 = (__u8 *)(ip + 1);
-	__u32 slot, index;
+	__u32 slot, index, hashed;
 
 	__builtin_memcpy(route_key.vni, &vni, 4);
 	__builtin_memcpy(route_key.ip, &ip->daddr, 4);
@@ -121,7 +122,7 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 		return ONM_SLOW_EDGE_PUBLIC_IP;
 	if (pool->flags & ONM_EDGE_F_ANYCAST)
 		return ONM_SLOW_EDGE_ANYCAST;
-	if (pool->flags & ONM_EDGE_F_CHOICE)
+	if (pool->flags & ONM_EDGE_F_LEAST_LOADED)
 		return ONM_SLOW_EDGE_CHOICE;
 	if (pool->flags & ONM_EDGE_F_SPLIT)
 		return ONM_SLOW_EDGE_SPLIT;
@@ -150,8 +151,10 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	}
 	if (!pool->table_size)
 		return ONM_SLOW_EDGE_NO_GATEWAY;
-	index = route->pool * ONM_MAGLEV_STRIDE + onm_flow_hash(&edge->key, pool->fields) %
-							   pool->table_size;
+	/* choice: random takes the entry for a random number, as the core's `pick` */
+	hashed = (pool->flags & ONM_EDGE_F_RANDOM) ? bpf_get_prandom_u32()
+						   : onm_flow_hash(&edge->key, pool->fields);
+	index = route->pool * ONM_MAGLEV_STRIDE + hashed % pool->table_size;
 	key.index = index;
 	entry = bpf_map_lookup_elem(&onm_maglev, &key);
 	if (!entry)

@@ -5,8 +5,10 @@ gw2, route 0.0.0.0/0) fills the maps of node_ingress.o as the eBPF adapter would
 port, its network, and `edge_maps` of r's tables and liveness); then many flows run through
 both r's core and the program with BPF_PROG_TEST_RUN: every redirected frame must be byte for
 byte the core's substrate packet (so the gateway is the same), a drop the core's reason, and
-what the kernel does not choose (random or least-loaded choice, splitting, anycast, public IPs,
-no live gateway, routes inside the network) the slow path's, untouched. Pins stay when a
+what the kernel does not choose (least-loaded choice, splitting, anycast, public IPs, no live
+gateway, routes inside the network) the slow path's, untouched. A random choice is the
+kernel's own: each new flow pinned to a live gateway, its frames byte for byte the core's once
+the core holds the same pin. Pins stay when a
 gateway joins or drains, a dead gateway's flows move; a pin holds only while its serial, the
 pool's generation and the idle timeout say so. One test proves the C flow hash is `flow_hash`
 bit for bit, through a table of 4096 gateways.
@@ -19,6 +21,7 @@ import datetime as dt
 import random
 import struct
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -37,7 +40,7 @@ from onm.model.edge_pool import HashField
 from onm.model.principal import ADMIN
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
-from onm.selection.flow import Flow, flow_hash
+from onm.selection.flow import Flow, flow_hash, flow_of
 from support import bpf_harness
 from support.agent_world import NOW, Lab, only
 from support.agent_world import lab as world
@@ -228,7 +231,6 @@ def test_no_live_gateway_goes_slow_and_no_route_is_dropped(world: Lab, node: Loa
 @pytest.mark.parametrize(
     ("settings", "why"),
     [
-        ({"choice": "random"}, SlowPath.EDGE_CHOICE),
         ({"choice": "least-loaded"}, SlowPath.EDGE_CHOICE),
         ({"nat": "none", "split_above": 1_000_000}, SlowPath.EDGE_SPLIT),
         ({"mode": "anycast"}, SlowPath.EDGE_ANYCAST),
@@ -243,6 +245,37 @@ def test_what_the_core_chooses_goes_slow(
         assert out.slow is why, out
     out, _ = b.run(b.frame("10.0.0.3"))  # to the router MAC inside the network
     assert out.slow is SlowPath.ROUTED
+
+
+def test_a_random_choice_pins_each_new_flow_to_a_live_gateway(world: Lab, node: Loaded) -> None:
+    """`choice: random` in the kernel: a new flow takes the table's entry for a random number
+    and keeps it (the pin); with the core given the same pin (as the adapter's mirror gives
+    it) the frames are the core's byte for byte; a flow whose pin is gone may choose anew."""
+    b = both(world, node, {"choice": "random"})
+    [pool] = world.r.tables.edge_pools.values()
+    by_prefix = {g.prefix: g for g in pool.gateways.values()}
+    chosen: dict[tuple[str, int, str], str] = {}
+    for dst, sport, proto, size in flows(300):
+        frame = b.frame(dst, sport, proto, size)
+        out = node.run(frame)
+        assert out.verdict == TC_ACT_REDIRECT, out.slow
+        gateway = by_prefix[int.from_bytes(out.packet[14 + 24 : 14 + 32], "big")]
+        world.r.egress.flows.adopt(pool.id, flow_of(frame[14:]), gateway.id, NOW)
+        [sent] = world.r.node_frame(b.a.interface, frame, NOW)
+        assert isinstance(sent, ToSubstrate) and sent.packet == out.packet[14:]
+        again = node.run(b.frame(dst, sport, proto, 100))
+        assert again.packet[14 + 24 : 14 + 32] == out.packet[14 + 24 : 14 + 32]  # pinned
+        chosen[(dst, sport, proto)] = gateway.name
+    counts = Counter(chosen.values())
+    assert set(counts) == {"e1", "e2"} and min(counts.values()) > 75, counts
+    pins = node.maps["onm_pins"]
+    for key in pins.entries():
+        pins.delete(layout.PinKey.from_buffer_copy(key))
+    moved = 0
+    for (dst, sport, proto), name in chosen.items():
+        out = node.run(b.frame(dst, sport, proto))
+        moved += by_prefix[int.from_bytes(out.packet[14 + 24 : 14 + 32], "big")].name != name
+    assert 75 < moved < 225, moved  # about half: not the flow's hash
 
 
 def test_c_flow_hash_is_flow_hash(node: Loaded) -> None:

@@ -129,6 +129,38 @@ def test_concurrent_flows_take_the_gateway_every_agent_computes(lab: Lab, datapa
     assert grown == 60
 
 
+def _choosing(lab: Lab, choice: str) -> None:
+    """The pool's `choice` set (as `onm edge-pool update --choice` does), once every agent has
+    applied it."""
+    with lab.client() as client:
+        client.update_edge_pool("znet/egress", {"choice": choice})
+        revision = client.status().revision
+
+        def applied() -> bool:
+            return all(h.applied_revision >= revision for h in client.status().hosts)
+
+        eventually(applied, f"every agent applying choice {choice}", 15)
+
+
+def test_a_random_choice_spreads_new_flows_and_on_ebpf_the_kernel_makes_it(
+    lab: Lab, datapath: str
+) -> None:
+    """`choice: random`: 60 concurrent flows of one pair all get through, over more than one
+    gateway (all on one: 3 x 3^-60); on ebpf the kernel picks and pins each (h1's core makes no
+    selection), on userspace the core makes all 60."""
+    ports = range(42100, 42160)
+    _choosing(lab, "random")
+    try:
+        chosen = lab.metrics("h1")[SELECTIONS]
+        seen = connections(lab, "a", ports)
+        assert sorted(seen) == list(ports), seen
+        assert len(set(seen.values())) >= 2 and set(seen.values()) <= set(GATEWAYS), seen
+        selections = lab.metrics("h1")[SELECTIONS] - chosen
+        assert selections == 0 if datapath == "ebpf" else selections >= 60, selections
+    finally:
+        _choosing(lab, "hash")
+
+
 def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab) -> None:
     """A datagram from outside the network is taken only from a gateway of the network's pools
     (`Tables.gateway_sources`; `onm_gateways` on ebpf, where the kernel delivers it): one from

@@ -113,10 +113,11 @@ enum onm_map_f {
 };
 
 enum onm_edge_f {
-	ONM_EDGE_F_CHOICE = 1,
+	ONM_EDGE_F_LEAST_LOADED = 1,
 	ONM_EDGE_F_SPLIT = 2,
 	ONM_EDGE_F_ANYCAST = 4,
 	ONM_EDGE_F_OVERFLOW = 8,
+	ONM_EDGE_F_RANDOM = 16,
 };
 
 enum onm_hash_f {

@@ -70,10 +70,10 @@ def test_slots_stay_and_a_new_gateway_gets_a_new_serial(world: Lab) -> None:
 
 
 def test_what_the_core_chooses_is_flagged(world: Lab) -> None:
-    edge_world(world, {"choice": "random", "mode": "anycast"})
+    edge_world(world, {"choice": "least-loaded", "mode": "anycast"})
     [pool] = world.r.tables.edge_pools.values()
     value = pool_value(pool, 16381, overflow=False)
-    assert value.flags == layout.EdgePoolFlag.CHOICE | layout.EdgePoolFlag.ANYCAST
+    assert value.flags == layout.EdgePoolFlag.LEAST_LOADED | layout.EdgePoolFlag.ANYCAST
     overflowing = pool_value(pool, 16381, overflow=True)
     assert overflowing.table_size == 0 and overflowing.flags & layout.EdgePoolFlag.OVERFLOW
 

@@ -76,11 +76,18 @@ def _slots(previous: Mapping[K, int], wanted: Iterable[K], limit: int) -> dict[K
     return kept
 
 
+CHOICE_FLAGS: dict[Choice, layout.EdgePoolFlag] = {
+    Choice.HASH: layout.EdgePoolFlag(0),
+    Choice.RANDOM: layout.EdgePoolFlag.RANDOM,
+    Choice.LEAST_LOADED: layout.EdgePoolFlag.LEAST_LOADED,
+}
+"""How a pool's new flows choose, as the program tests it."""
+
+
 def pool_value(pool: EdgeEntry, table_size: int, overflow: bool) -> layout.PoolValue:
     """A pool's settings as the program tests them (`layout.EdgePoolFlag`)."""
     flags = layout.EdgePoolFlag(0)
-    if pool.choice is not Choice.HASH:
-        flags |= layout.EdgePoolFlag.CHOICE
+    flags |= CHOICE_FLAGS[pool.choice]
     if pool.split_above is not None and pool.nat is Nat.NONE:
         flags |= layout.EdgePoolFlag.SPLIT
     if pool.anycast is not None:

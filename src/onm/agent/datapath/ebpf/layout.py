@@ -91,7 +91,7 @@ class SlowPath(enum.IntEnum):
     FROM_GATEWAY = 20
     TRUNCATED = 21
     EDGE_CHOICE = 22
-    """An edge pool choosing at random or by load (the core keeps the loads)."""
+    """An edge pool choosing by load (the core keeps the loads)."""
     EDGE_SPLIT = 23
     """A routed edge pool that splits heavy pairs (the core meters them)."""
     EDGE_ANYCAST = 24
@@ -113,12 +113,17 @@ class SlowPath(enum.IntEnum):
 
 
 class EdgePoolFlag(enum.IntFlag):
-    """What makes an edge pool's flows the slow path's (`PoolValue.flags`)."""
+    """How an edge pool's new flows choose, and what makes them the slow path's
+    (`PoolValue.flags`)."""
 
-    CHOICE = 1
+    LEAST_LOADED = 1
+    """`choice: least-loaded`: the core keeps the loads (`SlowPath.EDGE_CHOICE`)."""
     SPLIT = 2
     ANYCAST = 4
     OVERFLOW = 8
+    RANDOM = 16
+    """`choice: random`: a new flow takes the table's entry for a random number (as
+    `Egress.gateway_for`'s `pick`), pinned as a hashed one."""
 
 
 class HashFlag(enum.IntFlag):
