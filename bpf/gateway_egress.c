@@ -27,12 +27,12 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	struct onm_network_value *network;
 	struct onm_config_value *config;
 	struct iphdr *ip = data;
-	struct onm_v4 v4;
+	struct onm_v4 v4 = {};
 	__u8 src6[16], dst6[16];
 	__be32 vni_be;
 	__u32 total, segments, vni;
 	__u64 icmp_rest = 0;
-	__u8 hop_limit, df;
+	__u8 hop_limit;
 	int rewritten, why;
 
 	if (!duty)
@@ -69,8 +69,9 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	v4.protocol = ip->protocol;
 	v4.ttl = ip->ttl;
 	v4.tos = ip->tos;
-	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
-	why = onm_4to6_admit(skb, sizeof(*ip), &v4, df, network, 0, &icmp_rest);
+	v4.df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
+	why = onm_4to6_admit_l3(skb, &v4, network, 0);
+	icmp_rest = v4.icmp_rest;
 	if (why)
 		return why > 0 ? onm_slow(why) : onm_drop(-why);
 	config = onm_config();

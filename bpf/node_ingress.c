@@ -45,10 +45,10 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_config_value *config;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + ETH_HLEN;
-	struct onm_v4 v4;
+	struct onm_v4 v4 = {};
 	__u32 total;
 	__u64 icmp_rest = 0;
-	__u8 hop_limit, df;
+	__u8 hop_limit;
 	int rewritten, encap;
 
 	if (!port)
@@ -89,7 +89,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	if (routed && encap) /* out of an encapsulated network: the core's gateways */
 		return onm_slow(ONM_SLOW_ENCAP);
 	if (routed) { /* outside the network: an edge pool's (inside: routed, the core's) */
-		why = onm_edge_choose(&edge, port, ip, end, bpf_ktime_get_ns());
+		why = onm_edge_choose(skb, &edge, port, bpf_ktime_get_ns());
 		if (why > 0)
 			return onm_slow(why);
 		if (why == ONM_EDGE_NO_ROUTE)
@@ -126,12 +126,12 @@ int onm_node_ingress(struct __sk_buff *skb)
 	v4.protocol = ip->protocol;
 	v4.ttl = ip->ttl;
 	v4.tos = ip->tos;
-	df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
+	v4.df = (ip->frag_off & bpf_htons(ONM_IPV4_DF)) != 0;
 	if (encap)
 		why = onm_encap_admit(skb, ip, total, network, refuse);
 	else
-		why = onm_4to6_admit(skb, ETH_HLEN + sizeof(*ip), &v4, df, network, refuse,
-				     &icmp_rest);
+		why = onm_4to6_admit(skb, &v4, network, refuse);
+	icmp_rest = v4.icmp_rest;
 	if (why == -ONM_DROP_ICMP_BAD_CHECKSUM && pool_target)
 		onm_count_delivery(dst6, 1); /* the core counts it before its translator drops it */
 	if (why)

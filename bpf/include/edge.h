@@ -77,6 +77,7 @@ struct onm_edge {
 	struct onm_pin_value pin;
 	__u8 dst6[16];
 	__u8 fresh; /* a new pin (or one moved): a new flow for the gateway's counts */
+	__u8 held;  /* to the holder of the node's public IP: no pin (as the core's held_by) */
 };
 
 #define ONM_EDGE_NO_ROUTE -1
@@ -88,12 +89,16 @@ static __always_inline struct onm_edge_gateway_value *onm_edge_gateway(__u32 slo
 	return bpf_map_lookup_elem(&onm_edge_gateways, &key);
 }
 
-/* The gateway for an IPv4 datagram (already checked: no options, no fragment) of network `vni`
- * from `port` to outside it: 0 with `edge` filled, ONM_EDGE_NO_ROUTE (the core drops it as
- * NO_ROUTE), or the slow path's reason. Looks up only: `onm_edge_commit` pins. */
-static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct onm_port_value *port,
-					   const struct iphdr *ip, void *end, __u64 now)
+/* The gateway for the IPv4 datagram at ETH_HLEN (already checked: no options, no fragment)
+ * from `port` to outside its network: 0 with `edge` filled, ONM_EDGE_NO_ROUTE (the core drops
+ * it as NO_ROUTE), or the slow path's reason. Looks up only: `onm_edge_commit` pins. A global
+ * function, so the verifier proves its many ways once, not once per way of its caller. */
+__attribute__((noinline)) int onm_edge_choose(struct __sk_buff *skb, struct onm_edge *edge,
+					      const struct onm_port_value *port, __u64 now)
 {
+	void *end = (void *)(long)skb->data_end;
+	const struct iphdr *ip = (void *)(long)skb->data + ETH_HLEN;
+
 	struct onm_route_key route_key = { .prefixlen = 64 };
 	struct onm_edge_gateway_value *gateway;
 	struct onm_pool_value *pool;
@@ -105,6 +110,8 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	__u8 *l4 = (__u8 *)(ip + 1);
 	__u32 slot, index, hashed;
 
+	if (!edge || !port || (void *)(ip + 1) > end)
+		return ONM_SLOW_ROUTED;
 	__builtin_memcpy(route_key.vni, &vni, 4);
 	__builtin_memcpy(route_key.ip, &ip->daddr, 4);
 	route = bpf_map_lookup_elem(&onm_routes, &route_key);
@@ -118,8 +125,24 @@ static __always_inline int onm_edge_choose(struct onm_edge *edge, const struct o
 	pool = bpf_map_lookup_elem(&onm_edge_pools, &key);
 	if (!pool || (pool->flags & ONM_EDGE_F_OVERFLOW) || pool->table_size > ONM_MAGLEV_STRIDE)
 		return ONM_SLOW_EDGE_OVERFLOW;
-	if (port->flags & ONM_PORT_F_PUBLIC_IP)
-		return ONM_SLOW_EDGE_PUBLIC_IP;
+	if (port->flags & ONM_PORT_F_PUBLIC_IP) { /* onm.agent.egress.held_by, before all else */
+		struct onm_holder_key holder_key = { .vni = port->vni, .pool = route->pool };
+		struct onm_holder_value *holder;
+
+		__builtin_memcpy(holder_key.ip, port->ip, 4);
+		holder = bpf_map_lookup_elem(&onm_holders, &holder_key);
+		if (holder) {
+			gateway = onm_edge_gateway(holder->gateway);
+			if (!gateway || gateway->serial != holder->serial ||
+			    gateway->pool != route->pool)
+				return ONM_SLOW_EDGE_PUBLIC_IP; /* written in between: the core's */
+			if (gateway->flags & ONM_GW_F_ALIVE) {
+				slot = holder->gateway;
+				edge->held = 1;
+				goto chosen;
+			}
+		} /* none on this pool, or its holder dead: as any node's flow */
+	}
 	if (pool->flags & ONM_EDGE_F_ANYCAST)
 		return ONM_SLOW_EDGE_ANYCAST;
 	if (pool->flags & ONM_EDGE_F_LEAST_LOADED)
@@ -185,7 +208,8 @@ static __always_inline void onm_edge_commit(const struct onm_edge *edge, __u32 o
 	struct onm_index_key key = { .index = edge->pin.gateway };
 	struct onm_edge_sent_value *sent;
 
-	bpf_map_update_elem(&onm_pins, &edge->key, &edge->pin, BPF_ANY);
+	if (!edge->held)
+		bpf_map_update_elem(&onm_pins, &edge->key, &edge->pin, BPF_ANY);
 	sent = bpf_map_lookup_elem(&onm_edge_sent, &key);
 	if (!sent)
 		return;

@@ -19,6 +19,8 @@ struct onm_v4 {
 	__u8 protocol;
 	__u8 ttl;
 	__u8 tos;
+	__u8 df; /* Don't Fragment set */
+	__u64 icmp_rest; /* onm_4to6_admit's result for ICMP: the sum after the checksum field */
 };
 
 struct onm_pseudo6 {
@@ -132,16 +134,21 @@ static __always_inline int onm_ipv4_admit(const struct iphdr *ip, void *end, __u
  * as the core's admission and translator judge it: TCP and UDP headers, ICMP echo and its
  * checksum, then RFC 7915 4.1's limit (DF set and too big wants Fragmentation Needed, DF clear
  * and over the lowest IPv6 MTU wants fragments: both the core's; a GSO packet's largest
- * segment counts). 0 with `*icmp_rest` set for ICMP, a SlowPath reason (> 0), or a DropReason
+ * segment counts). 0 with `v4->icmp_rest` set for ICMP, a SlowPath reason (> 0), or a DropReason
  * negated (< 0). `refuse`: a drop the core makes after the transport checks and before the
  * ICMP checksum (0: none). */
-static __always_inline int onm_4to6_admit(struct __sk_buff *skb, __u32 l4, const struct onm_v4 *v4,
-					  int df, const struct onm_network_value *network,
-					  int refuse, __u64 *icmp_rest)
+static __always_inline int onm_4to6_admit_at(struct __sk_buff *skb, const __u32 l4,
+					     struct onm_v4 *v4,
+					     const struct onm_network_value *network, int refuse)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-	__u32 at = onm_check_at(v4->protocol), segment = v4->payload, limit;
+	__u32 at, segment, limit;
+
+	if (!v4 || !network)
+		return ONM_SLOW_HEADER_UNUSUAL;
+	at = onm_check_at(v4->protocol);
+	segment = v4->payload;
 
 	if (at) {
 		enum onm_slow why = onm_transport_slow(data + l4, end, v4->protocol, v4->payload);
@@ -166,16 +173,31 @@ static __always_inline int onm_4to6_admit(struct __sk_buff *skb, __u32 l4, const
 			return -ONM_DROP_ICMP_BAD_CHECKSUM;
 		if (rest < 0)
 			return ONM_SLOW_TOO_BIG;
-		*icmp_rest = rest;
+		v4->icmp_rest = rest;
 	} else {
 		return ONM_SLOW_PROTOCOL;
 	}
 	limit = network->ipv6_mtu;
-	if (!df && network->lowest_ipv6_mtu < limit)
+	if (!v4->df && network->lowest_ipv6_mtu < limit)
 		limit = network->lowest_ipv6_mtu;
 	if (sizeof(struct ipv6hdr) + segment > limit)
 		return ONM_SLOW_TOO_BIG;
 	return 0;
+}
+
+/* onm_4to6_admit_at behind an Ethernet header (node_ingress) and at offset 0 (a TUN's egress,
+ * gateway_egress): global functions, each proved once, not once per way of its caller (the
+ * offset a constant in each, so the packet bounds stay known). */
+__attribute__((noinline)) int onm_4to6_admit(struct __sk_buff *skb, struct onm_v4 *v4,
+					     const struct onm_network_value *network, int refuse)
+{
+	return onm_4to6_admit_at(skb, ETH_HLEN + sizeof(struct iphdr), v4, network, refuse);
+}
+
+__attribute__((noinline)) int onm_4to6_admit_l3(struct __sk_buff *skb, struct onm_v4 *v4,
+						const struct onm_network_value *network, int refuse)
+{
+	return onm_4to6_admit_at(skb, sizeof(struct iphdr), v4, network, refuse);
 }
 
 /* What the 6->4 rewrite needs of the IPv6 header it replaces. */

@@ -5,8 +5,9 @@ gw2, route 0.0.0.0/0) fills the maps of node_ingress.o as the eBPF adapter would
 port, its network, and `edge_maps` of r's tables and liveness); then many flows run through
 both r's core and the program with BPF_PROG_TEST_RUN: every redirected frame must be byte for
 byte the core's substrate packet (so the gateway is the same), a drop the core's reason, and
-what the kernel does not choose (least-loaded choice, splitting, anycast, public IPs, no live
-gateway, routes inside the network) the slow path's, untouched. A random choice is the
+what the kernel does not choose (least-loaded choice, splitting, anycast, no live gateway,
+routes inside the network) the slow path's, untouched. A node's public IP sends its flows by
+the holder while it lives, as the core's `held_by`. A random choice is the
 kernel's own: each new flow pinned to a live gateway, its frames byte for byte the core's once
 the core holds the same pin. Pins stay when a
 gateway joins or drains, a dead gateway's flows move; a pin holds only while its serial, the
@@ -330,16 +331,35 @@ def test_c_flow_hash_is_flow_hash(node: Loaded) -> None:
             assert slot == want % layout.MAGLEV_STRIDE % gateways, (fields, want)
 
 
-def test_a_public_ip_holders_flows_go_slow(world: Lab, node: Loaded) -> None:
-    """The gateway holding a's public IP keeps its NAT state: the core sends by it."""
+def test_a_public_ip_holders_flows_go_there_and_as_any_while_it_is_dead(
+    world: Lab, node: Loaded
+) -> None:
+    """The gateway holding a's public IP keeps its NAT state: every flow of a's goes by it,
+    unpinned, as the core's `held_by` sends it (byte for byte); while it is dead a's flows are
+    hashed (and pinned) as any node's."""
     b = both(world, node)
     with world.store.write(ADMIN, NOW) as tx:
         public_ips.add(tx, "z/znet/a", "egress", "30.0.100.50")
     b.edge.snapshot_all()
     b.sync()
-    for dst, sport, proto, size in flows(20):
-        out, _ = b.run(b.frame(dst, sport, proto, size))
-        assert out.slow is SlowPath.EDGE_PUBLIC_IP, out
+    [(_, gateway_id)] = world.r.tables.public_owners.items()
+    [pool] = world.r.tables.edge_pools.values()
+    prefix = pool.gateways[gateway_id].prefix
+    holder = next(name for name, value in b.edge.prefixes.items() if value == prefix)
+    for dst, sport, proto, size in flows(60):
+        out, gateway = b.run(b.frame(dst, sport, proto, size))
+        assert out.verdict == TC_ACT_REDIRECT and gateway == holder, (out.slow, gateway)
+    assert not node.maps["onm_pins"].entries()  # the holder's flows are not pinned
+    survivor = ({"gw1", "gw2"} - {holder}).pop()
+    now = NOW
+    b.probe_round(now, {"gw1", "gw2"})
+    for _ in range(int(DEAD_AFTER) + 2):
+        now += dt.timedelta(seconds=1)
+        b.probe_round(now, {survivor})
+    for dst, sport, proto, size in flows(30, seed=3):
+        out, gateway = b.run(b.frame(dst, sport, proto, size), now)
+        assert out.verdict == TC_ACT_REDIRECT and gateway == survivor, (out.slow, gateway)
+    assert len(node.maps["onm_pins"].entries()) == 30
 
 
 def _pin(node: Loaded, frame: bytes, value: layout.PinValue) -> None:

@@ -26,7 +26,7 @@ import pytest
 
 from onm.lab.plan import Role
 from support.edge_lab import EdgeTopology, Pool, admin, edge_lab, get
-from support.overlay_lab import Lab, eventually
+from support.overlay_lab import PUBLISH, Lab, eventually
 
 WEB = "30.0.2.2"
 PUBLIC = "30.0.100.50"
@@ -46,6 +46,31 @@ def holder(lab: Lab) -> str | None:
     shown = json.loads(admin(lab, "edge-pool", "show", POOL, "--json"))
     found = [p["gateway"] for p in shown["public_ips"] if p["ip"] == PUBLIC]
     return found[0] if found else None
+
+
+def _from_nodes(lab: Lab) -> float:
+    """Frames h1's core took from its nodes."""
+    return lab.metrics("h1")['onm_agent_packets_total{direction="from_nodes"}']
+
+
+def test_a_public_ip_holders_flows_stay_in_the_kernel_on_ebpf(lab: Lab, datapath: str) -> None:
+    """a's own connections leave from its public IP through the holder; on ebpf node_ingress
+    sends them there itself (`onm_holders`), so h1's core sees almost none of their frames."""
+    web = lab.record().namespace_of(Role.SERVER, "web")
+    assert web is not None
+    admin(lab, "node", "public-ip", "add", "znet/a", "--edge-pool", "egress", "--ip", PUBLIC)
+    try:
+        assert eventually(lambda: get(web, f"http://{PUBLIC}/"), "web reaches a", 20) == WEB
+        assert get(lab.ns("a"), f"http://{WEB}/") == PUBLIC  # ARP and resolution warmed up
+        time.sleep(2 * PUBLISH)  # the metrics are published every PUBLISH
+        before = _from_nodes(lab)
+        for _ in range(5):
+            assert get(lab.ns("a"), f"http://{WEB}/") == PUBLIC, lab.logs()
+        time.sleep(2 * PUBLISH)
+        taken = _from_nodes(lab) - before
+        assert taken < 10 if datapath == "ebpf" else taken >= 25, taken  # ~6 frames each
+    finally:
+        admin(lab, "node", "public-ip", "remove", "znet/a", "--ip", PUBLIC)
 
 
 def test_a_public_ip_moves_to_a_survivor_while_its_gateway_is_down(lab: Lab) -> None:

@@ -400,6 +400,24 @@ _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, packets) == 0, "on
 _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, bytes) == 8, "onm_edge_sent_value.bytes: offset differs from layout.EdgeSentValue");
 _Static_assert(__builtin_offsetof(struct onm_edge_sent_value, flows) == 16, "onm_edge_sent_value.flows: offset differs from layout.EdgeSentValue");
 
+struct onm_holder_key {
+	__u32 vni;
+	__u8 ip[4];
+	__u32 pool;
+};
+_Static_assert(sizeof(struct onm_holder_key) == 12, "onm_holder_key: size differs from layout.HolderKey");
+_Static_assert(__builtin_offsetof(struct onm_holder_key, vni) == 0, "onm_holder_key.vni: offset differs from layout.HolderKey");
+_Static_assert(__builtin_offsetof(struct onm_holder_key, ip) == 4, "onm_holder_key.ip: offset differs from layout.HolderKey");
+_Static_assert(__builtin_offsetof(struct onm_holder_key, pool) == 8, "onm_holder_key.pool: offset differs from layout.HolderKey");
+
+struct onm_holder_value {
+	__u32 gateway;
+	__u32 serial;
+};
+_Static_assert(sizeof(struct onm_holder_value) == 8, "onm_holder_value: size differs from layout.HolderValue");
+_Static_assert(__builtin_offsetof(struct onm_holder_value, gateway) == 0, "onm_holder_value.gateway: offset differs from layout.HolderValue");
+_Static_assert(__builtin_offsetof(struct onm_holder_value, serial) == 4, "onm_holder_value.serial: offset differs from layout.HolderValue");
+
 struct onm_duty_value {
 	__u32 ifindex;
 	__u32 vni;
@@ -556,6 +574,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct onm_edge_sent_value);
 } onm_edge_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct onm_holder_key);
+	__type(value, struct onm_holder_value);
+} onm_holders SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -12,7 +12,7 @@ from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_maps import adopt, edge_maps, pool_value
 from onm.agent.datapath.ebpf.maps import holds_public_ip, port_value
 from onm.agent.flows import PoolRoute
-from onm.manager import edge_pools, hosts, routes
+from onm.manager import edge_pools, hosts, public_ips, routes
 from onm.model.ids import GatewayId
 from onm.model.principal import ADMIN
 from support.agent_world import NOW, Lab
@@ -104,6 +104,22 @@ def test_a_public_ip_holder_is_flagged_on_its_port(world: Lab) -> None:
     assert not holds_public_ip(world.r.tables, port)
     flags = port_value(port, port.network.vni, public_ip=True).flags
     assert flags & layout.PortFlag.PUBLIC_IP
+
+
+def test_a_local_nodes_public_ip_names_its_holder_by_slot_and_serial(world: Lab) -> None:
+    edge = edge_world(world, {})
+    assert edge_maps(world.r.tables, alive).holders == {}
+    with world.store.write(ADMIN, NOW) as tx:
+        public_ips.add(tx, "z/znet/a", "egress", "30.0.100.50")
+    edge.snapshot_all()
+    tables = world.r.tables
+    made = edge_maps(tables, alive)
+    [((_node, pool_id), gateway_id)] = tables.public_owners.items()
+    a = world.nodes["a"]
+    key = (tables.ports[a.interface].network.vni, a.ip.packed, made.pool_slots[pool_id])
+    holder = layout.HolderValue.from_buffer_copy(made.holders[key])
+    assert (holder.gateway, holder.serial) == made.gateway_slots[gateway_id]
+    assert len(made.holders) == 1  # a's only: no other node has a public IP
 
 
 def test_adopted_maps_keep_the_slots_of_the_pools_and_gateways_still_there(world: Lab) -> None:

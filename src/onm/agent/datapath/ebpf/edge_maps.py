@@ -7,7 +7,8 @@ the kernel's choice is the core's. Pools and gateways keep their slots across up
 pinned in `onm_pins` names its gateway's slot), and each gateway has a serial never reused, so
 a pin to a gateway that left is not taken for the one given its slot later. `write_edge` writes
 what changed into a loaded object's maps, make before break: gateways, then tables, then pool
-settings, then routes; removals after, in the reverse order. `read_edge` is its pair: what a
+settings, then routes, then the holders of local nodes' public IPs (`onm_holders`); removals
+after, in the reverse order. `read_edge` is its pair: what a
 stopped agent left in pinned maps, whose slots and serials `adopt` names after the first
 snapshot's pools and gateways, so that a restarted agent keeps the kernel's pins valid.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from onm.agent.datapath.ebpf import layout
@@ -40,6 +41,8 @@ K = TypeVar("K")
 S = TypeVar("S", bound=ctypes.Structure)
 RouteKeyTuple = tuple[int, int, bytes]
 """(vni, prefix length, the prefix's 4 octets)."""
+HolderKeyTuple = tuple[int, bytes, int]
+"""(vni, a local node's IPv4, pool slot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,9 @@ class EdgeMaps:
     """Pool slot -> its Maglev table as gateway slots."""
     gateways: Mapping[int, bytes]
     """Gateway slot -> its `layout.EdgeGatewayValue`'s octets."""
+    holders: Mapping[HolderKeyTuple, bytes] = field(default_factory=dict)
+    """(vni, a local node's IPv4, pool slot) -> its public IP's holder, a
+    `layout.HolderValue`'s octets (`Tables.public_owners`)."""
 
 
 def _slots(previous: Mapping[K, int], wanted: Iterable[K], limit: int) -> dict[K, int]:
@@ -185,7 +191,17 @@ def edge_maps(
     for vni, network in networks.items():
         for cidr in network.cidrs:
             routes[(vni, cidr.prefixlen, cidr.network_address.packed)] = layout.ROUTE_INSIDE
-    return EdgeMaps(pool_slots, gateway_slots, serial, routes, values, maglev_tables, gateways)
+    holders: dict[HolderKeyTuple, bytes] = {}
+    ports = {port.node_id: port for port in tables.ports.values()}
+    for (node_id, pool_id), gateway_id in tables.public_owners.items():
+        port, pool_slot = ports.get(node_id), pool_slots.get(pool_id)
+        holder = gateway_slots.get(gateway_id)
+        if port is not None and pool_slot is not None and holder is not None:
+            held = layout.HolderValue(gateway=holder[0], serial=holder[1])
+            holders[(port.network.vni, port.ip, pool_slot)] = bytes(held)
+    return EdgeMaps(
+        pool_slots, gateway_slots, serial, routes, values, maglev_tables, gateways, holders
+    )
 
 
 def rebalanced(held: EdgeMaps, tables: Tables) -> list[EdgePoolId]:
@@ -206,6 +222,10 @@ def route_key(vni: int, length: int, prefix: bytes) -> layout.RouteKey:
         vni=(ctypes.c_uint8 * 4).from_buffer_copy(vni.to_bytes(4, "big")),
         ip=(ctypes.c_uint8 * 4).from_buffer_copy(prefix),
     )
+
+
+def holder_key(vni: int, ip: bytes, pool_slot: int) -> layout.HolderKey:
+    return layout.HolderKey(vni=vni, ip=(ctypes.c_uint8 * 4).from_buffer_copy(ip), pool=pool_slot)
 
 
 def pin_key(pool_slot: int, flow: Flow) -> layout.PinKey:
@@ -254,6 +274,14 @@ def write_edge(maps: DatapathMaps, new: EdgeMaps, old: EdgeMaps | None = None) -
     for key in before_routes.keys() - new.routes.keys():
         maps["onm_routes"].delete(route_key(*key))
         written += 1
+    before_holders = old.holders if old else {}
+    for holder, octets in new.holders.items():
+        if before_holders.get(holder) != octets:
+            maps["onm_holders"].update(holder_key(*holder), _value(layout.HolderValue, octets))
+            written += 1
+    for holder in before_holders.keys() - new.holders.keys():
+        maps["onm_holders"].delete(holder_key(*holder))
+        written += 1
     for pool_slot in before_pools.keys() - new.pools.keys():
         maps["onm_edge_pools"].update(index(pool_slot), layout.PoolValue())
         written += 1
@@ -285,8 +313,12 @@ def read_edge(maps: DatapathMaps) -> EdgeMaps:
         routes[(vni, route.prefixlen - 32, bytes(route.ip))] = layout.RouteValue.from_buffer_copy(
             value
         ).pool
+    holders: dict[HolderKeyTuple, bytes] = {}
+    for key, value in maps["onm_holders"].entries().items():
+        holder = layout.HolderKey.from_buffer_copy(key)
+        holders[(int(holder.vni), bytes(holder.ip), int(holder.pool))] = value
     serials = [layout.EdgeGatewayValue.from_buffer_copy(v).serial for v in gateways.values()]
-    return EdgeMaps({}, {}, max(serials, default=0) + 1, routes, pools, {}, gateways)
+    return EdgeMaps({}, {}, max(serials, default=0) + 1, routes, pools, {}, gateways, holders)
 
 
 def adopt(found: EdgeMaps, tables: Tables) -> EdgeMaps:

@@ -29,7 +29,8 @@ class PortFlag(enum.IntFlag):
     """The node may send from pool IPs (`onm_pool_sources`); what node_ingress forwards of
     its frames is counted (`onm_member_sent`: the core's passive liveness sees it)."""
     PUBLIC_IP = 2
-    """The node holds a public IP on an edge pool: its gateway is the holder's (the core's)."""
+    """The node holds a public IP on an edge pool: its flows through that pool go to the
+    holder while it is alive (`onm_holders`), else as any node's."""
     VETH = 4
     """The port is a veth (`onm_locals`): frames for the node go straight into its namespace's
     ingress with `bpf_redirect_peer`, skipping the port's transmit and the backlog."""
@@ -96,7 +97,8 @@ class SlowPath(enum.IntEnum):
     """A routed edge pool that splits heavy pairs (the core meters them)."""
     EDGE_ANYCAST = 24
     EDGE_PUBLIC_IP = 25
-    """The node's public IP is held by one gateway (`Tables.public_owners`)."""
+    """The node's public IP's holder (`onm_holders`) names a gateway slot that is not the
+    holder's any more (written in between): the core decides."""
     EDGE_NO_GATEWAY = 26
     """No live gateway takes the flow: the core answers host unreachable."""
     EDGE_OVERFLOW = 27
@@ -402,6 +404,20 @@ class PinValue(ctypes.Structure):
     )
 
 
+class HolderKey(ctypes.Structure):
+    """`onm_holders` key: a local node (its network and own IPv4, the port's) and the slot of
+    an edge pool on which it has a public IP."""
+
+    _fields_ = (("vni", u32), ("ip", u8 * 4), ("pool", u32))
+
+
+class HolderValue(ctypes.Structure):
+    """The gateway holding that public IP (`Tables.public_owners`), slot and serial: every flow
+    of the node through the pool goes there while it is alive (`onm.agent.egress.held_by`)."""
+
+    _fields_ = (("gateway", u32), ("serial", u32))
+
+
 class EdgeSentValue(ctypes.Structure):
     """`onm_edge_sent[gateway slot]`, one CPU's: what node_ingress sent the gateway (IPv4
     datagrams and their octets, as `onm.agent.egress.GatewayCounts`) and the flows it pinned
@@ -478,6 +494,8 @@ STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
     PinKey,
     PinValue,
     EdgeSentValue,
+    HolderKey,
+    HolderValue,
     DutyValue,
     ResidentKey,
     ResidentValue,
@@ -539,6 +557,7 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_edge_gateways", MapKind.ARRAY, IndexKey, EdgeGatewayValue, GATEWAY_SLOTS),
     MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
     MapSpec("onm_edge_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, GATEWAY_SLOTS),
+    MapSpec("onm_holders", MapKind.HASH, HolderKey, HolderValue, 4096),
     MapSpec("onm_pool_deliveries", MapKind.PERCPU_HASH, LocalKey, CounterValue, LOCAL_SLOTS),
     MapSpec("onm_pool_sources", MapKind.HASH, PoolSourceKey, PoolSourceValue, LOCAL_SLOTS),
     MapSpec("onm_member_sent", MapKind.PERCPU_HASH, PortKey, CounterValue, LOCAL_SLOTS),
