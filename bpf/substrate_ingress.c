@@ -26,6 +26,22 @@
 #include "include/maps.h"
 #include "include/siit.h"
 
+/* The rewritten frame to the node: its MAC and the sender's, then into its port (a veth's peer
+ * is the node's own interface: straight into its namespace's ingress). */
+static __always_inline int onm_deliver(struct __sk_buff *skb, const __u8 *node_mac,
+				       const __u8 *sender_mac, __u32 ifindex, __u32 veth)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
+	onm_mac_copy(eth->h_dest, node_mac);
+	onm_mac_copy(eth->h_source, sender_mac);
+	return veth ? bpf_redirect_peer(ifindex, 0) : bpf_redirect(ifindex, 0);
+}
+
 /* An encapsulated network's packet for a local node from a resident (the checks above passed):
  * opened and delivered as the core's _encap_to_node, or the core's to judge. A gateway's (to
  * or from one) is the core's too. */
@@ -37,8 +53,6 @@ static __always_inline int onm_encap_receive(struct __sk_buff *skb, struct ipv6h
 	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN], daddr[16];
 	__u32 ifindex, veth, pooled;
 	__be32 sender_ip, node_ip;
-	struct ethhdr *eth;
-	void *data, *end;
 	int why;
 
 	if (!local || !source)
@@ -61,14 +75,7 @@ static __always_inline int onm_encap_receive(struct __sk_buff *skb, struct ipv6h
 		return onm_slow(ONM_SLOW_ENCAP);
 	if (why < 0)
 		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	eth = data;
-	if ((void *)(eth + 1) > end)
-		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
-	onm_mac_copy(eth->h_dest, node_mac);
-	onm_mac_copy(eth->h_source, sender_mac);
-	return veth ? bpf_redirect_peer(ifindex, 0) : bpf_redirect(ifindex, 0);
+	return onm_deliver(skb, node_mac, sender_mac, ifindex, veth);
 }
 
 SEC("tc")
@@ -211,15 +218,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		onm_count_tenant(vni, segments, skb->len - ETH_HLEN, 0);
 		return bpf_redirect(node_ifindex, BPF_F_INGRESS);
 	}
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	eth = data;
-	if ((void *)(eth + 1) > end)
-		return onm_drop(ONM_DROP_TRANSMIT_FAILED);
-	onm_mac_copy(eth->h_dest, node_mac);
-	onm_mac_copy(eth->h_source, sender_mac);
-	/* a veth's peer is the node's own interface: straight into its namespace's ingress */
-	return node_veth ? bpf_redirect_peer(node_ifindex, 0) : bpf_redirect(node_ifindex, 0);
+	return onm_deliver(skb, node_mac, sender_mac, node_ifindex, node_veth);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -112,16 +112,8 @@ static __always_inline int onm_encap_push(struct __sk_buff *skb, __u32 total, co
 	if ((void *)(ip + 1) > end)
 		return -1;
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	ip6->version = 6;
-	ip6->priority = traffic_class >> 4;
-	ip6->flow_lbl[0] = (traffic_class & 0x0f) << 4;
-	ip6->flow_lbl[1] = 0;
-	ip6->flow_lbl[2] = 0;
-	ip6->payload_len = bpf_htons(total);
-	ip6->nexthdr = ONM_IPPROTO_IPIP;
-	ip6->hop_limit = ONM_TUNNEL_HOP_LIMIT;
-	__builtin_memcpy(&ip6->saddr, src6, 16);
-	__builtin_memcpy(&ip6->daddr, dst6, 16);
+	onm_ipv6_header(ip6, traffic_class, total, ONM_IPPROTO_IPIP, ONM_TUNNEL_HOP_LIMIT, src6,
+			dst6);
 	if (decrement) {
 		__u16 old = *(__u16 *)&ip->ttl, new;
 

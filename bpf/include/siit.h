@@ -42,6 +42,24 @@ static __always_inline __u32 onm_pseudo6_sum(const __u8 *src, const __u8 *dst, _
 	return (__u32)bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
 }
 
+/* An IPv6 fixed header (RFC 8200 section 3), flow label 0, both encodings' (SIIT RFC 7915 5.1
+ * and RFC 2473 6.3 leave it zero). */
+static __always_inline void onm_ipv6_header(struct ipv6hdr *ip6, __u8 traffic_class,
+					    __u16 payload, __u8 next_header, __u8 hop_limit,
+					    const __u8 *src6, const __u8 *dst6)
+{
+	ip6->version = 6;
+	ip6->priority = traffic_class >> 4;
+	ip6->flow_lbl[0] = (traffic_class & 0x0f) << 4;
+	ip6->flow_lbl[1] = 0;
+	ip6->flow_lbl[2] = 0;
+	ip6->payload_len = bpf_htons(payload);
+	ip6->nexthdr = next_header;
+	ip6->hop_limit = hop_limit;
+	__builtin_memcpy(&ip6->saddr, src6, 16);
+	__builtin_memcpy(&ip6->daddr, dst6, 16);
+}
+
 /* A TCP/UDP checksum at `offset` moved by `diff` (the old addresses out, the new in). */
 static __always_inline int onm_move_l4_csum(struct __sk_buff *skb, __u32 offset, __s64 diff,
 					    __u8 protocol)
@@ -82,16 +100,7 @@ static __always_inline int onm_siit_4to6(struct __sk_buff *skb, const struct onm
 	if ((void *)(ip6 + 1) > end)
 		return -1;
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	ip6->version = 6;
-	ip6->priority = traffic_class >> 4;
-	ip6->flow_lbl[0] = (traffic_class & 0x0f) << 4;
-	ip6->flow_lbl[1] = 0;
-	ip6->flow_lbl[2] = 0;
-	ip6->payload_len = bpf_htons(v4->payload);
-	ip6->nexthdr = protocol;
-	ip6->hop_limit = hop_limit;
-	__builtin_memcpy(&ip6->saddr, new, 16);
-	__builtin_memcpy(&ip6->daddr, new + 16, 16);
+	onm_ipv6_header(ip6, traffic_class, v4->payload, protocol, hop_limit, new, new + 16);
 	if (protocol == ONM_IPPROTO_ICMPV6) {
 		__u8 *icmp = data + l4;
 		__u64 sum;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +123,23 @@ class Loaded:
 
     def close(self) -> None:
         self.obj.close()
+
+
+def verdicts_of(
+    check: Callable[[Loaded, SiitConfig, bytes], Outcome],
+    loaded: Loaded,
+    config: SiitConfig,
+    vectors: Iterable[tuple[str, bytes]],
+) -> dict[int, int]:
+    """`check` on every named vector (a failure names it): how many got each verdict."""
+    verdicts: dict[int, int] = {}
+    for name, packet in vectors:
+        try:
+            out = check(loaded, config, packet)
+        except AssertionError as exc:
+            raise AssertionError(f"vector {name}: {exc}") from None
+        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+    return verdicts
 
 
 def _changed(before: Mapping[int, int], after: Mapping[int, int]) -> int | None:

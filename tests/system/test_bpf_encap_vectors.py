@@ -42,6 +42,7 @@ from support.bpf_harness import (
     fill_substrate,
     substrate,
     v4,
+    verdicts_of,
 )
 
 node_fixture = bpf_harness.node_fixture  # the shared fixtures `node` and `sub`
@@ -136,13 +137,7 @@ SUBSTRATE_VECTORS = list(ipv6_vectors())
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_node_ingress_encapsulates_as_the_core(node: Loaded, config_name: str) -> None:
-    verdicts: dict[int, int] = {}
-    for name, packet in NODE_VECTORS:
-        try:
-            out = check_node(node, CONFIGS[config_name], packet)
-        except AssertionError as exc:
-            raise AssertionError(f"vector {name}: {exc}") from None
-        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+    verdicts = verdicts_of(check_node, node, CONFIGS[config_name], NODE_VECTORS)
     # Not vacuous: the fast path encapsulated, dropped and handed over.
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 40, verdicts
     assert verdicts.get(TC_ACT_SHOT, 0) >= 1, verdicts
@@ -151,13 +146,7 @@ def test_node_ingress_encapsulates_as_the_core(node: Loaded, config_name: str) -
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_substrate_ingress_opens_as_the_core(sub: Loaded, config_name: str) -> None:
-    verdicts: dict[int, int] = {}
-    for name, packet in SUBSTRATE_VECTORS:
-        try:
-            out = check_substrate(sub, CONFIGS[config_name], packet)
-        except AssertionError as exc:
-            raise AssertionError(f"vector {name}: {exc}") from None
-        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+    verdicts = verdicts_of(check_substrate, sub, CONFIGS[config_name], SUBSTRATE_VECTORS)
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 40, verdicts
     assert verdicts.get(TC_ACT_OK, 0) >= 10, verdicts
 

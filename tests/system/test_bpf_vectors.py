@@ -61,6 +61,7 @@ from support.bpf_harness import (
     fill_substrate,
     substrate,
     v4,
+    verdicts_of,
     write_wanted,
 )
 
@@ -207,13 +208,7 @@ SUBSTRATE_VECTORS = [*ipv6_vectors(), *corpus("siit_6to4"), *corpus("plain_6to4"
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_node_ingress_agrees_with_the_core(node: Loaded, config_name: str) -> None:
-    verdicts: dict[int, int] = {}
-    for name, packet in NODE_VECTORS:
-        try:
-            out = check_node(node, CONFIGS[config_name], packet)
-        except AssertionError as exc:
-            raise AssertionError(f"vector {name}: {exc}") from None
-        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+    verdicts = verdicts_of(check_node, node, CONFIGS[config_name], NODE_VECTORS)
     # Not vacuous: the fast path translated, dropped and handed over.
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 30, verdicts
     assert verdicts.get(TC_ACT_SHOT, 0) >= 2, verdicts
@@ -222,13 +217,7 @@ def test_node_ingress_agrees_with_the_core(node: Loaded, config_name: str) -> No
 
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
 def test_substrate_ingress_agrees_with_the_core(sub: Loaded, config_name: str) -> None:
-    verdicts: dict[int, int] = {}
-    for name, packet in SUBSTRATE_VECTORS:
-        try:
-            out = check_substrate(sub, CONFIGS[config_name], packet)
-        except AssertionError as exc:
-            raise AssertionError(f"vector {name}: {exc}") from None
-        verdicts[out.verdict] = verdicts.get(out.verdict, 0) + 1
+    verdicts = verdicts_of(check_substrate, sub, CONFIGS[config_name], SUBSTRATE_VECTORS)
     assert verdicts.get(TC_ACT_REDIRECT, 0) >= 30, verdicts
     assert verdicts.get(TC_ACT_SHOT, 0) >= 1, verdicts
     assert verdicts.get(TC_ACT_OK, 0) >= 5, verdicts
