@@ -7,13 +7,33 @@
  * A TUN is an L3 device: the program sees the IPv4 header at offset 0; an Ethernet header is
  * pushed (bpf_skb_change_head) before the translation, which works on Ethernet frames, and the
  * frame leaves by the substrate interface with its MACs from the neighbour table
- * (bpf_redirect_neigh). What the program does not carry (options, fragments, ICMP errors, no
- * resident, an anycast pool's replies, what needs an ICMP error) is passed on (TC_ACT_OK)
+ * (bpf_redirect_neigh). In anycast mode the reply goes to the steered variant of the node's
+ * address its sender computed for the flow (onm.agent.gateway._reply_to: the flow seen from
+ * the node's side). What the program does not carry (options, fragments, ICMP errors, no
+ * resident, more CIDRs than a duty holds, what needs an ICMP error) is passed on (TC_ACT_OK)
  * into the TUN, where the agent reads it as before; drops are counted per reason. */
 #include "include/drop.h"
+#include "include/edge.h"
 #include "include/gateway.h"
 #include "include/maps.h"
 #include "include/siit.h"
+
+/* steering_slot of the reply's flow seen from the node's side (addresses and ports swapped),
+ * over the pool's hash fields; the datagram was admitted (no options, no fragment). */
+static __always_inline __u8 onm_reply_slot(const struct iphdr *ip, void *end, __u16 fields)
+{
+	const __u8 *l4 = (const __u8 *)(ip + 1);
+	struct onm_pin_key flow = { .proto = ip->protocol };
+
+	__builtin_memcpy(flow.src, &ip->daddr, 4);
+	__builtin_memcpy(flow.dst, &ip->saddr, 4);
+	if ((ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) &&
+	    (void *)(l4 + 4) <= end) {
+		flow.sport = ((__u16)l4[2] << 8) | l4[3];
+		flow.dport = ((__u16)l4[0] << 8) | l4[1];
+	}
+	return onm_flow_hash(&flow, fields) >> ONM_STEERING_SHIFT;
+}
 
 SEC("tc")
 int onm_gateway_egress(struct __sk_buff *skb)
@@ -38,7 +58,7 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	if (!duty)
 		return onm_slow(ONM_SLOW_NOT_LOCAL);
 	if (duty->flags & ONM_DUTY_F_SLOW)
-		return onm_slow(ONM_SLOW_GATEWAY_ANYCAST);
+		return onm_slow(ONM_SLOW_GATEWAY_CIDRS);
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return onm_slow(ONM_SLOW_NOT_IPV4);
 	why = onm_ipv4_admit(ip, end, skb->len, &total); /* a bad checksum: the core's drop */
@@ -83,7 +103,12 @@ int onm_gateway_egress(struct __sk_buff *skb)
 	__builtin_memcpy(src6, duty->prefix, 8);
 	__builtin_memcpy(src6 + 8, &vni_be, 4);
 	__builtin_memcpy(src6 + 12, &v4.saddr, 4);
-	__builtin_memcpy(dst6, resident->substrate, 16);
+	if (duty->flags & ONM_DUTY_F_ANYCAST) { /* to the variant the flow's sender used */
+		if (onm_steer(dst6, resident->substrate, onm_reply_slot(ip, end, duty->fields)))
+			return onm_slow(ONM_SLOW_NO_RESIDENT); /* U/L set: no node's, the core's */
+	} else {
+		__builtin_memcpy(dst6, resident->substrate, 16);
+	}
 	segments = skb->gso_segs ? skb->gso_segs : 1;
 	if (bpf_skb_change_head(skb, ETH_HLEN, 0))
 		return onm_drop(ONM_DROP_TRANSMIT_FAILED);

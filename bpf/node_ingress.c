@@ -15,8 +15,10 @@
  * counting its deliveries (`onm_pool_deliveries`); what a member's port sends is counted for
  * the core's passive liveness (`onm_member_sent`). Anything else (ARP, options, fragments,
  * ICMP errors, misses, routed traffic, rotating pools, a foreign source, what needs an ICMP
- * error) goes to the userspace core untouched; drops are counted per reason. An encap network's
- * datagram goes to a remote node behind an IPv6 header instead (include/encap.h). */
+ * error) goes to the userspace core untouched; drops are counted per reason. An anycast edge
+ * pool's flow leaves from the steered source its slot names, to the pool's shared /64
+ * (include/edge.h). An encap network's datagram goes to a remote node behind an IPv6 header
+ * instead (include/encap.h). */
 #include "include/drop.h"
 #include "include/edge.h"
 #include "include/encap.h"
@@ -36,6 +38,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	struct onm_pool_source_key pool_key = {};
 	struct onm_pool_source_value *pooled;
 	const __u8 *src6;
+	__u8 steered[16];
 	__u32 member, pool_target = 0;
 	__u32 used;
 	struct onm_edge edge = {};
@@ -95,6 +98,11 @@ int onm_node_ingress(struct __sk_buff *skb)
 		if (why == ONM_EDGE_NO_ROUTE)
 			refuse = ONM_DROP_NO_ROUTE;
 		dst6 = edge.dst6;
+		if (edge.anycast) { /* from the node's address steered to the flow's slot */
+			if (onm_steer(steered, src6, edge.steer))
+				return onm_slow(ONM_SLOW_EDGE_ANYCAST);
+			src6 = steered;
+		}
 	} else {
 		mapping_key.ifindex = skb->ifindex;
 		__builtin_memcpy(mapping_key.target, &ip->daddr, 4);

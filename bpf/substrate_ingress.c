@@ -11,12 +11,15 @@
  * and redirected to the node's port with the sender's MAC (a veth: bpf_redirect_peer, into the
  * node's namespace). A member's pool address is in `onm_locals` with the pool IP (as
  * `Tables.by_substrate`): delivered as the pool IP, each delivery counted per address
- * (`onm_pool_deliveries`, read into the core's `CoreState.delivered`). A packet from an
+ * (`onm_pool_deliveries`, read into the core's `CoreState.delivered`); a steered variant of a
+ * node's own address (a gateway's reply in anycast mode) is the node's. A packet from an
  * external address (a reply, an inbound connection to a public IP) is taken from a gateway of
  * the network's edge pools (`onm_gateways`) for an address no resident has and outside the
  * network (`onm_residents`, the routes' inside entries), from the router MAC. A gateway's packet
  * passes the checks of onm.agent.gateway (`onm_gateway_admit`) and the same translation, then
- * enters the TUN's ingress as if the core had written it there. Traffic not for a node or a
+ * enters the TUN's ingress as if the core had written it there; a sender may use a steered
+ * variant of its own address (`ONM_SOURCE_F_STEERED`), and a gateway of an anycast pool takes
+ * the pool's shared /64 as its own (`onm_duties` has it). Traffic not for a node or a
  * gateway (the host's own), extension headers, ICMPv6 errors and what needs an ICMP error go
  * to the stack and the userspace core untouched. An encap network's packet is opened instead
  * of translated (include/encap.h), once the outer addresses are where the inner ones live. */
@@ -94,7 +97,7 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	struct onm_v6 v6;
 	__u32 vni, at, total, segment;
 	__u64 icmp_rest = 0;
-	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN];
+	__u8 node_mac[ETH_ALEN], sender_mac[ETH_ALEN], unsteered[16];
 	__be32 sender_ip, node_ip;
 	__u32 node_ifindex, node_veth, pooled, segments;
 	__u8 ttl;
@@ -111,7 +114,13 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
 	vni = onm_vni_of(ip6->saddr.in6_u.u6_addr8);
 	local = bpf_map_lookup_elem(&onm_locals, &ip6->daddr);
-	if (!local) { /* a gateway's, or the host's own (or a steered variant) */
+	if (!local && onm_unsteer(unsteered, ip6->daddr.in6_u.u6_addr8)) {
+		/* a steered variant of a node's own address (Tables.port_at): an anycast reply */
+		local = bpf_map_lookup_elem(&onm_locals, unsteered);
+		if (local && (local->flags & ONM_PORT_F_POOL_ADDRESS))
+			local = 0; /* a pool address is never steered: the core's to refuse */
+	}
+	if (!local) { /* a gateway's, or the host's own */
 		int why = onm_gateway_admit(&duty, ip6, vni);
 
 		if (why)
@@ -123,8 +132,12 @@ int onm_substrate_ingress(struct __sk_buff *skb)
 	__builtin_memcpy(source_key.ip, &ip6->saddr.in6_u.u6_addr8[12], 4);
 	__builtin_memcpy(source_key.source, &ip6->saddr, 16);
 	source = bpf_map_lookup_elem(&onm_sources, &source_key);
-	if (!source && duty)
-		return onm_slow(ONM_SLOW_GATEWAY_SENDER); /* the core judges (and counts) it */
+	if (!source && duty) { /* a steered variant of a resident's own address (_sent_by)? */
+		if (onm_unsteer(source_key.source, ip6->saddr.in6_u.u6_addr8))
+			source = bpf_map_lookup_elem(&onm_sources, &source_key);
+		if (!source || !(source->flags & ONM_SOURCE_F_STEERED))
+			return onm_slow(ONM_SLOW_GATEWAY_SENDER); /* the core judges (and counts) it */
+	}
 	if (!source) {
 		gateway_key.vni = vni;
 		__builtin_memcpy(gateway_key.prefix, &ip6->saddr, 8);

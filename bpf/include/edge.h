@@ -6,12 +6,17 @@
  * alive active gateways, as flows.PoolRoute.of does) and its gateways; the program hashes the
  * flow with the same jhash2 as onm.selection.flow.flow_hash, keeps a pinned flow on its gateway
  * while that gateway is alive (onm_pins, an LRU map), and pins a new one to the table's
- * choice (choice: random, the entry for bpf_get_prandom_u32(), as the core's `pick`).
- * Least-loaded choice, splitting, anycast, public-IP holders and "no live gateway" are the
+ * choice (choice: random, the entry for bpf_get_prandom_u32(), as the core's `pick`). In
+ * anycast mode a flow not pinned goes to the pool's shared /64 from the node's address
+ * steered to the flow's slot (the top bits of its hash, onm.selection.flow.steering_slot),
+ * and the host's multipath route to that /64 picks the gateway (bpf_redirect_neigh routes by
+ * both addresses); while a gateway of the pool is dead or draining (`ONM_EDGE_F_DIRECT`, the
+ * agent's), as in direct mode. Least-loaded choice, splitting and "no live gateway" are the
  * core's (the slow path, counted per reason). */
 #ifndef ONM_EDGE_H
 #define ONM_EDGE_H
 
+#include "addressing.h"
 #include "parse.h"
 
 #define ONM_JHASH_INITVAL 0xdeadbeef
@@ -78,6 +83,8 @@ struct onm_edge {
 	__u8 dst6[16];
 	__u8 fresh; /* a new pin (or one moved): a new flow for the gateway's counts */
 	__u8 held;  /* to the holder of the node's public IP: no pin (as the core's held_by) */
+	__u8 anycast; /* to the pool's shared /64: no pin, counted per pool */
+	__u8 steer;   /* then the slot the source is steered to (onm_steer) */
 };
 
 #define ONM_EDGE_NO_ROUTE -1
@@ -109,6 +116,7 @@ __attribute__((noinline)) int onm_edge_choose(struct __sk_buff *skb, struct onm_
 	__be32 vni = bpf_htonl(port->vni);
 	__u8 *l4 = (__u8 *)(ip + 1);
 	__u32 slot, index, hashed;
+	int anycast;
 
 	if (!edge || !port || (void *)(ip + 1) > end)
 		return ONM_SLOW_ROUTED;
@@ -143,11 +151,10 @@ __attribute__((noinline)) int onm_edge_choose(struct __sk_buff *skb, struct onm_
 			}
 		} /* none on this pool, or its holder dead: as any node's flow */
 	}
-	if (pool->flags & ONM_EDGE_F_ANYCAST)
-		return ONM_SLOW_EDGE_ANYCAST;
-	if (pool->flags & ONM_EDGE_F_LEAST_LOADED)
+	anycast = (pool->flags & (ONM_EDGE_F_ANYCAST | ONM_EDGE_F_DIRECT)) == ONM_EDGE_F_ANYCAST;
+	if (!anycast && (pool->flags & ONM_EDGE_F_LEAST_LOADED))
 		return ONM_SLOW_EDGE_CHOICE;
-	if (pool->flags & ONM_EDGE_F_SPLIT)
+	if (!anycast && (pool->flags & ONM_EDGE_F_SPLIT))
 		return ONM_SLOW_EDGE_SPLIT;
 
 	/* flow_of: TCP and UDP carry their ports in their first four octets */
@@ -171,6 +178,16 @@ __attribute__((noinline)) int onm_edge_choose(struct __sk_buff *skb, struct onm_
 			edge->fresh = 0;
 			goto chosen;
 		}
+	}
+	if (anycast) { /* a flow pinned (while a gateway was down) keeps its gateway's NAT state */
+		edge->anycast = 1;
+		edge->steer = onm_flow_hash(&edge->key, pool->fields) >> ONM_STEERING_SHIFT;
+		edge->pin.gateway = route->pool; /* the counts' index: the pool's */
+		/* embed_ipv4(anycast /64, vni, external IPv4) */
+		__builtin_memcpy(edge->dst6, pool->anycast, 8);
+		__builtin_memcpy(edge->dst6 + 8, &vni, 4);
+		__builtin_memcpy(edge->dst6 + 12, &ip->daddr, 4);
+		return 0;
 	}
 	if (!pool->table_size)
 		return ONM_SLOW_EDGE_NO_GATEWAY;
@@ -202,15 +219,17 @@ chosen:
 }
 
 /* The flow pinned (or its last packet noted), once the packet is sure to be sent, and the
- * datagram (`octets` long) counted for its gateway (this CPU's share of onm_edge_sent). */
+ * datagram (`octets` long) counted for its gateway (this CPU's share of onm_edge_sent), or in
+ * anycast mode for its pool (onm_anycast_sent, as the core's `anycast_sent`). */
 static __always_inline void onm_edge_commit(const struct onm_edge *edge, __u32 octets)
 {
 	struct onm_index_key key = { .index = edge->pin.gateway };
 	struct onm_edge_sent_value *sent;
 
-	if (!edge->held)
+	if (!edge->held && !edge->anycast)
 		bpf_map_update_elem(&onm_pins, &edge->key, &edge->pin, BPF_ANY);
-	sent = bpf_map_lookup_elem(&onm_edge_sent, &key);
+	sent = bpf_map_lookup_elem(edge->anycast ? (void *)&onm_anycast_sent : (void *)&onm_edge_sent,
+				   &key);
 	if (!sent)
 		return;
 	sent->packets++;

@@ -8,13 +8,8 @@
 #ifndef ONM_GATEWAY_H
 #define ONM_GATEWAY_H
 
+#include "addressing.h"
 #include "parse.h"
-
-/* The network id of an onm address (bits 72..95, onm.addressing.network_id_of). */
-static __always_inline __u32 onm_vni_of(const __u8 *address)
-{
-	return (__u32)address[9] << 16 | (__u32)address[10] << 8 | address[11];
-}
 
 /* Is `address` (network order) inside one of the duty's network CIDRs? */
 static __always_inline int onm_inside(const struct onm_duty_value *duty, __be32 address)
@@ -44,9 +39,9 @@ static __always_inline int onm_gateway_admit(struct onm_duty_value **found,
 	__builtin_memcpy(key.prefix, &ip6->daddr, 8);
 	duty = bpf_map_lookup_elem(&onm_duties, &key);
 	if (!duty)
-		return ONM_SLOW_NOT_LOCAL; /* the host's own, a steered variant, a network not served */
+		return ONM_SLOW_NOT_LOCAL; /* the host's own, a network not served */
 	if (duty->flags & ONM_DUTY_F_SLOW)
-		return ONM_SLOW_GATEWAY_ANYCAST;
+		return ONM_SLOW_GATEWAY_CIDRS;
 	__builtin_memcpy(&external, &ip6->daddr.in6_u.u6_addr8[12], 4);
 	if (onm_inside(duty, external))
 		return -ONM_DROP_GATEWAY_INTERNAL_DESTINATION;

@@ -382,10 +382,12 @@ def agent_address(host: HostPrefix | int) -> bytes:
 
 STEERING_SLOTS: Final = LAYOUT["slot"].limit + 1
 """The source variants a node's address has for steering (the 6 slot bits, U/L clear)."""
-_SLOT_BYTE: Final = LAYOUT["slot"].offset // 8
-_UL_BIT: Final = 1 << (7 - LAYOUT["deliver_to_slot"].offset % 8)
-_SLOT_LOW: Final = 8 - LAYOUT["slot"].width
-_FLAG_BITS: Final = (1 << _SLOT_LOW) - 1
+SLOT_BYTE: Final = LAYOUT["slot"].offset // 8
+"""The octet of an address holding the slot and the U/L and I/G bits (the programs steer it)."""
+UL_BIT: Final = 1 << (7 - LAYOUT["deliver_to_slot"].offset % 8)
+SLOT_LOW: Final = 8 - LAYOUT["slot"].width
+"""The slot's lowest bit in `SLOT_BYTE`."""
+_FLAG_BITS: Final = (1 << SLOT_LOW) - 1
 """Byte 8 is slot (6 bits) | U/L | I/G: the two flag bits are its lowest."""
 
 
@@ -394,20 +396,20 @@ def steer(address: bytes, slot: int) -> bytes:
     address, as another source to a router that hashes on addresses."""
     _check_address_length(address)
     _check_int("slot", slot, LAYOUT["slot"].limit)
-    byte = address[_SLOT_BYTE]
-    if byte & _UL_BIT:
+    byte = address[SLOT_BYTE]
+    if byte & UL_BIT:
         raise AddressingError("address", "has U/L set: its slot names a node and is not steered")
-    steered = (slot << _SLOT_LOW) | (byte & _FLAG_BITS)
-    return b"".join((address[:_SLOT_BYTE], bytes((steered,)), address[_SLOT_BYTE + 1 :]))
+    steered = (slot << SLOT_LOW) | (byte & _FLAG_BITS)
+    return b"".join((address[:SLOT_BYTE], bytes((steered,)), address[SLOT_BYTE + 1 :]))
 
 
 def unsteered(address: bytes) -> bytes:
     """Per-packet: `address` with its slot bits zero when U/L is clear (every steered variant
     of one node's address gives one value), unchanged when U/L is set."""
-    byte = address[_SLOT_BYTE]
-    if byte & _UL_BIT or not byte >> _SLOT_LOW:
+    byte = address[SLOT_BYTE]
+    if byte & UL_BIT or not byte >> SLOT_LOW:
         return address
-    return b"".join((address[:_SLOT_BYTE], bytes((byte & _FLAG_BITS,)), address[_SLOT_BYTE + 1 :]))
+    return b"".join((address[:SLOT_BYTE], bytes((byte & _FLAG_BITS,)), address[SLOT_BYTE + 1 :]))
 
 
 ANYCAST_VERSION: Final = 1

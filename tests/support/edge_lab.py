@@ -322,6 +322,11 @@ def download_result(started: Popen, timeout: float = 40) -> tuple[int, str]:
     return int(words[0]), words[1]
 
 
+def core_packets(lab: Lab, host: str, direction: str) -> float:
+    """The packets `host`'s core counted one way (`to_substrate`, `from_substrate`, ...)."""
+    return lab.metrics(host)[f'onm_agent_packets_total{{direction="{direction}"}}']
+
+
 def all_agents_ready(lab: Lab, ports: dict[str, int], within: float = 30) -> None:
     for host, count in ports.items():
         eventually(lambda h=host, n=count: agent_ready(lab, h, n), f"agent {host} ready", within)

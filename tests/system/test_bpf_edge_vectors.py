@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw, raw
 
-from onm.addressing import agent_address
+from onm.addressing import agent_address, unsteered
 from onm.agent.actions import ToSubstrate
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, edge_maps, pin_key, route_key, write_edge
@@ -51,6 +51,8 @@ from support.edge_world import EdgeWorld, edge_world
 __all__ = ["world"]
 
 SlowPath = layout.SlowPath
+ANYCAST = "the anycast /64"
+"""`Both.run`'s name for where a flow sent to the pool's shared /64 went."""
 
 
 @pytest.fixture(name="node")
@@ -110,6 +112,9 @@ class Both:
         if len(sent) == 1 and len(actions) == 1:
             prefix = int.from_bytes(sent[0].packet[24:32], "big")
             gateway = next((n for n, v in self.edge.prefixes.items() if v == prefix), None)
+            anycast = self.edge.anycast
+            if anycast is not None and prefix == anycast.value:
+                gateway = ANYCAST  # the router chooses
         if out.verdict == TC_ACT_REDIRECT:
             assert [a.packet for a in sent] == [out.packet[14:]], (actions, out)
             assert len(actions) == 1 and gateway is not None
@@ -234,7 +239,6 @@ def test_no_live_gateway_goes_slow_and_no_route_is_dropped(world: Lab, node: Loa
     [
         ({"choice": "least-loaded"}, SlowPath.EDGE_CHOICE),
         ({"nat": "none", "split_above": 1_000_000}, SlowPath.EDGE_SPLIT),
-        ({"mode": "anycast"}, SlowPath.EDGE_ANYCAST),
     ],
 )
 def test_what_the_core_chooses_goes_slow(
@@ -415,3 +419,59 @@ def test_a_draining_gateway_keeps_its_flows_and_takes_no_new_ones(world: Lab, no
         assert out.verdict == TC_ACT_REDIRECT and now == gateway
     new = {b.run(b.frame(dst, sport, proto))[1] for dst, sport, proto, _ in flows(100, seed=3)}
     assert new == {"gw2"}
+
+
+def _anycast_sent(node: Loaded, b: Both) -> int:
+    assert b.written is not None
+    [slot] = b.written.pool_slots.values()
+    return sum(packets for packets, _, _ in node.maps.edge_sent(slot, "onm_anycast_sent"))
+
+
+def test_an_anycast_pools_flows_leave_steered_for_its_64_as_the_core(
+    world: Lab, node: Loaded
+) -> None:
+    """Anycast mode (seed 1: the router's ECMP chooses, steered by the source): every flow
+    goes to `anycast /64 | vni | external IPv4` from a's address with the flow's slot, byte for
+    byte the core's, unpinned, counted per pool as the core's `anycast_sent`; the slots spread
+    (the top 6 bits of the 5-tuple's hash)."""
+    b = both(world, node, {"mode": "anycast", "hash": "src,dst,proto,sport,dport"})
+    [pool] = world.r.tables.edge_pools.values()
+    own = world.r.tables.ports[b.a.interface].substrate
+    slots: Counter[int] = Counter()
+    for dst, sport, proto, size in flows(200):
+        out, where = b.run(b.frame(dst, sport, proto, size))
+        assert out.verdict == TC_ACT_REDIRECT and where == ANYCAST, (out.slow, where)
+        source = out.packet[14 + 8 : 14 + 24]
+        assert unsteered(source) == own
+        slots[source[8] >> 2] += 1
+    assert len(slots) > 40, slots  # 200 flows over 64 slots
+    assert not node.maps["onm_pins"].entries()  # the router chose: nothing to pin
+    assert _anycast_sent(node, b) == world.r.egress.anycast_sent[pool.id].packets == 200
+
+
+def test_an_anycast_pool_goes_direct_while_a_gateway_is_down_and_such_flows_stay(
+    world: Lab, node: Loaded
+) -> None:
+    """While a gateway is dead (which the router cannot know) new flows go in direct mode to
+    the survivors and are pinned, as the core's; back alive, the pinned flows stay direct
+    (their gateway holds their NAT state) and new ones take the anycast /64 again."""
+    b = both(world, node, {"mode": "anycast"})
+    now = NOW
+    b.probe_round(now, {"gw1", "gw2"})
+    for _ in range(int(DEAD_AFTER) + 2):
+        now += dt.timedelta(seconds=1)
+        b.probe_round(now, {"gw2"})
+    direct = flows(40, seed=7)
+    for dst, sport, proto, size in direct:
+        out, where = b.run(b.frame(dst, sport, proto, size), now)
+        assert out.verdict == TC_ACT_REDIRECT and where == "gw2", (out.slow, where)
+    now += dt.timedelta(seconds=1)
+    b.probe_round(now, {"gw1", "gw2"})
+    [pool] = world.r.tables.edge_pools.values()
+    assert all(world.r.egress.probes.alive(g) for g in pool.gateways)
+    for dst, sport, proto, _ in direct:
+        out, where = b.run(b.frame(dst, sport, proto), now)
+        assert out.verdict == TC_ACT_REDIRECT and where == "gw2", (out.slow, where)
+    for dst, sport, proto, size in flows(40, seed=8):
+        out, where = b.run(b.frame(dst, sport, proto, size), now)
+        assert out.verdict == TC_ACT_REDIRECT and where == ANYCAST, (out.slow, where)

@@ -25,11 +25,12 @@ from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw, raw
 from onm.addressing import embed_ipv4
 from onm.agent.actions import ToNode, ToSubstrate, ToTenant
 from onm.agent.core import AgentCore
-from onm.agent.datapath.ebpf import entries, layout
+from onm.agent.datapath.ebpf import entries
 from onm.agent.datapath.ebpf.edge_maps import edge_maps, write_edge
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
 from onm.agent.gateway import TenantCounts
 from onm.agent.tables import router_mac
+from onm.packet import checksum
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import format_mac
 from support.agent_world import NOW, Lab
@@ -42,6 +43,8 @@ __all__ = ["world"]
 TUN = 77
 """The ifindex gw1's TUN has in these runs (the program only names it in its redirect)."""
 WEB = "30.0.2.2"
+CHECKSUM_AT = {6: 16, 17: 6, 58: 2}
+"""Where TCP, UDP and ICMPv6 keep their checksum (RFC 9293 3.1, RFC 768, RFC 4443 2.1)."""
 
 
 @pytest.fixture(name="sub")
@@ -186,18 +189,73 @@ def test_hostile_packets_to_a_gateway_are_refused_as_the_core(world: Lab, sub: L
     assert len(verdicts.get(TC_ACT_OK, [])) >= 4, verdicts  # the core judges (and drops) them
 
 
-def test_an_anycast_gateway_leaves_its_traffic_to_the_core(world: Lab, sub: Loaded) -> None:
-    """Steered sources and replies are the core's: the duty is written as the slow path's."""
+def _anycast_crossings(edge: EdgeWorld, count: int) -> list[tuple[str, bytes]]:
+    """What r's core sends for a's flows in anycast mode: to the pool's shared /64 from a's
+    address steered to each flow's slot; and each also to gw1's own /64 (as in direct mode),
+    still from the steered source, which a gateway takes too (`_sent_by`)."""
+    lab = edge.lab
+    a = lab.nodes["a"]
+    assert edge.anycast is not None
+    found: list[tuple[str, bytes]] = []
+    for n in range(count):
+        l4 = [
+            TCP(sport=41000 + n, dport=80, flags="S"),
+            UDP(sport=41000 + n, dport=53) / Raw(bytes(n * 7)),
+            ICMP(id=n, seq=1) / Raw(b"ping" * n),
+        ][n % 3]
+        frame = raw(
+            Ether(src=a.mac, dst=format_mac(router_mac(edge.vni)))
+            / IP(src=str(a.ip), dst=f"30.0.{n % 250 + 1}.{n % 7 + 1}")
+            / l4
+        )
+        [sent] = [
+            x for x in lab.r.node_frame(a.interface, frame, NOW) if isinstance(x, ToSubstrate)
+        ]
+        packet = sent.packet
+        assert int.from_bytes(packet[24:32], "big") == edge.anycast.value
+        found.append((f"{type(l4).__name__} {n} to the anycast /64", packet))
+        own = edge.prefixes["gw1"].to_bytes(8, "big")
+        direct = bytearray(packet[:24] + own + packet[32:])
+        at = 40 + CHECKSUM_AT[packet[6]]  # the pseudo-header's destination changed
+        old = int.from_bytes(direct[at : at + 2], "big")
+        direct[at : at + 2] = checksum.adjust_bytes(old, packet[24:32], own).to_bytes(2, "big")
+        found.append((f"{type(l4).__name__} {n} to gw1's /64", bytes(direct)))
+    return found
+
+
+def test_an_anycast_gateway_takes_steered_senders_into_the_tun_as_the_core(
+    world: Lab, sub: Loaded
+) -> None:
+    """Anycast mode: what a's host sends the pool's shared /64 (or gw1's own) from a steered
+    variant of a's address enters gw1's TUN in the kernel, byte for byte the core's."""
+    edge = edge_world(world, {"mode": "anycast", "hash": "src,dst,proto,sport,dport"})
+    gw = _gateway_maps(edge, sub)
+    vectors = _anycast_crossings(edge, 30)
+    assert len({p[8:24] for _, p in vectors}) > 10  # many steered sources
+    verdicts = _tally(vectors, lambda p: _at_gateway(gw, sub, p))
+    assert len(verdicts.get(TC_ACT_REDIRECT, [])) == len(vectors), verdicts
+
+
+def test_steered_variants_prove_no_more_than_the_address(world: Lab, sub: Loaded) -> None:
+    """A steered variant is the same node's address, nothing else: of a pool address, of
+    another network's or host's node, with U/L set, it is refused as the core refuses it."""
     edge = edge_world(world, {"mode": "anycast"})
     gw = _gateway_maps(edge, sub)
-    for _ in range(3):
-        for dst in ("30.0.2.2", "30.0.7.7", "30.0.9.1"):
-            packet = _crossing(edge, TCP(sport=41000, dport=80, flags="S"), dst)
-            if packet is None:
-                continue
-            out = _at_gateway(gw, sub, packet)
-            assert out.verdict == TC_ACT_OK, out
-            assert out.slow in (layout.SlowPath.GATEWAY_ANYCAST, layout.SlowPath.NOT_LOCAL), out
+    [(_, packet)] = _anycast_crossings(edge, 1)[:1]
+    g = edge.lab.nodes["g"]  # on host s
+
+    def with_source(source: bytes) -> bytes:
+        return packet[:8] + source + packet[24:]
+
+    source = packet[8:24]
+    vectors = [
+        ("g's IPv4, a's steered address", with_source(source[:12] + g.ip.packed)),
+        ("U/L set", with_source(source[:8] + bytes([source[8] | 0x02]) + source[9:])),
+        ("another host's /64", with_source(bytes([source[0] ^ 1]) + source[1:])),
+    ]
+    verdicts = _tally(vectors, lambda p: _at_gateway(gw, sub, p))
+    assert TC_ACT_REDIRECT not in verdicts, verdicts
+    assert gw.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] >= len(vectors)
 
 
 def _reply(edge: EdgeWorld, l4: object, source: str = WEB) -> bytes:
@@ -275,3 +333,22 @@ def test_what_only_the_core_judges_from_a_gateway_is_left_to_it(world: Lab, sub:
     assert verdicts.get(TC_ACT_SHOT) == ["no gateway's /64"], verdicts
     assert len(verdicts.get(TC_ACT_OK, [])) == 3, verdicts
     assert edge.lab.r.counters.drops[DropReason.SPOOFED_SUBSTRATE_SOURCE] >= 4
+
+
+def test_an_anycast_gateways_steered_replies_reach_a_in_the_kernel(world: Lab, sub: Loaded) -> None:
+    """gw1's replies in anycast mode go to the variant of a's address the flow's sender used
+    (`_reply_to`); a's host delivers them in the kernel as the core's `port_at` does."""
+    edge = edge_world(world, {"mode": "anycast", "hash": "src,dst,proto,sport,dport"})
+    _node_maps(edge, sub)
+    own = edge.lab.r.tables.ports[edge.lab.nodes["a"].interface].substrate
+    vectors = [
+        (f"{kind} {n}", _reply(edge, l4))
+        for n in range(12)
+        for kind, l4 in (
+            ("TCP", TCP(sport=80, dport=40000 + n, flags="SA") / Raw(bytes(n * 100))),
+            ("UDP", UDP(sport=53, dport=40000 + n) / Raw(bytes(n * 50 + 1))),
+        )
+    ]
+    assert sum(p[24:40] != own for _, p in vectors) > 15  # steered, most of them
+    verdicts = _tally(vectors, lambda p: _at_node_host(edge, sub, p))
+    assert len(verdicts.get(TC_ACT_REDIRECT, [])) == len(vectors), verdicts

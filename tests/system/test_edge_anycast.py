@@ -25,7 +25,16 @@ from onm.addressing import ANYCAST_VERSION, HostPrefix
 from onm.api.schemas import HostOut
 from onm.lab.plan import transit_address
 from onm.netlink.kernel import Kernel
-from support.edge_lab import EdgeTopology, Pool, connections, edge_lab, fetch
+from support.edge_lab import (
+    EdgeTopology,
+    Pool,
+    connections,
+    core_packets,
+    download_result,
+    edge_lab,
+    fetch,
+    start_download,
+)
 from support.netns_tools import in_netns
 from support.overlay_lab import Lab, eventually
 
@@ -79,3 +88,36 @@ def test_one_nodes_flows_spread_over_gateways_and_every_one_completes(lab: Lab) 
     # 40 flows of one pair over 3 next hops: all on one would take (1/3)**39 of luck.
     assert len(spread) > 1, spread
     print(f"anycast: {len(ports)} connections of one node -> gateways {dict(spread)}")
+
+
+def _anycast_sent(lab: Lab) -> float:
+    return lab.metrics("h1").get('onm_agent_edge_anycast_sent_packets_total{pool="egress"}', 0.0)
+
+
+def test_on_ebpf_the_kernel_carries_an_anycast_download_both_ways(lab: Lab, datapath: str) -> None:
+    """A 4 MB download through the anycast /64. On ebpf neither h1's core nor the gateway's
+    sees its packets: node_ingress sends a's requests from the steered source (the kernel's
+    multipath route picks the gateway), the gateway's substrate_ingress takes them into its
+    TUN, its gateway_egress sends the replies to the steered variant of a's address, and h1's
+    substrate_ingress delivers them to a. On userspace the cores carry it. What h1 sent the
+    pool's /64 is counted either way (on ebpf the kernel's count, read back)."""
+    sent = _anycast_sent(lab)
+    carriers = sorted(GATEWAYS.values())
+    ways = [("h1", "from_substrate"), ("h1", "to_substrate")]
+    ways += [(g, d) for g in carriers for d in ("from_substrate", "to_substrate")]
+    before = {way: core_packets(lab, *way) for way in ways}
+    size = 4_000_000
+    got, peer = download_result(start_download(lab, "a", 45500, size, 1.0))
+    assert got == size and peer in GATEWAYS, (got, peer)
+    carrier = GATEWAYS[peer]
+    for host, direction in ways:  # a download of 4 MB is ~2800 datagrams of 1460 octets
+        if host not in ("h1", carrier):
+            continue
+        taken = core_packets(lab, host, direction) - before[(host, direction)]
+        if datapath == "ebpf":
+            assert taken < 300, f"{host} {direction}: the core carried {taken:.0f} packets"
+        elif (host, direction) in (("h1", "from_substrate"), (carrier, "to_substrate")):
+            assert taken > 1000, f"{host} {direction}: the core carried only {taken:.0f}"
+    eventually(
+        lambda: _anycast_sent(lab) - sent > 20 or None, "h1 counting what a sent the /64", 10
+    )

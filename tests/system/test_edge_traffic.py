@@ -37,6 +37,7 @@ from support.edge_lab import (
     PoolTable,
     all_agents_ready,
     connections,
+    core_packets,
     download_result,
     edge_lab,
     fetch,
@@ -193,10 +194,6 @@ def test_external_sources_reach_a_node_only_from_its_networks_gateways(lab: Lab)
         assert carrying(seen(), forged) == 0
 
 
-def _core_packets(lab: Lab, host: str, direction: str) -> float:
-    return lab.metrics(host)[f'onm_agent_packets_total{{direction="{direction}"}}']
-
-
 def _tenant_packets(lab: Lab, host: str) -> dict[str, float]:
     found = lab.metrics(host)
     return {
@@ -217,13 +214,13 @@ def _carried_through(lab: Lab, datapath: str, port: int) -> str:
     # the download's data: sent by the gateway's core, read by h1's (a's ACKs, fewer, and
     # probes and their answers both ways, a few hundred, are not counted on)
     ways = {(carrier, "to_substrate"), ("h1", "from_substrate")}
-    before = {way: _core_packets(lab, *way) for way in ways}
+    before = {way: core_packets(lab, *way) for way in ways}
     counted = _tenant_packets(lab, carrier)
     size = 4_000_000
     got, peer = download_result(start_download(lab, "a", port, size, 1.0))
     assert got == size and GATEWAYS.get(peer) == carrier, (got, peer)
     for way in ways:  # a download of 4 MB is ~2800 datagrams of 1460 octets
-        taken = _core_packets(lab, *way) - before[way]
+        taken = core_packets(lab, *way) - before[way]
         if datapath == "ebpf":
             assert taken < 300, f"{way}: the core carried {taken:.0f} packets of the download"
         else:

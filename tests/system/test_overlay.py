@@ -128,7 +128,7 @@ def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
 
 
 # --- the lab ---------------------------------------------------------------------------------
-PREFIX = {"userspace": "ov", "ebpf": "ea"}
+PREFIX = {"userspace": "ov", "ebpf": "ovb"}
 """Each datapath's lab has a name of its own."""
 
 

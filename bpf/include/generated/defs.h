@@ -89,7 +89,7 @@ enum onm_slow {
 	ONM_SLOW_EDGE_PUBLIC_IP = 25,
 	ONM_SLOW_EDGE_NO_GATEWAY = 26,
 	ONM_SLOW_EDGE_OVERFLOW = 27,
-	ONM_SLOW_GATEWAY_ANYCAST = 28,
+	ONM_SLOW_GATEWAY_CIDRS = 28,
 	ONM_SLOW_GATEWAY_SENDER = 29,
 	ONM_SLOW_NO_RESIDENT = 30,
 };
@@ -118,6 +118,7 @@ enum onm_edge_f {
 	ONM_EDGE_F_ANYCAST = 4,
 	ONM_EDGE_F_OVERFLOW = 8,
 	ONM_EDGE_F_RANDOM = 16,
+	ONM_EDGE_F_DIRECT = 32,
 };
 
 enum onm_hash_f {
@@ -135,6 +136,11 @@ enum onm_gw_f {
 
 enum onm_duty_f {
 	ONM_DUTY_F_SLOW = 1,
+	ONM_DUTY_F_ANYCAST = 2,
+};
+
+enum onm_source_f {
+	ONM_SOURCE_F_STEERED = 1,
 };
 
 #define ONM_DROP_SLOTS 81
@@ -148,6 +154,10 @@ enum onm_duty_f {
 #define ONM_ROUTE_NO_POOL 0xfffffffeu
 #define ONM_ROUTE_SLOW 0xfffffffdu
 #define ONM_USED_SHIFT 30
+#define ONM_SLOT_BYTE 8
+#define ONM_SLOT_LOW 2
+#define ONM_UL_BIT 0x2
+#define ONM_STEERING_SHIFT 26
 #define ONM_IDLE_TCP_NS 350000000000ull
 #define ONM_IDLE_UDP_NS 120000000000ull
 #define ONM_IDLE_OTHER_NS 60000000000ull
@@ -258,11 +268,11 @@ _Static_assert(__builtin_offsetof(struct onm_source_key, source) == 8, "onm_sour
 
 struct onm_source_value {
 	__u8 mac[6];
-	__u16 pad;
+	__u16 flags;
 };
 _Static_assert(sizeof(struct onm_source_value) == 8, "onm_source_value: size differs from layout.SourceValue");
 _Static_assert(__builtin_offsetof(struct onm_source_value, mac) == 0, "onm_source_value.mac: offset differs from layout.SourceValue");
-_Static_assert(__builtin_offsetof(struct onm_source_value, pad) == 6, "onm_source_value.pad: offset differs from layout.SourceValue");
+_Static_assert(__builtin_offsetof(struct onm_source_value, flags) == 6, "onm_source_value.flags: offset differs from layout.SourceValue");
 
 struct onm_gateway_key {
 	__u32 vni;
@@ -329,8 +339,9 @@ struct onm_pool_value {
 	__u8 mode;
 	__u8 choice;
 	__u8 pad;
+	__u8 anycast[8];
 };
-_Static_assert(sizeof(struct onm_pool_value) == 16, "onm_pool_value: size differs from layout.PoolValue");
+_Static_assert(sizeof(struct onm_pool_value) == 24, "onm_pool_value: size differs from layout.PoolValue");
 _Static_assert(__builtin_offsetof(struct onm_pool_value, table_size) == 0, "onm_pool_value.table_size: offset differs from layout.PoolValue");
 _Static_assert(__builtin_offsetof(struct onm_pool_value, generation) == 4, "onm_pool_value.generation: offset differs from layout.PoolValue");
 _Static_assert(__builtin_offsetof(struct onm_pool_value, fields) == 8, "onm_pool_value.fields: offset differs from layout.PoolValue");
@@ -339,6 +350,7 @@ _Static_assert(__builtin_offsetof(struct onm_pool_value, nat) == 12, "onm_pool_v
 _Static_assert(__builtin_offsetof(struct onm_pool_value, mode) == 13, "onm_pool_value.mode: offset differs from layout.PoolValue");
 _Static_assert(__builtin_offsetof(struct onm_pool_value, choice) == 14, "onm_pool_value.choice: offset differs from layout.PoolValue");
 _Static_assert(__builtin_offsetof(struct onm_pool_value, pad) == 15, "onm_pool_value.pad: offset differs from layout.PoolValue");
+_Static_assert(__builtin_offsetof(struct onm_pool_value, anycast) == 16, "onm_pool_value.anycast: offset differs from layout.PoolValue");
 
 struct onm_maglev_value {
 	__u32 gateway;
@@ -426,8 +438,10 @@ struct onm_duty_value {
 	__u16 cidrs;
 	__u32 cidr_ips[8];
 	__u32 cidr_masks[8];
+	__u16 fields;
+	__u16 pad;
 };
-_Static_assert(sizeof(struct onm_duty_value) == 84, "onm_duty_value: size differs from layout.DutyValue");
+_Static_assert(sizeof(struct onm_duty_value) == 88, "onm_duty_value: size differs from layout.DutyValue");
 _Static_assert(__builtin_offsetof(struct onm_duty_value, ifindex) == 0, "onm_duty_value.ifindex: offset differs from layout.DutyValue");
 _Static_assert(__builtin_offsetof(struct onm_duty_value, vni) == 4, "onm_duty_value.vni: offset differs from layout.DutyValue");
 _Static_assert(__builtin_offsetof(struct onm_duty_value, prefix) == 8, "onm_duty_value.prefix: offset differs from layout.DutyValue");
@@ -435,6 +449,8 @@ _Static_assert(__builtin_offsetof(struct onm_duty_value, flags) == 16, "onm_duty
 _Static_assert(__builtin_offsetof(struct onm_duty_value, cidrs) == 18, "onm_duty_value.cidrs: offset differs from layout.DutyValue");
 _Static_assert(__builtin_offsetof(struct onm_duty_value, cidr_ips) == 20, "onm_duty_value.cidr_ips: offset differs from layout.DutyValue");
 _Static_assert(__builtin_offsetof(struct onm_duty_value, cidr_masks) == 52, "onm_duty_value.cidr_masks: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, fields) == 84, "onm_duty_value.fields: offset differs from layout.DutyValue");
+_Static_assert(__builtin_offsetof(struct onm_duty_value, pad) == 86, "onm_duty_value.pad: offset differs from layout.DutyValue");
 
 struct onm_resident_key {
 	__u32 vni;
@@ -574,6 +590,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct onm_edge_sent_value);
 } onm_edge_sent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct onm_edge_sent_value);
+} onm_anycast_sent SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

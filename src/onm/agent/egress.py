@@ -45,7 +45,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from onm.addressing import embed_ipv4, steer
 from onm.agent.actions import Action, GatewayReport
@@ -133,6 +133,8 @@ class Egress:
     datapath last read them; added to `pinned`."""
     kernel_sent: Mapping[GatewayId, GatewayCounts] = field(default_factory=dict)
     """What the kernel sent each gateway (since the agent started); added to `sent`."""
+    kernel_anycast_sent: Mapping[EdgePoolId, GatewayCounts] = field(default_factory=dict)
+    """What the kernel sent each anycast pool's shared /64; added to `anycast_sent`."""
     _routes: dict[EdgePoolId, PoolRoute] = field(default_factory=dict)
 
     def update(self, tables: Tables, own_prefix: int, now: dt.datetime) -> None:
@@ -320,13 +322,11 @@ class Egress:
 
     def sent_now(self) -> dict[GatewayId, GatewayCounts]:
         """What this host's nodes sent each gateway, by the core and by the kernel."""
-        total = {g: GatewayCounts(c.packets, c.bytes, c.flows) for g, c in dict(self.sent).items()}
-        for gateway, kernel in dict(self.kernel_sent).items():
-            mine = total.setdefault(gateway, GatewayCounts())
-            mine.packets += kernel.packets
-            mine.bytes += kernel.bytes
-            mine.flows += kernel.flows
-        return total
+        return _summed(self.sent, self.kernel_sent)
+
+    def anycast_sent_now(self) -> dict[EdgePoolId, GatewayCounts]:
+        """What this host's nodes sent each anycast pool's shared /64, core and kernel."""
+        return _summed(self.anycast_sent, self.kernel_anycast_sent)
 
     def figures(self) -> tuple[GatewayReport, ...]:
         """Every gateway this agent probes or serves, as it sees it now, with its counts."""
@@ -339,3 +339,20 @@ class Egress:
         return bool(self.probes.targets) or any(
             g.local for p in self.state.tables.edge_pools.values() for g in p.gateways.values()
         )
+
+
+K = TypeVar("K")
+
+
+def _summed(
+    core: Mapping[K, GatewayCounts], kernel: Mapping[K, GatewayCounts]
+) -> dict[K, GatewayCounts]:
+    """The core's counts plus the kernel's, copied (each dict whole first: the loop changes
+    them while metrics read)."""
+    total = {k: GatewayCounts(c.packets, c.bytes, c.flows) for k, c in dict(core).items()}
+    for key, more in dict(kernel).items():
+        mine = total.setdefault(key, GatewayCounts())
+        mine.packets += more.packets
+        mine.bytes += more.bytes
+        mine.flows += more.flows
+    return total

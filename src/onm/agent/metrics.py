@@ -10,9 +10,11 @@ a scrape asks (`onm_agent_gateway_rule_packets_total{network, rule}` per rule of
 Edge pools (issue #10) add `EdgePublished`: per pool and gateway (by name) what this host's
 nodes sent (`onm_agent_edge_sent_packets_total`, `..._sent_bytes_total`, `..._new_flows_total`),
 the flows pinned now (`onm_agent_edge_pinned_flows`) and the gateway's liveness as this agent
-sees it (`onm_agent_edge_gateway_up`); the flow table's choices, re-hashes, evictions, expiries
-and rebalances; gateways found dead and back. On an edge host: each served network's packets
-and bytes out to the external network and in from it, and the namespace's conntrack counters
+sees it (`onm_agent_edge_gateway_up`); in anycast mode what they sent each pool's shared /64
+(`onm_agent_edge_anycast_sent_packets_total{pool}`, `..._bytes_total`); the flow table's
+choices, re-hashes, evictions, expiries and rebalances; gateways found dead and back. On an
+edge host: each served network's packets and bytes out to the external network and in from
+it, and the namespace's conntrack counters
 (`onm.agent.io.conntrack`: `insert_failed` is SNAT port exhaustion).
 """
 
@@ -29,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from onm.agent.counters import DIRECTIONS, Counters, Direction, Event
 from onm.agent.datapath.ebpf.layout import SlowPath
-from onm.agent.egress import Egress
+from onm.agent.egress import Egress, GatewayCounts
 from onm.agent.gateway import TenantCounts
 from onm.agent.io.conntrack import ConntrackStats
 from onm.model.edge_pool import Choice
@@ -93,6 +95,8 @@ class EdgePublished:
     changes: dict[str, int] = field(default_factory=dict)
     tenants: dict[int, TenantCounts] = field(default_factory=dict)
     conntrack: ConntrackStats | None = None
+    anycast: dict[str, GatewayCounts] = field(default_factory=dict)
+    """Pool name -> what this host's nodes sent its shared /64 (anycast mode)."""
 
 
 def edge_published(
@@ -103,8 +107,9 @@ def edge_published(
     flows = egress.flows
     pinned, sent, targets = egress.pinned_now(), egress.sent_now(), dict(egress.probes.targets)
     others = dict(egress.others)
+    pools = dict(egress.state.tables.edge_pools)
     found = []
-    for pool in egress.state.tables.edge_pools.values():
+    for pool in pools.values():
         for g in pool.gateways.values():
             target = targets.get(g.id)
             up = True if g.local else None if target is None else target.alive
@@ -130,6 +135,11 @@ def edge_published(
             for vni, c in dict(tenants).items()
         },
         conntrack,
+        {
+            pools[pool_id].name: counts
+            for pool_id, counts in egress.anycast_sent_now().items()
+            if pool_id in pools
+        },
     )
 
 
@@ -322,6 +332,18 @@ def _edge(e: EdgePublished) -> Iterator[CounterMetricFamily | GaugeMetricFamily]
             others.add_metric(key, g.others)
     yield from sent.values()
     yield from (pinned, up, others)
+    anycast = {
+        what: CounterMetricFamily(
+            f"onm_agent_edge_anycast_sent_{what}",
+            f"{what} this host's nodes sent each anycast pool's shared /64 (the router chose)",
+            labels=["pool"],
+        )
+        for what in ("packets", "bytes")
+    }
+    for pool_name, counts in e.anycast.items():
+        for what, family in anycast.items():
+            family.add_metric([pool_name], getattr(counts, what))
+    yield from anycast.values()
     for name, help_text in FLOW_TABLE.items():
         yield CounterMetricFamily(
             f"onm_agent_edge_{name}", help_text, value=e.flow_table.get(name, 0)

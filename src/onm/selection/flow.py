@@ -18,7 +18,15 @@ from onm.errors import InvalidInputError
 from onm.model.edge_pool import HashField
 from onm.selection.hashing import jhash_words
 
-__all__ = ["DEFAULT_FIELDS", "Flow", "HashField", "flow_hash", "parse_fields", "steering_slot"]
+__all__ = [
+    "DEFAULT_FIELDS",
+    "STEERING_SHIFT",
+    "Flow",
+    "HashField",
+    "flow_hash",
+    "parse_fields",
+    "steering_slot",
+]
 
 
 DEFAULT_FIELDS: Final = frozenset({HashField.SRC, HashField.DST})
@@ -85,8 +93,8 @@ def flow_of(packet: bytes | memoryview) -> Flow:
     return Flow(bytes(packet[12:16]), bytes(packet[16:20]), proto, sport, dport)
 
 
-_STEERING_BITS: Final = STEERING_SLOTS.bit_length() - 1
-"""6: a slot is that many bits (STEERING_SLOTS is a power of two)."""
+STEERING_SHIFT: Final = 32 - (STEERING_SLOTS.bit_length() - 1)
+"""A slot is the hash's top 6 bits (STEERING_SLOTS is a power of two): shifted down by this."""
 
 
 def steering_slot(flow: Flow, fields: Collection[HashField] = DEFAULT_FIELDS) -> int:
@@ -94,4 +102,4 @@ def steering_slot(flow: Flow, fields: Collection[HashField] = DEFAULT_FIELDS) ->
     steer`): the top 6 bits of `flow_hash`, so the flows a pool keeps together (its hash
     fields) share one source, and the bits differ from those a Maglev lookup takes (the low
     ones, modulo a prime table size)."""
-    return flow_hash(flow, fields) >> (32 - _STEERING_BITS)
+    return flow_hash(flow, fields) >> STEERING_SHIFT

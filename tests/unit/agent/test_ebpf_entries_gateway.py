@@ -51,16 +51,33 @@ def test_every_resident_is_written_where_it_lives(world: Lab) -> None:
     assert bytes(resident_key(edge.vni, a.ip.packed)) in maps["onm_residents"]
 
 
-def test_an_anycast_gateway_is_written_as_the_slow_paths_by_both_its_prefixes(
+def test_an_anycast_gateway_is_written_by_both_its_prefixes_with_its_hash_fields(
     world: Lab,
 ) -> None:
-    edge = edge_world(world, {"mode": "anycast"})
+    edge = edge_world(world, {"mode": "anycast", "hash": "src,dst,dport"})
     gw = edge.gw["gw1"]
     maps = wanted(gw.tables, gw.resolver.cache, {}, frozenset(), {edge.vni: TUN})
     [duty] = gw.tables.duties.values()
     assert len(duty.prefixes) == 2  # the host's /64 and the pool's shared one
     for prefix in duty.prefixes:
-        assert _duty(maps, edge.vni, prefix).flags == layout.DutyFlag.SLOW
+        value = _duty(maps, edge.vni, prefix)
+        assert value.flags == layout.DutyFlag.ANYCAST  # steered replies, in the kernel
+        assert value.fields == layout.HashFlag.SRC | layout.HashFlag.DST | layout.HashFlag.DPORT
+
+
+def test_a_residents_own_address_is_the_one_source_whose_variants_count(world: Lab) -> None:
+    """`SourceFlag.STEERED` marks what `ResidentEntry.steered` names: a node's own address,
+    never a pool member's pool address (whose variants the core's `_sent_by` refuses)."""
+    edge = edge_world(world, {"mode": "anycast"})
+    gw = edge.gw["gw1"]
+    maps = wanted(gw.tables, gw.resolver.cache, {}, frozenset(), {edge.vni: TUN})
+    marked = {
+        bytes(layout.SourceKey.from_buffer_copy(k).source)
+        for k, v in maps["onm_sources"].items()
+        if layout.SourceValue.from_buffer_copy(v).flags & layout.SourceFlag.STEERED
+    }
+    steered = {r.steered for r in gw.tables.residents.values() if r.steered}
+    assert marked and marked == steered - gw.tables.by_substrate.keys()
 
 
 def test_a_network_of_more_cidrs_than_a_duty_holds_is_the_slow_paths(world: Lab) -> None:

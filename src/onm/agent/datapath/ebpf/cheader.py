@@ -13,8 +13,10 @@ import re
 import sys
 from pathlib import Path
 
+from onm import addressing
 from onm.agent.datapath.ebpf import layout
 from onm.packet.drop import DropReason
+from onm.selection.flow import STEERING_SHIFT
 
 _C_TYPES: dict[type[ctypes._SimpleCData[int]], str] = {
     ctypes.c_uint8: "__u8",
@@ -100,6 +102,7 @@ def render() -> str:
         ("ONM_HASH_F", layout.HashFlag),
         ("ONM_GW_F", layout.EdgeGatewayFlag),
         ("ONM_DUTY_F", layout.DutyFlag),
+        ("ONM_SOURCE_F", layout.SourceFlag),
     ):
         out += [*_enum(prefix, members), ""]
     out += [
@@ -114,6 +117,10 @@ def render() -> str:
         f"#define ONM_ROUTE_NO_POOL {layout.ROUTE_NO_POOL:#x}u",
         f"#define ONM_ROUTE_SLOW {layout.ROUTE_SLOW:#x}u",
         f"#define ONM_USED_SHIFT {layout.USED_SHIFT}",
+        f"#define ONM_SLOT_BYTE {addressing.SLOT_BYTE}",
+        f"#define ONM_SLOT_LOW {addressing.SLOT_LOW}",
+        f"#define ONM_UL_BIT {addressing.UL_BIT:#x}",
+        f"#define ONM_STEERING_SHIFT {STEERING_SHIFT}",
         *(f"#define ONM_IDLE_{name}_NS {ns}ull" for name, ns in layout.IDLE_NS.items()),
         "",
     ]

@@ -414,6 +414,7 @@ class EbpfDatapath(UserspaceDatapath):
             self._figures_at = now + FIGURES_EVERY
             if self.edge_sync.held is not None:
                 egress.kernel_pinned, egress.kernel_sent = self.pins.refresh(egress.flows)
+                egress.kernel_anycast_sent = self.pins.anycast_sent()
             if self.tuns:
                 self.core.gateway.carried(self.maps.tenant_counts())
 

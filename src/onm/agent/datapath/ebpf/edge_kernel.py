@@ -2,7 +2,8 @@
 
 node_ingress pins the flows it sends (`onm_pins`: pool slot and flow -> gateway slot, serial,
 pool generation, last packet) and counts what it sent each gateway (`onm_edge_sent`, per CPU,
-by gateway slot). The core's `FlowTable` pins the flows that took the slow path. Rules:
+by gateway slot; in anycast mode per pool, `onm_anycast_sent`). The core's `FlowTable` pins
+the flows that took the slow path. Rules:
 - One flow, one gateway: before the core chooses for a flow it does not hold, it asks the
   kernel's pin (`KernelPins.get`: valid only while the gateway's slot still has the pin's
   serial, the pool's generation is the pin's, the gateway is alive and the pin is not idle past
@@ -142,6 +143,24 @@ class KernelPins:
                     total.flows += flows
                 if total.packets or total.flows:
                     found[gateway_id] = total
+        except OnmError:
+            self.errors += 1
+        return found
+
+    def anycast_sent(self) -> dict[EdgePoolId, GatewayCounts]:
+        """What the kernel sent each anycast pool's shared /64 (`onm_anycast_sent`)."""
+        held = self._held()
+        found: dict[EdgePoolId, GatewayCounts] = {}
+        if held is None:
+            return found
+        try:
+            for pool_id, slot in held.pool_slots.items():
+                total = GatewayCounts()
+                for packets, octets, _ in self._maps.edge_sent(slot, "onm_anycast_sent"):
+                    total.packets += packets
+                    total.bytes += octets
+                if total.packets:
+                    found[pool_id] = total
         except OnmError:
             self.errors += 1
         return found

@@ -22,20 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from onm.agent.datapath.ebpf import layout
-from onm.agent.datapath.ebpf.maps import DatapathMaps
+from onm.agent.datapath.ebpf.maps import DatapathMaps, hash_flags
 from onm.agent.flows import PoolRoute
 from onm.agent.tables import EdgeEntry, NetworkEntry, Tables
-from onm.model.edge_pool import Choice, HashField, Nat
+from onm.model.edge_pool import Choice, Nat
 from onm.model.ids import EdgePoolId, GatewayId
 from onm.selection.flow import Flow
-
-HASH_FLAGS: dict[HashField, layout.HashFlag] = {
-    HashField.SRC: layout.HashFlag.SRC,
-    HashField.DST: layout.HashFlag.DST,
-    HashField.PROTO: layout.HashFlag.PROTO,
-    HashField.SPORT: layout.HashFlag.SPORT,
-    HashField.DPORT: layout.HashFlag.DPORT,
-}
 
 K = TypeVar("K")
 S = TypeVar("S", bound=ctypes.Structure)
@@ -90,28 +82,33 @@ CHOICE_FLAGS: dict[Choice, layout.EdgePoolFlag] = {
 """How a pool's new flows choose, as the program tests it."""
 
 
-def pool_value(pool: EdgeEntry, table_size: int, overflow: bool) -> layout.PoolValue:
-    """A pool's settings as the program tests them (`layout.EdgePoolFlag`)."""
+def pool_value(
+    pool: EdgeEntry, table_size: int, overflow: bool, direct: bool = False
+) -> layout.PoolValue:
+    """A pool's settings as the program tests them (`layout.EdgePoolFlag`); `direct`: in
+    anycast mode, a gateway is dead or draining (new flows go in direct mode)."""
     flags = layout.EdgePoolFlag(0)
     flags |= CHOICE_FLAGS[pool.choice]
     if pool.split_above is not None and pool.nat is Nat.NONE:
         flags |= layout.EdgePoolFlag.SPLIT
     if pool.anycast is not None:
         flags |= layout.EdgePoolFlag.ANYCAST
+        if direct:
+            flags |= layout.EdgePoolFlag.DIRECT
     if overflow:
         flags |= layout.EdgePoolFlag.OVERFLOW
-    fields = layout.HashFlag(0)
-    for name in pool.fields:
-        fields |= HASH_FLAGS[name]
-    return layout.PoolValue(
+    value = layout.PoolValue(
         table_size=0 if overflow else table_size,
         generation=pool.rebalance & 0xFFFFFFFF,
-        fields=int(fields),
+        fields=hash_flags(pool.fields),
         flags=int(flags),
         nat=list(Nat).index(pool.nat),
         mode=list(type(pool.mode)).index(pool.mode),
         choice=list(Choice).index(pool.choice),
     )
+    if pool.anycast is not None:
+        value.anycast[:] = pool.anycast.to_bytes(8, "big")
+    return value
 
 
 def _inside(network: NetworkEntry, route: ipaddress.IPv4Network) -> bool:
@@ -153,7 +150,8 @@ def edge_maps(
         overflow = len(route.table) > layout.MAGLEV_STRIDE or any(
             g.id not in gateway_slots for g in members
         )
-        values[pool_slot] = bytes(pool_value(pool, len(route.table), overflow))
+        direct = not members or not all(g.active and alive(g.id) for g in members)
+        values[pool_slot] = bytes(pool_value(pool, len(route.table), overflow, direct))
         if not overflow:
             maglev_tables[pool_slot] = tuple(gateway_slots[GatewayId(g)][0] for g in route.table)
         for g in members:

@@ -83,10 +83,12 @@ def wanted(
             )
     sources = maps["onm_sources"]
     for (vni, ip), resident in tables.residents.items():
-        value = bytes(layout.SourceValue(mac=(layout.u8 * 6).from_buffer_copy(resident.mac)))
+        mac = (layout.u8 * 6).from_buffer_copy(resident.mac)
         for source in resident.sources:
             if source not in tables.by_substrate:  # a local node's address never arrives
-                sources[bytes(source_key(vni, ip, source))] = value
+                flags = layout.SourceFlag.STEERED if source == resident.steered else 0
+                value = layout.SourceValue(mac=mac, flags=int(flags))
+                sources[bytes(source_key(vni, ip, source))] = bytes(value)
     for vni, prefix in tables.gateway_sources:
         maps["onm_gateways"][bytes(gateway_key(vni, prefix))] = bytes(layout.GatewayValue(1))
     mappings = maps["onm_mappings"]

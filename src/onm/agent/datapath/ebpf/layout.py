@@ -96,6 +96,7 @@ class SlowPath(enum.IntEnum):
     EDGE_SPLIT = 23
     """A routed edge pool that splits heavy pairs (the core meters them)."""
     EDGE_ANYCAST = 24
+    """An anycast pool's flow from a source that cannot be steered (U/L set): the core's."""
     EDGE_PUBLIC_IP = 25
     """The node's public IP's holder (`onm_holders`) names a gateway slot that is not the
     holder's any more (written in between): the core decides."""
@@ -103,12 +104,11 @@ class SlowPath(enum.IntEnum):
     """No live gateway takes the flow: the core answers host unreachable."""
     EDGE_OVERFLOW = 27
     """A pool or gateway beyond the maps' slots, or a table larger than `MAGLEV_STRIDE`."""
-    GATEWAY_ANYCAST = 28
-    """A gateway of an anycast pool (steered sources and replies), or a network of more than
-    `DUTY_CIDRS` CIDRs: the core's `onm.agent.gateway`."""
+    GATEWAY_CIDRS = 28
+    """A gateway's network of more than `DUTY_CIDRS` CIDRs: the core's `onm.agent.gateway`."""
     GATEWAY_SENDER = 29
     """To a gateway from a sender `onm_sources` does not hold (a local node, a steered
-    variant, a spoofer): the core judges it."""
+    variant outside anycast mode, a spoofer): the core judges it."""
     NO_RESIDENT = 30
     """From a gateway's TUN to an address `onm_residents` does not hold (none, or a pool IP
     with no member): the core drops it."""
@@ -122,10 +122,16 @@ class EdgePoolFlag(enum.IntFlag):
     """`choice: least-loaded`: the core keeps the loads (`SlowPath.EDGE_CHOICE`)."""
     SPLIT = 2
     ANYCAST = 4
+    """Anycast mode: a new flow goes to the pool's shared /64 (`PoolValue.anycast`) from the
+    node's address steered to the flow's slot; the host's multipath route picks the gateway
+    (`onm_anycast_sent` counts it per pool)."""
     OVERFLOW = 8
     RANDOM = 16
     """`choice: random`: a new flow takes the table's entry for a random number (as
     `Egress.gateway_for`'s `pick`), pinned as a hashed one."""
+    DIRECT = 32
+    """Anycast mode while a gateway of the pool is dead or draining (or it has none), which
+    the router cannot know: new flows go in direct mode, as the core's `Egress.anycast`."""
 
 
 class HashFlag(enum.IntFlag):
@@ -149,7 +155,19 @@ class DutyFlag(enum.IntFlag):
     """What makes a served network's gateway traffic the slow path's (`DutyValue.flags`)."""
 
     SLOW = 1
-    """An anycast pool's, or more CIDRs than `DUTY_CIDRS`."""
+    """More CIDRs than `DUTY_CIDRS`."""
+    ANYCAST = 2
+    """The pool is in anycast mode: steered variants of a resident's own address are its
+    (`SourceFlag.STEERED`), and replies go to the variant the flow's sender used
+    (`DutyValue.fields`: the pool's hash fields, as `onm.agent.gateway._reply_to`)."""
+
+
+class SourceFlag(enum.IntFlag):
+    """`SourceValue.flags`."""
+
+    STEERED = 1
+    """The source is a resident's own address (`ResidentEntry.steered`): a gateway in anycast
+    mode takes its steered variants too (looked up `unsteered`)."""
 
 
 VERDICT_SLOTS: Final = max(SlowPath) + 1
@@ -293,7 +311,7 @@ class SourceKey(ctypes.Structure):
 class SourceValue(ctypes.Structure):
     """The MAC the resident is known by (the delivered frame's source)."""
 
-    _fields_ = (("mac", u8 * 6), ("pad", u16))
+    _fields_ = (("mac", u8 * 6), ("flags", u16))
 
 
 class GatewayKey(ctypes.Structure):
@@ -345,7 +363,8 @@ class RouteValue(ctypes.Structure):
 
 class PoolValue(ctypes.Structure):
     """`onm_edge_pools[slot]`: one edge pool's settings as the program tests them; its Maglev
-    table is `table_size` entries at slot * MAGLEV_STRIDE (0: no live active gateway)."""
+    table is `table_size` entries at slot * MAGLEV_STRIDE (0: no live active gateway); in
+    anycast mode `anycast` is its shared /64."""
 
     _fields_ = (
         ("table_size", u32),
@@ -356,6 +375,7 @@ class PoolValue(ctypes.Structure):
         ("mode", u8),
         ("choice", u8),
         ("pad", u8),
+        ("anycast", u8 * 8),
     )
 
 
@@ -430,7 +450,8 @@ class DutyValue(ctypes.Structure):
     """A network this edge host's gateway serves (`Tables.duties`), keyed in `onm_duties` by
     each /64 senders address it by and in `onm_tuns` by its TUN's ifindex: the TUN its
     packets enter the kernel by, the gateway's own /64 (what it sends from), the network's
-    CIDRs (address and mask in network order, `cidrs` of them)."""
+    CIDRs (address and mask in network order, `cidrs` of them); in anycast mode the pool's
+    hash fields (`HashFlag`: where its replies are steered)."""
 
     _fields_ = (
         ("ifindex", u32),
@@ -440,6 +461,8 @@ class DutyValue(ctypes.Structure):
         ("cidrs", u16),
         ("cidr_ips", u32 * DUTY_CIDRS),
         ("cidr_masks", u32 * DUTY_CIDRS),
+        ("fields", u16),
+        ("pad", u16),
     )
 
 
@@ -557,6 +580,7 @@ MAPS: Final[tuple[MapSpec, ...]] = (
     MapSpec("onm_edge_gateways", MapKind.ARRAY, IndexKey, EdgeGatewayValue, GATEWAY_SLOTS),
     MapSpec("onm_pins", MapKind.LRU_HASH, PinKey, PinValue, PIN_SLOTS),
     MapSpec("onm_edge_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, GATEWAY_SLOTS),
+    MapSpec("onm_anycast_sent", MapKind.PERCPU_ARRAY, IndexKey, EdgeSentValue, POOL_SLOTS),
     MapSpec("onm_holders", MapKind.HASH, HolderKey, HolderValue, 4096),
     MapSpec("onm_pool_deliveries", MapKind.PERCPU_HASH, LocalKey, CounterValue, LOCAL_SLOTS),
     MapSpec("onm_pool_sources", MapKind.HASH, PoolSourceKey, PoolSourceValue, LOCAL_SLOTS),

@@ -15,7 +15,7 @@ their own rewrite; counters are per CPU and summed when read (`drops`, `slow_pat
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.libbpf import BpfError, BpfMap, BpfObject, possible_cpus
@@ -23,6 +23,7 @@ from onm.agent.gateway import TenantCounts
 from onm.agent.tables import Duty, NetworkEntry, Port, Tables
 from onm.errors import InvalidInputError
 from onm.model import Encoding
+from onm.model.edge_pool import HashField
 from onm.packet.drop import DropReason
 from onm.packet.siit import SiitConfig
 
@@ -128,19 +129,42 @@ def gateway_key(vni: int, prefix: bytes) -> layout.GatewayKey:
     return layout.GatewayKey(vni=vni, prefix=_octets(prefix, 8, "gateway.prefix"))
 
 
+HASH_FLAGS: dict[HashField, layout.HashFlag] = {
+    HashField.SRC: layout.HashFlag.SRC,
+    HashField.DST: layout.HashFlag.DST,
+    HashField.PROTO: layout.HashFlag.PROTO,
+    HashField.SPORT: layout.HashFlag.SPORT,
+    HashField.DPORT: layout.HashFlag.DPORT,
+}
+
+
+def hash_flags(fields: Iterable[HashField]) -> int:
+    """An edge pool's hash fields as the programs test them (`layout.HashFlag` bits)."""
+    flags = layout.HashFlag(0)
+    for name in fields:
+        flags |= HASH_FLAGS[name]
+    return int(flags)
+
+
 def duty_value(duty: Duty, ifindex: int) -> layout.DutyValue:
     """A served network as the gateway programs test it: its TUN, the gateway's own /64, the
-    network's CIDRs (more than `DUTY_CIDRS`, or an anycast pool: `DutyFlag.SLOW`)."""
+    network's CIDRs (more than `DUTY_CIDRS`: `DutyFlag.SLOW`); an anycast pool's hash fields
+    (`DutyFlag.ANYCAST`: its replies are steered)."""
     cidrs = duty.network.cidrs
     flags = layout.DutyFlag(0)
-    if duty.pool.anycast is not None or len(cidrs) > layout.DUTY_CIDRS:
+    if len(cidrs) > layout.DUTY_CIDRS:
         flags |= layout.DutyFlag.SLOW
+    fields = 0
+    if duty.pool.anycast is not None:
+        flags |= layout.DutyFlag.ANYCAST
+        fields = hash_flags(duty.pool.fields)
     value = layout.DutyValue(
         ifindex=ifindex,
         vni=duty.network.vni,
         prefix=_octets(duty.gateway.prefix_bytes, 8, "gateway.prefix"),
         flags=int(flags),
         cidrs=min(len(cidrs), layout.DUTY_CIDRS),
+        fields=fields,
     )
     for i, cidr in enumerate(cidrs[: layout.DUTY_CIDRS]):  # network order in memory
         value.cidr_ips[i] = int.from_bytes(cidr.network_address.packed, "little")
@@ -195,10 +219,11 @@ class DatapathMaps:
     def _per_cpu(self, name: str, index: int) -> list[int]:
         return [int.from_bytes(v, "little") for v in self._per_cpu_raw(name, index)]
 
-    def edge_sent(self, slot: int) -> list[tuple[int, int, int]]:
-        """Each CPU's (packets, bytes, flows) node_ingress sent gateway `slot`."""
+    def edge_sent(self, slot: int, name: str = "onm_edge_sent") -> list[tuple[int, int, int]]:
+        """Each CPU's (packets, bytes, flows) node_ingress sent gateway `slot` (of
+        `onm_anycast_sent`: anycast pool `slot`'s shared /64)."""
         found = []
-        for raw in self._per_cpu_raw("onm_edge_sent", slot):
+        for raw in self._per_cpu_raw(name, slot):
             value = layout.EdgeSentValue.from_buffer_copy(raw)
             found.append((value.packets, value.bytes, value.flows))
         return found
