@@ -32,6 +32,8 @@ class Lab:
     host_ids: dict[str, str]
     r: AgentCore
     s: AgentCore
+    ttl: dt.timedelta = resolution.RESOLUTION_TTL
+    """How long the manager's answers live (its `--resolution-ttl`)."""
 
     def core(self, host: str) -> AgentCore:
         return self.r if host == "r" else self.s
@@ -50,6 +52,7 @@ class Lab:
                     request.network_id,
                     request.requester_id,
                     str(ipaddress.IPv4Address(request.ip)),
+                    self.ttl,
                 )
         except Exception:
             return None

@@ -36,7 +36,7 @@ from onm.agent.health import Monitor, health_targets
 from onm.agent.resolution import (
     MAX_PENDING_ARP,
     NEGATIVE_FOR,
-    REFRESH_BEFORE,
+    REFRESH_IN_LAST,
     RETRY_AFTER,
     Resolver,
 )
@@ -52,7 +52,7 @@ from onm.packet.offload import TcpGso
 __all__ = [
     "MAX_PENDING_ARP",
     "NEGATIVE_FOR",
-    "REFRESH_BEFORE",
+    "REFRESH_IN_LAST",
     "RETRY_AFTER",
     "AgentCore",
     "Payload",
@@ -90,7 +90,7 @@ class AgentCore:
     def apply_snapshot(self, snapshot: HostSnapshot, now: dt.datetime) -> list[Action]:
         """Install a snapshot's tables; keep what was resolved where it still holds."""
         tables = compile_tables(snapshot, self.substrate_mtu)
-        self.resolver.apply_snapshot(snapshot, tables)
+        self.resolver.apply_snapshot(snapshot, tables, now)
         self._state.tables = tables
         self._state.claims.keep(tables)
         self.monitor.update(health_targets(tables), now)

@@ -71,6 +71,9 @@ class Event(enum.StrEnum):
     """Refusals from the manager (no such address, not allowed)."""
     RESOLUTIONS_FAILED = "resolutions_failed"
     """Resolutions the manager could not be asked (unreachable)."""
+    REFRESHES = "refreshes"
+    """Resolutions in use asked for again in the last part of their lifetime, before they
+    expire (by a packet through the core, or on eBPF by the timer from the kernel's stamps)."""
     POOL_FAILOVERS = "pool_failovers"
     """Requesters moved from one pool member to another (health changed), with no new ARP."""
     POOL_ROTATIONS = "pool_rotations"

@@ -13,7 +13,7 @@ Theory of operation:
   a node on another host, and delivered as sent otherwise.
 - A frame to the router MAC is routed: inside the node's network (never to a gateway address),
   or out of it by the network's routes to edge pools (`onm.agent.egress`).
-- A resolution in use is refreshed once `REFRESH_BEFORE` of its life is left; an unresolved
+- A resolution in use is refreshed in the last part of its lifetime (`Lifetime.due`); an unresolved
   destination is dropped and asked about in the background.
 """
 
@@ -25,7 +25,7 @@ from onm.agent.actions import Action, ToNode
 from onm.agent.counters import FROM_NODES, TO_NODES
 from onm.agent.egress import Egress
 from onm.agent.emission import ARP, CROSSING, IPV4, Payload, emit, host_unreachable
-from onm.agent.resolution import REFRESH_BEFORE, Resolver
+from onm.agent.resolution import Resolver
 from onm.agent.state import CoreState
 from onm.agent.superframes import to_local, to_substrate
 from onm.agent.tables import Port
@@ -130,8 +130,8 @@ class Forwarding:
         if mapping is None:
             return resolver.miss(port, target, now, DropReason.NO_MAPPING)
         actions: list[Action] = []
-        if mapping.expires_at - now < REFRESH_BEFORE:
-            actions.extend(resolver.ask(port, target, now))
+        if mapping.lifetime.due(now):
+            actions.extend(resolver.refresh(port, target, now))
         if not mapping.substrate:  # a pool with no member taking traffic, failing closed
             return actions + emit(counters, all_down(packet, network.siit), port, False)
         if mapping.rotation is not None:  # a rotating ranked pool counts what it was sent

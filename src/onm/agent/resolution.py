@@ -8,8 +8,9 @@ Theory of operation:
 - The cache maps (interface, IPv4) to what that node was told: MAC, substrate address, expiry.
   A snapshot's grants fill it (a restarted agent forwards at once), and a snapshot follows a
   node that moved without the requester asking again; ports and nodes gone are forgotten.
-- Refresh: a resolution in use is asked for again once `REFRESH_BEFORE` of its life is left
-  (by the packet or ARP that uses it).
+- Refresh: a resolution in use is asked for again in the last `1/REFRESH_IN_LAST` of the
+  lifetime it was granted with (from its arrival to its expiry: 75 s of the manager's default
+  300 s), by the packet or ARP that uses it (`Lifetime.due`, the one rule of both datapaths).
 - Static stability: a resolution is kept past its expiry while no fresher answer is available,
   as the manager may be away. At its expiry (the timer) it is forgotten only when the manager's
   last word to this agent was an answer (it answers, and nothing in use asked: the entry is
@@ -33,6 +34,7 @@ import datetime as dt
 import heapq
 from collections import abc
 from dataclasses import dataclass, field
+from typing import Final
 
 from onm.agent.actions import Action, Resolve, ToNode
 from onm.agent.claims import Claims
@@ -46,7 +48,8 @@ from onm.packet import arp
 from onm.packet.drop import DropReason
 from onm.packet.ethernet import parse_mac
 
-REFRESH_BEFORE = dt.timedelta(seconds=75)  # a quarter of the manager's 300 s answers
+REFRESH_IN_LAST: Final = 4
+"""A resolution is due for refresh in the last quarter of the lifetime it was granted with."""
 RETRY_AFTER = dt.timedelta(seconds=1)  # a pending resolution is asked again after this
 NEGATIVE_FOR = dt.timedelta(seconds=5)  # a refused address is not asked again for this long
 STALE_REVIEW = dt.timedelta(seconds=30)
@@ -68,6 +71,25 @@ Key = tuple[str, bytes]
 """(host-side interface of the asking node, IPv4 asked about)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """How long an answer lives, and from when it is due for refresh."""
+
+    expires_at: dt.datetime
+    refresh_at: dt.datetime
+    """The start of the last `1/REFRESH_IN_LAST` of the life it was granted with."""
+
+    @classmethod
+    def granted(cls, received: dt.datetime, expires_at: dt.datetime) -> Lifetime:
+        """An answer that arrived at `received` (one already expired is due at once)."""
+        life = max(expires_at - received, dt.timedelta(0))
+        return cls(expires_at, expires_at - life / REFRESH_IN_LAST)
+
+    def due(self, now: dt.datetime) -> bool:
+        """Is a fresher answer wanted at `now` (less than the last part left, or expired)?"""
+        return now > self.refresh_at
+
+
 @dataclass(slots=True)
 class Mapping:
     """What one local node was told about one address of its network."""
@@ -76,7 +98,7 @@ class Mapping:
     substrate: bytes
     """Where packets go; for a pool IP the chosen member's pool address (empty: no member
     takes traffic and the pool fails closed)."""
-    expires_at: dt.datetime
+    lifetime: Lifetime
     due: dt.datetime
     """When the timer looks at it next: its expiry, then every `STALE_REVIEW` while kept."""
     ranking: tuple[NodeId, ...] = ()
@@ -89,6 +111,10 @@ class Mapping:
     """Packets sent to the current member (rotation)."""
     since: dt.datetime | None = None
     """When the current member got its first packet (rotation)."""
+
+    @property
+    def expires_at(self) -> dt.datetime:
+        return self.lifetime.expires_at
 
 
 @dataclass(slots=True)
@@ -132,12 +158,13 @@ class Resolver:
 
     # --- what the manager says ----------------------------------------------------------------
 
-    def apply_snapshot(self, snapshot: HostSnapshot, tables: Tables) -> None:
-        """Learn the snapshot's grants, follow moved nodes, forget ports and nodes gone."""
+    def apply_snapshot(self, snapshot: HostSnapshot, tables: Tables, now: dt.datetime) -> None:
+        """Learn the snapshot's grants (arrived at `now`), follow moved nodes, forget ports and
+        nodes gone."""
         for grant in snapshot.grants:
             port = tables.by_node.get(grant.requester_id)
             if port is not None:
-                self._learn(port, grant, keep_newer=True, tables=tables)
+                self._learn(port, grant, now, keep_newer=True, tables=tables)
         for key in list(self._cache):
             interface, ip = key
             port = tables.ports.get(interface)
@@ -177,7 +204,7 @@ class Resolver:
             self._refuse(key, now)
             return []
         self.counters.event(Event.RESOLUTIONS)
-        mapping = self._learn(port, answer, keep_newer=False, tables=tables)
+        mapping = self._learn(port, answer, now, keep_newer=False, tables=tables)
         if pending is None:
             return []
         replies: list[Action] = [
@@ -227,10 +254,17 @@ class Resolver:
     def refresh_if_due(
         self, port: Port, target: bytes, mapping: Mapping, now: dt.datetime
     ) -> list[Action]:
-        """Ask for a fresher answer when the one in use has less than `REFRESH_BEFORE` left."""
-        if mapping.expires_at - now < REFRESH_BEFORE:
-            return self.ask(port, target, now)
+        """Ask for a fresher answer when the one in use is in its last part (`Lifetime.due`)."""
+        if mapping.lifetime.due(now):
+            return self.refresh(port, target, now)
         return []
+
+    def refresh(self, port: Port, target: bytes, now: dt.datetime) -> list[Action]:
+        """Ask again for a resolution in use that is due (`ask`'s pace), counted when asked."""
+        asked = self.ask(port, target, now)
+        if asked:
+            self.counters.event(Event.REFRESHES)
+        return asked
 
     def miss(
         self,
@@ -427,7 +461,12 @@ class Resolver:
             mapping.since = now
 
     def _learn(
-        self, port: Port, answer: Resolution, keep_newer: bool, tables: Tables | None = None
+        self,
+        port: Port,
+        answer: Resolution,
+        now: dt.datetime,
+        keep_newer: bool,
+        tables: Tables | None = None,
     ) -> Mapping:
         key = (port.interface, answer.target_ip.packed)
         current = self._cache.get(key)
@@ -439,9 +478,8 @@ class Resolver:
             self._forget(next(iter(self._cache)))
             self.counters.event(Event.CACHE_EVICTED)
         mac = parse_mac(answer.mac)
-        mapping = Mapping(
-            mac, answer.substrate_address.packed, answer.expires_at, answer.expires_at
-        )
+        lifetime = Lifetime.granted(now, answer.expires_at)
+        mapping = Mapping(mac, answer.substrate_address.packed, lifetime, answer.expires_at)
         if answer.pool_id is not None:
             mapping.ranking = tuple(a.node_id for a in answer.alternatives)
             mapping.member = None if current is None else current.member

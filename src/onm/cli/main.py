@@ -13,6 +13,8 @@ import typer
 
 from onm.cli import agent, edge, host, lab, network, node, observe, pool, rule, tenant
 from onm.cli.options import Globals, Json, OnmGroup, Token, Url
+from onm.model import resolution
+from onm.model.resolution import MAX_TTL, MIN_TTL, RESOLUTION_TTL
 
 app = typer.Typer(
     cls=OnmGroup,
@@ -94,12 +96,21 @@ def manager_serve(
     metrics: Annotated[
         str | None, typer.Option(help="HOST:PORT to serve Prometheus metrics on (no auth)")
     ] = None,
+    resolution_ttl: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="How long an answer to a resolution lives; agents ask again in its last"
+            f" quarter ({MIN_TTL.total_seconds():g} to {MAX_TTL.total_seconds():g})",
+        ),
+    ] = RESOLUTION_TTL.total_seconds(),
 ) -> None:
     """Serve the REST API (and create the admin token on first start)."""
     from onm.manager.quota import Quotas
     from onm.manager.ratelimit import Limits, parse_rate
     from onm.manager.serve import serve
 
+    ttl = resolution.ttl("--resolution-ttl", resolution_ttl)
     limits = Limits().with_rates(dict(parse_rate(r) for r in rate or ()))
     quotas = Quotas(networks=quota_networks, nodes=quota_nodes)
     serve(
@@ -110,4 +121,5 @@ def manager_serve(
         limits=limits,
         quotas=quotas,
         metrics_listen=metrics,
+        resolution_ttl=ttl,
     )

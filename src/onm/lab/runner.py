@@ -110,7 +110,7 @@ def _up(
     record = replace(record, topology_file=source, complete=False)
     state.save(directory, record)
 
-    record, client = _ensure_manager(record, directory, say)
+    record, client = _ensure_manager(record, directory, topology, say)
     with client:
         allocations = provision(client, topology, directory, say)
     record = _realise(build(topology, lab, allocations), record, directory, say)
@@ -126,7 +126,9 @@ def _up(
     return UpResult(record, directory, topology, exited)
 
 
-def _ensure_manager(record: LabState, directory: Path, say: Say) -> tuple[LabState, Client]:
+def _ensure_manager(
+    record: LabState, directory: Path, topology: Topology, say: Say
+) -> tuple[LabState, Client]:
     running = record.process(process_key("manager"))
     if running is not None and processes.is_running(running) and _answers(record.manager_url):
         say(f"manager {record.manager_url} (running, pid {running.pid})")
@@ -140,6 +142,7 @@ def _ensure_manager(record: LabState, directory: Path, say: Say) -> tuple[LabSta
         argv = [
             *(sys.executable, "-m", "onm.cli", "manager", "serve"),
             *("--state-dir", str(directory / "manager"), "--listen", f"127.0.0.1:{port}"),
+            *topology.manager.argv(),  # the file's `manager` settings
         ]
         started = processes.start("manager", "", argv, directory / "manager.log")
         token_file = directory / "manager" / "admin.token"

@@ -1,14 +1,15 @@
 """Lab topology files: the one strict loader for them, and the typed description it yields.
 
-A topology file is YAML with these top-level keys: `substrate` (the IPv6 fabric joining the
-hosts), `externals` (networks outside the overlay, with their servers), `hosts`, `tenants`,
-`networks`, `nodes`, `pools`, `edge_pools` and `routes`. The loader composes the YAML node graph
-(which keeps every value's line) and walks it against the tables below, so every error names
-the file, the line and the key path: `lab.yaml:7: nodes[1].ipp: unknown key`. Names, CIDRs and
-addresses are checked by the manager's own validators; references, duplicates and addresses
-outside their network are checked here, so an inconsistent file is rejected before anything is
-built. Plain scalars are read as the text they are written as (`name: on` is the name "on",
-not YAML 1.1's boolean). `onm lab check FILE` runs this loader and nothing else.
+A topology file is YAML with these top-level keys: `manager` (settings of the lab's manager:
+`resolution_ttl`, seconds, as `onm manager serve --resolution-ttl`), `substrate` (the IPv6
+fabric joining the hosts), `externals` (networks outside the overlay, with their servers),
+`hosts`, `tenants`, `networks`, `nodes`, `pools`, `edge_pools` and `routes`. The loader composes
+the YAML node graph (which keeps every value's line) and walks it against the tables below, so
+every error names the file, the line and the key path: `lab.yaml:7: nodes[1].ipp: unknown key`.
+Names, CIDRs and addresses are checked by the manager's own validators; references, duplicates
+and addresses outside their network are checked here, so an inconsistent file is rejected before
+anything is built. Plain scalars are read as the text they are written as (`name: on` is the
+name "on", not YAML 1.1's boolean). `onm lab check FILE` runs this loader and nothing else.
 
 The parts live by concept: the typed specs in `onm.lab.topology_spec`, the YAML shapes in
 `onm.lab.topology_reader`, pools in `onm.lab.topology_pools`, externals, edge pools and routes in
@@ -58,6 +59,7 @@ from onm.lab.topology_spec import (
     GatewaySpec,
     HostSpec,
     Latency,
+    ManagerSpec,
     NetworkSpec,
     NodeSpec,
     PoolSpec,
@@ -67,7 +69,7 @@ from onm.lab.topology_spec import (
     TenantSpec,
     Topology,
 )
-from onm.model import validate
+from onm.model import resolution, validate
 from onm.model.host import HostRole
 from onm.model.network import AutoPools, Encoding
 
@@ -82,6 +84,7 @@ __all__ = [
     "GatewaySpec",
     "HostSpec",
     "Latency",
+    "ManagerSpec",
     "NetworkSpec",
     "NodeSpec",
     "PoolSpec",
@@ -97,6 +100,7 @@ __all__ = [
 
 # The keys each mapping may hold: key -> required. Anything else is an unknown key.
 _TOP: Final = {
+    "manager": False,
     "substrate": False,
     "externals": False,
     "hosts": True,
@@ -107,6 +111,7 @@ _TOP: Final = {
     "edge_pools": False,
     "routes": False,
 }
+_MANAGER: Final = {"resolution_ttl": False}
 _SUBSTRATE: Final = {"mtu": False, "latency": False}
 _LATENCY: Final = dict.fromkeys(LATENCY_BY_DISTANCE.values(), False)
 MAX_DELAY_US: Final = 10_000_000
@@ -163,6 +168,7 @@ class _LabReader(Reader):
 
     def topology(self, root: yaml.Node) -> Topology:
         top = self.mapping(root, "", _TOP)
+        manager = self.manager(top.get("manager"))
         substrate = self.substrate(top.get("substrate"))
         externals, server_names = read_externals(
             self, self.sequence(top.get("externals"), "externals")
@@ -186,7 +192,22 @@ class _LabReader(Reader):
             tuple(externals.values()),
             tuple(edge_pools),
             tuple(routes),
+            manager,
         )
+
+    def manager(self, node: yaml.Node | None) -> ManagerSpec:
+        if node is None:
+            return ManagerSpec()
+        keys = self.mapping(node, "manager", _MANAGER)
+        if "resolution_ttl" not in keys:
+            return ManagerSpec()
+        where = "manager.resolution_ttl"
+        seconds = self.number(keys["resolution_ttl"], where)
+        try:
+            resolution.ttl(where, seconds)  # the bounds `onm manager serve` holds it to
+        except InvalidInputError as exc:
+            raise self.error(keys["resolution_ttl"], where, exc.reason) from None
+        return ManagerSpec(seconds)
 
     def substrate(self, node: yaml.Node | None) -> Substrate:
         if node is None:

@@ -75,6 +75,20 @@ class Substrate:
 
 
 @dataclass(frozen=True, slots=True)
+class ManagerSpec:
+    """Settings of the lab's manager (`onm manager serve` options); None: the manager's own."""
+
+    resolution_ttl: float | None = None
+    """Seconds an answer to a resolution lives (`--resolution-ttl`)."""
+
+    def argv(self) -> tuple[str, ...]:
+        """The `onm manager serve` options that give these settings."""
+        if self.resolution_ttl is None:
+            return ()
+        return ("--resolution-ttl", f"{self.resolution_ttl:g}")
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSpec:
     """A machine on an external network (`onm lab exec SERVER -- CMD` runs in it)."""
 
@@ -208,6 +222,7 @@ class Topology:
     externals: tuple[ExternalSpec, ...] = ()
     edge_pools: tuple[EdgePoolSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
+    manager: ManagerSpec = ManagerSpec()
 
     def host(self, name: str) -> HostSpec:
         return next(h for h in self.hosts if h.name == name)
@@ -249,6 +264,8 @@ class Topology:
             ],
         }
         # Keys added later, each only when used: a file without them keeps its digest.
+        if self.manager != ManagerSpec():
+            data["manager"] = asdict(self.manager)
         if self.externals:
             data["externals"] = [
                 [x.name, str(x.cidr), [[s.name, str(s.ip)] for s in x.servers]]

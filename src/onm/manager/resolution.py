@@ -8,6 +8,8 @@ it told each host (a grant), so that it can tell that host again when the answer
 
 Each request looks up what the IP maps to (a typed `Target`), then answers or checks with pure
 functions of that value; the lookup is the only part that knows how the database stores it.
+An answer lives `ttl` (the manager's `--resolution-ttl`, `RESOLUTION_TTL` unless set): a grant
+with more than half of that left is given again as it stands.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ from onm.manager.compiler import pool_address, substrate_address
 from onm.manager.store import Tx
 from onm.model import Network, Node, NodeId, Resolution, validate
 from onm.model.pool import Member, Policy, Pool, PoolState, Scope
+from onm.model.resolution import RESOLUTION_TTL as RESOLUTION_TTL  # the default, here too
 from onm.model.resolution import Alternative, Verdict
 from onm.selection.policy import Candidate, Request
 from onm.selection.policy import select as select_members
-
-RESOLUTION_TTL = dt.timedelta(seconds=300)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +152,11 @@ def answer_for(
     target: Target,
     now: dt.datetime,
     request: Request | None = None,
+    ttl: dt.timedelta = RESOLUTION_TTL,
 ) -> Resolution:
-    """What `requester` is told about `ip` at `now` (pure: the lookup happened before). A
-    pool's answer selects by `request` (the requester's key and host, its previous member,
-    the pool's turn and a random draw)."""
+    """What `requester` is told about `ip` at `now`, valid for `ttl` (pure: the lookup
+    happened before). A pool's answer selects by `request` (the requester's key and host, its
+    previous member, the pool's turn and a random draw)."""
     match target:
         case NodeTarget(node, prefix):
             return Resolution(
@@ -164,41 +166,52 @@ def answer_for(
                 node.id,
                 substrate_address(prefix, network, node),
                 node.mac,
-                now + RESOLUTION_TTL,
+                now + ttl,
             )
         case PoolTarget(pool):
             if request is None:
                 raise ValueError("a pool's answer needs the selection request")
             ranking = select_members(pool.policy, candidates(target), request)
-            return pool_answer(network, requester, target, ranking, now + RESOLUTION_TTL)
+            return pool_answer(network, requester, target, ranking, now + ttl)
         case _:
             assert_never(target)
 
 
-def resolve(tx: Tx, network_ref: str, requester_ref: str, target_ip: str) -> Resolution:
-    """Answer a resolution and, when an agent asked, remember that its host was told."""
-    answer, requester, standing = _answer(tx, network_ref, requester_ref, target_ip)
+def resolve(
+    tx: Tx,
+    network_ref: str,
+    requester_ref: str,
+    target_ip: str,
+    ttl: dt.timedelta = RESOLUTION_TTL,
+) -> Resolution:
+    """Answer a resolution (valid for `ttl`) and, when an agent asked, remember that its host
+    was told."""
+    answer, requester, standing = _answer(tx, network_ref, requester_ref, target_ip, ttl)
     if tx.actor.host_id is not None and standing is None:
         _remember(tx, requester, answer)
     return standing or answer
 
 
 def resolve_from_grant(
-    tx: Tx, network_ref: str, requester_ref: str, target_ip: str
+    tx: Tx,
+    network_ref: str,
+    requester_ref: str,
+    target_ip: str,
+    ttl: dt.timedelta = RESOLUTION_TTL,
 ) -> Resolution | None:
     """The answer when the host already holds a grant for it that is not half-expired.
 
     Read-only: agents re-asking within their grant's lifetime are served without a write
     transaction. None means `resolve` must run (and write) instead.
     """
-    answer, _requester, standing = _answer(tx, network_ref, requester_ref, target_ip)
+    answer, _requester, standing = _answer(tx, network_ref, requester_ref, target_ip, ttl)
     if tx.actor.host_id is None:
         return answer
     return standing
 
 
 def _answer(
-    tx: Tx, network_ref: str, requester_ref: str, target_ip: str
+    tx: Tx, network_ref: str, requester_ref: str, target_ip: str, ttl: dt.timedelta
 ) -> tuple[Resolution, Node, Resolution | None]:
     """The fresh answer, the requester, and the standing grant's answer if still good to reuse."""
     access.require_not_tenant(tx.actor, "resolve addresses (the answers are substrate addresses)")
@@ -214,19 +227,19 @@ def _answer(
             g.c.requester_id == requester.id, g.c.target_ip == str(ip)
         )
     ).first()
-    fresh_enough = grant is not None and grant.expires_at > tx.now + RESOLUTION_TTL / 2
+    fresh_enough = grant is not None and grant.expires_at > tx.now + ttl / 2
     if isinstance(target, PoolTarget):
         if grant is not None and fresh_enough and grant.pool_id == target.pool.id:
             ranking = [NodeId(n) for n in grant.ranking or ()]
             kept = pool_answer(network, requester, target, ranking, grant.expires_at)
             return kept, requester, kept
-        shared = _host_ranking(tx, target, requester.host_id)
+        shared = _host_ranking(tx, target, requester.host_id, ttl)
         if shared:  # scope host: the host's choice stands for its other requesters too
-            answer = pool_answer(network, requester, target, shared, tx.now + RESOLUTION_TTL)
+            answer = pool_answer(network, requester, target, shared, tx.now + ttl)
             return answer, requester, None
         request = _selection_request(tx, target, requester, grant)
-        return answer_for(network, requester, ip, target, tx.now, request), requester, None
-    fresh = answer_for(network, requester, ip, target, tx.now)
+        return answer_for(network, requester, ip, target, tx.now, request, ttl), requester, None
+    fresh = answer_for(network, requester, ip, target, tx.now, ttl=ttl)
     standing = None
     if grant is not None and fresh_enough and grant.target_id == fresh.target_id:
         standing = replace(fresh, expires_at=grant.expires_at)
@@ -248,7 +261,7 @@ def _selection_request(tx: Tx, target: PoolTarget, requester: Node, grant: Any) 
     return Request(key, host.prefix, previous, turn, draw)
 
 
-def _host_ranking(tx: Tx, target: PoolTarget, host_id: str) -> list[NodeId]:
+def _host_ranking(tx: Tx, target: PoolTarget, host_id: str, ttl: dt.timedelta) -> list[NodeId]:
     """Scope `host`: the ranking another requester of the host was given, while that grant has
     more than half its life left (as a requester's own is kept); empty when there is none, or
     none of its members is left."""
@@ -260,7 +273,7 @@ def _host_ranking(tx: Tx, target: PoolTarget, host_id: str) -> list[NodeId]:
         .where(
             g.c.pool_id == target.pool.id,
             g.c.host_id == host_id,
-            g.c.expires_at > tx.now + RESOLUTION_TTL / 2,
+            g.c.expires_at > tx.now + ttl / 2,
         )
         .order_by(g.c.expires_at.desc())
         .limit(1)

@@ -31,6 +31,7 @@ from onm.manager.quota import Quotas
 from onm.manager.ratelimit import Limiter, Limits
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
+from onm.model.resolution import RESOLUTION_TTL
 
 ADMIN_TOKEN_FILE = "admin.token"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -168,9 +169,11 @@ def serve(
     limits: Limits | None = None,
     quotas: Quotas | None = None,
     metrics_listen: str | None = None,
+    resolution_ttl: dt.timedelta = RESOLUTION_TTL,
 ) -> None:
     """Serve until stopped; `limits`, `quotas`: rate limits and tenant quotas (else defaults);
-    `metrics_listen`: HOST:PORT for Prometheus metrics (none when None)."""
+    `metrics_listen`: HOST:PORT for Prometheus metrics (none when None); `resolution_ttl`: how
+    long an answer to a resolution lives."""
     host, port = parse_listen(listen)
     metrics_at = None if metrics_listen is None else parse_listen(metrics_listen)
     store, token_path, created = prepare(db, state_dir, accept_data_loss)
@@ -186,7 +189,9 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
-    context = Context(store, limiter=Limiter(limits), quotas=quotas or Quotas())
+    context = Context(
+        store, limiter=Limiter(limits), quotas=quotas or Quotas(), resolution_ttl=resolution_ttl
+    )
     context.metrics.watch(store, context.limiter.limits, context.quotas)
     stop_metrics = None
     if metrics_at is not None:

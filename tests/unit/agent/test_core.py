@@ -28,7 +28,8 @@ from scapy.all import (
 
 from onm.agent import tables as agent_tables
 from onm.agent.actions import Report, Resolve, ToNode, ToSubstrate
-from onm.agent.core import REFRESH_BEFORE, AgentCore
+from onm.agent.core import AgentCore
+from onm.agent.counters import Event
 from onm.manager import hosts, networks, nodes, reads, tenants
 from onm.manager.store import Store
 from onm.model.principal import ADMIN
@@ -496,9 +497,47 @@ def test_expired_mapping_keeps_forwarding_and_asks_for_a_refresh(lab: Lab) -> No
 def test_fresh_mapping_is_not_refreshed(lab: Lab) -> None:
     a = lab.nodes["a"]
     g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
-    soon = NOW + dt.timedelta(seconds=300) - REFRESH_BEFORE - dt.timedelta(seconds=1)
+    soon = NOW + dt.timedelta(seconds=300 - 75 - 1)  # the default 300 s: due with 75 s left
     actions = lab.r.node_frame(a.interface, ping_frame(lab, "a", g_mac, "10.0.0.3"), soon)
     assert [type(x) for x in actions] == [ToSubstrate]
+    assert lab.r.counters.events[Event.REFRESHES] == 0
+
+
+def test_mapping_in_its_last_75_of_300_seconds_is_refreshed_by_traffic(lab: Lab) -> None:
+    a = lab.nodes["a"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    due = NOW + dt.timedelta(seconds=300 - 75 + 1)
+    actions = lab.r.node_frame(a.interface, ping_frame(lab, "a", g_mac, "10.0.0.3"), due)
+    assert [type(x) for x in actions] == [Resolve, ToSubstrate]
+    assert lab.r.counters.events[Event.REFRESHES] == 1
+
+
+@pytest.mark.parametrize("seconds", [8, 60, 3600])
+def test_a_short_or_long_lifetime_is_refreshed_in_its_own_last_quarter(
+    lab: Lab, seconds: int
+) -> None:
+    """The refresh point follows the lifetime the manager granted, not a fixed 75 s: the
+    refreshed answer replaces the old one, which then never expires in use."""
+    lab.ttl = dt.timedelta(seconds=seconds)
+    a = lab.nodes["a"]
+    g_mac = resolve_via_arp(lab, "r", "a", "10.0.0.3")
+    frame = ping_frame(lab, "a", g_mac, "10.0.0.3")
+    quarter = lab.ttl / 4
+    before = NOW + lab.ttl - quarter - dt.timedelta(milliseconds=100)
+    assert [type(x) for x in lab.r.node_frame(a.interface, frame, before)] == [ToSubstrate]
+    after = NOW + lab.ttl - quarter + dt.timedelta(milliseconds=100)
+    [ask, sent] = lab.r.node_frame(a.interface, frame, after)
+    assert isinstance(ask, Resolve) and isinstance(sent, ToSubstrate)
+    assert lab.r.counters.events[Event.REFRESHES] == 1
+    assert lab.r.resolved(ask, lab.answer("r", ask, after), after) == []
+    expired = NOW + lab.ttl  # the first answer's expiry: the refreshed one is in use
+    lab.r.on_timer(expired)
+    assert lab.r.counters.events[Event.CACHE_EXPIRED] == 0
+    assert [type(x) for x in lab.r.node_frame(a.interface, frame, expired)] == [ToSubstrate]
+    renewed = after + lab.ttl - quarter + dt.timedelta(milliseconds=100)  # and again, later
+    [ask, sent] = lab.r.node_frame(a.interface, frame, renewed)
+    assert isinstance(ask, Resolve) and isinstance(sent, ToSubstrate)
+    assert lab.r.counters.events[Event.REFRESHES] == 2
 
 
 def test_restart_recovers_mappings_from_the_snapshot(lab: Lab) -> None:

@@ -11,7 +11,7 @@ from test_ebpf_maps import IP, MAC, SUBSTRATE, port
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.entries import delta, wanted
 from onm.agent.datapath.ebpf.maps import mapping_key, source_key
-from onm.agent.resolution import Key, Mapping
+from onm.agent.resolution import Key, Lifetime, Mapping
 from onm.agent.tables import ResidentEntry, Tables
 from onm.model import NodeId
 from onm.model.pool import Rotation
@@ -20,6 +20,7 @@ REMOTE_IP = bytes((10, 0, 0, 9))
 REMOTE = ipaddress.IPv6Address("fd00:0:102:400:0:7:a00:9").packed
 REMOTE_MAC = bytes.fromhex("020000000009")
 WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+LIFE = Lifetime(WHEN, WHEN)
 
 
 def tables() -> Tables:
@@ -38,7 +39,7 @@ def tables() -> Tables:
 
 
 def cache(substrate: bytes = REMOTE, ranking: tuple[NodeId, ...] = ()) -> dict[Key, Mapping]:
-    return {("veth-a", REMOTE_IP): Mapping(REMOTE_MAC, substrate, WHEN, WHEN, ranking)}
+    return {("veth-a", REMOTE_IP): Mapping(REMOTE_MAC, substrate, LIFE, WHEN, ranking)}
 
 
 def test_an_unattached_port_gets_no_port_local_or_mapping_entry() -> None:
@@ -108,12 +109,12 @@ def test_rotating_pools_and_local_targets_are_flagged() -> None:
     assert layout.MappingValue.from_buffer_copy(raw).flags == 0
     rotating = {
         ("veth-a", REMOTE_IP): Mapping(
-            REMOTE_MAC, REMOTE, WHEN, WHEN, (NodeId("nd-2"),), rotation=Rotation(packets=5)
+            REMOTE_MAC, REMOTE, LIFE, WHEN, (NodeId("nd-2"),), rotation=Rotation(packets=5)
         )
     }
     [raw] = wanted(tables(), rotating, {"veth-a": 12})["onm_mappings"].values()
     assert layout.MappingValue.from_buffer_copy(raw).flags == layout.MappingFlag.POOL
-    local = {("veth-a", IP): Mapping(MAC, SUBSTRATE, WHEN, WHEN)}
+    local = {("veth-a", IP): Mapping(MAC, SUBSTRATE, LIFE, WHEN)}
     [raw] = wanted(tables(), local, {"veth-a": 12})["onm_mappings"].values()
     assert layout.MappingValue.from_buffer_copy(raw).flags == layout.MappingFlag.LOCAL
 

@@ -6,6 +6,7 @@ Ctrl-C run the real `python -m onm.cli` so that exit codes and stderr are the pr
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import os
@@ -476,6 +477,45 @@ def test_rate_limits_and_quotas_are_one_line_errors(tmp_path: Path) -> None:
             "error: quota exceeded: tenant 't' may hold 0 networks "
             "(quota `networks`, set by the manager's --quota-networks)"
         )
+    finally:
+        manager.stop()
+
+
+@pytest.mark.parametrize("seconds", ["4", "86401", "nan"])
+def test_a_resolution_ttl_out_of_bounds_is_refused_naming_the_option(
+    tmp_path: Path, seconds: str
+) -> None:
+    state = tmp_path / "m"
+    result = RUNNER.invoke(
+        app,
+        ["manager", "serve", "--state-dir", str(state), "--resolution-ttl", seconds],
+        env=NO_ENV,
+    )
+    assert failed(result) == (
+        f"error: --resolution-ttl: must be between 5 and 86400 seconds, got {float(seconds):g}"
+    )
+    assert not state.exists()  # refused before anything is made
+
+
+def test_the_resolution_ttl_is_how_long_the_managers_answers_live(tmp_path: Path) -> None:
+    manager = start_manager(tmp_path / "m", extra=["--resolution-ttl", "6"])
+    try:
+        settings = {"ONM_URL": manager.url, "ONM_TOKEN": manager.admin_token}
+        for command in (
+            ("tenant", "create", "t"),
+            ("network", "create", "n", "--tenant", "t", "--cidr", "10.0.0.0/24"),
+            ("host", "create", "h", "--locale", "1", "--area", "1", "--rack", "1", "--node", "1"),
+            ("node", "create", "a", "--network", "t/n", "--host", "h", "--ip", "10.0.0.2"),
+            ("node", "create", "b", "--network", "t/n", "--host", "h", "--ip", "10.0.0.3"),
+        ):
+            assert run_onm(*command, env=settings).returncode == 0, command
+        shown = run_onm(
+            "resolve", "--network", "t/n", "--from", "a", "10.0.0.3", "--json", env=settings
+        )
+        assert shown.returncode == 0, shown.stderr
+        expires = dt.datetime.fromisoformat(json.loads(shown.stdout)["expires_at"])
+        left = (expires - dt.datetime.now(dt.UTC)).total_seconds()
+        assert 3 < left <= 6
     finally:
         manager.stop()
 

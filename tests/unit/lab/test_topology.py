@@ -15,7 +15,15 @@ from typer.testing import CliRunner
 
 from onm.addressing import HostPrefix, Location
 from onm.cli.main import app
-from onm.lab.topology import DEFAULT_MTU, Latency, Topology, TopologyError, load, loads
+from onm.lab.topology import (
+    DEFAULT_MTU,
+    Latency,
+    ManagerSpec,
+    Topology,
+    TopologyError,
+    load,
+    loads,
+)
 from onm.model.network import AutoPools, Encoding
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -515,4 +523,44 @@ networks:
     bad = text.replace("auto_pools: accept", "auto_pools: maybe")
     assert error_of(bad) == (
         "lab.yaml:4: networks[0].auto_pools: 'maybe' is not one of off, propose, accept"
+    )
+
+
+# --- the manager's settings -------------------------------------------------------------------
+
+
+def test_the_managers_resolution_ttl_is_read_and_given_to_onm_manager_serve() -> None:
+    topology = loads("manager: {resolution_ttl: 6}\n" + BASE)
+    assert topology.manager == ManagerSpec(resolution_ttl=6.0)
+    assert topology.manager.argv() == ("--resolution-ttl", "6")
+    assert loads(BASE).manager == ManagerSpec()
+    assert loads(BASE).manager.argv() == ()  # the manager's own default
+
+
+def test_the_resolution_ttl_is_in_the_digest_and_none_keeps_the_old_one() -> None:
+    short = loads("manager: {resolution_ttl: 6}\n" + BASE).digest()
+    assert short != loads(BASE).digest()
+    assert short != loads("manager: {resolution_ttl: 8}\n" + BASE).digest()
+    assert loads("manager: {}\n" + BASE).digest() == loads(BASE).digest()
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("1", "must be between 5 and 86400 seconds, got 1"),
+        ("90000", "must be between 5 and 86400 seconds, got 90000"),
+        ("6s", "must be a number (seconds)"),
+    ],
+)
+def test_a_resolution_ttl_the_manager_would_refuse_is_refused_here(
+    written: str, message: str
+) -> None:
+    text = f"manager:\n  resolution_ttl: {written}\n" + BASE
+    assert error_of(text) == f"lab.yaml:2: manager.resolution_ttl: {message}"
+
+
+def test_an_unknown_manager_setting_is_refused() -> None:
+    text = "manager: {resolution_tll: 6}\n" + BASE
+    assert error_of(text) == (
+        "lab.yaml:1: manager.resolution_tll: unknown key (expected one of: resolution_ttl)"
     )

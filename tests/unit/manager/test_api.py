@@ -114,6 +114,20 @@ def test_bodies_of_each_kind(client: TestClient, seeded: dict[str, Any]) -> None
     assert [n["name"] for n in client.get("/v1/nodes", params={"host": "h2"}).json()] == ["db"]
 
 
+def test_resolve_answers_live_the_contexts_resolution_ttl(
+    client: TestClient, context: Context, seeded: dict[str, Any]
+) -> None:
+    context.resolution_ttl = dt.timedelta(seconds=6)  # `onm manager serve --resolution-ttl 6`
+    answer = client.post(
+        "/v1/resolve",
+        json={"network": "t/n", "requester": "web", "ip": "10.0.0.20"},
+        headers=bearer(seeded["h1"]["token"]),
+    )
+    assert answer.status_code == 200, answer.text
+    expected = NOW + dt.timedelta(seconds=6)
+    assert answer.json()["expires_at"] == expected.isoformat().replace("+00:00", "Z")
+
+
 def test_resolve_and_verify(client: TestClient, seeded: dict[str, Any], clock: Clock) -> None:
     h1_token = seeded["h1"]["token"]
     answer = client.post(

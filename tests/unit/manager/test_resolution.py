@@ -265,6 +265,38 @@ def test_half_expired_grant_is_renewed_by_a_write(
     assert [g.expires_at for g in grants(host, world.x)] == [renewed.expires_at]
 
 
+SHORT = dt.timedelta(seconds=6)
+"""A manager started with `--resolution-ttl 6`."""
+
+
+def test_answers_live_the_managers_resolution_ttl(
+    world: World, as_host: AsHost, clock: Clock
+) -> None:
+    host = as_host(world.x)
+    answer = host(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12", SHORT))
+    assert answer.expires_at == NOW + SHORT
+    assert [g.expires_at for g in grants(host, world.x)] == [NOW + SHORT]
+
+
+def test_a_short_grant_stands_for_half_of_its_ttl_then_is_renewed(
+    world: World, as_host: AsHost, clock: Clock
+) -> None:
+    host = as_host(world.x)
+
+    def standing() -> Resolution | None:
+        return host.read(
+            lambda tx: resolution.resolve_from_grant(tx, "a/na", "a1", "10.0.0.12", SHORT)
+        )
+
+    first = host(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12", SHORT))
+    clock.advance(SHORT / 2 - dt.timedelta(milliseconds=100))
+    assert standing() == first
+    clock.advance(dt.timedelta(milliseconds=200))  # an agent refreshing in its last quarter
+    assert standing() is None
+    renewed = host(lambda tx: resolution.resolve(tx, "a/na", "a1", "10.0.0.12", SHORT))
+    assert renewed.expires_at == clock() + SHORT
+
+
 def test_inspection_never_needs_a_write(world: World, admin: Actor) -> None:
     answer = _from_grant(admin)
     assert answer is not None and answer.target_id == world.a2.id

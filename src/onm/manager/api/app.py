@@ -268,7 +268,7 @@ def create_app(context: Context) -> FastAPI:
     @app.post("/v1/resolve", response_model=s.ResolutionOut, tags=["resolution"])
     def resolve(body: s.ResolveRequest, token: Token) -> s.ResolutionOut:
         """Where `ip` lives for `requester`; agents re-asking within a grant need no write."""
-        args = (body.network, body.requester, body.ip)
+        args = (body.network, body.requester, body.ip, c.resolution_ttl)
         answer = c.read(token, lambda tx: resolution.resolve_from_grant(tx, *args))
         if answer is None:
             answer = c.write(token, lambda tx: resolution.resolve(tx, *args))

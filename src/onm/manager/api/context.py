@@ -20,6 +20,7 @@ from onm.manager.ratelimit import Limiter
 from onm.manager.store import Store, Tx
 from onm.model import Principal, PrincipalKind
 from onm.model.clock import utcnow
+from onm.model.resolution import RESOLUTION_TTL
 
 T = TypeVar("T")
 NOBODY = Principal(PrincipalKind.TENANT, name="anonymous")
@@ -37,6 +38,8 @@ class Context:
     """Token buckets per token and operation class, failed authentications per address."""
     quotas: Quotas = field(default_factory=Quotas)
     metrics: ManagerMetrics = field(default_factory=ManagerMetrics)
+    resolution_ttl: dt.timedelta = RESOLUTION_TTL
+    """How long an answer to a resolution lives (`onm manager serve --resolution-ttl`)."""
 
     def write(self, token: str, work: Callable[[Tx], T]) -> T:
         with self.store.write(NOBODY, self.clock()) as tx:

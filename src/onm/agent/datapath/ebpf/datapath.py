@@ -418,6 +418,12 @@ class EbpfDatapath(UserspaceDatapath):
             if self.tuns:
                 self.core.gateway.carried(self.maps.tenant_counts())
 
+    def _timeout(self) -> float:
+        """The core's, or sooner when the review is due: reviews one `REVIEW_EVERY` apart, not
+        up to half a second later (a short resolution lifetime's last quarter is brief)."""
+        review = (self._review_at - self.clock()).total_seconds()
+        return max(0.0, min(super()._timeout(), review))
+
     def _tick(self, now: dt.datetime) -> None:
         """Every `REVIEW_EVERY`: ask again for the due resolutions the kernel used (the core
         would have, had their packets reached it)."""
@@ -430,7 +436,7 @@ class EbpfDatapath(UserspaceDatapath):
         for interface, target in refresh.to_ask(cache, stamps, now, time.monotonic_ns()):
             port = tables.ports.get(interface)
             if port is not None:
-                actions.extend(self.core.resolver.ask(port, target, now))
+                actions.extend(self.core.resolver.refresh(port, target, now))
         self._execute(actions)
 
     def _used(self, key: tuple[str, bytes]) -> int:
