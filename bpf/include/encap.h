@@ -41,26 +41,18 @@ static __always_inline int onm_encap_refused_protocol(__u8 protocol)
 static __always_inline int onm_encap_transport(struct __sk_buff *skb, __u8 *l4, void *end,
 					       __u8 protocol, __u32 length, __u32 *segment)
 {
+	enum onm_slow why;
+
 	*segment = length;
 	if (onm_encap_refused_protocol(protocol))
 		return ONM_SLOW_PROTOCOL;
-	if (protocol == IPPROTO_TCP) {
-		if (length < 20 || (void *)(l4 + 20) > end)
-			return ONM_SLOW_TRUNCATED;
-		if (l4[12] >> 4 < 5 || (l4[12] >> 4) * 4 > length)
-			return ONM_SLOW_HEADER_UNUSUAL;
-	} else if (protocol == IPPROTO_UDP) {
-		if (length < 8 || (void *)(l4 + 8) > end)
-			return ONM_SLOW_TRUNCATED;
-		if (bpf_ntohs(*(__be16 *)(l4 + 4)) != length)
-			return ONM_SLOW_HEADER_UNUSUAL;
-	} else if (protocol == IPPROTO_ICMP) {
-		if (length < 8)
-			return ONM_SLOW_TRUNCATED;
-		return 0;
-	} else {
+	if (protocol == IPPROTO_ICMP)
+		return length < 8 ? ONM_SLOW_TRUNCATED : 0;
+	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
 		return 0; /* other protocols pass as data */
-	}
+	why = onm_transport_slow(l4, end, protocol, length);
+	if (why && why != ONM_SLOW_UDP_ZERO_CHECKSUM) /* carried as it is, untranslated */
+		return why;
 	*segment = onm_segment(skb, l4, end, protocol, length);
 	return 0;
 }
