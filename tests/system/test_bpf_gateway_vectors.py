@@ -286,6 +286,20 @@ def _at_node_host(edge: EdgeWorld, sub: Loaded, packet: bytes) -> Outcome:
     return out
 
 
+def _replies(edge: EdgeWorld, count: int, echo: bool) -> list[tuple[str, bytes]]:
+    """gw1's core's replies to a: TCP and UDP of several sizes (and echo replies)."""
+    return [
+        (f"{kind} {n}", _reply(edge, l4))
+        for n in range(count)
+        for kind, l4 in (
+            ("TCP", TCP(sport=80, dport=40000 + n, flags="SA") / Raw(bytes(n * 100))),
+            ("UDP", UDP(sport=53, dport=40000 + n) / Raw(bytes(n * 50 + 1))),
+            ("echo reply", ICMP(type=0, id=n, seq=1) / Raw(b"pong" * n)),
+        )
+        if echo or kind != "echo reply"
+    ]
+
+
 def _node_maps(edge: EdgeWorld, sub: Loaded) -> None:
     r = edge.lab.r
     a = edge.lab.nodes["a"]
@@ -296,15 +310,7 @@ def _node_maps(edge: EdgeWorld, sub: Loaded) -> None:
 def test_a_gateways_replies_reach_a_in_the_kernel_as_the_core(world: Lab, sub: Loaded) -> None:
     edge = edge_world(world, {})
     _node_maps(edge, sub)
-    vectors = [
-        (f"{kind} {n}", _reply(edge, l4))
-        for n in range(10)
-        for kind, l4 in (
-            ("TCP", TCP(sport=80, dport=40000 + n, flags="SA") / Raw(bytes(n * 100))),
-            ("UDP", UDP(sport=53, dport=40000 + n) / Raw(bytes(n * 50 + 1))),
-            ("echo reply", ICMP(type=0, id=n, seq=1) / Raw(b"pong" * n)),
-        )
-    ]
+    vectors = _replies(edge, 10, echo=True)
     verdicts = _tally(vectors, lambda p: _at_node_host(edge, sub, p))
     assert len(verdicts.get(TC_ACT_REDIRECT, [])) == len(vectors), verdicts
 
@@ -341,14 +347,7 @@ def test_an_anycast_gateways_steered_replies_reach_a_in_the_kernel(world: Lab, s
     edge = edge_world(world, {"mode": "anycast", "hash": "src,dst,proto,sport,dport"})
     _node_maps(edge, sub)
     own = edge.lab.r.tables.ports[edge.lab.nodes["a"].interface].substrate
-    vectors = [
-        (f"{kind} {n}", _reply(edge, l4))
-        for n in range(12)
-        for kind, l4 in (
-            ("TCP", TCP(sport=80, dport=40000 + n, flags="SA") / Raw(bytes(n * 100))),
-            ("UDP", UDP(sport=53, dport=40000 + n) / Raw(bytes(n * 50 + 1))),
-        )
-    ]
+    vectors = _replies(edge, 12, echo=False)
     assert sum(p[24:40] != own for _, p in vectors) > 15  # steered, most of them
     verdicts = _tally(vectors, lambda p: _at_node_host(edge, sub, p))
     assert len(verdicts.get(TC_ACT_REDIRECT, [])) == len(vectors), verdicts
