@@ -79,9 +79,7 @@ int onm_node_ingress(struct __sk_buff *skb)
 	}
 	if (!onm_unicast_v4(ip->saddr))
 		return onm_slow(ONM_SLOW_HEADER_UNUSUAL);
-	network = onm_network(port->vni);
-	if (!network)
-		return onm_slow(ONM_SLOW_NOT_LOCAL);
+	network = &port->network; /* a copy of onm_networks[vni]: one cold lookup fewer */
 	encap = network->flags & ONM_NET_F_ENCAP;
 	hop_limit = ip->ttl;
 	if (hop_limit == 0 || (hop_limit == 1 && (network->flags & ONM_NET_F_DECREMENT_TTL)))

@@ -198,9 +198,9 @@ def fill_node(
             substrate=_octets(local6),
             mac=_octets(PORT_MAC),
             flags=int(port_flags),
+            network=network_value(config, encap),
         ),
     )
-    node.put("onm_networks", layout.NetworkKey(VNI), network_value(config, encap))
     if remote6 is not None:
         node.put(
             "onm_mappings",
@@ -235,9 +235,9 @@ def fill_substrate(
             ip=_octets(node_ip),
             mac=_octets(PORT_MAC),
             flags=int(local_flags),
+            network=network_value(config, encap),
         ),
     )
-    sub.put("onm_networks", layout.NetworkKey(vni), network_value(config, encap))
     if allowed:
         sub.put(
             "onm_sources",

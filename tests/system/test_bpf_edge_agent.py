@@ -24,7 +24,7 @@ from onm.agent.datapath.ebpf.edge_kernel import KernelPins
 from onm.agent.datapath.ebpf.edge_maps import pin_key, read_edge, route_key
 from onm.agent.datapath.ebpf.edge_sync import EdgeSync
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_REDIRECT
-from onm.agent.datapath.ebpf.maps import network_value, port_value
+from onm.agent.datapath.ebpf.maps import port_value
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.tables import router_mac
 from onm.manager import edge_pools, hosts
@@ -64,7 +64,6 @@ class Agent:
         port = tables.ports[self.a.interface]
         node.maps.set_config(SUBSTRATE_IFINDEX)
         node.put("onm_ports", layout.PortKey(LOOPBACK), port_value(port, port.network.vni))
-        node.put("onm_networks", layout.NetworkKey(port.network.vni), network_value(port.network))
 
     def synced(self) -> int:
         return self.sync.sync(self.lab.r.tables, self.lab.r.egress.probes)

@@ -33,7 +33,7 @@ from onm.agent.actions import ToSubstrate
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.edge_maps import EdgeMaps, edge_maps, pin_key, route_key, write_edge
 from onm.agent.datapath.ebpf.libbpf import TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT
-from onm.agent.datapath.ebpf.maps import holds_public_ip, network_value, port_value
+from onm.agent.datapath.ebpf.maps import holds_public_ip, port_value
 from onm.agent.probes import DEAD_AFTER
 from onm.agent.tables import router_mac
 from onm.manager import edge_pools, hosts, public_ips, routes
@@ -83,7 +83,6 @@ class Both:
         node.maps.set_config(SUBSTRATE_IFINDEX)
         public = holds_public_ip(tables, port)
         node.put("onm_ports", layout.PortKey(LOOPBACK), port_value(port, port.network.vni, public))
-        node.put("onm_networks", layout.NetworkKey(port.network.vni), network_value(port.network))
         made = edge_maps(tables, self.lab.r.egress.probes.alive, self.written)
         write_edge(node.maps, made, self.written)
         self.written = made

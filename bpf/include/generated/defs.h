@@ -162,26 +162,6 @@ enum onm_source_f {
 #define ONM_IDLE_UDP_NS 120000000000ull
 #define ONM_IDLE_OTHER_NS 60000000000ull
 
-struct onm_port_key {
-	__u32 ifindex;
-};
-_Static_assert(sizeof(struct onm_port_key) == 4, "onm_port_key: size differs from layout.PortKey");
-_Static_assert(__builtin_offsetof(struct onm_port_key, ifindex) == 0, "onm_port_key.ifindex: offset differs from layout.PortKey");
-
-struct onm_port_value {
-	__u32 vni;
-	__u8 ip[4];
-	__u8 substrate[16];
-	__u8 mac[6];
-	__u16 flags;
-};
-_Static_assert(sizeof(struct onm_port_value) == 32, "onm_port_value: size differs from layout.PortValue");
-_Static_assert(__builtin_offsetof(struct onm_port_value, vni) == 0, "onm_port_value.vni: offset differs from layout.PortValue");
-_Static_assert(__builtin_offsetof(struct onm_port_value, ip) == 4, "onm_port_value.ip: offset differs from layout.PortValue");
-_Static_assert(__builtin_offsetof(struct onm_port_value, substrate) == 8, "onm_port_value.substrate: offset differs from layout.PortValue");
-_Static_assert(__builtin_offsetof(struct onm_port_value, mac) == 24, "onm_port_value.mac: offset differs from layout.PortValue");
-_Static_assert(__builtin_offsetof(struct onm_port_value, flags) == 30, "onm_port_value.flags: offset differs from layout.PortValue");
-
 struct onm_network_key {
 	__u32 vni;
 };
@@ -201,6 +181,28 @@ _Static_assert(__builtin_offsetof(struct onm_network_value, ipv6_mtu) == 2, "onm
 _Static_assert(__builtin_offsetof(struct onm_network_value, ipv4_mtu) == 4, "onm_network_value.ipv4_mtu: offset differs from layout.NetworkValue");
 _Static_assert(__builtin_offsetof(struct onm_network_value, router_mac) == 6, "onm_network_value.router_mac: offset differs from layout.NetworkValue");
 _Static_assert(__builtin_offsetof(struct onm_network_value, flags) == 12, "onm_network_value.flags: offset differs from layout.NetworkValue");
+
+struct onm_port_key {
+	__u32 ifindex;
+};
+_Static_assert(sizeof(struct onm_port_key) == 4, "onm_port_key: size differs from layout.PortKey");
+_Static_assert(__builtin_offsetof(struct onm_port_key, ifindex) == 0, "onm_port_key.ifindex: offset differs from layout.PortKey");
+
+struct onm_port_value {
+	__u32 vni;
+	__u8 ip[4];
+	__u8 substrate[16];
+	__u8 mac[6];
+	__u16 flags;
+	struct onm_network_value network;
+};
+_Static_assert(sizeof(struct onm_port_value) == 48, "onm_port_value: size differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, vni) == 0, "onm_port_value.vni: offset differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, ip) == 4, "onm_port_value.ip: offset differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, substrate) == 8, "onm_port_value.substrate: offset differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, mac) == 24, "onm_port_value.mac: offset differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, flags) == 30, "onm_port_value.flags: offset differs from layout.PortValue");
+_Static_assert(__builtin_offsetof(struct onm_port_value, network) == 32, "onm_port_value.network: offset differs from layout.PortValue");
 
 struct onm_mapping_key {
 	__u32 ifindex;
@@ -234,13 +236,15 @@ struct onm_local_value {
 	__u8 ip[4];
 	__u8 mac[6];
 	__u16 flags;
+	struct onm_network_value network;
 };
-_Static_assert(sizeof(struct onm_local_value) == 20, "onm_local_value: size differs from layout.LocalValue");
+_Static_assert(sizeof(struct onm_local_value) == 36, "onm_local_value: size differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, ifindex) == 0, "onm_local_value.ifindex: offset differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, vni) == 4, "onm_local_value.vni: offset differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, ip) == 8, "onm_local_value.ip: offset differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, mac) == 12, "onm_local_value.mac: offset differs from layout.LocalValue");
 _Static_assert(__builtin_offsetof(struct onm_local_value, flags) == 18, "onm_local_value.flags: offset differs from layout.LocalValue");
+_Static_assert(__builtin_offsetof(struct onm_local_value, network) == 20, "onm_local_value.network: offset differs from layout.LocalValue");
 
 struct onm_pool_source_key {
 	__u32 ifindex;

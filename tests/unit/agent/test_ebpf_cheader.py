@@ -46,6 +46,20 @@ def test_maps_declared_with_layout_types() -> None:
         assert f"struct {cheader.c_name(spec.value)})" in block.group(1)
 
 
+def test_a_struct_inside_another_is_declared_first() -> None:
+    """C needs a member's struct complete before it (a port's and a local's network)."""
+    text = cheader.render()
+    nested = 0
+    for struct in layout.STRUCTS:
+        for field, kind in struct._fields_:
+            if isinstance(kind, type) and issubclass(kind, ctypes.Structure):
+                nested += 1
+                inner, outer = cheader.c_name(kind), cheader.c_name(struct)
+                assert f"\tstruct {inner} {field};" in text
+                assert text.index(f"struct {inner} {{") < text.index(f"struct {outer} {{")
+    assert nested >= 2  # PortValue.network, LocalValue.network
+
+
 def test_structs_have_no_hidden_padding() -> None:
     """ctypes and clang agree only if nothing is left to the compiler: fields fill each struct."""
     for struct in layout.STRUCTS:

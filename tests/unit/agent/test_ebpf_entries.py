@@ -10,7 +10,7 @@ from test_ebpf_maps import IP, MAC, SUBSTRATE, port
 
 from onm.agent.datapath.ebpf import layout
 from onm.agent.datapath.ebpf.entries import delta, wanted
-from onm.agent.datapath.ebpf.maps import mapping_key, source_key
+from onm.agent.datapath.ebpf.maps import mapping_key, network_value, source_key
 from onm.agent.resolution import Key, Lifetime, Mapping
 from onm.agent.tables import ResidentEntry, Tables
 from onm.model import NodeId
@@ -45,7 +45,7 @@ def cache(substrate: bytes = REMOTE, ranking: tuple[NodeId, ...] = ()) -> dict[K
 def test_an_unattached_port_gets_no_port_local_or_mapping_entry() -> None:
     maps = wanted(tables(), cache(), {})
     assert maps["onm_ports"] == maps["onm_locals"] == maps["onm_mappings"] == {}
-    assert bytes(layout.NetworkKey(7)) in maps["onm_networks"]  # harmless before the port
+    assert maps["onm_networks"] == {}  # a node's network rides in its port and local values
 
 
 def test_an_attached_port_has_its_entries_and_its_resolutions() -> None:
@@ -53,6 +53,10 @@ def test_an_attached_port_has_its_entries_and_its_resolutions() -> None:
     assert list(maps["onm_ports"]) == [bytes(layout.PortKey(12))]
     local = layout.LocalValue.from_buffer_copy(maps["onm_locals"][SUBSTRATE])
     assert (local.ifindex, local.vni, bytes(local.mac)) == (12, 7, MAC)
+    port = layout.PortValue.from_buffer_copy(maps["onm_ports"][bytes(layout.PortKey(12))])
+    network = bytes(network_value(tables().ports["veth-a"].network))
+    assert bytes(port.network) == bytes(local.network) == network  # no onm_networks lookup
+    assert maps["onm_networks"] == {}
     value = layout.MappingValue.from_buffer_copy(
         maps["onm_mappings"][bytes(mapping_key(12, REMOTE_IP))]
     )

@@ -32,6 +32,8 @@ def c_name(struct: type[ctypes.Structure]) -> str:
 
 
 def _field(name: str, kind: object) -> str:
+    if isinstance(kind, type) and issubclass(kind, ctypes.Structure):  # declared before it
+        return f"\tstruct {c_name(kind)} {name};"
     length = getattr(kind, "_length_", None)
     if length is not None:
         element = kind._type_  # type: ignore[attr-defined]

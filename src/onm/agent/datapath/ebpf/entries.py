@@ -66,7 +66,6 @@ def wanted(
     _duties(maps, tables, tuns or {})
     for interface, port in tables.ports.items():
         vni = port.network.vni
-        maps["onm_networks"][bytes(layout.NetworkKey(vni))] = bytes(network_value(port.network))
         ifindex = ifindexes.get(interface)
         if ifindex is None:
             continue

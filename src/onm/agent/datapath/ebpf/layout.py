@@ -215,24 +215,13 @@ class PortKey(ctypes.Structure):
     _fields_ = (("ifindex", u32),)
 
 
-class PortValue(ctypes.Structure):
-    """A local node's port: what its frames must carry and what they leave from."""
-
-    _fields_ = (
-        ("vni", u32),
-        ("ip", u8 * 4),
-        ("substrate", u8 * 16),
-        ("mac", u8 * 6),
-        ("flags", u16),
-    )
-
-
 class NetworkKey(ctypes.Structure):
     _fields_ = (("vni", u32),)
 
 
 class NetworkValue(ctypes.Structure):
-    """A network's translator settings (`NetworkEntry.siit`) and router MAC."""
+    """A network's translator settings (`NetworkEntry.siit`) and router MAC: in `onm_networks` for
+    a served network (a gateway's), inside each port's and local's value for a node's."""
 
     _fields_ = (
         ("lowest_ipv6_mtu", u16),
@@ -240,6 +229,21 @@ class NetworkValue(ctypes.Structure):
         ("ipv4_mtu", u16),
         ("router_mac", u8 * 6),
         ("flags", u32),
+    )
+
+
+class PortValue(ctypes.Structure):
+    """A local node's port: what its frames must carry and what they leave from, and its
+    network's settings (a copy of its `onm_networks` value: one lookup fewer per packet, cold
+    lookups being the programs' main cost)."""
+
+    _fields_ = (
+        ("vni", u32),
+        ("ip", u8 * 4),
+        ("substrate", u8 * 16),
+        ("mac", u8 * 6),
+        ("flags", u16),
+        ("network", NetworkValue),
     )
 
 
@@ -274,7 +278,8 @@ class LocalKey(ctypes.Structure):
 
 
 class LocalValue(ctypes.Structure):
-    """The port a substrate packet for that address is delivered to."""
+    """The port a substrate packet for that address is delivered to, with its network's
+    settings (as `PortValue.network`)."""
 
     _fields_ = (
         ("ifindex", u32),
@@ -282,6 +287,7 @@ class LocalValue(ctypes.Structure):
         ("ip", u8 * 4),
         ("mac", u8 * 6),
         ("flags", u16),
+        ("network", NetworkValue),
     )
 
 
@@ -491,10 +497,10 @@ class TenantCountsValue(ctypes.Structure):
 
 
 STRUCTS: Final[tuple[type[ctypes.Structure], ...]] = (
-    PortKey,
-    PortValue,
     NetworkKey,
     NetworkValue,
+    PortKey,
+    PortValue,
     MappingKey,
     MappingValue,
     LocalKey,

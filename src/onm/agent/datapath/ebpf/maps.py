@@ -49,6 +49,7 @@ def port_value(port: Port, vni: int, public_ip: bool = False) -> layout.PortValu
         substrate=_octets(port.substrate, 16, "port.substrate"),
         mac=_octets(port.mac, 6, "port.mac"),
         flags=int(flags),
+        network=network_value(port.network),
     )
 
 
@@ -94,6 +95,7 @@ def local_value(port: Port, ifindex: int, veth: bool = False) -> layout.LocalVal
         ip=_octets(port.ip, 4, "port.ip"),
         mac=_octets(port.mac, 6, "port.mac"),
         flags=int(flags),
+        network=network_value(port.network),
     )
 
 
